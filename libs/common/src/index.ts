@@ -1,1 +1,3 @@
-export const hello = (n: string): string => `hi ${n}`;
+export * from './config/index.js';
+export * from './database/index.js';
+export * from './redis/index.js';

@@ -1,0 +1,64 @@
+import { Logger, type LogLevel } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
+import type { Redis } from 'ioredis';
+import { DataSource } from 'typeorm';
+import { migrate, type TessConfig, UserRepository } from '#common';
+import { AppModule } from './app.module.js';
+import { createSessionPassport } from './auth/session-passport.js';
+import { bodyParsers } from './http/body-parsers.js';
+import { gatewayPaths } from './http/paths.js';
+import { securityHeaders } from './http/security.js';
+import { absoluteTimeout, sessionMiddleware } from './http/session.js';
+import { configureViews } from './http/views.js';
+import { REDIS } from './infra/redis.module.js';
+
+const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+export function nestLogLevels(level: TessConfig['logLevel']): LogLevel[] {
+  const index = { fatal: 0, error: 1, warn: 2, info: 3, debug: 4, trace: 5 }[level];
+  return LEVELS.slice(0, index + 1);
+}
+
+/**
+ * Builds the gateway: the Nest app with its middleware in a deliberate order (headers, static assets,
+ * bounded body parsers, sessions, passport), views, and migrations applied under an advisory lock.
+ * Used by main.ts and by the integration tests, so tests exercise exactly what production runs.
+ */
+export async function createGatewayApp(config: TessConfig): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(
+    AppModule.forRoot(config),
+    new ExpressAdapter(),
+    {
+      bodyParser: false,
+      abortOnError: false,
+      logger: nestLogLevels(config.logLevel),
+    },
+  );
+  try {
+    if (config.database.migrateOnStart) {
+      const applied = await migrate(app.get(DataSource));
+      if (applied.length) new Logger('Migrations').log(`Applied ${applied.join(', ')}`);
+    }
+    app.set('trust proxy', config.http.trustProxy);
+    app.disable('x-powered-by');
+    app.use(securityHeaders(config));
+    const assets = { maxAge: '7d', index: false, fallthrough: true } as const;
+    app.useStaticAssets(gatewayPaths.bootstrap, { ...assets, prefix: '/assets/bootstrap/' });
+    app.useStaticAssets(gatewayPaths.bootstrapIcons, { ...assets, prefix: '/assets/bootstrap-icons/' });
+    app.useStaticAssets(gatewayPaths.public, { ...assets, maxAge: '1h', prefix: '/static/' });
+    app.use(bodyParsers());
+    app.use(sessionMiddleware(config, app.get<Redis>(REDIS)));
+    app.use(absoluteTimeout(config));
+    const passport = createSessionPassport(app.get(UserRepository));
+    app.use(passport.initialize());
+    app.use(passport.session());
+    await configureViews(app);
+    app.enableShutdownHooks();
+    await app.init();
+    return app;
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    throw error;
+  }
+}

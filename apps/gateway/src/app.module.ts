@@ -1,0 +1,24 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { DatabaseModule, type TessConfig, TessConfigModule } from '#common';
+import { AuthModule } from './auth/auth.module.js';
+import { HealthController } from './health/health.controller.js';
+import { HomeController } from './home/home.controller.js';
+import { CsrfGuard } from './http/csrf.js';
+import { HttpExceptionFilter } from './http/http-exception.filter.js';
+import { RedisModule } from './infra/redis.module.js';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: TessConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [TessConfigModule.forRoot(config), DatabaseModule.forRoot(), RedisModule, AuthModule],
+      controllers: [HealthController, HomeController],
+      providers: [
+        { provide: APP_GUARD, useClass: CsrfGuard },
+        { provide: APP_FILTER, useClass: HttpExceptionFilter },
+      ],
+    };
+  }
+}

@@ -1,0 +1,31 @@
+import { type ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
+import { AuthGuard } from '@nestjs/passport';
+import type { Request } from 'express';
+import { hasBearer } from '../http/csrf.js';
+
+/**
+ * /api/v1 accepts either a bearer token or a logged-in session (whose unsafe requests the global
+ * CsrfGuard already checked). A request that sends an Authorization header is judged by the token
+ * alone, never by its cookie.
+ */
+@Injectable()
+export class ApiAuthGuard extends AuthGuard('bearer') {
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    const req = context.switchToHttp().getRequest<Request>();
+    if (hasBearer(req)) {
+      await super.canActivate(context);
+      req.authMethod = 'token';
+      return true;
+    }
+    if (req.isAuthenticated()) {
+      req.authMethod = 'session';
+      return true;
+    }
+    throw new UnauthorizedException('Authentication required: log in or send Authorization: Bearer <token>.');
+  }
+
+  override handleRequest<TUser = Express.User>(err: unknown, user: TUser | false): TUser {
+    if (err || !user) throw new UnauthorizedException('The bearer token is invalid or has been revoked.');
+    return user;
+  }
+}

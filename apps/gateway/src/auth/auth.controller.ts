@@ -1,0 +1,123 @@
+import { Body, Controller, Get, HttpStatus, Post, Req, Res, UnauthorizedException } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { AuditRepository, DuplicateUsernameError } from '#common';
+import { csrfToken } from '../http/csrf.js';
+import { fieldErrors } from '../http/validation.js';
+import { loginSchema, registerSchema } from './auth.schemas.js';
+import { AuthService, WeakPasswordError } from './auth.service.js';
+import { LoginThrottledException } from './login-throttle.service.js';
+
+/** Logs the user into a fresh session (passport regenerates the id, so the pre-login id dies). */
+export function startSession(req: Request, user: Express.User): Promise<void> {
+  return new Promise((resolve, reject) => {
+    req.login(user, (err) => {
+      if (err) return reject(err);
+      req.session.authenticatedAt = Date.now();
+      req.session.save((saveErr) => (saveErr ? reject(saveErr) : resolve()));
+    });
+  });
+}
+
+function render(req: Request, res: Response, view: string, status: number, locals: Record<string, unknown>) {
+  res.status(status).render(view, { csrfToken: csrfToken(req), ...locals });
+}
+
+@Controller()
+export class AuthController {
+  constructor(
+    private readonly auth: AuthService,
+    private readonly audit: AuditRepository,
+  ) {}
+
+  @Get('/')
+  root(@Req() req: Request, @Res() res: Response): void {
+    res.redirect(303, req.isAuthenticated() ? '/home' : '/login');
+  }
+
+  @Get('/register')
+  registerPage(@Req() req: Request, @Res() res: Response): void {
+    if (req.isAuthenticated()) {
+      res.redirect(303, '/home');
+      return;
+    }
+    render(req, res, 'pages/register', HttpStatus.OK, { title: 'Create account', values: {} });
+  }
+
+  @Post('/register')
+  async register(@Req() req: Request, @Res() res: Response, @Body() body: unknown): Promise<void> {
+    const parsed = registerSchema.safeParse(body ?? {});
+    const raw = (body ?? {}) as Record<string, unknown>;
+    const values = { username: raw.username, email: raw.email };
+    const show = (status: number, errors: Record<string, string>) =>
+      render(req, res, 'pages/register', status, { title: 'Create account', values, errors });
+    if (!parsed.success) return show(HttpStatus.BAD_REQUEST, fieldErrors(parsed.error));
+    try {
+      const user = await this.auth.register(parsed.data, req.ip ?? 'unknown');
+      await startSession(req, { id: user.id, username: user.username });
+      req.session.flash = { kind: 'success', text: `Welcome to TESS, ${user.username}.` };
+      res.redirect(303, '/home');
+    } catch (error) {
+      if (error instanceof DuplicateUsernameError)
+        return show(HttpStatus.CONFLICT, { username: error.message });
+      if (error instanceof WeakPasswordError)
+        return show(HttpStatus.BAD_REQUEST, { password: error.message });
+      throw error;
+    }
+  }
+
+  @Get('/login')
+  loginPage(@Req() req: Request, @Res() res: Response): void {
+    if (req.isAuthenticated()) {
+      res.redirect(303, '/home');
+      return;
+    }
+    const flash = req.session?.flash;
+    if (flash) delete req.session.flash;
+    render(req, res, 'pages/login', HttpStatus.OK, { title: 'Sign in', values: {}, flash });
+  }
+
+  @Post('/login')
+  async login(@Req() req: Request, @Res() res: Response, @Body() body: unknown): Promise<void> {
+    const parsed = loginSchema.safeParse(body ?? {});
+    const username =
+      typeof (body as { username?: unknown })?.username === 'string'
+        ? (body as { username: string }).username
+        : '';
+    const show = (status: number, error: string) =>
+      render(req, res, 'pages/login', status, { title: 'Sign in', values: { username }, error });
+    if (!parsed.success) return show(HttpStatus.BAD_REQUEST, 'Enter your username and password.');
+    try {
+      const user = await this.auth.authenticate(
+        parsed.data.username,
+        parsed.data.password,
+        req.ip ?? 'unknown',
+      );
+      await startSession(req, { id: user.id, username: user.username });
+      await this.audit.record({ action: 'login.succeeded', userId: user.id, ip: req.ip });
+      res.redirect(303, '/home');
+    } catch (error) {
+      if (error instanceof LoginThrottledException) {
+        res.setHeader(
+          'Retry-After',
+          String((error.getResponse() as { retryAfterSeconds: number }).retryAfterSeconds),
+        );
+        await this.audit.record({ action: 'login.throttled', ip: req.ip });
+        return show(HttpStatus.TOO_MANY_REQUESTS, error.message);
+      }
+      if (error instanceof UnauthorizedException) return show(HttpStatus.UNAUTHORIZED, error.message);
+      throw error;
+    }
+  }
+
+  @Post('/logout')
+  async logout(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const userId = req.user?.id;
+    await new Promise<void>((resolve, reject) => req.logout((err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      req.session.destroy((err) => (err ? reject(err) : resolve())),
+    );
+    if (userId) await this.audit.record({ action: 'logout', userId, ip: req.ip });
+    res.clearCookie('tess.sid', { path: '/' });
+    res.redirect(303, '/login');
+  }
+}

@@ -1,0 +1,26 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root (the folder holding package.json), from source or from dist alike. */
+function findRoot(start: string): string {
+  let dir = start;
+  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'apps'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`Cannot find the TESS root above ${start}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+const root = findRoot(dirname(fileURLToPath(import.meta.url)));
+const require = createRequire(join(root, 'package.json'));
+
+export const gatewayPaths = {
+  views: join(root, 'apps/gateway/views'),
+  partials: join(root, 'apps/gateway/views/partials'),
+  public: join(root, 'apps/gateway/public'),
+  bootstrap: join(dirname(require.resolve('bootstrap/package.json')), 'dist'),
+  bootstrapIcons: join(dirname(require.resolve('bootstrap-icons/package.json')), 'font'),
+};

@@ -1,0 +1,40 @@
+import { RedisStore } from 'connect-redis';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import session from 'express-session';
+import type { Redis } from 'ioredis';
+import type { TessConfig } from '#common';
+
+export const SESSION_COOKIE = 'tess.sid';
+
+/**
+ * Server-side sessions in Redis so every gateway replica shares them. The idle timeout is the
+ * cookie's rolling maxAge, which connect-redis also uses as the key's TTL: an idle session expires in
+ * Redis itself. The absolute timeout is checked on every request from `authenticatedAt`.
+ */
+export function sessionMiddleware(config: TessConfig, redis: Redis): RequestHandler {
+  return session({
+    name: SESSION_COOKIE,
+    secret: config.session.secret,
+    store: new RedisStore({ client: redis, prefix: `${config.redis.prefix}:sess:` }),
+    resave: false,
+    saveUninitialized: false,
+    rolling: true,
+    unset: 'destroy',
+    cookie: {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure: config.session.cookieSecure,
+      maxAge: config.session.idleTimeoutMs,
+      path: '/',
+    },
+  });
+}
+
+/** Replaces a session older than the absolute timeout with a fresh, anonymous one. */
+export function absoluteTimeout(config: TessConfig): RequestHandler {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    const started = req.session?.authenticatedAt;
+    if (started === undefined || Date.now() - started <= config.session.absoluteTimeoutMs) return next();
+    req.session.regenerate((err) => next(err));
+  };
+}

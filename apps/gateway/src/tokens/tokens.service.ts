@@ -1,0 +1,56 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import { type ApiTokenEntity, ApiTokenRepository, AuditRepository, UserRepository } from '#common';
+
+export const TOKEN_PREFIX = 'tess_';
+
+/** SHA-256 hex of a token. Tokens carry 256 random bits, so a fast hash is enough (no guessing). */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** `tess_` + 43 base64url characters = 256 random bits. */
+export function generateToken(): string {
+  return TOKEN_PREFIX + randomBytes(32).toString('base64url');
+}
+
+@Injectable()
+export class TokensService {
+  constructor(
+    private readonly tokens: ApiTokenRepository,
+    private readonly users: UserRepository,
+    private readonly audit: AuditRepository,
+  ) {}
+
+  /** Creates a token; the plaintext is returned once and only its hash is stored. */
+  async create(
+    userId: string,
+    name: string,
+    ip?: string,
+  ): Promise<{ token: string; entity: ApiTokenEntity }> {
+    const token = generateToken();
+    const entity = await this.tokens.create({ userId, name, tokenHash: hashToken(token) });
+    await this.audit.record({ action: 'token.created', userId, ip, details: { tokenId: entity.id, name } });
+    return { token, entity };
+  }
+
+  async authenticate(token: string): Promise<Express.User | null> {
+    if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return null;
+    const entity = await this.tokens.findActiveByHash(hashToken(token));
+    if (!entity) return null;
+    const user = await this.users.findById(entity.userId);
+    if (!user) return null;
+    await this.tokens.touch(entity.id);
+    return { id: user.id, username: user.username };
+  }
+
+  list(userId: string): Promise<ApiTokenEntity[]> {
+    return this.tokens.listForUser(userId);
+  }
+
+  async revoke(userId: string, id: string, ip?: string): Promise<boolean> {
+    const revoked = await this.tokens.revoke(userId, id);
+    if (revoked) await this.audit.record({ action: 'token.revoked', userId, ip, details: { tokenId: id } });
+    return revoked;
+  }
+}

@@ -1,0 +1,24 @@
+import 'express-session';
+
+declare global {
+  namespace Express {
+    /** What passport attaches to an authenticated request (session or bearer token). */
+    interface User {
+      id: string;
+      username: string;
+    }
+    interface Request {
+      /** How the request was authenticated on /api/v1. */
+      authMethod?: 'session' | 'token';
+    }
+  }
+}
+
+declare module 'express-session' {
+  interface SessionData {
+    /** When the user logged in (ms since epoch), for the absolute session timeout. */
+    authenticatedAt?: number;
+    /** One-shot message shown on the next page render. */
+    flash?: { kind: 'success' | 'danger' | 'info'; text: string };
+  }
+}

@@ -1,0 +1,255 @@
+import { isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
+
+const MiB = 1024 * 1024;
+
+/** The development-only session secret; production refuses to start with it. */
+export const DEV_SESSION_SECRET = 'tess-dev-session-secret-change-me-0123456789';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+
+/** Sizes accept plain bytes or a unit: `500MiB`, `5 MiB`, `1GiB`, `64KiB`. */
+const size = z
+  .string()
+  .trim()
+  .regex(/^\d+\s*(B|KiB|MiB|GiB)?$/i, 'must be a byte count such as 524288000 or 500MiB')
+  .transform((v) => {
+    const m = /^(\d+)\s*(B|KiB|MiB|GiB)?$/i.exec(v)!;
+    const unit = (m[2] ?? 'B').toLowerCase();
+    const mult = unit === 'gib' ? 1024 * MiB : unit === 'mib' ? MiB : unit === 'kib' ? 1024 : 1;
+    return Number(m[1]) * mult;
+  })
+  .pipe(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER));
+
+/** Durations in seconds, or with a unit: `30m`, `12h`, `45s`, `7d`. Result in milliseconds. */
+const duration = z
+  .string()
+  .trim()
+  .regex(/^\d+\s*(ms|s|m|h|d)?$/, 'must be a duration such as 30m, 12h or 900 (seconds)')
+  .transform((v) => {
+    const m = /^(\d+)\s*(ms|s|m|h|d)?$/.exec(v)!;
+    const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 's']!;
+    return Number(m[1]) * mult;
+  })
+  .pipe(z.number().int().min(1));
+
+const url = (protocols: string[]) =>
+  z
+    .string()
+    .trim()
+    .refine(
+      (v) => {
+        try {
+          return protocols.includes(new URL(v).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+    );
+
+/**
+ * The environment TESS reads, validated once at startup. Every name is documented in `.env.example`.
+ * Values are strings (as in the environment) and are coerced here.
+ */
+export const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    HOST: z.string().default('127.0.0.1'),
+    PORT: int(0, 65535).default(3000),
+    PUBLIC_URL: url(['http:', 'https:']).optional(),
+    ALLOWED_ORIGINS: z.string().optional(),
+    TRUST_PROXY: z.string().default('loopback'),
+    DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/tess'),
+    DATABASE_POOL_SIZE: int(1, 200).default(10),
+    MIGRATE_ON_START: bool.default(true),
+    REDIS_URL: url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379'),
+    REDIS_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,40}$/, 'must be 1-40 letters, digits, _ or -')
+      .default('tess'),
+    SESSION_SECRET: z.string().min(32, 'must be at least 32 characters').default(DEV_SESSION_SECRET),
+    SESSION_IDLE_TIMEOUT: duration.default(30 * 60_000),
+    SESSION_ABSOLUTE_TIMEOUT: duration.default(12 * 3_600_000),
+    COOKIE_SECURE: bool.optional(),
+    ARGON2_MEMORY_KIB: int(19_456, 4_194_304).default(19_456),
+    ARGON2_TIME_COST: int(2, 100).default(2),
+    ARGON2_PARALLELISM: int(1, 16).default(1),
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: int(1).default(5),
+    LOGIN_MAX_FAILURES_PER_IP: int(1).default(50),
+    LOGIN_THROTTLE_WINDOW: duration.default(15 * 60_000),
+    DATA_DIR: z.string().min(1).default('.data'),
+    TEMP_DIR: z.string().min(1).optional(),
+    TEMP_MAX_AGE: duration.default(24 * 3_600_000),
+    MAX_FILE_SIZE: size.default(500 * MiB),
+    MAX_FILES_PER_REQUEST: int(1, 1000).default(20),
+    QUOTA_BYTES: size.default(0),
+    QUOTA_FILES: int(0).default(0),
+    STORAGE_DRIVER: z.enum(['local', 's3']).default('local'),
+    S3_BUCKET: z.string().min(3).optional(),
+    S3_REGION: z.string().default('us-east-1'),
+    S3_ENDPOINT: url(['http:', 'https:']).optional(),
+    S3_FORCE_PATH_STYLE: bool.default(false),
+    S3_PART_SIZE: size
+      .pipe(z.number().min(5 * MiB, 'must be at least 5MiB (the S3 minimum)'))
+      .default(5 * MiB),
+    S3_QUEUE_SIZE: int(1, 64).default(4),
+    S3_ACCESS_KEY_ID: z.string().optional(),
+    S3_SECRET_ACCESS_KEY: z.string().optional(),
+    KEY_PROVIDER: z.enum(['local', 'aws-secrets-manager']).default('local'),
+    KEY_MODE: z.enum(['envelope', 'per-file-secret']).default('envelope'),
+    MASTER_KEY_FILE: z.string().optional(),
+    SECRETS_MANAGER_ENDPOINT: url(['http:', 'https:']).optional(),
+    SECRETS_MANAGER_REGION: z.string().optional(),
+    MASTER_KEY_SECRET_ID: z.string().default('tess/master-key'),
+    SECRET_PREFIX: z.string().default('tess'),
+    WORKER_CONCURRENCY: int(1, 64).default(2),
+    WORKER_HEALTH_PORT: int(0, 65535).default(3001),
+    WORKER_SHUTDOWN_TIMEOUT: duration.default(60_000),
+    JOB_ATTEMPTS: int(1, 100).default(5),
+  })
+  .superRefine((env, ctx) => {
+    if (env.STORAGE_DRIVER === 's3' && !env.S3_BUCKET) {
+      ctx.addIssue({ code: 'custom', path: ['S3_BUCKET'], message: 'is required when STORAGE_DRIVER=s3' });
+    }
+    if (env.KEY_MODE === 'per-file-secret' && env.KEY_PROVIDER !== 'aws-secrets-manager') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['KEY_MODE'],
+        message: 'per-file-secret needs KEY_PROVIDER=aws-secrets-manager (each file key is its own secret)',
+      });
+    }
+    if (env.NODE_ENV === 'production') {
+      if (env.SESSION_SECRET === DEV_SESSION_SECRET) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['SESSION_SECRET'],
+          message: 'must be set to a random value in production (e.g. `openssl rand -base64 48`)',
+        });
+      }
+      if (env.COOKIE_SECURE === false) {
+        ctx.addIssue({ code: 'custom', path: ['COOKIE_SECURE'], message: 'cannot be false in production' });
+      }
+    }
+  });
+
+export type Env = z.input<typeof envSchema>;
+
+/** The validated configuration object every app builds once at startup. */
+export interface TessConfig {
+  env: 'development' | 'production' | 'test';
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  http: { host: string; port: number; publicUrl: string; allowedOrigins: string[]; trustProxy: string };
+  database: { url: string; poolSize: number; migrateOnStart: boolean };
+  redis: { url: string; prefix: string };
+  session: { secret: string; idleTimeoutMs: number; absoluteTimeoutMs: number; cookieSecure: boolean };
+  argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  loginThrottle: { maxFailuresPerAccount: number; maxFailuresPerIp: number; windowMs: number };
+  dataDir: string;
+  tempDir: string;
+  tempMaxAgeMs: number;
+  uploads: { maxFileSize: number; maxFilesPerRequest: number; quotaBytes: number; quotaFiles: number };
+  storage:
+    | { driver: 'local'; root: string }
+    | {
+        driver: 's3';
+        bucket: string;
+        region: string;
+        endpoint?: string;
+        forcePathStyle: boolean;
+        partSize: number;
+        queueSize: number;
+        credentials?: { accessKeyId: string; secretAccessKey: string };
+      };
+  keys: {
+    provider: 'local' | 'aws-secrets-manager';
+    mode: 'envelope' | 'per-file-secret';
+    masterKeyFile: string;
+    secretsManagerEndpoint?: string;
+    secretsManagerRegion: string;
+    masterKeySecretId: string;
+    secretPrefix: string;
+  };
+  worker: { concurrency: number; healthPort: number; shutdownTimeoutMs: number; jobAttempts: number };
+}
+
+export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): TessConfig {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
+  const dataDir = abs(env.DATA_DIR);
+  const publicUrl = env.PUBLIC_URL ?? `http://${env.HOST === '0.0.0.0' ? 'localhost' : env.HOST}:${env.PORT}`;
+  const origins = env.ALLOWED_ORIGINS?.split(',')
+    .map((o) => o.trim())
+    .filter(Boolean) ?? [new URL(publicUrl).origin];
+  return {
+    env: env.NODE_ENV,
+    logLevel: env.LOG_LEVEL,
+    http: { host: env.HOST, port: env.PORT, publicUrl, allowedOrigins: origins, trustProxy: env.TRUST_PROXY },
+    database: {
+      url: env.DATABASE_URL,
+      poolSize: env.DATABASE_POOL_SIZE,
+      migrateOnStart: env.MIGRATE_ON_START,
+    },
+    redis: { url: env.REDIS_URL, prefix: env.REDIS_PREFIX },
+    session: {
+      secret: env.SESSION_SECRET,
+      idleTimeoutMs: env.SESSION_IDLE_TIMEOUT,
+      absoluteTimeoutMs: env.SESSION_ABSOLUTE_TIMEOUT,
+      cookieSecure: env.COOKIE_SECURE ?? env.NODE_ENV === 'production',
+    },
+    argon2: {
+      memoryCost: env.ARGON2_MEMORY_KIB,
+      timeCost: env.ARGON2_TIME_COST,
+      parallelism: env.ARGON2_PARALLELISM,
+    },
+    loginThrottle: {
+      maxFailuresPerAccount: env.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      maxFailuresPerIp: env.LOGIN_MAX_FAILURES_PER_IP,
+      windowMs: env.LOGIN_THROTTLE_WINDOW,
+    },
+    dataDir,
+    tempDir: env.TEMP_DIR ? abs(env.TEMP_DIR) : join(dataDir, 'tmp'),
+    tempMaxAgeMs: env.TEMP_MAX_AGE,
+    uploads: {
+      maxFileSize: env.MAX_FILE_SIZE,
+      maxFilesPerRequest: env.MAX_FILES_PER_REQUEST,
+      quotaBytes: env.QUOTA_BYTES,
+      quotaFiles: env.QUOTA_FILES,
+    },
+    storage:
+      env.STORAGE_DRIVER === 's3'
+        ? {
+            driver: 's3',
+            bucket: env.S3_BUCKET!,
+            region: env.S3_REGION,
+            endpoint: env.S3_ENDPOINT,
+            forcePathStyle: env.S3_FORCE_PATH_STYLE,
+            partSize: env.S3_PART_SIZE,
+            queueSize: env.S3_QUEUE_SIZE,
+            credentials:
+              env.S3_ACCESS_KEY_ID && env.S3_SECRET_ACCESS_KEY
+                ? { accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY }
+                : undefined,
+          }
+        : { driver: 'local', root: join(dataDir, 'objects') },
+    keys: {
+      provider: env.KEY_PROVIDER,
+      mode: env.KEY_MODE,
+      masterKeyFile: env.MASTER_KEY_FILE ? abs(env.MASTER_KEY_FILE) : join(dataDir, 'master.key'),
+      secretsManagerEndpoint: env.SECRETS_MANAGER_ENDPOINT,
+      secretsManagerRegion: env.SECRETS_MANAGER_REGION ?? env.S3_REGION,
+      masterKeySecretId: env.MASTER_KEY_SECRET_ID,
+      secretPrefix: env.SECRET_PREFIX,
+    },
+    worker: {
+      concurrency: env.WORKER_CONCURRENCY,
+      healthPort: env.WORKER_HEALTH_PORT,
+      shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT,
+      jobAttempts: env.JOB_ATTEMPTS,
+    },
+  };
+}

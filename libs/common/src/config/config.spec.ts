@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+import { DEV_SESSION_SECRET } from './config.schema.js';
+
+const MiB = 1024 * 1024;
+
+function problems(env: Record<string, string>): string {
+  try {
+    loadConfig(env, '/srv/tess');
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+describe('loadConfig', () => {
+  it('runs on embedded defaults: local store, local key file, local Postgres and Redis', () => {
+    const config = loadConfig({}, '/srv/tess');
+    expect(config.http.port).toBe(3000);
+    expect(config.database.url).toBe('postgres://postgres@127.0.0.1:5432/tess');
+    expect(config.redis.url).toBe('redis://127.0.0.1:6379');
+    expect(config.storage).toEqual({ driver: 'local', root: '/srv/tess/.data/objects' });
+    expect(config.tempDir).toBe('/srv/tess/.data/tmp');
+    expect(config.keys.masterKeyFile).toBe('/srv/tess/.data/master.key');
+    expect(config.keys).toMatchObject({ provider: 'local', mode: 'envelope' });
+    expect(config.uploads.maxFileSize).toBe(500 * MiB);
+    expect(config.worker.concurrency).toBe(2);
+    expect(config.session.cookieSecure).toBe(false);
+    expect(config.http.allowedOrigins).toEqual(['http://127.0.0.1:3000']);
+  });
+
+  it('parses sizes and durations with units', () => {
+    const config = loadConfig({ MAX_FILE_SIZE: '1GiB', S3_PART_SIZE: '8 MiB', SESSION_IDLE_TIMEOUT: '45m' });
+    expect(config.uploads.maxFileSize).toBe(1024 * MiB);
+    expect(config.session.idleTimeoutMs).toBe(45 * 60_000);
+    expect(loadConfig({ MAX_FILE_SIZE: '1234' }).uploads.maxFileSize).toBe(1234);
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadConfig({ S3_ENDPOINT: '', PORT: '' }).http.port).toBe(3000);
+  });
+
+  it('names every bad variable with an actionable message', () => {
+    const message = problems({
+      PORT: 'eighty',
+      MAX_FILE_SIZE: 'lots',
+      DATABASE_URL: 'mysql://x',
+      STORAGE_DRIVER: 'ftp',
+    });
+    expect(message).toContain('PORT');
+    expect(message).toContain('MAX_FILE_SIZE must be a byte count such as 524288000 or 500MiB (got "lots")');
+    expect(message).toContain('DATABASE_URL must be a URL starting with postgres:// or postgresql://');
+    expect(message).toContain('STORAGE_DRIVER');
+    expect(message).toContain('.env.example');
+  });
+
+  it('never echoes secret values in errors', () => {
+    const message = problems({ SESSION_SECRET: 'short-secret' });
+    expect(message).toContain('SESSION_SECRET must be at least 32 characters');
+    expect(message).not.toContain('short-secret');
+  });
+
+  it('requires a bucket for the s3 driver and AWS for per-file secrets', () => {
+    expect(problems({ STORAGE_DRIVER: 's3' })).toContain('S3_BUCKET is required when STORAGE_DRIVER=s3');
+    expect(problems({ KEY_MODE: 'per-file-secret' })).toContain(
+      'per-file-secret needs KEY_PROVIDER=aws-secrets-manager',
+    );
+    const s3 = loadConfig({ STORAGE_DRIVER: 's3', S3_BUCKET: 'tess', S3_ENDPOINT: 'http://127.0.0.1:9000' });
+    expect(s3.storage).toMatchObject({
+      driver: 's3',
+      bucket: 'tess',
+      partSize: 5 * MiB,
+      forcePathStyle: false,
+    });
+  });
+
+  it('refuses S3 parts below the 5 MiB minimum', () => {
+    expect(problems({ S3_PART_SIZE: '1MiB' })).toContain('S3_PART_SIZE must be at least 5MiB');
+  });
+
+  it('refuses to run production with the default session secret or insecure cookies', () => {
+    expect(problems({ NODE_ENV: 'production' })).toContain(
+      'SESSION_SECRET must be set to a random value in production',
+    );
+    expect(
+      problems({ NODE_ENV: 'production', SESSION_SECRET: 'x'.repeat(48), COOKIE_SECURE: 'false' }),
+    ).toContain('COOKIE_SECURE cannot be false in production');
+    const prod = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'x'.repeat(48) });
+    expect(prod.session.cookieSecure).toBe(true);
+    expect(prod.session.secret).not.toBe(DEV_SESSION_SECRET);
+  });
+
+  it('refuses argon2 parameters below the OWASP minimum', () => {
+    expect(problems({ ARGON2_MEMORY_KIB: '4096' })).toContain('ARGON2_MEMORY_KIB');
+    expect(problems({ ARGON2_TIME_COST: '1' })).toContain('ARGON2_TIME_COST');
+  });
+});

@@ -1,0 +1,83 @@
+import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
+
+export const FILE_STATUSES = ['queued', 'processing', 'stored', 'failed', 'corrupt'] as const;
+export type FileStatus = (typeof FILE_STATUSES)[number];
+
+/** Postgres bigint arrives as a string; sizes stay below 2^53 so a number is exact. */
+const bigintAsNumber = {
+  to: (v: number | null | undefined) => v,
+  from: (v: string | null) => (v === null ? null : Number(v)),
+};
+
+@Entity({ name: 'files' })
+export class FileEntity {
+  /** Server-generated UUID; also the BullMQ job id and the object key suffix. */
+  @PrimaryColumn('uuid')
+  id!: string;
+
+  @Column({ name: 'owner_id', type: 'uuid' })
+  ownerId!: string;
+
+  /** Normalized display name (never used as a path). */
+  @Column({ type: 'varchar', length: 255 })
+  filename!: string;
+
+  @Column({ name: 'content_type', type: 'varchar', length: 255 })
+  contentType!: string;
+
+  /** Plaintext size in bytes. */
+  @Column({ type: 'bigint', transformer: bigintAsNumber })
+  size!: number;
+
+  @Column({ type: 'varchar', length: 16 })
+  status!: FileStatus;
+
+  @Column({ type: 'char', length: 40, nullable: true })
+  sha1!: string | null;
+
+  @Column({ type: 'char', length: 64, nullable: true })
+  sha256!: string | null;
+
+  /** Size of the encrypted object (header + segments). */
+  @Column({ name: 'encrypted_size', type: 'bigint', nullable: true, transformer: bigintAsNumber })
+  encryptedSize!: number | null;
+
+  @Column({ name: 'storage_driver', type: 'varchar', length: 16, nullable: true })
+  storageDriver!: string | null;
+
+  @Column({ name: 'object_key', type: 'varchar', length: 512, nullable: true })
+  objectKey!: string | null;
+
+  /** How to unwrap the data key: master key version or per-file secret name. */
+  @Column({ name: 'key_ref', type: 'varchar', length: 1024, nullable: true })
+  keyRef!: string | null;
+
+  /** The data key wrapped by the master key (envelope mode); also inside the object header. */
+  @Column({ name: 'wrapped_key', type: 'bytea', nullable: true })
+  wrappedKey!: Buffer | null;
+
+  /** Server-generated temp path of the upload until the object is stored. */
+  @Column({ name: 'temp_path', type: 'varchar', length: 1024, nullable: true })
+  tempPath!: string | null;
+
+  @Column({ type: 'text', nullable: true })
+  error!: string | null;
+
+  @Column({ type: 'int', default: 0 })
+  attempts!: number;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @UpdateDateColumn({ name: 'updated_at', type: 'timestamptz' })
+  updatedAt!: Date;
+
+  @Column({ name: 'processing_started_at', type: 'timestamptz', nullable: true })
+  processingStartedAt!: Date | null;
+
+  @Column({ name: 'stored_at', type: 'timestamptz', nullable: true })
+  storedAt!: Date | null;
+
+  @Column({ name: 'finished_at', type: 'timestamptz', nullable: true })
+  finishedAt!: Date | null;
+}

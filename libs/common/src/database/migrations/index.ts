@@ -1,0 +1,4 @@
+import { InitialSchema1764300000000 } from './1764300000000-initial-schema.js';
+
+/** Every migration, oldest first. Applied at gateway start (under an advisory lock) and by `npm run migrate`. */
+export const MIGRATIONS = [InitialSchema1764300000000];

@@ -1,0 +1,1 @@
+export { createRedisClient, deleteKeysWithPrefix, describeRedisError, waitForRedis } from './redis.js';
