@@ -53,7 +53,12 @@ export interface KeyProvider {
  * - `key-not-found`: the master key version (or per-file secret) no longer exists: a configuration or
  *   retention problem (a restored key whose version was pruned), not proof of tampering.
  */
-export type KeyUnwrapReason = 'authentication-failed' | 'malformed' | 'wrong-file' | 'wrong-provider' | 'key-not-found';
+export type KeyUnwrapReason =
+  | 'authentication-failed'
+  | 'malformed'
+  | 'wrong-file'
+  | 'wrong-provider'
+  | 'key-not-found';
 
 /** The data key could not be recovered for this file; retrying will not help. Never carries key material. */
 export class KeyUnwrapError extends Error {
