@@ -1,0 +1,2 @@
+export * from './queue.contracts.js';
+export * from './socket.contracts.js';

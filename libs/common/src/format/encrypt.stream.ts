@@ -1,0 +1,184 @@
+/**
+ * Streaming encryption into the v1 object format.
+ *
+ * Invariants: the header is emitted before any segment; every segment but the last carries exactly
+ * `segmentSize - 16` plaintext bytes; a segment is sealed as "last" only once the input has ended
+ * (one segment of lookahead), so at most one segment of plaintext is buffered here.
+ */
+import { createCipheriv } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import {
+  CIPHER_PIECE_LENGTH,
+  DEFAULT_SEGMENT_SIZE,
+  encodeHeader,
+  NONCE_LENGTH,
+  openHeader,
+  randomNoncePrefix,
+  TAG_LENGTH,
+  writeSegmentNonce,
+} from './object-header.js';
+import { MAX_SEGMENTS, plaintextSegmentSize } from './segment-layout.js';
+
+/** Inputs for {@link createEncryptStream}. */
+export interface EncryptOptions {
+  /** The file's fresh 256-bit data key. Never stored; only used to derive the header MAC and segment keys. */
+  dataKey: Buffer;
+  /** The file's UUID, recorded in (and authenticated by) the header. */
+  fileId: string;
+  /** Identifies the master key / secret that unwraps `wrappedKey` (at most 1024 UTF-8 bytes). */
+  keyRef: string;
+  /** The data key wrapped by the master key (may be empty, at most 65535 bytes). */
+  wrappedKey: Buffer;
+  /** Ciphertext bytes per segment; defaults to 1 MiB. Values below 1 MiB are for tests. */
+  segmentSize?: number;
+  /** Fixed nonce prefix, for test vectors only; production always uses a fresh random prefix. */
+  noncePrefix?: Buffer;
+}
+
+/** A Transform from plaintext (any chunking) to a complete encrypted object (header first). */
+export class EncryptStream extends Transform {
+  /** The authenticated header this stream emits first. */
+  readonly header: Buffer;
+  readonly segmentSize: number;
+  private readonly plainSegment: number;
+  private readonly segmentKey: Buffer;
+  private readonly aad: Buffer;
+  private readonly noncePrefix: Buffer;
+  private readonly nonce = Buffer.alloc(NONCE_LENGTH);
+  private pending: Buffer | null = null;
+  private filled = 0;
+  private segmentIndex = 0;
+  private headerPushed = false;
+  private plaintextIn = 0;
+  private ciphertextOut = 0;
+
+  constructor(options: EncryptOptions) {
+    const segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
+    super({
+      writableHighWaterMark: DEFAULT_SEGMENT_SIZE,
+      readableHighWaterMark: Math.max(segmentSize, 65536),
+    });
+    const noncePrefix = options.noncePrefix ?? randomNoncePrefix();
+    this.header = encodeHeader(
+      {
+        segmentSize,
+        fileId: options.fileId,
+        keyRef: options.keyRef,
+        wrappedKey: options.wrappedKey,
+        noncePrefix,
+      },
+      options.dataKey,
+    );
+    const opened = openHeader(this.header, options.dataKey);
+    this.segmentSize = segmentSize;
+    this.plainSegment = plaintextSegmentSize(segmentSize);
+    this.segmentKey = opened.segmentKey;
+    this.aad = opened.aad;
+    this.noncePrefix = opened.header.noncePrefix;
+  }
+
+  /** Plaintext bytes consumed so far. */
+  get plaintextBytes(): number {
+    return this.plaintextIn;
+  }
+
+  /** Object bytes (header included) emitted so far. */
+  get ciphertextBytes(): number {
+    return this.ciphertextOut;
+  }
+
+  /** Segments sealed so far. */
+  get segments(): number {
+    return this.segmentIndex;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.pushHeader();
+      this.plaintextIn += chunk.length;
+      const p = this.plainSegment;
+      let offset = 0;
+      while (offset < chunk.length) {
+        if (this.filled === p) {
+          // A full buffered segment followed by more input cannot be the last one.
+          this.seal(this.buffer(), false);
+          this.filled = 0;
+        }
+        if (this.filled === 0 && chunk.length - offset > p) {
+          // Whole segment inside the chunk with more input after it: encrypt in place, no copy.
+          this.seal(chunk.subarray(offset, offset + p), false);
+          offset += p;
+          continue;
+        }
+        const n = Math.min(p - this.filled, chunk.length - offset);
+        chunk.copy(this.buffer(), this.filled, offset, offset + n);
+        this.filled += n;
+        offset += n;
+      }
+      callback();
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      this.pushHeader();
+      this.seal(this.pending === null ? Buffer.alloc(0) : this.pending.subarray(0, this.filled), true);
+      this.wipe();
+      callback();
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.wipe();
+    callback(error);
+  }
+
+  private buffer(): Buffer {
+    this.pending ??= Buffer.allocUnsafe(this.plainSegment);
+    return this.pending;
+  }
+
+  private wipe(): void {
+    this.pending?.fill(0);
+    this.pending = null;
+    this.filled = 0;
+  }
+
+  private pushHeader(): void {
+    if (!this.headerPushed) {
+      this.headerPushed = true;
+      this.ciphertextOut += this.header.length;
+      this.push(this.header);
+    }
+  }
+
+  private seal(plaintext: Buffer, last: boolean): void {
+    if (this.segmentIndex >= MAX_SEGMENTS) {
+      throw new RangeError(`Plaintext exceeds ${MAX_SEGMENTS} segments of ${this.plainSegment} bytes`);
+    }
+    const nonce = writeSegmentNonce(this.nonce, this.noncePrefix, this.segmentIndex, last);
+    const cipher = createCipheriv('aes-256-gcm', this.segmentKey, nonce, { authTagLength: TAG_LENGTH });
+    cipher.setAAD(this.aad);
+    for (let offset = 0; offset < plaintext.length; offset += CIPHER_PIECE_LENGTH) {
+      this.push(cipher.update(plaintext.subarray(offset, offset + CIPHER_PIECE_LENGTH)));
+    }
+    cipher.final();
+    const tag = cipher.getAuthTag();
+    this.segmentIndex += 1;
+    this.ciphertextOut += plaintext.length + tag.length;
+    this.push(tag);
+  }
+}
+
+/**
+ * Creates the encrypting Transform for one object. Pipe the plaintext in and the object bytes out
+ * (header, then segments). The returned `header` is the same Buffer the stream emits first.
+ */
+export function createEncryptStream(options: EncryptOptions): { header: Buffer; stream: EncryptStream } {
+  const stream = new EncryptStream(options);
+  return { header: stream.header, stream };
+}
