@@ -6,14 +6,23 @@ import { HealthController } from './health/health.controller.js';
 import { HomeController } from './home/home.controller.js';
 import { CsrfGuard } from './http/csrf.js';
 import { HttpExceptionFilter } from './http/http-exception.filter.js';
+import { QueueModule } from './infra/queue.module.js';
 import { RedisModule } from './infra/redis.module.js';
+import { UploadsModule } from './uploads/uploads.module.js';
 
 @Module({})
 export class AppModule {
   static forRoot(config: TessConfig): DynamicModule {
     return {
       module: AppModule,
-      imports: [TessConfigModule.forRoot(config), DatabaseModule.forRoot(), RedisModule, AuthModule],
+      imports: [
+        TessConfigModule.forRoot(config),
+        DatabaseModule.forRoot(),
+        RedisModule,
+        QueueModule,
+        AuthModule,
+        UploadsModule,
+      ],
       controllers: [HealthController, HomeController],
       providers: [
         { provide: APP_GUARD, useClass: CsrfGuard },

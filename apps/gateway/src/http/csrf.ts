@@ -34,6 +34,9 @@ export class CsrfGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     const req = context.switchToHttp().getRequest<Request>();
     if (SAFE_METHODS.has(req.method) || hasBearer(req)) return true;
+    // An API call without a logged-in session carries no ambient credential: let the auth guard
+    // answer 401. (Page forms are always checked, including login and registration.)
+    if (req.path.startsWith('/api/') && !req.isAuthenticated()) return true;
     if (EXEMPT.has(`${req.method} ${req.path.replace(/\/+$/, '')}`)) return true;
     if (!csrf.isRequestValid(req)) {
       throw new ForbiddenException('Missing or invalid CSRF token. Reload the page and try again.');

@@ -9,6 +9,7 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { RedirectException } from '../auth/page-auth.guard.js';
+import { ClientAbortedError } from './client-aborted.error.js';
 
 /** The JSON error shape every API error uses. */
 export interface ErrorBody {
@@ -56,6 +57,9 @@ export class HttpExceptionFilter implements ExceptionFilter {
       if (typeof response === 'object') extra = response;
       const retryAfter = (extra as { retryAfterSeconds?: unknown }).retryAfterSeconds;
       if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
+    } else if (exception instanceof ClientAbortedError) {
+      this.logger.warn(`${req.method} ${req.path}: ${exception.message}; partial upload removed`);
+      return;
     } else {
       this.logger.error(`${req.method} ${req.path} failed`, (exception as Error)?.stack ?? String(exception));
     }

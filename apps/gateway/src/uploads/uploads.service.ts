@@ -1,0 +1,299 @@
+import { randomUUID } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  BadRequestException,
+  HttpException,
+  HttpStatus,
+  Inject,
+  Injectable,
+  Logger,
+  PayloadTooLargeException,
+  ServiceUnavailableException,
+  UnsupportedMediaTypeException,
+} from '@nestjs/common';
+import busboy from 'busboy';
+import type { Request } from 'express';
+import { AuditRepository, FileRepository, TESS_CONFIG, type TessConfig, withTimeout } from '#common';
+import { ClientAbortedError } from '../http/client-aborted.error.js';
+import { formatBytes } from '../http/views.js';
+import { CRYPTO_QUEUE, type CryptoQueue } from '../infra/queue.module.js';
+import { normalizeContentType, normalizeFilename } from './filename.js';
+
+const MiB = 1024 * 1024;
+
+export interface AcceptedUpload {
+  id: string;
+  filename: string;
+  size: number;
+  status: 'queued';
+  jobId: string;
+}
+
+interface ReceivedFile {
+  id: string;
+  path: string;
+  filename: string;
+  contentType: string;
+  size: number;
+}
+
+function writeError(error: unknown): HttpException {
+  const code = (error as { code?: string }).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new HttpException(
+      'The server has no room left to receive this upload right now. Try again later or contact the operator.',
+      HttpStatus.INSUFFICIENT_STORAGE,
+    );
+  }
+  return new HttpException(
+    'The upload could not be written on the server.',
+    HttpStatus.INTERNAL_SERVER_ERROR,
+  );
+}
+
+/**
+ * Receives multipart uploads: every `file` part is streamed straight to `TEMP_DIR/<uuid>` (busboy,
+ * 1 MiB buffers, never a whole file in memory) with the size limit enforced while streaming. Only when
+ * the whole request arrived intact does it record `files` rows and enqueue one `encrypt-file` job per
+ * file (jobId = fileId). Any failure (oversize, malformed body, client abort, full disk, Redis down)
+ * removes the temp files and leaves no row and no job behind. Used by the REST API and the dashboard.
+ */
+@Injectable()
+export class UploadsService {
+  private readonly logger = new Logger(UploadsService.name);
+
+  constructor(
+    @Inject(TESS_CONFIG) private readonly config: TessConfig,
+    private readonly files: FileRepository,
+    private readonly audit: AuditRepository,
+    @Inject(CRYPTO_QUEUE) private readonly queue: CryptoQueue,
+  ) {}
+
+  async receive(req: Request, ownerId: string): Promise<AcceptedUpload[]> {
+    if (!req.is('multipart/form-data')) {
+      throw new UnsupportedMediaTypeException(
+        'Send files as multipart/form-data in one or more "file" fields.',
+      );
+    }
+    await mkdir(this.config.tempDir, { recursive: true, mode: 0o700 });
+    const received = await this.streamToTemp(req);
+    try {
+      await this.enforceQuota(ownerId, received);
+      for (const file of received) {
+        await this.files.createQueued({
+          id: file.id,
+          ownerId,
+          filename: file.filename,
+          contentType: file.contentType,
+          size: file.size,
+          tempPath: file.id,
+        });
+      }
+      await this.enqueue(ownerId, received);
+    } catch (error) {
+      await Promise.all(received.map((f) => this.files.delete(f.id).catch(() => undefined)));
+      await this.removeTempFiles(received);
+      throw error;
+    }
+    for (const file of received) {
+      await this.audit.record({
+        action: 'upload.accepted',
+        userId: ownerId,
+        fileId: file.id,
+        ip: req.ip,
+        details: { filename: file.filename, size: file.size },
+      });
+    }
+    return received.map((f) => ({
+      id: f.id,
+      filename: f.filename,
+      size: f.size,
+      status: 'queued',
+      jobId: f.id,
+    }));
+  }
+
+  private async enqueue(ownerId: string, files: ReceivedFile[]): Promise<void> {
+    try {
+      // addBulk is one Redis transaction: all jobs or none.
+      await withTimeout(
+        this.queue.addBulk(
+          files.map((f) => ({
+            name: 'encrypt-file',
+            data: { fileId: f.id, ownerId },
+            opts: { jobId: f.id },
+          })),
+        ),
+        5_000,
+        'Redis did not answer within 5 s',
+      );
+    } catch (error) {
+      this.logger.error(`Could not enqueue ${files.length} upload(s): ${(error as Error).message}`);
+      throw new ServiceUnavailableException(
+        'The processing queue is unavailable right now; nothing was stored. Try again in a moment.',
+      );
+    }
+  }
+
+  private async enforceQuota(ownerId: string, files: ReceivedFile[]): Promise<void> {
+    const { quotaBytes, quotaFiles } = this.config.uploads;
+    if (!quotaBytes && !quotaFiles) return;
+    const usage = await this.files.usage(ownerId);
+    const bytes = files.reduce((sum, f) => sum + f.size, 0);
+    if (quotaFiles && usage.files + files.length > quotaFiles) {
+      throw new HttpException(
+        `This upload would exceed your quota of ${quotaFiles} files (you have ${usage.files}). Delete some files first.`,
+        HttpStatus.CONFLICT,
+      );
+    }
+    if (quotaBytes && usage.bytes + bytes > quotaBytes) {
+      throw new PayloadTooLargeException(
+        `This upload would exceed your storage quota of ${formatBytes(quotaBytes)} ` +
+          `(used ${formatBytes(usage.bytes)}, upload ${formatBytes(bytes)}). Delete some files first.`,
+      );
+    }
+  }
+
+  private async removeTempFiles(files: ReceivedFile[]): Promise<void> {
+    await Promise.all(files.map((f) => unlink(f.path).catch(() => undefined)));
+  }
+
+  private streamToTemp(req: Request): Promise<ReceivedFile[]> {
+    const { maxFileSize, maxFilesPerRequest } = this.config.uploads;
+    return new Promise((resolve, reject) => {
+      const files: ReceivedFile[] = [];
+      const writes: Promise<void>[] = [];
+      const sources: Readable[] = [];
+      let failure: Error | null = null;
+
+      const fail = (error: Error) => {
+        if (failure) return;
+        failure = error;
+        req.unpipe(parser);
+        // Parts still streaming will never see their end now: stop them so their writes settle.
+        // Destroy *with* an error: a part that already pushed its end but was not fully read would
+        // otherwise leave pipeline() waiting for an 'end' event that never comes.
+        for (const source of sources) source.destroy(error);
+        if (!(error instanceof ClientAbortedError)) drainAndClose(req);
+        // Wait for open writes to stop before unlinking so no file is left behind.
+        void Promise.allSettled(writes)
+          .then(() => this.removeTempFiles(files))
+          .finally(() => reject(error));
+      };
+
+      let parser: busboy.Busboy;
+      try {
+        parser = busboy({
+          headers: req.headers,
+          defParamCharset: 'utf8',
+          highWaterMark: MiB,
+          fileHwm: MiB,
+          limits: {
+            // busboy reports 'limit' when a file *reaches* the limit, so allow one byte more and
+            // treat reaching it as "over": a file of exactly MAX_FILE_SIZE is accepted.
+            fileSize: maxFileSize + 1,
+            files: maxFilesPerRequest,
+            fields: 20,
+            fieldSize: 4096,
+            parts: maxFilesPerRequest + 20,
+            headerPairs: 50,
+          },
+        });
+      } catch (error) {
+        reject(new BadRequestException(`Malformed multipart request: ${(error as Error).message}.`));
+        return;
+      }
+
+      parser.on('file', (field, stream, info) => {
+        if (failure) {
+          stream.resume();
+          return;
+        }
+        if (field !== 'file') {
+          stream.resume();
+          fail(
+            new BadRequestException(
+              `Unexpected file field "${field.slice(0, 40)}"; send files in "file" fields.`,
+            ),
+          );
+          return;
+        }
+        const id = randomUUID();
+        const entry: ReceivedFile = {
+          id,
+          path: join(this.config.tempDir, id),
+          filename: normalizeFilename(info.filename),
+          contentType: normalizeContentType(info.mimeType),
+          size: 0,
+        };
+        files.push(entry);
+        sources.push(stream);
+        stream.on('limit', () =>
+          fail(
+            new PayloadTooLargeException(
+              `"${entry.filename}" is larger than the ${formatBytes(maxFileSize)} limit (${maxFileSize} bytes); nothing was stored.`,
+            ),
+          ),
+        );
+        const out = createWriteStream(entry.path, {
+          flags: 'wx',
+          mode: 0o600,
+          highWaterMark: MiB,
+          flush: true,
+        });
+        // Registered before piping starts: busboy may emit 'limit' (and we may fail) synchronously
+        // while pipeline() is still wiring the streams up.
+        let settled!: () => void;
+        writes.push(new Promise<void>((resolve) => (settled = resolve)));
+        pipeline(stream, out)
+          .then(
+            () => {
+              entry.size = out.bytesWritten;
+            },
+            (error: unknown) => fail(failure ?? writeError(error)),
+          )
+          .finally(settled);
+      });
+      parser.on('filesLimit', () =>
+        fail(
+          new PayloadTooLargeException(
+            `At most ${maxFilesPerRequest} files per request; nothing was stored.`,
+          ),
+        ),
+      );
+      parser.on('error', (error: Error) =>
+        fail(new BadRequestException(`Malformed multipart request: ${error.message}.`)),
+      );
+      parser.on('close', () => {
+        void Promise.allSettled(writes).then(() => {
+          if (failure) return;
+          if (files.length === 0) {
+            fail(new BadRequestException('No file in the request: send one or more "file" fields.'));
+            return;
+          }
+          resolve(files);
+        });
+      });
+      req.on('close', () => {
+        if (!req.complete) fail(new ClientAbortedError());
+      });
+      req.pipe(parser);
+    });
+  }
+}
+
+/**
+ * After refusing an upload early, read (and discard) what the client is still sending for a short
+ * while so it can see the answer, then close the connection.
+ */
+function drainAndClose(req: Request): void {
+  req.res?.setHeader('Connection', 'close');
+  req.resume();
+  const timer = setTimeout(() => req.socket.destroy(), 5_000);
+  timer.unref();
+  req.on('end', () => clearTimeout(timer));
+}

@@ -1,0 +1,16 @@
+/** Rejects with `Error(message)` when `promise` has not settled within `ms` milliseconds. */
+export async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  message = `timed out after ${ms} ms`,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

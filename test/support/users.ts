@@ -1,0 +1,37 @@
+import type { Server } from 'node:http';
+import request from 'supertest';
+import { csrfFrom } from './http.js';
+
+export const TEST_PASSWORD = 'correct horse battery staple';
+
+export interface TestUser {
+  username: string;
+  token: string;
+  auth: { Authorization: string };
+  /** A logged-in browser-like agent and its current CSRF token. */
+  agent: request.Agent;
+  csrf: string;
+}
+
+/** Registers a user through the real pages and creates an API token through the real API. */
+export async function createUser(server: Server, username: string): Promise<TestUser> {
+  const agent = request.agent(server);
+  const page = await agent.get('/register');
+  await agent
+    .post('/register')
+    .type('form')
+    .send({ username, email: `${username}@example.test`, password: TEST_PASSWORD, _csrf: csrfFrom(page) })
+    .expect(303);
+  const home = await agent.get('/home').expect(200);
+  const { body } = await request(server)
+    .post('/api/v1/tokens')
+    .send({ username, password: TEST_PASSWORD, name: 'test' })
+    .expect(201);
+  return {
+    username,
+    token: body.token,
+    auth: { Authorization: `Bearer ${body.token}` },
+    agent,
+    csrf: csrfFrom(home),
+  };
+}
