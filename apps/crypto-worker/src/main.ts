@@ -10,7 +10,7 @@ async function main(): Promise<void> {
     abortOnError: false,
     logger: ['fatal', 'error', 'warn', 'log'],
   });
-  app.enableShutdownHooks();
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   new Logger('CryptoWorker').log(`TESS crypto worker started (concurrency ${config.worker.concurrency})`);
 }
 

@@ -1,13 +1,17 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { DatabaseModule, type TessConfig, TessConfigModule } from '#common';
+import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule } from '#common';
+import { CryptoWorkerService } from './encrypt/crypto-worker.service.js';
+import { EncryptFileService } from './encrypt/encrypt-file.service.js';
+import { HealthServer } from './health/health.server.js';
 
-/** The crypto worker: an application context with no public HTTP server. */
+/** The crypto worker: an application context with no public HTTP server (only a health port). */
 @Module({})
 export class WorkerModule {
   static forRoot(config: TessConfig): DynamicModule {
     return {
       module: WorkerModule,
-      imports: [TessConfigModule.forRoot(config), DatabaseModule.forRoot()],
+      imports: [TessConfigModule.forRoot(config), DatabaseModule.forRoot(), StorageModule],
+      providers: [EncryptFileService, CryptoWorkerService, HealthServer],
     };
   }
 }

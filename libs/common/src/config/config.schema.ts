@@ -111,6 +111,7 @@ export const envSchema = z
     WORKER_CONCURRENCY: int(1, 64).default(2),
     WORKER_HEALTH_PORT: int(0, 65535).default(3001),
     WORKER_SHUTDOWN_TIMEOUT: duration.default(60_000),
+    WORKER_LOCK_DURATION: duration.default(30_000),
     JOB_ATTEMPTS: int(1, 100).default(5),
   })
   .superRefine((env, ctx) => {
@@ -175,7 +176,14 @@ export interface TessConfig {
     masterKeySecretId: string;
     secretPrefix: string;
   };
-  worker: { concurrency: number; healthPort: number; shutdownTimeoutMs: number; jobAttempts: number };
+  worker: {
+    concurrency: number;
+    healthPort: number;
+    shutdownTimeoutMs: number;
+    /** A job whose worker stops renewing its lock for this long is stalled and handed to another worker. */
+    lockDurationMs: number;
+    jobAttempts: number;
+  };
 }
 
 export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): TessConfig {
@@ -235,7 +243,7 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
                 ? { accessKeyId: env.S3_ACCESS_KEY_ID, secretAccessKey: env.S3_SECRET_ACCESS_KEY }
                 : undefined,
           }
-        : { driver: 'local', root: join(dataDir, 'objects') },
+        : { driver: 'local', root: dataDir },
     keys: {
       provider: env.KEY_PROVIDER,
       mode: env.KEY_MODE,
@@ -249,6 +257,7 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
       concurrency: env.WORKER_CONCURRENCY,
       healthPort: env.WORKER_HEALTH_PORT,
       shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT,
+      lockDurationMs: env.WORKER_LOCK_DURATION,
       jobAttempts: env.JOB_ATTEMPTS,
     },
   };

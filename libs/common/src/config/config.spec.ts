@@ -20,7 +20,8 @@ describe('loadConfig', () => {
     expect(config.http.port).toBe(3000);
     expect(config.database.url).toBe('postgres://postgres@127.0.0.1:5432/tess');
     expect(config.redis.url).toBe('redis://127.0.0.1:6379');
-    expect(config.storage).toEqual({ driver: 'local', root: '/srv/tess/.data/objects' });
+    // Object keys are `objects/<fileId>`, so local objects live under DATA_DIR/objects.
+    expect(config.storage).toEqual({ driver: 'local', root: '/srv/tess/.data' });
     expect(config.tempDir).toBe('/srv/tess/.data/tmp');
     expect(config.keys.masterKeyFile).toBe('/srv/tess/.data/master.key');
     expect(config.keys).toMatchObject({ provider: 'local', mode: 'envelope' });

@@ -120,6 +120,11 @@ export class FileRepository {
     return (result.affected ?? 0) > 0;
   }
 
+  /** A failed attempt that will be retried: back to queued, with the reason kept for the user to see. */
+  async markRetrying(id: string, error: string): Promise<void> {
+    await this.repo.update({ id, status: 'processing' }, { status: 'queued', error: error.slice(0, 2000) });
+  }
+
   async markFailed(id: string, error: string): Promise<void> {
     await this.repo.update(
       { id, status: In(['queued', 'processing']) },

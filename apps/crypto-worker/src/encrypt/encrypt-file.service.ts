@@ -1,0 +1,225 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline, Transform } from 'node:stream';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { type Job, UnrecoverableError } from 'bullmq';
+import {
+  AuditRepository,
+  type ConfiguredKeyProvider,
+  ciphertextLength,
+  createEncryptStream,
+  type EncryptFileResult,
+  type FileEntity,
+  FileRepository,
+  type JobOf,
+  type JobProgress,
+  KEY_PROVIDER,
+  OBJECT_STORE,
+  type ObjectStore,
+  objectKeyFor,
+  TESS_CONFIG,
+  type TessConfig,
+  type WrappedDataKey,
+} from '#common';
+
+const MiB = 1024 * 1024;
+const PROGRESS_INTERVAL_MS = 250;
+
+export type EncryptFileJob = Job<JobOf<'encrypt-file'>, EncryptFileResult, 'encrypt-file'>;
+
+/**
+ * The heart of TESS: one streaming pass over the upload's temp file computes SHA-1 and SHA-256 of the
+ * plaintext, encrypts it into the TESS object format (AES-256-GCM segments under a fresh data key) and
+ * streams the ciphertext to the object store. Memory is bounded by the stream buffers and the store's
+ * part buffers, never by the file size.
+ *
+ * Idempotent: the object key is deterministic (`objects/<fileId>`), so a re-run overwrites rather than
+ * duplicates; a run that finds the file already stored (or deleted) does nothing; leftovers of a
+ * crashed attempt (open multipart uploads, partial files) are aborted first. The temp file is removed
+ * only after the `stored` row is committed.
+ */
+@Injectable()
+export class EncryptFileService {
+  private readonly logger = new Logger(EncryptFileService.name);
+
+  constructor(
+    @Inject(TESS_CONFIG) private readonly config: TessConfig,
+    private readonly files: FileRepository,
+    private readonly audit: AuditRepository,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
+  ) {}
+
+  tempPathOf(file: Pick<FileEntity, 'id' | 'tempPath'>): string {
+    return join(this.config.tempDir, file.tempPath ?? file.id);
+  }
+
+  async run(job: EncryptFileJob, signal?: AbortSignal): Promise<EncryptFileResult> {
+    const { fileId } = job.data;
+    const existing = await this.files.findById(fileId);
+    if (!existing || existing.status === 'stored' || existing.status === 'corrupt') {
+      // Deleted meanwhile, or a duplicate delivery of a job that already finished.
+      return this.skipped(existing, fileId);
+    }
+    const file = await this.files.claimForProcessing(fileId);
+    if (!file) return this.skipped(await this.files.findById(fileId), fileId);
+
+    const tempPath = this.tempPathOf(file);
+    const info = await stat(tempPath).catch(() => null);
+    if (!info) {
+      throw new UnrecoverableError(
+        'The uploaded data for this file is no longer on the server; upload it again.',
+      );
+    }
+    if (info.size !== file.size) {
+      throw new UnrecoverableError(
+        `The uploaded data changed size (${info.size} bytes on disk, ${file.size} recorded); upload it again.`,
+      );
+    }
+
+    const key = objectKeyFor(fileId);
+    await this.store.abortIncomplete(key);
+    const { dataKey, ...wrapped } = await this.keys.createDataKey(fileId);
+    try {
+      const { sha1, sha256, plaintextBytes, encryptedSize } = await this.encryptAndStore(
+        job,
+        tempPath,
+        key,
+        dataKey,
+        wrapped,
+        file.size,
+        signal,
+      );
+      if (plaintextBytes !== file.size) {
+        throw new UnrecoverableError(
+          `Read ${plaintextBytes} bytes but the upload had ${file.size}; upload it again.`,
+        );
+      }
+      await this.keys.recordHashes(fileId, wrapped, { sha1, sha256 });
+      await job.updateProgress({
+        stage: 'finalizing',
+        bytesDone: file.size,
+        bytesTotal: file.size,
+      } satisfies JobProgress);
+      const committed = await this.files.markStored(fileId, {
+        sha1,
+        sha256,
+        encryptedSize,
+        storageDriver: this.store.driver,
+        objectKey: key,
+        keyRef: wrapped.keyRef,
+        wrappedKey: wrapped.wrappedKey.length ? wrapped.wrappedKey : null,
+      });
+      if (!committed) {
+        // The file was deleted while we worked: leave nothing of it behind.
+        await this.store.delete(key);
+        await this.keys.destroyDataKey(fileId, wrapped);
+        return this.skipped(null, fileId);
+      }
+      await unlink(tempPath).catch(() => undefined);
+      await this.audit.record({
+        action: 'file.stored',
+        userId: file.ownerId,
+        fileId,
+        details: { size: file.size, sha256, attempt: job.attemptsMade + 1 },
+      });
+      this.logger.log(`job ${job.id} file ${fileId}: stored ${file.size} bytes (${encryptedSize} encrypted)`);
+      return { fileId, sha1, sha256, size: file.size, encryptedSize };
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /** Records a failure: back to queued when BullMQ will retry, `failed` (and temp file removed) when final. */
+  async recordFailure(job: EncryptFileJob, error: Error, final: boolean): Promise<void> {
+    const { fileId, ownerId } = job.data;
+    const message = readableError(error);
+    if (!final) {
+      await this.files.markRetrying(fileId, `Attempt ${job.attemptsMade + 1} failed (${message}); retrying.`);
+      return;
+    }
+    await this.files.markFailed(fileId, message);
+    const file = await this.files.findById(fileId);
+    if (file) await unlink(this.tempPathOf(file)).catch(() => undefined);
+    await this.audit.record({ action: 'file.failed', userId: ownerId, fileId, details: { error: message } });
+  }
+
+  private async skipped(file: FileEntity | null, fileId: string): Promise<EncryptFileResult> {
+    if (file?.status === 'stored' && file.sha1 && file.sha256) {
+      await unlink(this.tempPathOf(file)).catch(() => undefined);
+      return {
+        fileId,
+        sha1: file.sha1,
+        sha256: file.sha256,
+        size: file.size,
+        encryptedSize: file.encryptedSize ?? 0,
+        skipped: true,
+      };
+    }
+    return { fileId, sha1: '', sha256: '', size: 0, encryptedSize: 0, skipped: true };
+  }
+
+  private encryptAndStore(
+    job: EncryptFileJob,
+    tempPath: string,
+    key: string,
+    dataKey: Buffer,
+    wrapped: WrappedDataKey,
+    size: number,
+    signal?: AbortSignal,
+  ): Promise<{ sha1: string; sha256: string; plaintextBytes: number; encryptedSize: number }> {
+    const sha1 = createHash('sha1');
+    const sha256 = createHash('sha256');
+    let bytesDone = 0;
+    let lastReport = 0;
+    const report = (force = false) => {
+      const now = Date.now();
+      if (!force && now - lastReport < PROGRESS_INTERVAL_MS) return;
+      lastReport = now;
+      const progress: JobProgress = { stage: 'encrypting', bytesDone, bytesTotal: size };
+      job.updateProgress(progress).catch(() => undefined);
+    };
+    report(true);
+    const hasher = new Transform({
+      readableHighWaterMark: MiB,
+      writableHighWaterMark: MiB,
+      transform(chunk: Buffer, _encoding, callback) {
+        sha1.update(chunk);
+        sha256.update(chunk);
+        bytesDone += chunk.length;
+        report();
+        callback(null, chunk);
+      },
+    });
+    const { stream: encrypt } = createEncryptStream({ dataKey, fileId: job.data.fileId, ...wrapped });
+    const ciphertext = pipeline(
+      createReadStream(tempPath, { highWaterMark: MiB }),
+      hasher,
+      encrypt,
+      () => undefined,
+    );
+    const expected = ciphertextLength(size, {
+      headerLength: encrypt.header.length,
+      segmentSize: encrypt.segmentSize,
+    });
+    return this.store.put(key, ciphertext, { signal, size: expected }).then((stored) => {
+      report(true);
+      if (stored.size !== expected) {
+        throw new Error(`Stored ${stored.size} bytes but the encrypted object should have ${expected}`);
+      }
+      return {
+        sha1: sha1.digest('hex'),
+        sha256: sha256.digest('hex'),
+        plaintextBytes: bytesDone,
+        encryptedSize: stored.size,
+      };
+    });
+  }
+}
+
+/** A one-line message a user can read; never a stack trace, never key material. */
+export function readableError(error: Error): string {
+  return (error.message || error.name || 'Unknown error').split('\n')[0]!.slice(0, 500);
+}

@@ -1,0 +1,88 @@
+import { createServer, type Server } from 'node:http';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import {
+  type ConfiguredKeyProvider,
+  KEY_PROVIDER,
+  OBJECT_STORE,
+  type ObjectStore,
+  TESS_CONFIG,
+  type TessConfig,
+  withTimeout,
+} from '#common';
+import { CryptoWorkerService } from '../encrypt/crypto-worker.service.js';
+
+/**
+ * The worker's only HTTP surface: `GET /healthz` (process up) and `GET /readyz` (database, Redis queue
+ * connection, object store and key provider), for orchestrator probes. Set WORKER_HEALTH_PORT=0 to
+ * pick a free port (logged).
+ */
+@Injectable()
+export class HealthServer implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('WorkerHealth');
+  private server?: Server;
+
+  constructor(
+    @Inject(TESS_CONFIG) private readonly config: TessConfig,
+    private readonly dataSource: DataSource,
+    private readonly worker: CryptoWorkerService,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
+    @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
+  ) {}
+
+  async readiness(): Promise<{ ok: boolean; checks: Record<string, string> }> {
+    const checks: Record<string, () => Promise<unknown>> = {
+      database: () => this.dataSource.query('SELECT 1'),
+      queue: async () => {
+        if (!this.worker.isRunning()) throw new Error('worker is not connected to Redis');
+      },
+      objectStore: () => this.store.check(),
+      keys: () => this.keys.check(),
+    };
+    const results = await Promise.all(
+      Object.entries(checks).map(async ([name, check]) => {
+        try {
+          await withTimeout(check(), 3_000);
+          return [name, 'ok'] as const;
+        } catch (error) {
+          return [name, `unavailable: ${(error as Error).message}`] as const;
+        }
+      }),
+    );
+    return { ok: results.every(([, r]) => r === 'ok'), checks: Object.fromEntries(results) };
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const send = (status: number, body: object) => {
+        res.writeHead(status, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      if (req.method !== 'GET') return send(405, { statusCode: 405, error: 'Method Not Allowed' });
+      if (req.url === '/healthz') return send(200, { status: 'ok' });
+      if (req.url === '/readyz') {
+        this.readiness().then(
+          ({ ok, checks }) => send(ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', checks }),
+          () => send(503, { status: 'unavailable' }),
+        );
+        return;
+      }
+      send(404, { statusCode: 404, error: 'Not Found' });
+    });
+    await new Promise<void>((resolve) =>
+      this.server!.listen(this.config.worker.healthPort, this.config.http.host, resolve),
+    );
+    const address = this.server.address();
+    this.logger.log(`Health endpoint on port ${typeof address === 'object' && address ? address.port : '?'}`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
