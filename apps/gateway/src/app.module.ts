@@ -1,13 +1,15 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { DatabaseModule, type TessConfig, TessConfigModule } from '#common';
+import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule } from '#common';
 import { AuthModule } from './auth/auth.module.js';
+import { FilesModule } from './files/files.module.js';
 import { HealthController } from './health/health.controller.js';
 import { HomeController } from './home/home.controller.js';
 import { CsrfGuard } from './http/csrf.js';
 import { HttpExceptionFilter } from './http/http-exception.filter.js';
 import { QueueModule } from './infra/queue.module.js';
 import { RedisModule } from './infra/redis.module.js';
+import { JobsModule } from './jobs/jobs.module.js';
 import { UploadsModule } from './uploads/uploads.module.js';
 
 @Module({})
@@ -20,8 +22,11 @@ export class AppModule {
         DatabaseModule.forRoot(),
         RedisModule,
         QueueModule,
+        StorageModule,
         AuthModule,
         UploadsModule,
+        FilesModule,
+        JobsModule,
       ],
       controllers: [HealthController, HomeController],
       providers: [

@@ -8,6 +8,7 @@ import {
   Logger,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { InvalidCursorError } from '#common';
 import { RedirectException } from '../auth/page-auth.guard.js';
 import { ClientAbortedError } from './client-aborted.error.js';
 
@@ -57,6 +58,9 @@ export class HttpExceptionFilter implements ExceptionFilter {
       if (typeof response === 'object') extra = response;
       const retryAfter = (extra as { retryAfterSeconds?: unknown }).retryAfterSeconds;
       if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
+    } else if (exception instanceof InvalidCursorError) {
+      status = HttpStatus.BAD_REQUEST;
+      message = exception.message;
     } else if (exception instanceof ClientAbortedError) {
       this.logger.warn(`${req.method} ${req.path}: ${exception.message}; partial upload removed`);
       return;

@@ -1,0 +1,127 @@
+import { pipeline } from 'node:stream/promises';
+import {
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  HttpException,
+  HttpStatus,
+  Param,
+  ParseUUIDPipe,
+  Post,
+  Query,
+  Req,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
+import { create as contentDisposition } from 'content-disposition';
+import type { Request, Response } from 'express';
+import { z } from 'zod';
+import { AuditRepository, FileRepository, isIntegrityFailure } from '#common';
+import { ApiAuthGuard } from '../auth/api-auth.guard.js';
+import { parseOrThrow } from '../http/validation.js';
+import { FilesService, fileView } from './files.service.js';
+
+export const pageQuerySchema = z.object({
+  limit: z.coerce.number().int().min(1, 'limit must be 1-100').max(100, 'limit must be 1-100').default(25),
+  cursor: z.string().max(200).optional(),
+});
+
+const uuid = new ParseUUIDPipe({
+  version: '4',
+  exceptionFactory: () => new HttpException('No such file.', 404),
+});
+
+@Controller('api/v1/files')
+@UseGuards(ApiAuthGuard)
+export class FilesController {
+  constructor(
+    private readonly service: FilesService,
+    private readonly files: FileRepository,
+    private readonly audit: AuditRepository,
+  ) {}
+
+  @Get()
+  async list(@Req() req: Request, @Query() query: unknown) {
+    const { limit, cursor } = parseOrThrow(pageQuerySchema, query);
+    const page = await this.files.listForOwner(req.user!.id, limit, cursor);
+    return { items: page.items.map(fileView), nextCursor: page.nextCursor };
+  }
+
+  @Get(':id')
+  async get(@Req() req: Request, @Param('id', uuid) id: string) {
+    return fileView(await this.service.get(req.user!.id, id));
+  }
+
+  /**
+   * Verified, decrypted content. `Range: bytes=a-b | a- | -n` (one range) -> 206 with only the needed
+   * segments fetched; an unsatisfiable range -> 416. Integrity failures before the first byte -> 502;
+   * after it, the connection is cut so the client never sees a complete body.
+   */
+  @Get(':id/content')
+  async content(@Req() req: Request, @Res() res: Response, @Param('id', uuid) id: string): Promise<void> {
+    const file = await this.service.get(req.user!.id, id);
+    let range: { start: number; end: number } | undefined;
+    if (req.headers.range && file.status === 'stored') {
+      const parsed = req.range(file.size, { combine: true });
+      if (parsed === -1 || (file.size === 0 && parsed !== -2)) {
+        res.setHeader('Content-Range', `bytes */${file.size}`);
+        throw new HttpException(
+          `The range is outside the file (${file.size} bytes).`,
+          HttpStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+        );
+      }
+      // Malformed (-2) or multiple ranges: ignore the header and send the whole file (RFC 9110 allows it).
+      if (Array.isArray(parsed) && parsed.type === 'bytes' && parsed.length === 1) range = parsed[0];
+    }
+    let opened: Awaited<ReturnType<FilesService['open']>>;
+    try {
+      opened = await this.service.open(file, range, req.ip);
+    } catch (error) {
+      if (isIntegrityFailure(error)) {
+        throw new HttpException(
+          'The stored object failed its integrity check; it has been marked corrupt and nothing was sent.',
+          HttpStatus.BAD_GATEWAY,
+        );
+      }
+      throw error;
+    }
+    res.status(range ? 206 : 200);
+    res.setHeader('Content-Type', file.contentType);
+    res.setHeader('Content-Length', String(opened.end - opened.start + 1));
+    res.setHeader('Content-Disposition', contentDisposition(file.filename, { type: 'attachment' }));
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('Accept-Ranges', 'bytes');
+    res.setHeader('Cache-Control', 'private, no-store');
+    if (file.sha256) res.setHeader('ETag', `"sha256-${file.sha256}"`);
+    if (range) res.setHeader('Content-Range', `bytes ${opened.start}-${opened.end}/${opened.size}`);
+    if (!range) {
+      await this.audit.record({
+        action: 'file.downloaded',
+        userId: file.ownerId,
+        fileId: file.id,
+        ip: req.ip,
+      });
+    }
+    try {
+      await pipeline(opened.stream, res);
+    } catch (error) {
+      if (isIntegrityFailure(error)) await this.service.markCorrupt(file, error as Error, req.ip);
+      res.destroy();
+    }
+  }
+
+  @Post(':id/verify')
+  @HttpCode(200)
+  async verify(@Req() req: Request, @Param('id', uuid) id: string) {
+    const file = await this.service.get(req.user!.id, id);
+    const { ok, checkedBytes } = await this.service.verify(file, req.ip);
+    return { ok, checkedBytes };
+  }
+
+  @Delete(':id')
+  @HttpCode(204)
+  async delete(@Req() req: Request, @Param('id', uuid) id: string): Promise<void> {
+    await this.service.delete(await this.service.get(req.user!.id, id), req.ip);
+  }
+}

@@ -1,0 +1,89 @@
+import {
+  Controller,
+  Get,
+  HttpException,
+  HttpStatus,
+  Inject,
+  Param,
+  ParseUUIDPipe,
+  Query,
+  Req,
+  UseGuards,
+} from '@nestjs/common';
+import type { Request } from 'express';
+import { type FileEntity, FileRepository, isJobProgress, type JobProgress } from '#common';
+import { ApiAuthGuard } from '../auth/api-auth.guard.js';
+import { pageQuerySchema } from '../files/files.controller.js';
+import { parseOrThrow } from '../http/validation.js';
+import { CRYPTO_QUEUE, type CryptoQueue } from '../infra/queue.module.js';
+
+const JOB_STATUS = {
+  queued: 'queued',
+  processing: 'active',
+  stored: 'completed',
+  corrupt: 'completed',
+  failed: 'failed',
+} as const;
+
+export interface JobView {
+  id: string;
+  fileId: string;
+  status: (typeof JOB_STATUS)[keyof typeof JOB_STATUS];
+  progress: JobProgress;
+  error?: string;
+  createdAt: Date;
+  finishedAt?: Date;
+}
+
+const uuid = new ParseUUIDPipe({
+  version: '4',
+  exceptionFactory: () => new HttpException('No such job.', 404),
+});
+
+/**
+ * Jobs, as DESIGN.md shapes them. The job id is the file id; PostgreSQL is the source of truth for
+ * the outcome and BullMQ supplies the live progress of running jobs.
+ */
+@Controller('api/v1/jobs')
+@UseGuards(ApiAuthGuard)
+export class JobsController {
+  constructor(
+    private readonly files: FileRepository,
+    @Inject(CRYPTO_QUEUE) private readonly queue: CryptoQueue,
+  ) {}
+
+  private async view(file: FileEntity): Promise<JobView> {
+    let progress: JobProgress = { stage: 'queued', bytesDone: 0, bytesTotal: file.size };
+    if (file.status === 'stored' || file.status === 'corrupt')
+      progress = { stage: 'stored', bytesDone: file.size, bytesTotal: file.size };
+    if (file.status === 'failed') progress = { stage: 'failed', bytesDone: 0, bytesTotal: file.size };
+    if (file.status === 'processing') {
+      const live = await this.queue.getJob(file.id).catch(() => undefined);
+      if (live && isJobProgress(live.progress)) progress = live.progress;
+      else progress = { stage: 'encrypting', bytesDone: 0, bytesTotal: file.size };
+    }
+    return {
+      id: file.id,
+      fileId: file.id,
+      status: JOB_STATUS[file.status],
+      progress,
+      ...(file.error && file.status !== 'stored' ? { error: file.error } : {}),
+      createdAt: file.createdAt,
+      ...(file.finishedAt ? { finishedAt: file.finishedAt } : {}),
+    };
+  }
+
+  @Get()
+  async list(@Req() req: Request, @Query() query: unknown) {
+    const { limit, cursor } = parseOrThrow(pageQuerySchema, query);
+    const page = await this.files.listForOwner(req.user!.id, limit, cursor);
+    return { items: await Promise.all(page.items.map((f) => this.view(f))), nextCursor: page.nextCursor };
+  }
+
+  @Get(':id')
+  async get(@Req() req: Request, @Param('id', uuid) id: string): Promise<JobView> {
+    const file = await this.files.findOwned(req.user!.id, id);
+    if (!file) throw new HttpException('No such job.', HttpStatus.NOT_FOUND);
+    return this.view(file);
+  }
+}
