@@ -10,8 +10,26 @@ async function main(): Promise<void> {
     abortOnError: false,
     logger: ['fatal', 'error', 'warn', 'log'],
   });
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
-  new Logger('CryptoWorker').log(`TESS crypto worker started (concurrency ${config.worker.concurrency})`);
+  const logger = new Logger('CryptoWorker');
+  // Not app.enableShutdownHooks(): Nest re-raises the signal after closing, so even a clean drain would
+  // end "killed by SIGTERM". Here a drained shutdown exits 0 and a failed one 1; repeated signals (Ctrl+C
+  // plus the SIGTERM of `npm start`) do not interrupt the drain.
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    logger.log(`${signal} received`);
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(`TESS crypto worker did not shut down cleanly: ${(error as Error).message ?? error}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  logger.log(`TESS crypto worker started (concurrency ${config.worker.concurrency})`);
 }
 
 main().catch((error: unknown) => {

@@ -6,6 +6,7 @@ import { DataSource } from 'typeorm';
 import { migrate, type TessConfig, UserRepository } from '#common';
 import { AppModule } from './app.module.js';
 import { createSessionPassport } from './auth/session-passport.js';
+import { TessIoAdapter } from './events/tess-io.adapter.js';
 import { bodyParsers } from './http/body-parsers.js';
 import { gatewayPaths } from './http/paths.js';
 import { securityHeaders } from './http/security.js';
@@ -46,13 +47,19 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
     const assets = { maxAge: '7d', index: false, fallthrough: true } as const;
     app.useStaticAssets(gatewayPaths.bootstrap, { ...assets, prefix: '/assets/bootstrap/' });
     app.useStaticAssets(gatewayPaths.bootstrapIcons, { ...assets, prefix: '/assets/bootstrap-icons/' });
+    app.useStaticAssets(gatewayPaths.socketIoClient, { ...assets, prefix: '/assets/socket.io/' });
     app.useStaticAssets(gatewayPaths.public, { ...assets, maxAge: '1h', prefix: '/static/' });
     app.use(bodyParsers());
-    app.use(sessionMiddleware(config, app.get<Redis>(REDIS)));
-    app.use(absoluteTimeout(config));
     const passport = createSessionPassport(app.get(UserRepository));
-    app.use(passport.initialize());
-    app.use(passport.session());
+    // One chain for HTTP requests and Socket.IO handshakes alike.
+    const sessionChain = [
+      sessionMiddleware(config, app.get<Redis>(REDIS)),
+      absoluteTimeout(config),
+      passport.initialize(),
+      passport.session(),
+    ];
+    for (const middleware of sessionChain) app.use(middleware);
+    app.useWebSocketAdapter(new TessIoAdapter(app, config, sessionChain as never[]));
     await configureViews(app);
     app.enableShutdownHooks();
     await app.init();

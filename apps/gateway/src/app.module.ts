@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule } from '#common';
 import { AuthModule } from './auth/auth.module.js';
+import { EventsModule } from './events/events.module.js';
 import { FilesModule } from './files/files.module.js';
 import { HealthController } from './health/health.controller.js';
 import { HomeController } from './home/home.controller.js';
@@ -23,6 +24,7 @@ export class AppModule {
         RedisModule,
         QueueModule,
         StorageModule,
+        EventsModule,
         AuthModule,
         UploadsModule,
         FilesModule,

@@ -1,7 +1,9 @@
 import { Body, Controller, Get, HttpStatus, Post, Req, Res, UnauthorizedException } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AuditRepository, DuplicateUsernameError } from '#common';
+import { EventsGateway } from '../events/events.gateway.js';
 import { csrfToken } from '../http/csrf.js';
+import { SESSION_COOKIE } from '../http/session.js';
 import { fieldErrors } from '../http/validation.js';
 import { loginSchema, registerSchema } from './auth.schemas.js';
 import { AuthService, WeakPasswordError } from './auth.service.js';
@@ -27,6 +29,7 @@ export class AuthController {
   constructor(
     private readonly auth: AuthService,
     private readonly audit: AuditRepository,
+    private readonly events: EventsGateway,
   ) {}
 
   @Get('/')
@@ -112,12 +115,13 @@ export class AuthController {
   @Post('/logout')
   async logout(@Req() req: Request, @Res() res: Response): Promise<void> {
     const userId = req.user?.id;
+    this.events.disconnectSession(req.sessionID);
     await new Promise<void>((resolve, reject) => req.logout((err) => (err ? reject(err) : resolve())));
     await new Promise<void>((resolve, reject) =>
       req.session.destroy((err) => (err ? reject(err) : resolve())),
     );
     if (userId) await this.audit.record({ action: 'logout', userId, ip: req.ip });
-    res.clearCookie('tess.sid', { path: '/' });
+    res.clearCookie(SESSION_COOKIE, { path: '/' });
     res.redirect(303, '/login');
   }
 }

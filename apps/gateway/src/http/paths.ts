@@ -23,4 +23,5 @@ export const gatewayPaths = {
   public: join(root, 'apps/gateway/public'),
   bootstrap: join(dirname(require.resolve('bootstrap/package.json')), 'dist'),
   bootstrapIcons: join(dirname(require.resolve('bootstrap-icons/package.json')), 'font'),
+  socketIoClient: join(dirname(require.resolve('socket.io/package.json')), 'client-dist'),
 };

@@ -1,0 +1,144 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { io, type Socket } from 'socket.io-client';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileRepository, type ServerToClientEvents } from '#common';
+import { type RunningGateway, startGateway, startInProcessWorker, waitForStatus } from '../support/apps.js';
+import { sessionCookie } from '../support/http.js';
+import { bytesOf } from '../support/multipart.js';
+import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
+
+type ClientSocket = Socket<ServerToClientEvents>;
+let env: TestEnv;
+let gw: RunningGateway;
+let worker: INestApplicationContext | undefined;
+const sockets: ClientSocket[] = [];
+
+/** Logs in with a fresh session and returns its cookie. */
+async function login(user: TestUser): Promise<string> {
+  const page = await request(gw.url).get('/login');
+  const csrf = /name="_csrf" value="([^"]+)"/.exec(page.text)![1];
+  const res = await request(gw.url)
+    .post('/login')
+    .set('Cookie', sessionCookie(page)!)
+    .type('form')
+    .send({ username: user.username, password: TEST_PASSWORD, _csrf: csrf });
+  expect(res.status).toBe(303);
+  return sessionCookie(res)!;
+}
+
+function connect(url: string, headers: Record<string, string>): ClientSocket {
+  const socket: ClientSocket = io(url, {
+    transports: ['websocket'],
+    extraHeaders: headers,
+    reconnection: false,
+    forceNew: true,
+  });
+  sockets.push(socket);
+  return socket;
+}
+
+function connected(socket: ClientSocket): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (socket.connected) return resolve();
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', (error) => reject(error));
+  });
+}
+
+function refused(socket: ClientSocket): Promise<Error> {
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => reject(new Error('the socket was accepted')));
+    socket.once('connect_error', (error) => resolve(error));
+  });
+}
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  gw = await startGateway({
+    ...env.config,
+    http: { ...env.config.http, allowedOrigins: ['http://tess.test'] },
+  });
+});
+
+afterAll(async () => {
+  for (const socket of sockets) socket.disconnect();
+  await worker?.close();
+  await gw?.app.close();
+  await env?.cleanup();
+});
+
+describe('Socket.IO', () => {
+  it('refuses a socket without a session', async () => {
+    const error = await refused(connect(gw.url, { Origin: 'http://tess.test' }));
+    expect(error.message).toMatch(/websocket error|xhr poll error|401/i);
+  });
+
+  it('refuses a socket from another origin even with a valid session', async () => {
+    const user = await createUser(gw.app.getHttpServer(), `origin_${env.id}`);
+    const cookie = await login(user);
+    await refused(connect(gw.url, { Origin: 'http://evil.test', Cookie: cookie }));
+    await refused(connect(gw.url, { Cookie: cookie }));
+    await connected(connect(gw.url, { Origin: 'http://tess.test', Cookie: cookie }));
+  });
+
+  it("delivers progress and completion to the owner only, not to another user's socket", async () => {
+    const [alice, bob] = await Promise.all([
+      createUser(gw.app.getHttpServer(), `alice_${env.id}`),
+      createUser(gw.app.getHttpServer(), `bob_${env.id}`),
+    ]);
+    const aliceSocket = connect(gw.url, { Origin: 'http://tess.test', Cookie: await login(alice) });
+    const bobCookie = await login(bob);
+    const bobSocket = connect(gw.url, { Origin: 'http://tess.test', Cookie: bobCookie });
+    await Promise.all([connected(aliceSocket), connected(bobSocket)]);
+    const aliceEvents: { event: string; payload: { fileId: string } }[] = [];
+    const bobEvents: unknown[] = [];
+    for (const event of ['job:progress', 'job:completed', 'job:failed'] as const) {
+      aliceSocket.on(event, (payload: { fileId: string }) => aliceEvents.push({ event, payload }));
+      bobSocket.on(event, (payload: unknown) => bobEvents.push(payload));
+    }
+    const up = await request(gw.url)
+      .post('/api/v1/uploads')
+      .set(alice.auth)
+      .attach('file', bytesOf(3 * 1024 * 1024), 'a.bin');
+    const fileId = up.body.files[0].id as string;
+    worker = await startInProcessWorker(env.config);
+    expect(await waitForStatus(gw.app.get(FileRepository), fileId)).toBe('stored');
+    const deadline = Date.now() + 10_000;
+    while (!aliceEvents.some((e) => e.event === 'job:completed') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const file = (await gw.app.get(FileRepository).findById(fileId))!;
+    const completed = aliceEvents.find((e) => e.event === 'job:completed');
+    expect(completed?.payload).toEqual({
+      jobId: fileId,
+      fileId,
+      sha1: file.sha1,
+      sha256: file.sha256,
+      size: file.size,
+    });
+    const progress = aliceEvents.filter((e) => e.event === 'job:progress').map((e) => e.payload);
+    expect(progress.length).toBeGreaterThan(0);
+    expect(progress[0]).toMatchObject({ jobId: fileId, fileId, bytesTotal: 3 * 1024 * 1024 });
+    expect(bobEvents).toEqual([]);
+  });
+
+  it('disconnects the sockets of a session when it logs out', async () => {
+    const user = await createUser(gw.app.getHttpServer(), `leaver_${env.id}`);
+    const cookie = await login(user);
+    const socket = connect(gw.url, { Origin: 'http://tess.test', Cookie: cookie });
+    await connected(socket);
+    const home = await request(gw.url).get('/home').set('Cookie', cookie).expect(200);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(home.text)![1];
+    const gone = new Promise<string>((resolve) => socket.once('disconnect', (reason) => resolve(reason)));
+    await request(gw.url)
+      .post('/logout')
+      .set('Cookie', cookie)
+      .type('form')
+      .send({ _csrf: csrf })
+      .expect(303);
+    expect(await gone).toBe('io server disconnect');
+    await refused(connect(gw.url, { Origin: 'http://tess.test', Cookie: cookie }));
+  });
+});
