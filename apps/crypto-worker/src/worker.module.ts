@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule } from '#common';
 import { CryptoWorkerService } from './encrypt/crypto-worker.service.js';
 import { EncryptFileService } from './encrypt/encrypt-file.service.js';
+import { FileLocks } from './encrypt/file-lock.js';
 import { HealthServer } from './health/health.server.js';
 
 /** The crypto worker: an application context with no public HTTP server (only a health port). */
@@ -11,7 +12,7 @@ export class WorkerModule {
     return {
       module: WorkerModule,
       imports: [TessConfigModule.forRoot(config), DatabaseModule.forRoot(), StorageModule],
-      providers: [EncryptFileService, CryptoWorkerService, HealthServer],
+      providers: [EncryptFileService, FileLocks, CryptoWorkerService, HealthServer],
     };
   }
 }

@@ -8,6 +8,7 @@ import { AppModule } from './app.module.js';
 import { createSessionPassport } from './auth/session-passport.js';
 import { TessIoAdapter } from './events/tess-io.adapter.js';
 import { bodyParsers } from './http/body-parsers.js';
+import { setupOpenApi } from './http/openapi.js';
 import { gatewayPaths } from './http/paths.js';
 import { securityHeaders } from './http/security.js';
 import { absoluteTimeout, sessionMiddleware } from './http/session.js';
@@ -61,6 +62,7 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
     for (const middleware of sessionChain) app.use(middleware);
     app.useWebSocketAdapter(new TessIoAdapter(app, config, sessionChain as never[]));
     await configureViews(app);
+    setupOpenApi(app);
     app.enableShutdownHooks();
     await app.init();
     return app;

@@ -16,6 +16,7 @@ import {
   type TessConfig,
 } from '#common';
 import { type EncryptFileJob, EncryptFileService } from './encrypt-file.service.js';
+import { FileLocks } from './file-lock.js';
 
 type Handler = (job: Job, signal?: AbortSignal) => Promise<EncryptFileResult>;
 
@@ -36,6 +37,7 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
   constructor(
     @Inject(TESS_CONFIG) private readonly config: TessConfig,
     private readonly encryptFile: EncryptFileService,
+    private readonly locks: FileLocks,
   ) {
     this.handlers = {
       'encrypt-file': (job, signal) => this.encryptFile.run(job as EncryptFileJob, signal),
@@ -90,22 +92,42 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
   private async process(job: Job, signal?: AbortSignal): Promise<EncryptFileResult> {
     const handler = this.handlers[job.name as JobName];
     if (!handler) throw new UnrecoverableError(`No handler for job "${job.name}"`);
+    const fileId = (job.data as { fileId?: unknown }).fileId;
+    if (typeof fileId !== 'string' || !fileId) throw new UnrecoverableError('The job names no file');
+    let locked = false;
     try {
-      return await handler(job, signal);
+      // The run and the recording of its failure happen under the file's lock, so a duplicate delivery
+      // of the same file waits instead of interleaving with this run.
+      return await this.locks.exclusive(fileId, signal, async () => {
+        locked = true;
+        try {
+          return await handler(job, signal);
+        } catch (error) {
+          throw await this.recordFailure(job, error, true);
+        }
+      });
     } catch (error) {
-      const err = error instanceof Error ? error : new Error(String(error));
-      const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      this.logger.warn(
-        `job ${job.id} file ${(job.data as { fileId?: string }).fileId} attempt ${job.attemptsMade + 1} failed` +
-          `${final ? ' for good' : ''}: ${err.message}`,
-      );
+      // Could not take the lock (database unreachable): BullMQ retries; only a final failure is recorded.
+      if (!locked) throw await this.recordFailure(job, error, false);
+      throw error;
+    }
+  }
+
+  private async recordFailure(job: Job, error: unknown, always: boolean): Promise<Error> {
+    const err = error instanceof Error ? error : new Error(String(error));
+    const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    this.logger.warn(
+      `job ${job.id} file ${(job.data as { fileId?: string }).fileId} attempt ${job.attemptsMade + 1} failed` +
+        `${final ? ' for good' : ''}: ${err.message}`,
+    );
+    if (always || final) {
       await this.encryptFile
         .recordFailure(job as EncryptFileJob, err, final)
         .catch((recordError: Error) =>
           this.logger.error(`Could not record the failure of job ${job.id}: ${recordError.message}`),
         );
-      throw err;
     }
+    return err;
   }
 
   /** BullMQ loses jobs when Redis evicts keys; anything but noeviction is an operator error worth shouting about. */

@@ -113,6 +113,12 @@ export class EncryptFileService {
         wrappedKey: wrapped.wrappedKey.length ? wrapped.wrappedKey : null,
       });
       if (!committed) {
+        const current = await this.files.findById(fileId);
+        if (current) {
+          // Not ours to undo: the row moved on without us (it may reference this very object key).
+          this.logger.warn(`job ${job.id} file ${fileId}: the row is ${current.status} now; not committing`);
+          return this.skipped(current, fileId);
+        }
         // The file was deleted while we worked: leave nothing of it behind.
         await this.store.delete(key);
         await this.keys.destroyDataKey(fileId, wrapped);

@@ -1,4 +1,5 @@
 import { Body, Controller, Get, HttpStatus, Post, Req, Res, UnauthorizedException } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { AuditRepository, DuplicateUsernameError } from '#common';
 import { EventsGateway } from '../events/events.gateway.js';
@@ -24,6 +25,7 @@ function render(req: Request, res: Response, view: string, status: number, local
   res.status(status).render(view, { csrfToken: csrfToken(req), ...locals });
 }
 
+@ApiExcludeController()
 @Controller()
 export class AuthController {
   constructor(

@@ -14,11 +14,13 @@ import {
   Res,
   UseGuards,
 } from '@nestjs/common';
+import { ApiHeader, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { create as contentDisposition } from 'content-disposition';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { AuditRepository, FileRepository, isIntegrityFailure } from '#common';
 import { ApiAuthGuard } from '../auth/api-auth.guard.js';
+import { ApiAuth, ApiErrors, FileDto, FilePageDto, VerifyResultDto } from '../http/openapi.js';
 import { parseOrThrow } from '../http/validation.js';
 import { FilesService, fileView } from './files.service.js';
 
@@ -32,6 +34,8 @@ const uuid = new ParseUUIDPipe({
   exceptionFactory: () => new HttpException('No such file.', 404),
 });
 
+@ApiTags('files')
+@ApiAuth()
 @Controller('api/v1/files')
 @UseGuards(ApiAuthGuard)
 export class FilesController {
@@ -42,6 +46,11 @@ export class FilesController {
   ) {}
 
   @Get()
+  @ApiOperation({ summary: 'List your files, newest first' })
+  @ApiQuery({ name: 'limit', required: false, description: '1-100, default 25' })
+  @ApiQuery({ name: 'cursor', required: false, description: 'nextCursor of the previous page' })
+  @ApiResponse({ status: 200, type: FilePageDto })
+  @ApiErrors([400, 'Invalid limit or cursor'])
   async list(@Req() req: Request, @Query() query: unknown) {
     const { limit, cursor } = parseOrThrow(pageQuerySchema, query);
     const page = await this.files.listForOwner(req.user!.id, limit, cursor);
@@ -49,6 +58,9 @@ export class FilesController {
   }
 
   @Get(':id')
+  @ApiOperation({ summary: 'One file' })
+  @ApiResponse({ status: 200, type: FileDto })
+  @ApiErrors([404, 'No such file of yours'])
   async get(@Req() req: Request, @Param('id', uuid) id: string) {
     return fileView(await this.service.get(req.user!.id, id));
   }
@@ -59,6 +71,21 @@ export class FilesController {
    * after it, the connection is cut so the client never sees a complete body.
    */
   @Get(':id/content')
+  @ApiOperation({ summary: 'Download verified plaintext; supports a single Range (206)' })
+  @ApiHeader({ name: 'Range', required: false, description: 'bytes=a-b, bytes=a- or bytes=-n' })
+  @ApiProduces('application/octet-stream')
+  @ApiResponse({ status: 200, description: 'The whole file', schema: { type: 'string', format: 'binary' } })
+  @ApiResponse({
+    status: 206,
+    description: 'The requested range',
+    schema: { type: 'string', format: 'binary' },
+  })
+  @ApiErrors(
+    [404, 'No such file of yours'],
+    [409, 'The file is not stored (queued, processing, failed or corrupt)'],
+    [416, 'The range is outside the file'],
+    [502, 'The stored object failed its integrity check; the file is now corrupt'],
+  )
   async content(@Req() req: Request, @Res() res: Response, @Param('id', uuid) id: string): Promise<void> {
     const file = await this.service.get(req.user!.id, id);
     let range: { start: number; end: number } | undefined;
@@ -113,6 +140,9 @@ export class FilesController {
 
   @Post(':id/verify')
   @HttpCode(200)
+  @ApiOperation({ summary: 'Re-read the whole object: every GCM tag and the SHA-256' })
+  @ApiResponse({ status: 200, type: VerifyResultDto })
+  @ApiErrors([404, 'No such file of yours'], [409, 'The file is not stored'])
   async verify(@Req() req: Request, @Param('id', uuid) id: string) {
     const file = await this.service.get(req.user!.id, id);
     const { ok, checkedBytes } = await this.service.verify(file, req.ip);
@@ -121,6 +151,9 @@ export class FilesController {
 
   @Delete(':id')
   @HttpCode(204)
+  @ApiOperation({ summary: 'Delete the object, its key and the row (a running job is discarded)' })
+  @ApiResponse({ status: 204, description: 'Deleted' })
+  @ApiErrors([404, 'No such file of yours (or already deleted)'])
   async delete(@Req() req: Request, @Param('id', uuid) id: string): Promise<void> {
     await this.service.delete(await this.service.get(req.user!.id, id), req.ip);
   }

@@ -71,9 +71,17 @@ export class FilesService {
     }
   }
 
-  /** Opens verified plaintext of the whole file or a range (start..end inclusive). */
-  async open(file: FileEntity, range?: { start: number; end: number }, ip?: string): Promise<OpenedObject> {
-    this.assertStored(file);
+  /**
+   * Opens verified plaintext of the whole file or a range (start..end inclusive). `allowCorrupt` lets
+   * verify re-read a file already marked corrupt (its plaintext still only flows to a hash, never out).
+   */
+  async open(
+    file: FileEntity,
+    range?: { start: number; end: number },
+    ip?: string,
+    options: { allowCorrupt?: boolean } = {},
+  ): Promise<OpenedObject> {
+    if (!(options.allowCorrupt && file.status === 'corrupt')) this.assertStored(file);
     try {
       return await openStoredFile(this.store, this.keys, file, range);
     } catch (error) {
@@ -102,7 +110,7 @@ export class FilesService {
   ): Promise<{ ok: boolean; checkedBytes: number; error?: string }> {
     let checkedBytes = 0;
     try {
-      const opened = await this.open(file, undefined, ip);
+      const opened = await this.open(file, undefined, ip, { allowCorrupt: true });
       const sink = new Writable({
         highWaterMark: 1024 * 1024,
         write(chunk: Buffer, _encoding, callback) {

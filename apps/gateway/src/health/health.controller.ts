@@ -1,9 +1,11 @@
 import { Controller, Get, HttpCode, Inject, ServiceUnavailableException } from '@nestjs/common';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { withTimeout } from '#common';
 import { REDIS } from '../infra/redis.module.js';
 
+@ApiTags('health')
 @Controller()
 export class HealthController {
   constructor(
@@ -13,6 +15,7 @@ export class HealthController {
 
   /** Liveness: the process serves requests. */
   @Get('healthz')
+  @ApiOperation({ summary: 'Liveness: the process serves requests' })
   @HttpCode(200)
   healthz() {
     return { status: 'ok' };
@@ -20,6 +23,8 @@ export class HealthController {
 
   /** Readiness: every dependency a request needs answers; 503 otherwise (with which one failed). */
   @Get('readyz')
+  @ApiOperation({ summary: 'Readiness: database and Redis answer (503 names the failing one)' })
+  @ApiResponse({ status: 503, description: 'A dependency is unavailable' })
   async readyz() {
     const checks = {
       database: () => this.dataSource.query('SELECT 1'),

@@ -1,10 +1,12 @@
 import { Controller, Get, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { FileRepository } from '#common';
 import { PageAuthGuard } from '../auth/page-auth.guard.js';
 import { csrfToken } from '../http/csrf.js';
 import { TokensService } from '../tokens/tokens.service.js';
 
+@ApiExcludeController()
 @Controller()
 @UseGuards(PageAuthGuard)
 export class HomeController {

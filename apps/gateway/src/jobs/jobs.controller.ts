@@ -10,10 +10,12 @@ import {
   Req,
   UseGuards,
 } from '@nestjs/common';
+import { ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { type FileEntity, FileRepository, isJobProgress, type JobProgress } from '#common';
 import { ApiAuthGuard } from '../auth/api-auth.guard.js';
 import { pageQuerySchema } from '../files/files.controller.js';
+import { ApiAuth, ApiErrors, JobDto, JobPageDto } from '../http/openapi.js';
 import { parseOrThrow } from '../http/validation.js';
 import { CRYPTO_QUEUE, type CryptoQueue } from '../infra/queue.module.js';
 
@@ -44,6 +46,8 @@ const uuid = new ParseUUIDPipe({
  * Jobs, as DESIGN.md shapes them. The job id is the file id; PostgreSQL is the source of truth for
  * the outcome and BullMQ supplies the live progress of running jobs.
  */
+@ApiTags('jobs')
+@ApiAuth()
 @Controller('api/v1/jobs')
 @UseGuards(ApiAuthGuard)
 export class JobsController {
@@ -74,6 +78,11 @@ export class JobsController {
   }
 
   @Get()
+  @ApiOperation({ summary: 'Your jobs (one per file), newest first' })
+  @ApiQuery({ name: 'limit', required: false, description: '1-100, default 25' })
+  @ApiQuery({ name: 'cursor', required: false })
+  @ApiResponse({ status: 200, type: JobPageDto })
+  @ApiErrors([400, 'Invalid limit or cursor'])
   async list(@Req() req: Request, @Query() query: unknown) {
     const { limit, cursor } = parseOrThrow(pageQuerySchema, query);
     const page = await this.files.listForOwner(req.user!.id, limit, cursor);
@@ -81,6 +90,9 @@ export class JobsController {
   }
 
   @Get(':id')
+  @ApiOperation({ summary: 'One job with live progress' })
+  @ApiResponse({ status: 200, type: JobDto })
+  @ApiErrors([404, 'No such job of yours'])
   async get(@Req() req: Request, @Param('id', uuid) id: string): Promise<JobView> {
     const file = await this.files.findOwned(req.user!.id, id);
     if (!file) throw new HttpException('No such job.', HttpStatus.NOT_FOUND);

@@ -11,12 +11,14 @@ import {
   Req,
   UseGuards,
 } from '@nestjs/common';
+import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { z } from 'zod';
 import type { ApiTokenEntity } from '#common';
 import { ApiAuthGuard } from '../auth/api-auth.guard.js';
 import { loginSchema } from '../auth/auth.schemas.js';
 import { AuthService } from '../auth/auth.service.js';
+import { ApiAuth, ApiErrors, CreateTokenDto, TokenCreatedDto, TokenListDto } from '../http/openapi.js';
 import { parseOrThrow } from '../http/validation.js';
 import { TokensService } from './tokens.service.js';
 
@@ -31,6 +33,7 @@ const view = (t: ApiTokenEntity) => ({
   lastUsedAt: t.lastUsedAt,
 });
 
+@ApiTags('tokens')
 @Controller('api/v1/tokens')
 export class TokensController {
   constructor(
@@ -41,6 +44,16 @@ export class TokensController {
   /** Exchanges username + password for a bearer token (throttled like the login form). */
   @Post()
   @HttpCode(201)
+  @ApiOperation({
+    summary: 'Exchange username and password for a bearer token (throttled like the login form)',
+  })
+  @ApiBody({ type: CreateTokenDto })
+  @ApiResponse({ status: 201, type: TokenCreatedDto })
+  @ApiErrors(
+    [400, 'Malformed body'],
+    [401, 'Invalid username or password'],
+    [429, 'Too many failed attempts'],
+  )
   async create(@Req() req: Request, @Body() body: unknown) {
     const input = parseOrThrow(createTokenSchema, body);
     const user = await this.auth.authenticate(input.username, input.password, req.ip ?? 'unknown');
@@ -50,6 +63,9 @@ export class TokensController {
 
   @Get()
   @UseGuards(ApiAuthGuard)
+  @ApiOperation({ summary: 'List your active tokens (never the token values)' })
+  @ApiAuth()
+  @ApiResponse({ status: 200, type: TokenListDto })
   async list(@Req() req: Request) {
     return { tokens: (await this.tokens.list(req.user!.id)).map(view) };
   }
@@ -57,6 +73,10 @@ export class TokensController {
   @Delete(':id')
   @UseGuards(ApiAuthGuard)
   @HttpCode(204)
+  @ApiOperation({ summary: 'Revoke a token' })
+  @ApiAuth()
+  @ApiResponse({ status: 204, description: 'Revoked' })
+  @ApiErrors([400, 'Malformed id'], [404, 'No such token of yours'])
   async revoke(
     @Req() req: Request,
     @Param('id', new ParseUUIDPipe({ version: '4' })) id: string,
