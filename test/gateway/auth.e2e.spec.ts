@@ -343,6 +343,6 @@ describe('pages, headers and health', () => {
   it('reports liveness and readiness', async () => {
     await request(app.getHttpServer()).get('/healthz').expect(200, { status: 'ok' });
     const ready = await request(app.getHttpServer()).get('/readyz').expect(200);
-    expect(ready.body.checks).toEqual({ database: 'ok', redis: 'ok' });
+    expect(ready.body.checks).toEqual({ database: 'ok', redis: 'ok', objectStore: 'ok' });
   });
 });

@@ -1,14 +1,14 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { loadConfig } from '#common';
+import { createLogger, loadConfig, PinoLoggerService } from '#common';
 import { WorkerModule } from './worker.module.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), {
     abortOnError: false,
-    logger: ['fatal', 'error', 'warn', 'log'],
+    logger: new PinoLoggerService(createLogger(config, 'crypto-worker')),
   });
   const logger = new Logger('CryptoWorker');
   // Not app.enableShutdownHooks(): Nest re-raises the signal after closing, so even a clean drain would

@@ -1,5 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule } from '#common';
+import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule, TessMetrics } from '#common';
 import { CryptoWorkerService } from './encrypt/crypto-worker.service.js';
 import { EncryptFileService } from './encrypt/encrypt-file.service.js';
 import { FileLocks } from './encrypt/file-lock.js';
@@ -12,7 +12,13 @@ export class WorkerModule {
     return {
       module: WorkerModule,
       imports: [TessConfigModule.forRoot(config), DatabaseModule.forRoot(), StorageModule],
-      providers: [EncryptFileService, FileLocks, CryptoWorkerService, HealthServer],
+      providers: [
+        { provide: TessMetrics, useFactory: () => new TessMetrics('crypto-worker') },
+        EncryptFileService,
+        FileLocks,
+        CryptoWorkerService,
+        HealthServer,
+      ],
     };
   }
 }

@@ -1,26 +1,27 @@
-import { Logger, type LogLevel } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
-import { migrate, type TessConfig, UserRepository } from '#common';
+import {
+  createLogger,
+  migrate,
+  PinoLoggerService,
+  type TessConfig,
+  TessMetrics,
+  UserRepository,
+} from '#common';
 import { AppModule } from './app.module.js';
 import { createSessionPassport } from './auth/session-passport.js';
 import { TessIoAdapter } from './events/tess-io.adapter.js';
 import { bodyParsers } from './http/body-parsers.js';
 import { setupOpenApi } from './http/openapi.js';
 import { gatewayPaths } from './http/paths.js';
+import { requestLogging } from './http/request-logging.js';
 import { securityHeaders } from './http/security.js';
 import { absoluteTimeout, sessionMiddleware } from './http/session.js';
 import { configureViews } from './http/views.js';
 import { REDIS } from './infra/redis.module.js';
-
-const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
-
-export function nestLogLevels(level: TessConfig['logLevel']): LogLevel[] {
-  const index = { fatal: 0, error: 1, warn: 2, info: 3, debug: 4, trace: 5 }[level];
-  return LEVELS.slice(0, index + 1);
-}
 
 /**
  * Builds the gateway: the Nest app with its middleware in a deliberate order (headers, static assets,
@@ -28,13 +29,14 @@ export function nestLogLevels(level: TessConfig['logLevel']): LogLevel[] {
  * Used by main.ts and by the integration tests, so tests exercise exactly what production runs.
  */
 export async function createGatewayApp(config: TessConfig): Promise<NestExpressApplication> {
+  const logger = createLogger(config, 'gateway');
   const app = await NestFactory.create<NestExpressApplication>(
     AppModule.forRoot(config),
     new ExpressAdapter(),
     {
       bodyParser: false,
       abortOnError: false,
-      logger: nestLogLevels(config.logLevel),
+      logger: new PinoLoggerService(logger),
     },
   );
   try {
@@ -44,6 +46,7 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
     }
     app.set('trust proxy', config.http.trustProxy);
     app.disable('x-powered-by');
+    for (const middleware of requestLogging(logger, app.get(TessMetrics))) app.use(middleware);
     app.use(securityHeaders(config));
     const assets = { maxAge: '7d', index: false, fallthrough: true } as const;
     app.useStaticAssets(gatewayPaths.bootstrap, { ...assets, prefix: '/assets/bootstrap/' });

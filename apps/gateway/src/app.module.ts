@@ -11,6 +11,7 @@ import { HttpExceptionFilter } from './http/http-exception.filter.js';
 import { QueueModule } from './infra/queue.module.js';
 import { RedisModule } from './infra/redis.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
+import { MetricsModule } from './metrics/metrics.module.js';
 import { UploadsModule } from './uploads/uploads.module.js';
 
 @Module({})
@@ -23,6 +24,7 @@ export class AppModule {
         DatabaseModule.forRoot(),
         RedisModule,
         QueueModule,
+        MetricsModule,
         StorageModule,
         EventsModule,
         AuthModule,

@@ -5,6 +5,7 @@ export * from './format/index.js';
 export * from './infra/object-reader.js';
 export * from './infra/storage.module.js';
 export * from './keys/index.js';
+export * from './observability/index.js';
 export * from './redis/index.js';
 export * from './storage/index.js';
 export { withTimeout } from './util/with-timeout.js';

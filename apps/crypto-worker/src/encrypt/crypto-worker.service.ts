@@ -14,6 +14,7 @@ import {
   QUEUE_NAMES,
   TESS_CONFIG,
   type TessConfig,
+  TessMetrics,
 } from '#common';
 import { type EncryptFileJob, EncryptFileService } from './encrypt-file.service.js';
 import { FileLocks } from './file-lock.js';
@@ -38,6 +39,7 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
     @Inject(TESS_CONFIG) private readonly config: TessConfig,
     private readonly encryptFile: EncryptFileService,
     private readonly locks: FileLocks,
+    private readonly metrics: TessMetrics,
   ) {
     this.handlers = {
       'encrypt-file': (job, signal) => this.encryptFile.run(job as EncryptFileJob, signal),
@@ -90,6 +92,19 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
   }
 
   private async process(job: Job, signal?: AbortSignal): Promise<EncryptFileResult> {
+    const timer = this.metrics.jobDuration.startTimer();
+    try {
+      const result = await this.runLocked(job, signal);
+      timer({ outcome: result.skipped ? 'skipped' : 'stored' });
+      return result;
+    } catch (error) {
+      timer({ outcome: 'failed' });
+      this.metrics.jobFailures.inc({ reason: error instanceof Error ? error.name : 'Error' });
+      throw error;
+    }
+  }
+
+  private async runLocked(job: Job, signal?: AbortSignal): Promise<EncryptFileResult> {
     const handler = this.handlers[job.name as JobName];
     if (!handler) throw new UnrecoverableError(`No handler for job "${job.name}"`);
     const fileId = (job.data as { fileId?: unknown }).fileId;

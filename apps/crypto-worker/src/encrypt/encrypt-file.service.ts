@@ -21,6 +21,7 @@ import {
   objectKeyFor,
   TESS_CONFIG,
   type TessConfig,
+  TessMetrics,
   type WrappedDataKey,
 } from '#common';
 
@@ -50,6 +51,7 @@ export class EncryptFileService {
     private readonly audit: AuditRepository,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
+    private readonly metrics: TessMetrics,
   ) {}
 
   tempPathOf(file: Pick<FileEntity, 'id' | 'tempPath'>): string {
@@ -178,6 +180,7 @@ export class EncryptFileService {
   ): Promise<{ sha1: string; sha256: string; plaintextBytes: number; encryptedSize: number }> {
     const sha1 = createHash('sha1');
     const sha256 = createHash('sha256');
+    const metrics = this.metrics;
     let bytesDone = 0;
     let lastReport = 0;
     const report = (force = false) => {
@@ -195,6 +198,7 @@ export class EncryptFileService {
         sha1.update(chunk);
         sha256.update(chunk);
         bytesDone += chunk.length;
+        metrics.bytes.inc({ stage: 'hashed' }, chunk.length);
         report();
         callback(null, chunk);
       },
@@ -211,6 +215,8 @@ export class EncryptFileService {
       segmentSize: encrypt.segmentSize,
     });
     return this.store.put(key, ciphertext, { signal, size: expected }).then((stored) => {
+      metrics.bytes.inc({ stage: 'encrypted' }, stored.size);
+      metrics.bytes.inc({ stage: 'uploaded' }, stored.size);
       report(true);
       if (stored.size !== expected) {
         throw new Error(`Stored ${stored.size} bytes but the encrypted object should have ${expected}`);

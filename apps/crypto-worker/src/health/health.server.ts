@@ -14,12 +14,14 @@ import {
   type ObjectStore,
   TESS_CONFIG,
   type TessConfig,
+  TessMetrics,
   withTimeout,
 } from '#common';
 import { CryptoWorkerService } from '../encrypt/crypto-worker.service.js';
 
 /**
- * The worker's only HTTP surface: `GET /healthz` (process up) and `GET /readyz` (database, Redis queue
+ * The worker's only HTTP surface: `GET /healthz` (process up), `GET /metrics` (Prometheus) and
+ * `GET /readyz` (database, Redis queue
  * connection, object store and key provider), for orchestrator probes. Set WORKER_HEALTH_PORT=0 to
  * pick a free port (logged).
  */
@@ -34,6 +36,7 @@ export class HealthServer implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly worker: CryptoWorkerService,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
+    private readonly metrics: TessMetrics,
   ) {}
 
   async readiness(): Promise<{ ok: boolean; checks: Record<string, string> }> {
@@ -66,6 +69,16 @@ export class HealthServer implements OnApplicationBootstrap, OnApplicationShutdo
       };
       if (req.method !== 'GET') return send(405, { statusCode: 405, error: 'Method Not Allowed' });
       if (req.url === '/healthz') return send(200, { status: 'ok' });
+      if (req.url === '/metrics') {
+        this.metrics.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
+            res.end(text);
+          },
+          () => send(500, { statusCode: 500, error: 'Internal Server Error' }),
+        );
+        return;
+      }
       if (req.url === '/readyz') {
         this.readiness().then(
           ({ ok, checks }) => send(ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', checks }),

@@ -2,7 +2,7 @@ import { Controller, Get, HttpCode, Inject, ServiceUnavailableException } from '
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
-import { withTimeout } from '#common';
+import { OBJECT_STORE, type ObjectStore, withTimeout } from '#common';
 import { REDIS } from '../infra/redis.module.js';
 
 @ApiTags('health')
@@ -11,6 +11,7 @@ export class HealthController {
   constructor(
     private readonly dataSource: DataSource,
     @Inject(REDIS) private readonly redis: Redis,
+    @Inject(OBJECT_STORE) private readonly store: ObjectStore,
   ) {}
 
   /** Liveness: the process serves requests. */
@@ -23,12 +24,15 @@ export class HealthController {
 
   /** Readiness: every dependency a request needs answers; 503 otherwise (with which one failed). */
   @Get('readyz')
-  @ApiOperation({ summary: 'Readiness: database and Redis answer (503 names the failing one)' })
+  @ApiOperation({
+    summary: 'Readiness: database, Redis and the object store answer (503 names the failing one)',
+  })
   @ApiResponse({ status: 503, description: 'A dependency is unavailable' })
   async readyz() {
     const checks = {
       database: () => this.dataSource.query('SELECT 1'),
       redis: () => this.redis.ping(),
+      objectStore: () => this.store.check(),
     };
     const results = await Promise.all(
       Object.entries(checks).map(async ([name, check]) => {

@@ -17,7 +17,14 @@ import {
 } from '@nestjs/common';
 import busboy from 'busboy';
 import type { Request } from 'express';
-import { AuditRepository, FileRepository, TESS_CONFIG, type TessConfig, withTimeout } from '#common';
+import {
+  AuditRepository,
+  FileRepository,
+  TESS_CONFIG,
+  type TessConfig,
+  TessMetrics,
+  withTimeout,
+} from '#common';
 import { ClientAbortedError } from '../http/client-aborted.error.js';
 import { formatBytes } from '../http/views.js';
 import { CRYPTO_QUEUE, type CryptoQueue } from '../infra/queue.module.js';
@@ -71,6 +78,7 @@ export class UploadsService {
     private readonly files: FileRepository,
     private readonly audit: AuditRepository,
     @Inject(CRYPTO_QUEUE) private readonly queue: CryptoQueue,
+    private readonly metrics: TessMetrics,
   ) {}
 
   async receive(req: Request, ownerId: string): Promise<AcceptedUpload[]> {
@@ -100,6 +108,7 @@ export class UploadsService {
       throw error;
     }
     for (const file of received) {
+      this.metrics.uploadFileBytes.observe(file.size);
       await this.audit.record({
         action: 'upload.accepted',
         userId: ownerId,

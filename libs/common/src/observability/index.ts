@@ -1,0 +1,2 @@
+export { createLogger, PinoLoggerService, REDACTED_PATHS } from './logger.js';
+export { TessMetrics } from './metrics.js';
