@@ -22,6 +22,8 @@ import {
   userRoom,
 } from '#common';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 type TessServer = Server<ClientToServerEvents, ServerToClientEvents>;
 
 export function sessionRoom(sessionId: string): string {
@@ -96,6 +98,8 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
   }
 
   private async ownerOf(fileId: string): Promise<string | undefined> {
+    // Job ids are file ids; anything else (a hand-made job) has no owner to tell.
+    if (!UUID.test(fileId)) return undefined;
     const cached = this.owners.get(fileId);
     if (cached) return cached;
     const file = await this.files.findById(fileId);
