@@ -45,7 +45,7 @@ export async function createTestEnv(overrides: Record<string, string> = {}): Pro
   const dataDir = await mkdtemp(join(tmpdir(), `tess-test-${id}-`));
   const env: Record<string, string> = {
     NODE_ENV: 'test',
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: 'error',
     HOST: '127.0.0.1',
     PORT: '0',
     DATABASE_URL: url.toString(),

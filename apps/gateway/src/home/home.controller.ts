@@ -1,16 +1,56 @@
-import { Controller, Get, Req, Res, UseGuards } from '@nestjs/common';
+import { Controller, Get, Inject, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { FileRepository } from '#common';
+import { type FileEntity, FileRepository, TESS_CONFIG, type TessConfig } from '#common';
 import { PageAuthGuard } from '../auth/page-auth.guard.js';
 import { csrfToken } from '../http/csrf.js';
+import { formatBytes } from '../http/views.js';
 import { TokensService } from '../tokens/tokens.service.js';
+
+/** Rows per page in "My files", server-rendered and for every "Load more" after it. */
+export const FILES_PAGE_SIZE = 25;
+
+/** A readable UTC time for the first paint; the dashboard script rewrites it in the user's time zone. */
+export function utcLabel(date: Date | null | undefined): string {
+  if (!date) return '';
+  return `${new Date(date).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
+function shortHash(hash: string | null | undefined): string {
+  return hash ? `${hash.slice(0, 12)}…` : '';
+}
+
+/**
+ * What a row of "My files" needs. The same partial (views/partials/file_row.hbs) renders these rows on
+ * the server and, empty, the <template> the dashboard script fills for rows it adds later.
+ */
+export function fileRow(file: FileEntity) {
+  return {
+    id: file.id,
+    filename: file.filename,
+    status: file.status,
+    sizeLabel: formatBytes(file.size),
+    sizeBytes: file.size,
+    createdIso: new Date(file.createdAt).toISOString(),
+    createdLabel: utcLabel(file.createdAt),
+    storedIso: file.storedAt ? new Date(file.storedAt).toISOString() : '',
+    storedLabel: utcLabel(file.storedAt),
+    sha256: file.sha256 ?? '',
+    sha256Short: shortHash(file.sha256),
+    sha1: file.sha1 ?? '',
+    sha1Short: shortHash(file.sha1),
+    error: file.status === 'stored' ? '' : (file.error ?? ''),
+    canDownload: file.status === 'stored',
+    canVerify: file.status === 'stored' || file.status === 'corrupt',
+  };
+}
 
 @ApiExcludeController()
 @Controller()
 @UseGuards(PageAuthGuard)
 export class HomeController {
   constructor(
+    @Inject(TESS_CONFIG) private readonly config: TessConfig,
     private readonly files: FileRepository,
     private readonly tokens: TokensService,
   ) {}
@@ -19,19 +59,28 @@ export class HomeController {
   async home(@Req() req: Request, @Res() res: Response): Promise<void> {
     const user = req.user!;
     const [page, tokens] = await Promise.all([
-      this.files.listForOwner(user.id, 50),
+      this.files.listForOwner(user.id, FILES_PAGE_SIZE),
       this.tokens.list(user.id),
     ]);
     const flash = req.session.flash;
     if (flash) delete req.session.flash;
+    const { maxFileSize } = this.config.uploads;
+    // Rendered pages carry the CSRF token and the user's file list: never cache them.
+    res.setHeader('Cache-Control', 'private, no-store');
     res.render('pages/home', {
       title: 'My files',
       user,
       flash,
       csrfToken: csrfToken(req),
-      files: page.items,
+      files: page.items.map(fileRow),
       hasFiles: page.items.length > 0,
+      nextCursor: page.nextCursor ?? '',
+      pageSize: FILES_PAGE_SIZE,
+      maxFileSize,
+      maxFileSizeLabel: formatBytes(maxFileSize),
+      emptyRow: {},
       tokens,
+      modules: ['/static/js/dashboard.js'],
     });
   }
 }
