@@ -17,9 +17,12 @@ export interface StoredFileFacts {
   wrappedKey: Buffer | null;
 }
 
-/** Cursor = base64url of `<createdAt ISO>|<id>`, newest first. */
-function encodeCursor(file: FileEntity): string {
-  return Buffer.from(`${file.createdAt.toISOString()}|${file.id}`).toString('base64url');
+/**
+ * Cursor = base64url of `<created_at in UTC with microseconds>|<id>`, newest first. PostgreSQL keeps
+ * microseconds; a cursor cut to JavaScript's milliseconds would skip rows created in the same millisecond.
+ */
+function encodeCursor(createdAt: string, id: string): string {
+  return Buffer.from(`${createdAt}|${id}`).toString('base64url');
 }
 
 export class InvalidCursorError extends Error {
@@ -29,12 +32,22 @@ export class InvalidCursorError extends Error {
   }
 }
 
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(iso ?? '');
-  if (!id || Number.isNaN(createdAt.getTime()) || !/^[0-9a-f-]{36}$/i.test(id))
+const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
+/** created_at as text with all six fractional digits, for the cursor. */
+const CURSOR_TIME_SQL = `to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  const [iso, id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (
+    rest.length > 0 ||
+    !iso ||
+    !CURSOR_TIME.test(iso) ||
+    Number.isNaN(Date.parse(iso)) ||
+    !id ||
+    !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)
+  )
     throw new InvalidCursorError();
-  return { createdAt, id };
+  return { createdAt: iso, id };
 }
 
 @Injectable()
@@ -66,14 +79,20 @@ export class FileRepository {
       .where('f.owner_id = :ownerId', { ownerId })
       .orderBy('f.created_at', 'DESC')
       .addOrderBy('f.id', 'DESC')
-      .take(limit + 1);
+      .addSelect(CURSOR_TIME_SQL, 'cursor_time')
+      .limit(limit + 1);
     if (cursor) {
       const c = decodeCursor(cursor);
-      qb.andWhere('(f.created_at, f.id) < (:createdAt, :id)', c);
+      qb.andWhere('(f.created_at, f.id) < (CAST(:createdAt AS timestamptz), CAST(:id AS uuid))', c);
     }
-    const rows = await qb.getMany();
-    const items = rows.slice(0, limit);
-    return { items, nextCursor: rows.length > limit ? encodeCursor(items[items.length - 1]!) : null };
+    const { entities, raw } = await qb.getRawAndEntities<{ cursor_time: string }>();
+    const items = entities.slice(0, limit);
+    const last = items[items.length - 1];
+    return {
+      items,
+      nextCursor:
+        entities.length > limit && last ? encodeCursor(raw[items.length - 1]!.cursor_time, last.id) : null,
+    };
   }
 
   async usage(ownerId: string): Promise<{ files: number; bytes: number }> {
@@ -138,6 +157,17 @@ export class FileRepository {
       { status: 'corrupt', error: error.slice(0, 2000) },
     );
     return (result.affected ?? 0) > 0;
+  }
+
+  /** Files holding a wrapped data key, in id order after `afterId` (for master key rotation). */
+  listWrapped(afterId: string, limit: number): Promise<FileEntity[]> {
+    return this.repo
+      .createQueryBuilder('f')
+      .where('f.wrapped_key IS NOT NULL')
+      .andWhere('f.id > :afterId', { afterId })
+      .orderBy('f.id', 'ASC')
+      .take(limit)
+      .getMany();
   }
 
   async updateKey(id: string, keyRef: string, wrappedKey: Buffer | null): Promise<void> {
