@@ -1,0 +1,135 @@
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { io, type Socket } from 'socket.io-client';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ServerToClientEvents } from '#common';
+import { csrfFrom, sessionCookie } from '../support/http.js';
+import { bytesOf } from '../support/multipart.js';
+import { killAllProcesses, startProcess, startWorker, WORKER_ENTRY } from '../support/processes.js';
+import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { TEST_PASSWORD } from '../support/users.js';
+
+const GATEWAY_ENTRY = join(WORKER_ENTRY, '..', '..', '..', 'gateway', 'src', 'main.js');
+let env: TestEnv;
+const urls: string[] = [];
+const sockets: Socket<ServerToClientEvents>[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Registers on `url` and returns the logged-in session cookie and a bearer token. */
+async function account(url: string, username: string) {
+  const page = await request(url).get('/register');
+  const res = await request(url)
+    .post('/register')
+    .set('Cookie', sessionCookie(page)!)
+    .type('form')
+    .send({ username, email: `${username}@example.test`, password: TEST_PASSWORD, _csrf: csrfFrom(page) })
+    .expect(303);
+  const token = (
+    await request(url).post('/api/v1/tokens').send({ username, password: TEST_PASSWORD }).expect(201)
+  ).body.token;
+  return { cookie: sessionCookie(res)!, auth: { Authorization: `Bearer ${token}` } };
+}
+
+function listen(url: string, cookie: string) {
+  const socket: Socket<ServerToClientEvents> = io(url, {
+    transports: ['websocket'],
+    extraHeaders: { Origin: url, Cookie: cookie },
+    reconnection: false,
+    forceNew: true,
+  });
+  sockets.push(socket);
+  const completed: string[] = [];
+  socket.on('job:completed', (e) => completed.push(e.fileId));
+  return {
+    socket,
+    completed,
+    ready: new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('connect_error', reject);
+    }),
+  };
+}
+
+async function until(check: () => boolean, what: string, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  env = await createTestEnv();
+  const ports = [await freePort(), await freePort()];
+  urls.push(...ports.map((p) => `http://127.0.0.1:${p}`));
+  const common = { ...env.env, ALLOWED_ORIGINS: urls.join(','), LOG_LEVEL: 'info' };
+  const gateways = ports.map((port, i) =>
+    startProcess(`gateway-${i + 1}`, GATEWAY_ENTRY, { ...common, PORT: String(port) }),
+  );
+  await Promise.all(gateways.map((g) => g.waitForOutput(/gateway listening on/, 30_000)));
+  await startWorker({ ...env.env, WORKER_HEALTH_PORT: '0' });
+});
+
+afterAll(async () => {
+  for (const socket of sockets) socket.disconnect();
+  await killAllProcesses();
+  await env?.cleanup();
+});
+
+describe('two gateway processes', () => {
+  it('each deliver job events to their own clients, whichever replica received the upload', async () => {
+    const [g1, g2] = urls as [string, string];
+    const alice = await account(g1, `alice_${env.id}`);
+    const bob = await account(g2, `bob_${env.id}`);
+    const aliceEvents = listen(g1, alice.cookie);
+    const bobEvents = listen(g2, bob.cookie);
+    await Promise.all([aliceEvents.ready, bobEvents.ready]);
+
+    // Each user uploads through the *other* replica than the one their socket is on.
+    const aliceFile = (
+      await request(g2)
+        .post('/api/v1/uploads')
+        .set(alice.auth)
+        .attach('file', bytesOf(1_000_000), 'a.bin')
+        .expect(202)
+    ).body.files[0].id as string;
+    const bobFile = (
+      await request(g1)
+        .post('/api/v1/uploads')
+        .set(bob.auth)
+        .attach('file', bytesOf(2_000_000), 'b.bin')
+        .expect(202)
+    ).body.files[0].id as string;
+
+    await until(() => aliceEvents.completed.includes(aliceFile), "alice's completion");
+    await until(() => bobEvents.completed.includes(bobFile), "bob's completion");
+    await new Promise((r) => setTimeout(r, 500));
+    expect(aliceEvents.completed).toEqual([aliceFile]);
+    expect(bobEvents.completed).toEqual([bobFile]);
+  });
+
+  it('disconnects a session’s sockets on every replica when it logs out on one', async () => {
+    const [g1, g2] = urls as [string, string];
+    const carol = await account(g1, `carol_${env.id}`);
+    const onOther = listen(g2, carol.cookie);
+    await onOther.ready;
+    const gone = new Promise<string>((resolve) => onOther.socket.once('disconnect', resolve));
+    const home = await request(g1).get('/home').set('Cookie', carol.cookie).expect(200);
+    await request(g1)
+      .post('/logout')
+      .set('Cookie', carol.cookie)
+      .type('form')
+      .send({ _csrf: csrfFrom(home) })
+      .expect(303);
+    expect(await gone).toBe('io server disconnect');
+  });
+});
