@@ -86,6 +86,50 @@ afterAll(async () => {
 });
 
 describe('two gateway processes', () => {
+  it('store 60 files uploaded concurrently by three users exactly once, while a worker is stopped mid-run', async () => {
+    const extra = [
+      await startWorker({ ...env.env, WORKER_HEALTH_PORT: '0' }),
+      await startWorker({ ...env.env, WORKER_HEALTH_PORT: '0' }),
+    ];
+    const users = await Promise.all(
+      ['dave', 'erin', 'frank'].map(async (name, i) => {
+        const url = urls[i % 2]!;
+        const acc = await account(url, `${name}_${env.id}`);
+        const events = listen(urls[(i + 1) % 2]!, acc.cookie);
+        await events.ready;
+        return { ...acc, url, events, files: [] as string[] };
+      }),
+    );
+    const uploads = users.flatMap((user) =>
+      Array.from({ length: 20 }, (_, n) =>
+        request(user.url)
+          .post('/api/v1/uploads')
+          .set(user.auth)
+          .attach('file', bytesOf(150_000 + n * 1_000), `f${n}.bin`)
+          .expect(202)
+          .then((res) => user.files.push(res.body.files[0].id as string)),
+      ),
+    );
+    // Stop one worker gracefully while the uploads are being processed.
+    setTimeout(() => extra[0]!.child.kill('SIGTERM'), 300);
+    await Promise.all(uploads);
+    for (const user of users) {
+      await until(
+        () => user.files.every((id) => user.events.completed.includes(id)),
+        `${user.url} completions`,
+        60_000,
+      );
+    }
+    expect(await extra[0]!.exited).toEqual({ code: 0, signal: null });
+    for (const user of users) {
+      // Each user saw exactly their own 20 completions, each once.
+      expect([...user.events.completed].sort()).toEqual([...user.files].sort());
+      const listed = await request(user.url).get('/api/v1/files?limit=100').set(user.auth).expect(200);
+      expect(listed.body.items).toHaveLength(20);
+      expect(listed.body.items.every((f: { status: string }) => f.status === 'stored')).toBe(true);
+    }
+  });
+
   it('each deliver job events to their own clients, whichever replica received the upload', async () => {
     const [g1, g2] = urls as [string, string];
     const alice = await account(g1, `alice_${env.id}`);
