@@ -19,6 +19,7 @@ import {
   SecretsManagerClient,
   type SecretsManagerClientConfig,
 } from '@aws-sdk/client-secrets-manager';
+import { TRANSIENT_NETWORK_ERROR_CODES } from '../util/network-errors.js';
 
 /** Exponential backoff with full jitter: attempt n waits a uniform random time in [0, min(max, base * 2^(n-1))). */
 export interface RetryOptions {
@@ -67,25 +68,13 @@ const TRANSIENT = new Set([
   'RequestTimeoutException',
   'TimeoutError',
 ]);
-const NETWORK = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ERR_HTTP2_STREAM_ERROR',
-]);
 
 /** Whether retrying the same request may succeed: throttling, 5xx, timeouts and connection failures. */
 export function isRetryableError(error: unknown): boolean {
   if (!isRecord(error)) return false;
   const name = typeof error.name === 'string' ? error.name : '';
   if (THROTTLING.has(name) || TRANSIENT.has(name)) return true;
-  if (typeof error.code === 'string' && NETWORK.has(error.code)) return true;
+  if (typeof error.code === 'string' && TRANSIENT_NETWORK_ERROR_CODES.has(error.code)) return true;
   if (isRecord(error.$retryable)) return true;
   const metadata = isRecord(error.$metadata) ? error.$metadata : undefined;
   const status = metadata?.httpStatusCode;
@@ -203,7 +192,7 @@ export class RetryingSecretsManagerClient {
 
 function errorName(error: unknown): string {
   if (!isRecord(error)) return String(error);
-  if (typeof error.code === 'string' && NETWORK.has(error.code)) return error.code;
+  if (typeof error.code === 'string' && TRANSIENT_NETWORK_ERROR_CODES.has(error.code)) return error.code;
   if (typeof error.name === 'string' && error.name !== 'Error') return error.name;
   if (typeof error.code === 'string') return error.code;
   return 'Error';

@@ -17,6 +17,7 @@ import {
   type S3ClientConfig,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { TRANSIENT_NETWORK_ERROR_CODES } from '../util/network-errors.js';
 import {
   InvalidObjectKeyError,
   ObjectNotFoundError,
@@ -110,19 +111,6 @@ const RETRYABLE_NAMES = new Set([
   'TimeoutError',
   'BadDigest',
 ]);
-const RETRYABLE_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'UND_ERR_SOCKET',
-  'ERR_STREAM_PREMATURE_CLOSE',
-]);
 
 /** 5xx, 408/429, throttling and network errors are worth another attempt; 4xx (auth, missing bucket) are not. */
 export function isRetryableS3Error(error: unknown): boolean {
@@ -133,7 +121,7 @@ export function isRetryableS3Error(error: unknown): boolean {
   if ('$retryable' in error && error.$retryable) return true;
   for (let current: unknown = error, depth = 0; current instanceof Error && depth < 4; depth++) {
     const code = 'code' in current ? current.code : undefined;
-    if (typeof code === 'string' && RETRYABLE_CODES.has(code)) return true;
+    if (typeof code === 'string' && TRANSIENT_NETWORK_ERROR_CODES.has(code)) return true;
     current = current.cause;
   }
   return false;
