@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   Controller,
@@ -101,11 +102,18 @@ export class FilesController {
       // Malformed (-2) or multiple ranges: ignore the header and send the whole file (RFC 9110 allows it).
       if (Array.isArray(parsed) && parsed.type === 'bytes' && parsed.length === 1) range = parsed[0];
     }
+    // Open and read up to the first verified chunk before any header goes out, so that an integrity
+    // failure in the first segments (or of the header or key) is still a clean 502, not a cut connection.
     let opened: Awaited<ReturnType<FilesService['open']>>;
+    let iterator: AsyncIterator<Buffer>;
+    let first: IteratorResult<Buffer>;
     try {
       opened = await this.service.open(file, range, req.ip);
+      iterator = opened.stream[Symbol.asyncIterator]();
+      first = await iterator.next();
     } catch (error) {
       if (isIntegrityFailure(error)) {
+        await this.service.markCorrupt(file, error as Error, req.ip);
         throw new HttpException(
           'The stored object failed its integrity check; it has been marked corrupt and nothing was sent.',
           HttpStatus.BAD_GATEWAY,
@@ -130,8 +138,12 @@ export class FilesController {
         ip: req.ip,
       });
     }
+    async function* body(): AsyncGenerator<Buffer> {
+      if (!first.done) yield first.value;
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+    }
     try {
-      await pipeline(opened.stream, res);
+      await pipeline(Readable.from(body()), res);
     } catch (error) {
       if (isIntegrityFailure(error)) await this.service.markCorrupt(file, error as Error, req.ip);
       res.destroy();
