@@ -17,13 +17,14 @@ const url = process.env.PUBLIC_URL || `http://${host === '0.0.0.0' ? 'localhost'
 const children = new Set();
 let stopping = false;
 
-function run(name, script) {
+// The worker allocates a fresh buffer per cipher.update(): a high mmap threshold avoids a page fault per
+// 4 KiB there (docs/STACK.md). The gateway does not benefit and keeps glibc's defaults (less memory).
+const WORKER_MALLOC = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456';
+
+function run(name, script, extraEnv = {}) {
   const child = spawn(process.execPath, [join(root, script)], {
     stdio: 'inherit',
-    env: {
-      ...process.env,
-      GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456',
-    },
+    env: { ...process.env, ...extraEnv },
   });
   children.add(child);
   child.on('exit', (code, signal) => {
@@ -62,7 +63,7 @@ process.on('SIGTERM', () => stop(0));
 
 run('gateway', 'dist/apps/gateway/src/main.js');
 if (await waitUntilReady(Date.now() + 60_000)) {
-  run('crypto-worker', 'dist/apps/crypto-worker/src/main.js');
+  run('crypto-worker', 'dist/apps/crypto-worker/src/main.js', { GLIBC_TUNABLES: WORKER_MALLOC });
   console.log(`\n  TESS is running: open ${url}\n  (Ctrl+C stops the gateway and the worker)\n`);
 } else if (!stopping) {
   console.error('The gateway did not become ready within 60 s; see its messages above.');

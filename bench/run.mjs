@@ -1,0 +1,718 @@
+// `npm run bench`: measures TESS against the crypto ceiling of this machine and against the tools people
+// use instead, all in one run (so ratios hold on a noisy machine), loopback only, and writes
+// docs/benchmarks.md with its charts. Every database, Redis key, temp file and child process it creates
+// is removed at the end, also on failure or Ctrl+C. Knobs (environment): BENCH_SIZE_MIB (512),
+// BENCH_SMALL_FILES (1000), BENCH_REPEATS (3), BENCH_TIMEOUT_MIN (25), TEST_DATABASE_URL, TEST_REDIS_URL.
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes, randomFillSync, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import {
+  createUser,
+  download,
+  freePort,
+  GLIBC_TUNABLES,
+  killAll,
+  MB,
+  MiB,
+  machineTicks,
+  mapLimit,
+  median,
+  memoryOf,
+  PeakRss,
+  percentile,
+  postFiles,
+  ROOT,
+  runJson,
+  startProcess,
+  tail,
+  waitForHttp,
+} from './lib.mjs';
+import { summarizeProfile, writeReport } from './report.mjs';
+
+const execFileP = promisify(execFile);
+// The AWS SDK warns once per process that its 2027 releases will need Node 22: not news for this report.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = (warning, ...rest) => {
+  if (String(warning?.name ?? rest[0]?.type ?? rest[0]).includes('NodeVersionSupportWarning')) return;
+  if (String(warning).includes('AWS SDK for JavaScript (v3)')) return;
+  emitWarning(warning, ...rest);
+};
+const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB ?? 512);
+const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 1000);
+const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 3));
+const TIMEOUT_MIN = Number(process.env.BENCH_TIMEOUT_MIN ?? 25);
+const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PASSWORD = 'correct horse battery staple';
+const BUCKET = 'tess-bench';
+const GATEWAY = 'dist/apps/gateway/src/main.js';
+const WORKER = 'dist/apps/crypto-worker/src/main.js';
+
+const results = { errors: {}, notes: [] };
+const cleanups = [];
+let workdir;
+
+function log(message) {
+  process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+const mbps = (bytes, seconds) => bytes / MB / seconds;
+
+let stopping = false;
+
+/** Runs one phase; a failure is recorded in the report and the run goes on with the next phase. */
+async function phase(name, fn) {
+  if (stopping) return;
+  log(`${name}...`);
+  const started = performance.now();
+  try {
+    await fn();
+    if (stopping) return;
+    log(`${name} done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  } catch (error) {
+    if (stopping) return;
+    results.errors[name] = (error instanceof Error ? error.stack || error.message : String(error)).slice(
+      0,
+      4000,
+    );
+    log(`${name} FAILED: ${error instanceof Error ? error.message.split('\n')[0] : error}`);
+  }
+}
+
+async function cleanup() {
+  await killAll();
+  for (const fn of cleanups.reverse()) {
+    try {
+      await fn();
+    } catch (error) {
+      log(`cleanup: ${error instanceof Error ? error.message : error}`);
+    }
+  }
+  cleanups.length = 0;
+  if (workdir) await rm(workdir, { recursive: true, force: true });
+}
+
+async function abort(reason) {
+  if (stopping) return;
+  stopping = true;
+  log(`${reason}: cleaning up`);
+  await cleanup();
+  process.exit(1);
+}
+process.on('SIGINT', () => void abort('interrupted'));
+process.on('SIGTERM', () => void abort('terminated'));
+setTimeout(() => void abort(`still running after ${TIMEOUT_MIN} min`), TIMEOUT_MIN * 60_000).unref();
+
+/** A file of random bytes written in 1 MiB chunks; returns its path, size and digests. */
+async function makeFile(name, bytes) {
+  const path = join(workdir, name);
+  const handle = await open(path, 'w');
+  const sha1 = createHash('sha1');
+  const sha256 = createHash('sha256');
+  const chunk = Buffer.allocUnsafe(MiB);
+  for (let left = bytes; left > 0; left -= MiB) {
+    const piece = chunk.subarray(0, Math.min(MiB, left));
+    randomFillSync(piece);
+    sha1.update(piece);
+    sha256.update(piece);
+    await handle.write(piece);
+  }
+  await handle.close();
+  return { path, size: bytes, sha1: sha1.digest('hex'), sha256: sha256.digest('hex'), filename: name };
+}
+
+async function machine() {
+  const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
+  const flags = /^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? '';
+  const { stdout: opensslVersion } = await execFileP('openssl', ['version']);
+  const rclone = await execFileP('rclone', ['version'])
+    .then(({ stdout }) => stdout.split('\n')[0])
+    .catch(() => null);
+  return {
+    date: new Date().toISOString(),
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.availableParallelism(),
+    memoryGiB: os.totalmem() / 1024 ** 3,
+    kernel: os.release(),
+    node: process.version,
+    openssl: opensslVersion.trim(),
+    rclone,
+    aesni: /\baes\b/.test(flags),
+    shani: /\bsha_ni\b/.test(flags),
+    loadBefore: os.loadavg(),
+  };
+}
+
+// --- 1. ceiling ----------------------------------------------------------------------------------------
+
+async function opensslSpeed(algorithm) {
+  const { stdout } = await execFileP('openssl', [
+    'speed',
+    '-evp',
+    algorithm,
+    '-bytes',
+    '16384',
+    '-seconds',
+    '2',
+    '-mr',
+  ]);
+  const match = /^\+F:\d+:[^:]+:([\d.]+)/m.exec(stdout);
+  if (!match) throw new Error(`openssl speed ${algorithm}: no result in\n${tail(stdout)}`);
+  return Number(match[1]) / MB;
+}
+
+async function ceiling() {
+  const gcm = await opensslSpeed('aes-256-gcm');
+  const sha1 = await opensslSpeed('sha1');
+  const sha256 = await opensslSpeed('sha256');
+  results.ceiling = { gcm, sha1, sha256, onePass: 1 / (1 / gcm + 1 / sha1 + 1 / sha256) };
+}
+
+// --- 2 and 7. worker pass ----------------------------------------------------------------------------------
+
+function workerPass(file, sink, nodeArgs = []) {
+  return runJson('worker-pass', join(ROOT, 'bench', 'worker-pass.mjs'), {
+    args: [file.path, sink, workdir],
+    env: { GLIBC_TUNABLES, NODE_ENV: 'production' },
+    nodeArgs,
+  }).then((r) => {
+    if (r.sha256 !== file.sha256)
+      throw new Error(`worker pass computed ${r.sha256}, the file is ${file.sha256}`);
+    return {
+      ...r,
+      mbps: mbps(r.bytes, r.seconds),
+      peakMiB: r.maxRssKiB / 1024,
+      baseMiB: r.baselineRssKiB / 1024,
+    };
+  });
+}
+
+async function repeated(times, fn) {
+  const runs = [];
+  for (let i = 0; i < times; i++) runs.push(await fn(i));
+  return runs;
+}
+
+function summarize(runs) {
+  return {
+    runs: runs.length,
+    mbps: median(runs.map((r) => r.mbps)),
+    minMbps: Math.min(...runs.map((r) => r.mbps)),
+    maxMbps: Math.max(...runs.map((r) => r.mbps)),
+    seconds: median(runs.map((r) => r.seconds)),
+    peakMiB: Math.max(...runs.map((r) => r.peakMiB)),
+    baseMiB: median(runs.map((r) => r.baseMiB ?? 0)),
+    cpuSeconds: median(runs.map((r) => r.cpuSeconds ?? Number.NaN)),
+    endpointCpuSeconds: median(runs.map((r) => r.endpointCpuSeconds ?? Number.NaN)),
+  };
+}
+
+async function workerPasses(files) {
+  const big = files.at(-1);
+  results.workerPass = {
+    discard: summarize(await repeated(REPEATS, () => workerPass(big, 'discard'))),
+    local: summarize(await repeated(REPEATS, () => workerPass(big, 'local'))),
+  };
+  results.scaling = [];
+  for (const file of files) {
+    const runs =
+      file === big
+        ? null
+        : await repeated(REPEATS, () => workerPass(file, 'discard')).then((r) => summarize(r));
+    results.scaling.push({ mib: file.size / MiB, ...(runs ?? results.workerPass.discard) });
+  }
+}
+
+/** CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread. */
+function profileName(file, index) {
+  const thread = file.split('.')[4];
+  return thread === '0' || (thread === undefined && index === 0)
+    ? 'main thread'
+    : `worker thread ${thread ?? index}`;
+}
+
+async function profileWorkerPass(big) {
+  const dir = join(workdir, 'profile');
+  await mkdir(dir, { recursive: true });
+  const run = await workerPass(big, 'discard', ['--cpu-prof', `--cpu-prof-dir=${dir}`]);
+  const profiles = [];
+  for (const name of (await readdir(dir)).filter((n) => n.endsWith('.cpuprofile')).sort()) {
+    const profile = JSON.parse(await readFile(join(dir, name), 'utf8'));
+    profiles.push(summarizeProfile(profile, profileName(name, profiles.length), run.windowUs));
+  }
+  results.profile = { mbps: run.mbps, profiles };
+}
+
+// --- memory floor: what loading the code costs -------------------------------------------------------------
+
+const FOOTPRINT_MODULES = [
+  ['Node.js alone', null],
+  ['@nestjs/core + @nestjs/platform-express', '@nestjs/platform-express'],
+  ['@nestjs/swagger', '@nestjs/swagger'],
+  ['@aws-sdk/client-s3', '@aws-sdk/client-s3'],
+  ['typeorm + pg', 'typeorm'],
+  ['libs/common (dist index)', '../dist/libs/common/src/index.js'],
+  ['gateway app (app.factory)', '../dist/apps/gateway/src/app.factory.js'],
+  ['crypto worker (worker.module)', '../dist/apps/crypto-worker/src/worker.module.js'],
+];
+
+async function footprint() {
+  results.footprint = [];
+  for (const [label, module] of FOOTPRINT_MODULES) {
+    const r = await runJson('footprint', join(ROOT, 'bench', 'footprint.mjs'), {
+      args: module ? [module] : [],
+    });
+    results.footprint.push({ label, ...r });
+  }
+}
+
+// --- ingest baseline ---------------------------------------------------------------------------------------
+
+async function ingestBaseline(big) {
+  const dir = join(workdir, 'ingest');
+  await mkdir(dir, { recursive: true });
+  const server = startProcess('bare-ingest', join(ROOT, 'bench', 'ingest-server.mjs'), { args: [dir] });
+  try {
+    const port = JSON.parse((await server.waitForOutput(/\{"port":\d+\}/))[0]).port;
+    const rss = new PeakRss([server]);
+    await rss.start();
+    const runs = await repeated(REPEATS, async () => {
+      const res = await postFiles(`http://127.0.0.1:${port}/`, [big]);
+      if (res.status !== 202) throw new Error(`bare server answered ${res.status}: ${res.text}`);
+      return { seconds: res.ms / 1000, mbps: mbps(big.size, res.ms / 1000), peakMiB: 0 };
+    });
+    const peaks = await rss.stop();
+    results.ingestBaseline = { ...summarize(runs), peakMiB: peaks['bare-ingest'] };
+  } finally {
+    await server.stop();
+  }
+}
+
+// --- TESS processes ------------------------------------------------------------------------------------------
+
+/** A private world (database, Redis prefix, data directory) like test/support/test-env.ts; removed at the end. */
+async function tessEnv(label, overrides = {}) {
+  const id = randomBytes(4).toString('hex');
+  const database = `tess_bench_${id}`;
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${database}`;
+  const prefix = `tess-bench-${id}`;
+  const dataDir = join(workdir, `data-${label}-${id}`);
+  cleanups.push(async () => {
+    const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    await redis.connect();
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+    redis.disconnect();
+    const admin = new pg.Client({ connectionString: ADMIN_URL });
+    await admin.connect();
+    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
+    await admin.end();
+  });
+  const port = await freePort();
+  return {
+    label,
+    base: `http://127.0.0.1:${port}`,
+    databaseUrl: url.toString(),
+    env: {
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'info',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATABASE_URL: url.toString(),
+      REDIS_URL,
+      REDIS_PREFIX: prefix,
+      DATA_DIR: dataDir,
+      MAX_FILE_SIZE: '1GiB',
+      WORKER_HEALTH_PORT: '0',
+      GLIBC_TUNABLES,
+      ...overrides,
+    },
+  };
+}
+
+async function startTess(world, workers = 1) {
+  const gateway = startProcess('gateway', join(ROOT, GATEWAY), { env: world.env });
+  await waitForHttp(`${world.base}/readyz`, 90_000, gateway);
+  const started = [];
+  for (let i = 1; i <= workers; i++) started.push(await startWorker(world, `worker-${i}`));
+  // Resident memory once started and idle: the floor under every peak below.
+  await sleep(500);
+  results.idle ??= {};
+  results.idle[world.label] = {
+    gatewayMiB: ((await memoryOf(gateway.pid))?.rss ?? NaN) / 1024,
+    workerMiB: ((await memoryOf(started[0].pid))?.rss ?? NaN) / 1024,
+  };
+  const db = new pg.Pool({ connectionString: world.databaseUrl, max: 2 });
+  cleanups.push(() => db.end());
+  return { gateway, workers: started, db, base: world.base };
+}
+
+async function startWorker(world, name) {
+  const worker = startProcess(name, join(ROOT, WORKER), { env: world.env });
+  await worker.waitForOutput(/Processing queue/, 90_000);
+  return worker;
+}
+
+async function stopTess(tess) {
+  await Promise.all([tess.gateway.stop(), ...tess.workers.map((w) => w.stop())]);
+}
+
+const ROW_SQL = `SELECT id, status, error, size, sha256,
+  (extract(epoch FROM created_at) * 1000)::float8 AS created,
+  (extract(epoch FROM processing_started_at) * 1000)::float8 AS started,
+  (extract(epoch FROM stored_at) * 1000)::float8 AS stored
+  FROM files WHERE id = ANY($1::uuid[])`;
+
+async function waitStored(tess, ids, timeoutMs = 300_000, intervalMs = 25) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await tess.db.query(ROW_SQL, [ids]);
+    const failed = rows.find((r) => r.status === 'failed' || r.status === 'corrupt');
+    if (failed) throw new Error(`file ${failed.id} ended ${failed.status}: ${failed.error}`);
+    if (rows.length === ids.length && rows.every((r) => r.status === 'stored')) return rows;
+    if (Date.now() > deadline) {
+      const left = rows.filter((r) => r.status !== 'stored').length + ids.length - rows.length;
+      throw new Error(`${left} of ${ids.length} files not stored after ${timeoutMs} ms`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+/** One file through the gateway until `stored`: ingest time, end-to-end time, peak RSS of each process. */
+async function endToEnd(tess, token, file, endpoint = null) {
+  const rss = new PeakRss([tess.gateway, ...tess.workers, ...(endpoint ? [endpoint] : [])]);
+  await rss.start();
+  const t0 = Date.now();
+  const res = await postFiles(`${tess.base}/api/v1/uploads`, [file], { Authorization: `Bearer ${token}` });
+  if (res.status !== 202) throw new Error(`upload answered ${res.status}: ${res.text.slice(0, 500)}`);
+  const id = JSON.parse(res.text).files[0].id;
+  const [row] = await waitStored(tess, [id]);
+  const peaks = await rss.stop();
+  const workerCpu = tess.workers.reduce((sum, w) => sum + rss.cpuMs[w.name], 0);
+  if (row.sha256 !== file.sha256) throw new Error(`stored SHA-256 ${row.sha256}, expected ${file.sha256}`);
+  const seconds = (row.stored - t0) / 1000;
+  return {
+    id,
+    bytes: file.size,
+    ingestSeconds: res.ms / 1000,
+    ingestMbps: mbps(file.size, res.ms / 1000),
+    seconds,
+    mbps: mbps(file.size, seconds),
+    workerSeconds: (row.stored - row.started) / 1000,
+    queueSeconds: (row.started - row.created) / 1000,
+    gatewayMiB: peaks.gateway,
+    workerMiB: Math.max(...tess.workers.map((w) => peaks[w.name])),
+    gatewayCpuSeconds: rss.cpuMs.gateway / 1000,
+    workerCpuSeconds: workerCpu / 1000,
+    endpointCpuSeconds: endpoint ? rss.cpuMs[endpoint.name] / 1000 : undefined,
+  };
+}
+
+function summarizeE2e(runs) {
+  const pick = (key) => median(runs.map((r) => r[key]));
+  return {
+    runs: runs.length,
+    seconds: pick('seconds'),
+    mbps: pick('mbps'),
+    ingestSeconds: pick('ingestSeconds'),
+    ingestMbps: pick('ingestMbps'),
+    workerSeconds: pick('workerSeconds'),
+    workerMbps: mbps(runs[0].bytes, pick('workerSeconds')),
+    queueSeconds: pick('queueSeconds'),
+    gatewayMiB: Math.max(...runs.map((r) => r.gatewayMiB)),
+    workerMiB: Math.max(...runs.map((r) => r.workerMiB)),
+    gatewayCpuSeconds: pick('gatewayCpuSeconds'),
+    workerCpuSeconds: pick('workerCpuSeconds'),
+    endpointCpuSeconds: median(runs.map((r) => r.endpointCpuSeconds ?? Number.NaN)),
+  };
+}
+
+async function downloads(tess, token, file, id, label) {
+  const auth = { Authorization: `Bearer ${token}` };
+  const url = `${tess.base}/api/v1/files/${id}/content`;
+  const runs = [];
+  for (let i = 0; i < Math.min(REPEATS, 2); i++) {
+    const rss = new PeakRss([tess.gateway]);
+    await rss.start();
+    const res = await download(url, auth);
+    const peaks = await rss.stop();
+    if (res.status !== 200 || res.bytes !== file.size) {
+      throw new Error(`download answered ${res.status} with ${res.bytes} of ${file.size} bytes`);
+    }
+    runs.push({
+      seconds: res.ms / 1000,
+      mbps: mbps(file.size, res.ms / 1000),
+      gatewayMiB: peaks.gateway,
+      gatewayCpuSeconds: rss.cpuMs.gateway / 1000,
+    });
+  }
+  const start = Math.floor(file.size / 2);
+  const range = { ...auth, Range: `bytes=${start}-${start + MiB - 1}` };
+  const latencies = [];
+  for (let i = 0; i < 10; i++) {
+    const res = await download(url, range);
+    if (res.status !== 206 || res.bytes !== MiB)
+      throw new Error(`range answered ${res.status}, ${res.bytes} bytes`);
+    if (i > 0) latencies.push(res.ms);
+  }
+  results.download ??= {};
+  results.download[label] = {
+    seconds: median(runs.map((r) => r.seconds)),
+    mbps: median(runs.map((r) => r.mbps)),
+    gatewayMiB: Math.max(...runs.map((r) => r.gatewayMiB)),
+    gatewayCpuSeconds: median(runs.map((r) => r.gatewayCpuSeconds)),
+    rangeMs: median(latencies),
+    rangeMinMs: Math.min(...latencies),
+    rangeMaxMs: Math.max(...latencies),
+    rangeRuns: latencies.length,
+  };
+}
+
+async function smallFiles(tess, token) {
+  const auth = { Authorization: `Bearer ${token}` };
+  const bodies = Array.from({ length: SMALL_FILES }, (_, i) => ({
+    filename: `small-${i}.bin`,
+    buffer: randomBytes(16 * 1024),
+  }));
+  const rss = new PeakRss([tess.gateway, ...tess.workers]);
+  await rss.start();
+  const ticks = await machineTicks();
+  const t0 = Date.now();
+  const accepted = await mapLimit(bodies, 8, async (body) => {
+    const res = await postFiles(`${tess.base}/api/v1/uploads`, [body], auth);
+    if (res.status !== 202) throw new Error(`upload answered ${res.status}: ${res.text.slice(0, 300)}`);
+    return JSON.parse(res.text).files[0].id;
+  });
+  const uploadedAt = Date.now();
+  const rows = await waitStored(tess, accepted, 600_000, 100);
+  const peaks = await rss.stop();
+  const ticksAfter = await machineTicks();
+  const latencies = rows.map((r) => r.stored - r.created);
+  const last = Math.max(...rows.map((r) => r.stored));
+  results.smallFiles = {
+    files: rows.length,
+    workers: tess.workers.length,
+    seconds: (last - t0) / 1000,
+    filesPerSecond: rows.length / ((last - t0) / 1000),
+    uploadsPerSecond: rows.length / ((uploadedAt - t0) / 1000),
+    p50Ms: percentile(latencies, 50),
+    p95Ms: percentile(latencies, 95),
+    maxMs: Math.max(...latencies),
+    gatewayMiB: peaks.gateway,
+    workerMiB: Math.max(...tess.workers.map((w) => peaks[w.name])),
+    machineBusy: (ticksAfter.busy - ticks.busy) / (ticksAfter.total - ticks.total),
+    gatewayCpuMsPerFile: rss.cpuMs.gateway / rows.length,
+    workerCpuMsPerFile: tess.workers.reduce((sum, w) => sum + rss.cpuMs[w.name], 0) / rows.length,
+  };
+}
+
+async function localPhase(files) {
+  const world = await tessEnv('local');
+  const tess = await startTess(world, 1);
+  try {
+    const token = await createUser(tess.base, `bench_${randomBytes(3).toString('hex')}`, PASSWORD);
+    const big = files.at(-1);
+    results.e2eScaling = [];
+    for (const file of files.slice(0, -1)) {
+      results.e2eScaling.push({ mib: file.size / MiB, ...summarizeE2e([await endToEnd(tess, token, file)]) });
+    }
+    const runs = await repeated(Math.min(REPEATS, 2), () => endToEnd(tess, token, big));
+    results.e2eLocal = summarizeE2e(runs);
+    results.e2eScaling.push({ mib: big.size / MiB, ...results.e2eLocal });
+    await downloads(tess, token, big, runs.at(-1).id, 'local');
+    await phase('small files (2 worker processes)', async () => {
+      tess.workers.push(await startWorker(world, 'worker-2'));
+      await smallFiles(tess, token);
+    });
+  } finally {
+    await stopTess(tess);
+  }
+}
+
+// --- S3: TESS and its peers on the same s3rver ------------------------------------------------------------------
+
+async function rcloneCopy(file, endpoint, name) {
+  const { stdout: obscured } = await execFileP('rclone', ['obscure', 'tess-bench-password']);
+  const env = {
+    RCLONE_CONFIG: '/dev/null',
+    RCLONE_CONFIG_S3_TYPE: 's3',
+    RCLONE_CONFIG_S3_PROVIDER: 'Other',
+    RCLONE_CONFIG_S3_ACCESS_KEY_ID: 'S3RVER',
+    RCLONE_CONFIG_S3_SECRET_ACCESS_KEY: 'S3RVER',
+    RCLONE_CONFIG_S3_ENDPOINT: endpoint,
+    RCLONE_CONFIG_S3_FORCE_PATH_STYLE: 'true',
+    RCLONE_CONFIG_C_TYPE: 'crypt',
+    RCLONE_CONFIG_C_REMOTE: `s3:${BUCKET}/rclone`,
+    RCLONE_CONFIG_C_PASSWORD: obscured.trim(),
+  };
+  // Without AWS_CA_BUNDLE (rclone 1.60 fails on it, see docs/STACK.md): the child gets only this env.
+  const proc = startProcess('rclone', null, {
+    command: ['/usr/bin/time', '-v', 'rclone', 'copyto', file.path, `c:${name}`, '--s3-chunk-size', '5M'],
+    env,
+  });
+  const t0 = performance.now();
+  const status = await proc.exited;
+  const seconds = (performance.now() - t0) / 1000;
+  if (status.code !== 0) throw new Error(`rclone failed (${JSON.stringify(status)})\n${tail(proc.output())}`);
+  const out = proc.output();
+  const kib = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(out)?.[1] ?? 0);
+  const cpuSeconds =
+    Number(/User time \(seconds\): ([\d.]+)/.exec(out)?.[1] ?? NaN) +
+    Number(/System time \(seconds\): ([\d.]+)/.exec(out)?.[1] ?? NaN);
+  return { seconds, mbps: mbps(file.size, seconds), peakMiB: kib / 1024, cpuSeconds };
+}
+
+async function s3Phase(big) {
+  const directory = join(workdir, 's3rver');
+  await mkdir(directory, { recursive: true });
+  const s3rver = startProcess('s3rver', join(ROOT, 'bench', 's3rver.mjs'), { args: [directory, BUCKET] });
+  const port = JSON.parse((await s3rver.waitForOutput(/\{"port":\d+\}/))[0]).port;
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new S3Client({
+    region: 'us-east-1',
+    endpoint,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  const empty = async (prefix) => {
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
+    for (const object of listed.Contents ?? []) {
+      await client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: object.Key }));
+    }
+  };
+  const world = await tessEnv('s3', {
+    STORAGE_DRIVER: 's3',
+    S3_BUCKET: BUCKET,
+    S3_ENDPOINT: endpoint,
+    S3_FORCE_PATH_STYLE: 'true',
+    S3_ACCESS_KEY_ID: 'S3RVER',
+    S3_SECRET_ACCESS_KEY: 'S3RVER',
+  });
+  const tess = await startTess(world, 1);
+  /** Runs one upload and adds the CPU seconds s3rver spent meanwhile. */
+  const withEndpointCpu = async (fn) => {
+    const monitor = new PeakRss([s3rver]);
+    await monitor.start();
+    const result = await fn();
+    await monitor.stop();
+    return { ...result, endpointCpuSeconds: monitor.cpuMs.s3rver / 1000 };
+  };
+  try {
+    const token = await createUser(tess.base, `bench_${randomBytes(3).toString('hex')}`, PASSWORD);
+    const plain = [];
+    const e2e = [];
+    const rclone = [];
+    const haveRclone = results.machine.rclone !== null;
+    // Interleaved, so drift in the machine's load hits every contender alike.
+    for (let i = 0; i < Math.min(REPEATS, 2); i++) {
+      const key = `plain/${randomUUID()}`;
+      const r = await withEndpointCpu(() =>
+        runJson('plain-put', join(ROOT, 'bench', 'plain-put.mjs'), {
+          args: [big.path, endpoint, BUCKET, key],
+          env: { GLIBC_TUNABLES },
+        }),
+      );
+      plain.push({ ...r, mbps: mbps(r.bytes, r.seconds), peakMiB: r.maxRssKiB / 1024 });
+      await empty('plain/');
+      e2e.push(await endToEnd(tess, token, big, s3rver));
+      if (haveRclone) {
+        rclone.push(await withEndpointCpu(() => rcloneCopy(big, endpoint, `copy-${i}`)));
+        await empty('rclone/');
+      }
+    }
+    results.plainS3 = summarize(plain);
+    results.e2eS3 = summarizeE2e(e2e);
+    if (haveRclone) results.rclone = summarize(rclone);
+    else results.notes.push('rclone is not installed (`apt-get install -y rclone`): its row is empty.');
+    const seed = await withEndpointCpu(() =>
+      runJson('seed-baseline', join(ROOT, 'bench', 'seed-baseline.mjs'), {
+        args: [big.path, endpoint, BUCKET, `seed/${randomUUID()}`],
+      }),
+    );
+    if (seed.sha1 !== big.sha1) throw new Error('the seed baseline computed a wrong SHA-1');
+    results.seed = { ...seed, mbps: mbps(seed.bytes, seed.seconds), peakMiB: seed.maxRssKiB / 1024 };
+    await empty('seed/');
+    await downloads(tess, token, big, e2e.at(-1).id, 's3');
+  } finally {
+    await stopTess(tess);
+    client.destroy();
+    await s3rver.stop();
+  }
+}
+
+// --- main ----------------------------------------------------------------------------------------------------
+
+async function preflight() {
+  for (const entry of [GATEWAY, WORKER, 'dist/libs/common/src/index.js']) {
+    if (!existsSync(join(ROOT, entry))) throw new Error(`${entry} is missing: run \`npm run build\` first`);
+  }
+  const admin = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 5_000 });
+  await admin.connect().catch((error) => {
+    throw new Error(`PostgreSQL is not reachable at ${ADMIN_URL}: ${error.message}`);
+  });
+  await admin.end();
+  const redis = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+  });
+  await redis.connect().catch((error) => {
+    throw new Error(`Redis is not reachable at ${REDIS_URL}: ${error.message}`);
+  });
+  redis.disconnect();
+}
+
+async function main() {
+  await preflight();
+  workdir = await mkdtemp(join(os.tmpdir(), 'tess-bench-'));
+  const startedAt = performance.now();
+  results.machine = await machine();
+  results.config = { sizeMiB: SIZE_MIB, smallFiles: SMALL_FILES, repeats: REPEATS };
+  log(`load average ${results.machine.loadBefore.map((l) => l.toFixed(2)).join(' ')}; working in ${workdir}`);
+  const sizes = [8, 64, SIZE_MIB].filter((s, i, all) => s <= SIZE_MIB && all.indexOf(s) === i);
+  const files = [];
+  for (const s of sizes) files.push(await makeFile(`data-${s}MiB.bin`, s * MiB));
+  const big = files.at(-1);
+
+  await phase('1. crypto ceiling (openssl speed)', ceiling);
+  await phase('2/7. worker pass and scaling', () => workerPasses(files));
+  await phase('worker pass profile (--cpu-prof)', () => profileWorkerPass(big));
+  await phase('ingest baseline (bare Node HTTP server)', () => ingestBaseline(big));
+  await phase('memory floor (module footprint)', footprint);
+  await phase('3/5/6. TESS with the local store', () => localPhase(files));
+  await phase('3/4/6. TESS and peers on s3rver', () => s3Phase(big));
+  results.machine.loadAfter = os.loadavg();
+  results.totalSeconds = (performance.now() - startedAt) / 1000;
+
+  const { summary } = await writeReport(results, join(ROOT, 'docs'));
+  process.stdout.write(`\n${summary}\n`);
+  log(`wrote docs/benchmarks.md and docs/benchmarks-*.svg in ${results.totalSeconds.toFixed(0)} s`);
+  if (Object.keys(results.errors).length) {
+    log(`phases that failed: ${Object.keys(results.errors).join('; ')}`);
+    process.exitCode = 1;
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  log(`failed: ${error instanceof Error ? error.stack : error}`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}
+// Keep-alive sockets and pools must not hold the process open once the report is written.
+process.exit();

@@ -1,0 +1,156 @@
+// The worker pass alone (no network, no database): drives the crypto worker's own EncryptFileService.run()
+// over a file, as a job would, with in-memory stand-ins for the database, audit log and key provider, so
+// the bytes go through exactly the code the worker runs (read temp file -> SHA-1 + SHA-256 -> AES-256-GCM
+// segments -> object store). Usage: node bench/worker-pass.mjs <file> <discard|local> <workdir>
+// Prints one JSON line: seconds, bytes, peak RSS (KiB) and the digests the service computed.
+import 'reflect-metadata';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { link, mkdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const [file, sink = 'discard', workdir] = process.argv.slice(2);
+if (!file || !workdir) {
+  console.error('usage: worker-pass.mjs <file> <discard|local> <workdir>');
+  process.exit(2);
+}
+
+const common = await import('../dist/libs/common/src/index.js');
+const { EncryptFileService } = await import('../dist/apps/crypto-worker/src/encrypt/encrypt-file.service.js');
+
+const size = (await stat(file)).size;
+const fileId = randomUUID();
+const tempDir = join(workdir, `tmp-${fileId}`);
+await mkdir(tempDir, { recursive: true });
+// The service deletes its temp file once stored: give it a hard link, not the shared input.
+await link(file, join(tempDir, fileId));
+
+/** Consumes the ciphertext and counts it: the pass with no storage cost at all. */
+const discardStore = {
+  driver: 'local',
+  async put(_key, body) {
+    let bytes = 0;
+    for await (const chunk of body) bytes += chunk.length;
+    return { size: bytes };
+  },
+  async abortIncomplete() {
+    return 0;
+  },
+  async delete() {},
+  async stat() {
+    return null;
+  },
+  async getRange() {
+    throw new Error('not stored');
+  },
+  async check() {},
+};
+const store =
+  sink === 'local' ? new common.LocalObjectStore({ root: join(workdir, `objects-${fileId}`) }) : discardStore;
+
+const owner = randomUUID();
+let row = { id: fileId, ownerId: owner, status: 'queued', size, tempPath: fileId, filename: 'bench.bin' };
+let stored = null;
+const files = {
+  async findById() {
+    return { ...row };
+  },
+  async claimForProcessing() {
+    row = { ...row, status: 'processing' };
+    return { ...row };
+  },
+  async markStored(_id, facts) {
+    stored = facts;
+    row = { ...row, status: 'stored', ...facts };
+    return true;
+  },
+};
+const keys = {
+  mode: 'envelope',
+  async createDataKey() {
+    return { dataKey: randomBytes(32), keyRef: 'local:bench', wrappedKey: randomBytes(60) };
+  },
+  async recordHashes() {},
+  async destroyDataKey() {},
+  async unwrapDataKey() {
+    throw new Error('not used');
+  },
+  async check() {},
+};
+
+/** Any other method of a stand-in, and any dependency this script does not know: a harmless no-op. */
+function lenient(target = {}) {
+  return new Proxy(target, {
+    get(object, property) {
+      if (property in object) return object[property];
+      if (property === 'then') return undefined;
+      return lenient(() => undefined);
+    },
+    apply() {
+      return lenient(() => undefined);
+    },
+  });
+}
+
+// Build the service from its own constructor metadata, so new dependencies do not break the benchmark.
+const config = { tempDir, worker: { concurrency: 2 } };
+const byToken = new Map([
+  [common.TESS_CONFIG, config],
+  [common.OBJECT_STORE, store],
+  [common.KEY_PROVIDER, keys],
+]);
+const byType = new Map([
+  [common.FileRepository, files],
+  [common.AuditRepository, { async record() {} }],
+]);
+const types = Reflect.getMetadata('design:paramtypes', EncryptFileService) ?? [];
+const injected = Reflect.getMetadata('self:paramtypes', EncryptFileService) ?? [];
+const stubbed = [];
+const args = types.map((type, index) => {
+  const token = injected.find((entry) => entry.index === index)?.param;
+  if (token !== undefined && byToken.has(token)) return byToken.get(token);
+  if (byType.has(type)) return lenient(byType.get(type));
+  try {
+    return new type();
+  } catch {
+    stubbed.push(type?.name ?? String(token));
+    return lenient();
+  }
+});
+const service = new EncryptFileService(...args);
+const job = {
+  id: fileId,
+  name: 'encrypt-file',
+  data: { fileId, ownerId: owner },
+  attemptsMade: 0,
+  async updateProgress() {},
+  async log() {},
+};
+
+const baseline = process.resourceUsage().maxRSS;
+const cpuBefore = process.cpuUsage();
+const hrStart = process.hrtime.bigint();
+const started = performance.now();
+const result = await service.run(job);
+const seconds = (performance.now() - started) / 1000;
+const hrEnd = process.hrtime.bigint();
+const cpu = process.cpuUsage(cpuBefore);
+const maxRssKiB = process.resourceUsage().maxRSS;
+await rm(tempDir, { recursive: true, force: true });
+if (sink === 'local') await rm(join(workdir, `objects-${fileId}`), { recursive: true, force: true });
+if (!stored) throw new Error(`the service did not store the file: ${JSON.stringify(result)}`);
+console.log(
+  JSON.stringify({
+    bytes: size,
+    seconds,
+    maxRssKiB,
+    baselineRssKiB: baseline,
+    sha1: result.sha1,
+    sha256: result.sha256,
+    encryptedSize: result.encryptedSize,
+    // CPU time of the whole process (all threads) during the run, and the run's window on the monotonic
+    // clock V8 CPU profiles use (microseconds), so a profile can be cut to the run alone.
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    windowUs: [Number(hrStart / 1000n), Number(hrEnd / 1000n)],
+    stubbed,
+  }),
+);
