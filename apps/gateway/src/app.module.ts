@@ -5,6 +5,7 @@ import { AuthModule } from './auth/auth.module.js';
 import { EventsModule } from './events/events.module.js';
 import { FilesModule } from './files/files.module.js';
 import { HealthController } from './health/health.controller.js';
+import { ActivityController } from './home/activity.controller.js';
 import { HomeController } from './home/home.controller.js';
 import { CsrfGuard } from './http/csrf.js';
 import { HttpExceptionFilter } from './http/http-exception.filter.js';
@@ -32,7 +33,7 @@ export class AppModule {
         FilesModule,
         JobsModule,
       ],
-      controllers: [HealthController, HomeController],
+      controllers: [HealthController, HomeController, ActivityController],
       providers: [
         { provide: APP_GUARD, useClass: CsrfGuard },
         { provide: APP_FILTER, useClass: HttpExceptionFilter },
