@@ -1,26 +1,22 @@
-import type { INestApplicationContext } from '@nestjs/common';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileRepository } from '#common';
-import { type RunningGateway, startGateway, startInProcessWorker, waitForStatus } from '../support/apps.js';
+import { type RunningGateway, startStack, type TestStack, waitForStatus } from '../support/apps.js';
 import { bytesOf } from '../support/multipart.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import type { TestEnv } from '../support/test-env.js';
 import { createUser } from '../support/users.js';
 
+let stack: TestStack;
 let env: TestEnv;
 let gw: RunningGateway;
-let worker: INestApplicationContext;
 
 beforeAll(async () => {
-  env = await createTestEnv();
-  gw = await startGateway(env.config);
-  worker = await startInProcessWorker(env.config);
+  stack = await startStack();
+  ({ env, gw } = stack);
 });
 
 afterAll(async () => {
-  await worker?.close();
-  await gw?.app.close();
-  await env?.cleanup();
+  await stack?.close();
 });
 
 describe('activity page', () => {

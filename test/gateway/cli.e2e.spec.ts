@@ -3,29 +3,25 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningGateway, startGateway, startInProcessWorker } from '../support/apps.js';
+import { type RunningGateway, startStack, type TestStack } from '../support/apps.js';
 import { bytesOf } from '../support/multipart.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import type { TestEnv } from '../support/test-env.js';
 import { createUser } from '../support/users.js';
 
 const run = promisify(execFile);
 const CLI = new URL('../../dist/scripts/tess-cli.js', import.meta.url).pathname;
+let stack: TestStack;
 let env: TestEnv;
 let gw: RunningGateway;
-let worker: INestApplicationContext;
 
 beforeAll(async () => {
-  env = await createTestEnv();
-  gw = await startGateway(env.config);
-  worker = await startInProcessWorker(env.config);
+  stack = await startStack();
+  ({ env, gw } = stack);
 });
 
 afterAll(async () => {
-  await worker?.close();
-  await gw?.app.close();
-  await env?.cleanup();
+  await stack?.close();
 });
 
 describe('npm run tess (command-line client, built by npm test)', () => {

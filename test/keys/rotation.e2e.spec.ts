@@ -1,30 +1,32 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { INestApplicationContext } from '@nestjs/common';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileRepository } from '#common';
 import { rotateMasterKey } from '../../scripts/rotate-master-key.js';
-import { type RunningGateway, startGateway, startInProcessWorker, waitForStatus } from '../support/apps.js';
+import {
+  type RunningGateway,
+  startGateway,
+  startStack,
+  type TestStack,
+  waitForStatus,
+} from '../support/apps.js';
 import { bytesOf } from '../support/multipart.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import type { TestEnv } from '../support/test-env.js';
 import { createUser } from '../support/users.js';
 
+let stack: TestStack;
 let env: TestEnv;
 let gw: RunningGateway;
-let worker: INestApplicationContext;
 
 beforeAll(async () => {
-  env = await createTestEnv();
-  gw = await startGateway(env.config);
-  worker = await startInProcessWorker(env.config);
+  stack = await startStack();
+  ({ env, gw } = stack);
 });
 
 afterAll(async () => {
-  await worker?.close();
-  await gw?.app.close();
-  await env?.cleanup();
+  await stack?.close();
 });
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');

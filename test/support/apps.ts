@@ -5,6 +5,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { FileRepository, type FileStatus, type TessConfig } from '#common';
 import { WorkerModule } from '../../apps/crypto-worker/src/worker.module.js';
 import { createGatewayApp } from '../../apps/gateway/src/app.factory.js';
+import { createTestEnv, type TestEnv } from './test-env.js';
 
 export interface RunningGateway {
   app: NestExpressApplication;
@@ -46,4 +47,28 @@ export async function waitForStatus(
       throw new Error(`file ${id} is still ${file?.status ?? 'missing'} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+export interface TestStack {
+  env: TestEnv;
+  gw: RunningGateway;
+  worker: INestApplicationContext;
+  close(): Promise<void>;
+}
+
+/** A private environment with a listening gateway and an in-process worker; `close` removes it all. */
+export async function startStack(overrides: Record<string, string> = {}): Promise<TestStack> {
+  const env = await createTestEnv(overrides);
+  const gw = await startGateway(env.config);
+  const worker = await startInProcessWorker(env.config);
+  return {
+    env,
+    gw,
+    worker,
+    async close() {
+      await worker.close();
+      await gw.app.close();
+      await env.cleanup();
+    },
+  };
 }

@@ -107,13 +107,16 @@ export class FilesController {
     let opened: Awaited<ReturnType<FilesService['open']>>;
     let iterator: AsyncIterator<Buffer>;
     let first: IteratorResult<Buffer>;
+    let reading = false;
     try {
       opened = await this.service.open(file, range, req.ip);
+      reading = true;
       iterator = opened.stream[Symbol.asyncIterator]();
       first = await iterator.next();
     } catch (error) {
       if (isIntegrityFailure(error)) {
-        await this.service.markCorrupt(file, error as Error, req.ip);
+        // open() already marks the failures it finds itself; mark only those found while reading.
+        if (reading) await this.service.markCorrupt(file, error as Error, req.ip);
         throw new HttpException(
           'The stored object failed its integrity check; it has been marked corrupt and nothing was sent.',
           HttpStatus.BAD_GATEWAY,
