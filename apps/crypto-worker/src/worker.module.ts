@@ -3,6 +3,7 @@ import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule, TessM
 import { CryptoWorkerService } from './encrypt/crypto-worker.service.js';
 import { EncryptFileService } from './encrypt/encrypt-file.service.js';
 import { FileLocks } from './encrypt/file-lock.js';
+import { HashPool } from './encrypt/hash-pool.js';
 import { HealthServer } from './health/health.server.js';
 
 /** The crypto worker: an application context with no public HTTP server (only a health port). */
@@ -16,6 +17,7 @@ export class WorkerModule {
         { provide: TessMetrics, useFactory: () => new TessMetrics('crypto-worker') },
         EncryptFileService,
         FileLocks,
+        { provide: HashPool, useFactory: () => new HashPool() },
         CryptoWorkerService,
         HealthServer,
       ],

@@ -1,15 +1,11 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline, Transform } from 'node:stream';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { type Job, UnrecoverableError } from 'bullmq';
 import {
   AuditRepository,
   type ConfiguredKeyProvider,
   ciphertextLength,
-  createEncryptStream,
   type EncryptFileResult,
   type FileEntity,
   FileRepository,
@@ -24,17 +20,22 @@ import {
   TessMetrics,
   type WrappedDataKey,
 } from '#common';
+import { encryptPass } from './encrypt-pass.js';
+import { HashPool, inlineHashSession } from './hash-pool.js';
 
-const MiB = 1024 * 1024;
+/** Bytes per read of the temp file, and read buffers in flight per job (measured in `npm run bench`). */
+const READ_CHUNK = 2 * 1024 * 1024;
+const READ_BUFFERS = 4;
 const PROGRESS_INTERVAL_MS = 250;
 
 export type EncryptFileJob = Job<JobOf<'encrypt-file'>, EncryptFileResult, 'encrypt-file'>;
 
 /**
  * The heart of TESS: one streaming pass over the upload's temp file computes SHA-1 and SHA-256 of the
- * plaintext, encrypts it into the TESS object format (AES-256-GCM segments under a fresh data key) and
- * streams the ciphertext to the object store. Memory is bounded by the stream buffers and the store's
- * part buffers, never by the file size.
+ * plaintext (on hash threads, see HashPool, so a large file uses more than one core), encrypts it into the
+ * TESS object format (AES-256-GCM segments under a fresh data key) on this thread and streams the
+ * ciphertext to the object store. Memory is bounded by the read buffers and the store's part buffers,
+ * never by the file size.
  *
  * Idempotent: the object key is deterministic (`objects/<fileId>`), so a re-run overwrites rather than
  * duplicates; a run that finds the file already stored (or deleted) does nothing; leftovers of a
@@ -52,6 +53,7 @@ export class EncryptFileService {
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
     private readonly metrics: TessMetrics,
+    private readonly hashPool: HashPool,
   ) {}
 
   tempPathOf(file: Pick<FileEntity, 'id' | 'tempPath'>): string {
@@ -60,12 +62,8 @@ export class EncryptFileService {
 
   async run(job: EncryptFileJob, signal?: AbortSignal): Promise<EncryptFileResult> {
     const { fileId } = job.data;
-    const existing = await this.files.findById(fileId);
-    if (!existing || existing.status === 'stored' || existing.status === 'corrupt') {
-      // Deleted meanwhile, or a duplicate delivery of a job that already finished.
-      return this.skipped(existing, fileId);
-    }
     const file = await this.files.claimForProcessing(fileId);
+    // Deleted meanwhile, or a duplicate delivery of a job that already finished.
     if (!file) return this.skipped(await this.files.findById(fileId), fileId);
 
     const tempPath = this.tempPathOf(file);
@@ -100,11 +98,14 @@ export class EncryptFileService {
         );
       }
       await this.keys.recordHashes(fileId, wrapped, { sha1, sha256 });
-      await job.updateProgress({
-        stage: 'finalizing',
-        bytesDone: file.size,
-        bytesTotal: file.size,
-      } satisfies JobProgress);
+      if (file.size > READ_CHUNK) {
+        await job.updateProgress({
+          stage: 'finalizing',
+          bytesDone: file.size,
+          bytesTotal: file.size,
+          ownerId: file.ownerId,
+        } satisfies JobProgress);
+      }
       const committed = await this.files.markStored(fileId, {
         sha1,
         sha256,
@@ -134,7 +135,7 @@ export class EncryptFileService {
         details: { size: file.size, sha256, attempt: job.attemptsMade + 1 },
       });
       this.logger.log(`job ${job.id} file ${fileId}: stored ${file.size} bytes (${encryptedSize} encrypted)`);
-      return { fileId, sha1, sha256, size: file.size, encryptedSize };
+      return { fileId, sha1, sha256, size: file.size, encryptedSize, ownerId: file.ownerId };
     } finally {
       dataKey.fill(0);
     }
@@ -169,7 +170,7 @@ export class EncryptFileService {
     return { fileId, sha1: '', sha256: '', size: 0, encryptedSize: 0, skipped: true };
   }
 
-  private encryptAndStore(
+  private async encryptAndStore(
     job: EncryptFileJob,
     tempPath: string,
     key: string,
@@ -178,8 +179,6 @@ export class EncryptFileService {
     size: number,
     signal?: AbortSignal,
   ): Promise<{ sha1: string; sha256: string; plaintextBytes: number; encryptedSize: number }> {
-    const sha1 = createHash('sha1');
-    const sha256 = createHash('sha256');
     const metrics = this.metrics;
     let bytesDone = 0;
     let lastReport = 0;
@@ -187,47 +186,43 @@ export class EncryptFileService {
       const now = Date.now();
       if (!force && now - lastReport < PROGRESS_INTERVAL_MS) return;
       lastReport = now;
-      const progress: JobProgress = { stage: 'encrypting', bytesDone, bytesTotal: size };
+      const progress: JobProgress = {
+        stage: 'encrypting',
+        bytesDone,
+        bytesTotal: size,
+        ownerId: job.data.ownerId,
+      };
       job.updateProgress(progress).catch(() => undefined);
     };
-    report(true);
-    const hasher = new Transform({
-      readableHighWaterMark: MiB,
-      writableHighWaterMark: MiB,
-      transform(chunk: Buffer, _encoding, callback) {
-        sha1.update(chunk);
-        sha256.update(chunk);
-        bytesDone += chunk.length;
-        metrics.bytes.inc({ stage: 'hashed' }, chunk.length);
+    // A file of one read is done within milliseconds: no progress events, no round trip to the hash
+    // threads, and a read buffer of its own size.
+    const oneRead = size <= READ_CHUNK;
+    if (!oneRead) report(true);
+    const pass = encryptPass({
+      path: tempPath,
+      encrypt: { dataKey, fileId: job.data.fileId, ...wrapped },
+      hashing: oneRead ? inlineHashSession() : this.hashPool.session(),
+      chunkSize: oneRead ? Math.max(1, size) : READ_CHUNK,
+      buffers: READ_BUFFERS,
+      onPlaintext: (bytes) => {
+        bytesDone += bytes;
+        metrics.bytes.inc({ stage: 'hashed' }, bytes);
         report();
-        callback(null, chunk);
       },
     });
-    const { stream: encrypt } = createEncryptStream({ dataKey, fileId: job.data.fileId, ...wrapped });
-    const ciphertext = pipeline(
-      createReadStream(tempPath, { highWaterMark: MiB }),
-      hasher,
-      encrypt,
-      () => undefined,
-    );
     const expected = ciphertextLength(size, {
-      headerLength: encrypt.header.length,
-      segmentSize: encrypt.segmentSize,
+      headerLength: pass.encryptor.header.length,
+      segmentSize: pass.encryptor.segmentSize,
     });
-    return this.store.put(key, ciphertext, { signal, size: expected }).then((stored) => {
-      metrics.bytes.inc({ stage: 'encrypted' }, stored.size);
-      metrics.bytes.inc({ stage: 'uploaded' }, stored.size);
-      report(true);
-      if (stored.size !== expected) {
-        throw new Error(`Stored ${stored.size} bytes but the encrypted object should have ${expected}`);
-      }
-      return {
-        sha1: sha1.digest('hex'),
-        sha256: sha256.digest('hex'),
-        plaintextBytes: bytesDone,
-        encryptedSize: stored.size,
-      };
-    });
+    const stored = await this.store.put(key, pass.body, { signal, size: expected });
+    const { sha1, sha256, plaintextBytes } = await pass.result;
+    metrics.bytes.inc({ stage: 'encrypted' }, stored.size);
+    metrics.bytes.inc({ stage: 'uploaded' }, stored.size);
+    if (!oneRead) report(true);
+    if (stored.size !== expected) {
+      throw new Error(`Stored ${stored.size} bytes but the encrypted object should have ${expected}`);
+    }
+    return { sha1, sha256, plaintextBytes, encryptedSize: stored.size };
   }
 }
 

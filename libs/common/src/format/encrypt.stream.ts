@@ -35,9 +35,14 @@ export interface EncryptOptions {
   noncePrefix?: Buffer;
 }
 
-/** A Transform from plaintext (any chunking) to a complete encrypted object (header first). */
-export class EncryptStream extends Transform {
-  /** The authenticated header this stream emits first. */
+/**
+ * The synchronous core of encryption into the v1 format: feed plaintext with {@link update}, end with
+ * {@link final}; every output piece (header, ciphertext pieces, tags) goes to `emit` in order before the
+ * call returns. Nothing keeps a reference to an input chunk once {@link update} returns (partial
+ * segments are copied), so callers may reuse their input buffers immediately.
+ */
+export class SegmentEncryptor {
+  /** The authenticated header, emitted first. */
   readonly header: Buffer;
   readonly segmentSize: number;
   private readonly plainSegment: number;
@@ -48,16 +53,15 @@ export class EncryptStream extends Transform {
   private pending: Buffer | null = null;
   private filled = 0;
   private segmentIndex = 0;
-  private headerPushed = false;
+  private headerEmitted = false;
   private plaintextIn = 0;
   private ciphertextOut = 0;
 
-  constructor(options: EncryptOptions) {
+  constructor(
+    options: EncryptOptions,
+    private readonly emit: (piece: Buffer) => void,
+  ) {
     const segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
-    super({
-      writableHighWaterMark: DEFAULT_SEGMENT_SIZE,
-      readableHighWaterMark: Math.max(segmentSize, 65536),
-    });
     const noncePrefix = options.noncePrefix ?? randomNoncePrefix();
     this.header = encodeHeader(
       {
@@ -92,29 +96,112 @@ export class EncryptStream extends Transform {
     return this.segmentIndex;
   }
 
+  /** Encrypts what it can of `chunk`; at most one segment of plaintext stays buffered (copied). */
+  update(chunk: Uint8Array): void {
+    this.emitHeader();
+    this.plaintextIn += chunk.length;
+    const p = this.plainSegment;
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.filled === p) {
+        // A full buffered segment followed by more input cannot be the last one.
+        this.seal(this.buffer(), false);
+        this.filled = 0;
+      }
+      if (this.filled === 0 && chunk.length - offset > p) {
+        // Whole segment inside the chunk with more input after it: encrypt in place, no copy.
+        this.seal(chunk.subarray(offset, offset + p), false);
+        offset += p;
+        continue;
+      }
+      const n = Math.min(p - this.filled, chunk.length - offset);
+      this.buffer().set(chunk.subarray(offset, offset + n), this.filled);
+      this.filled += n;
+      offset += n;
+    }
+  }
+
+  /** Seals the buffered rest as the last segment (an empty one for empty input) and wipes the buffer. */
+  final(): void {
+    this.emitHeader();
+    this.seal(this.pending === null ? Buffer.alloc(0) : this.pending.subarray(0, this.filled), true);
+    this.wipe();
+  }
+
+  /** Zeroes and drops the buffered plaintext (after {@link final}, or when abandoning the object). */
+  wipe(): void {
+    this.pending?.fill(0);
+    this.pending = null;
+    this.filled = 0;
+  }
+
+  private buffer(): Buffer {
+    this.pending ??= Buffer.allocUnsafe(this.plainSegment);
+    return this.pending;
+  }
+
+  private emitHeader(): void {
+    if (!this.headerEmitted) {
+      this.headerEmitted = true;
+      this.ciphertextOut += this.header.length;
+      this.emit(this.header);
+    }
+  }
+
+  private seal(plaintext: Uint8Array, last: boolean): void {
+    if (this.segmentIndex >= MAX_SEGMENTS) {
+      throw new RangeError(`Plaintext exceeds ${MAX_SEGMENTS} segments of ${this.plainSegment} bytes`);
+    }
+    const nonce = writeSegmentNonce(this.nonce, this.noncePrefix, this.segmentIndex, last);
+    const cipher = createCipheriv('aes-256-gcm', this.segmentKey, nonce, { authTagLength: TAG_LENGTH });
+    cipher.setAAD(this.aad);
+    for (let offset = 0; offset < plaintext.length; offset += CIPHER_PIECE_LENGTH) {
+      this.emit(cipher.update(plaintext.subarray(offset, offset + CIPHER_PIECE_LENGTH)));
+    }
+    cipher.final();
+    const tag = cipher.getAuthTag();
+    this.segmentIndex += 1;
+    this.ciphertextOut += plaintext.length + tag.length;
+    this.emit(tag);
+  }
+}
+
+/** A Transform from plaintext (any chunking) to a complete encrypted object (header first). */
+export class EncryptStream extends Transform {
+  /** The authenticated header this stream emits first. */
+  readonly header: Buffer;
+  readonly segmentSize: number;
+  private readonly encryptor: SegmentEncryptor;
+
+  constructor(options: EncryptOptions) {
+    const segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
+    super({
+      writableHighWaterMark: DEFAULT_SEGMENT_SIZE,
+      readableHighWaterMark: Math.max(segmentSize, 65536),
+    });
+    this.encryptor = new SegmentEncryptor(options, (piece) => this.push(piece));
+    this.header = this.encryptor.header;
+    this.segmentSize = this.encryptor.segmentSize;
+  }
+
+  /** Plaintext bytes consumed so far. */
+  get plaintextBytes(): number {
+    return this.encryptor.plaintextBytes;
+  }
+
+  /** Object bytes (header included) emitted so far. */
+  get ciphertextBytes(): number {
+    return this.encryptor.ciphertextBytes;
+  }
+
+  /** Segments sealed so far. */
+  get segments(): number {
+    return this.encryptor.segments;
+  }
+
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
-      this.pushHeader();
-      this.plaintextIn += chunk.length;
-      const p = this.plainSegment;
-      let offset = 0;
-      while (offset < chunk.length) {
-        if (this.filled === p) {
-          // A full buffered segment followed by more input cannot be the last one.
-          this.seal(this.buffer(), false);
-          this.filled = 0;
-        }
-        if (this.filled === 0 && chunk.length - offset > p) {
-          // Whole segment inside the chunk with more input after it: encrypt in place, no copy.
-          this.seal(chunk.subarray(offset, offset + p), false);
-          offset += p;
-          continue;
-        }
-        const n = Math.min(p - this.filled, chunk.length - offset);
-        chunk.copy(this.buffer(), this.filled, offset, offset + n);
-        this.filled += n;
-        offset += n;
-      }
+      this.encryptor.update(chunk);
       callback();
     } catch (error) {
       callback(error as Error);
@@ -123,9 +210,7 @@ export class EncryptStream extends Transform {
 
   override _flush(callback: TransformCallback): void {
     try {
-      this.pushHeader();
-      this.seal(this.pending === null ? Buffer.alloc(0) : this.pending.subarray(0, this.filled), true);
-      this.wipe();
+      this.encryptor.final();
       callback();
     } catch (error) {
       callback(error as Error);
@@ -133,44 +218,8 @@ export class EncryptStream extends Transform {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    this.wipe();
+    this.encryptor.wipe();
     callback(error);
-  }
-
-  private buffer(): Buffer {
-    this.pending ??= Buffer.allocUnsafe(this.plainSegment);
-    return this.pending;
-  }
-
-  private wipe(): void {
-    this.pending?.fill(0);
-    this.pending = null;
-    this.filled = 0;
-  }
-
-  private pushHeader(): void {
-    if (!this.headerPushed) {
-      this.headerPushed = true;
-      this.ciphertextOut += this.header.length;
-      this.push(this.header);
-    }
-  }
-
-  private seal(plaintext: Buffer, last: boolean): void {
-    if (this.segmentIndex >= MAX_SEGMENTS) {
-      throw new RangeError(`Plaintext exceeds ${MAX_SEGMENTS} segments of ${this.plainSegment} bytes`);
-    }
-    const nonce = writeSegmentNonce(this.nonce, this.noncePrefix, this.segmentIndex, last);
-    const cipher = createCipheriv('aes-256-gcm', this.segmentKey, nonce, { authTagLength: TAG_LENGTH });
-    cipher.setAAD(this.aad);
-    for (let offset = 0; offset < plaintext.length; offset += CIPHER_PIECE_LENGTH) {
-      this.push(cipher.update(plaintext.subarray(offset, offset + CIPHER_PIECE_LENGTH)));
-    }
-    cipher.final();
-    const tag = cipher.getAuthTag();
-    this.segmentIndex += 1;
-    this.ciphertextOut += plaintext.length + tag.length;
-    this.push(tag);
   }
 }
 

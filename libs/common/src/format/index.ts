@@ -10,7 +10,12 @@ export {
   type ObjectDecryptOptions,
   ObjectDecryptStream,
 } from './decrypt.stream.js';
-export { createEncryptStream, type EncryptOptions, EncryptStream } from './encrypt.stream.js';
+export {
+  createEncryptStream,
+  type EncryptOptions,
+  EncryptStream,
+  SegmentEncryptor,
+} from './encrypt.stream.js';
 export { IntegrityError, type IntegrityReason, isIntegrityError } from './integrity.error.js';
 export { type DecryptObjectOptions, decryptObject, encryptObject } from './object-buffer.js';
 export {

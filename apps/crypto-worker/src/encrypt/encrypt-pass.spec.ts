@@ -1,0 +1,222 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ciphertextLength, decryptObject, encryptObject } from '#common';
+import { encryptPass } from './encrypt-pass.js';
+import { HashPool, type HashSession, inlineHashSession } from './hash-pool.js';
+
+const CHUNK = 4096;
+const SEGMENT = 1024;
+
+let dir: string;
+let pool: HashPool;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tess-pass-'));
+  pool = new HashPool(2);
+});
+
+afterAll(async () => {
+  await pool.onApplicationShutdown();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function fileOf(bytes: Buffer): Promise<string> {
+  const path = join(dir, randomUUID());
+  await writeFile(path, bytes);
+  return path;
+}
+
+function keyOptions() {
+  return {
+    dataKey: randomBytes(32),
+    fileId: randomUUID(),
+    keyRef: 'local:test',
+    wrappedKey: randomBytes(40),
+    segmentSize: SEGMENT,
+  };
+}
+
+async function drain(pass: ReturnType<typeof encryptPass>): Promise<Buffer> {
+  const pieces: Buffer[] = [];
+  for await (const piece of pass.body) pieces.push(piece as Buffer);
+  return Buffer.concat(pieces);
+}
+
+describe('encryptPass', () => {
+  const sizes = [0, 1, SEGMENT - 16, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17, 40 * CHUNK + 5];
+  for (const [name, hashing] of [
+    ['hash threads', () => pool.session()],
+    ['inline hashes', () => inlineHashSession()],
+  ] as const) {
+    it.each(sizes)(
+      `with ${name}: %i bytes give the digests of the file and an object that decrypts to it`,
+      async (size) => {
+        const plaintext = randomBytes(size);
+        const encrypt = keyOptions();
+        const pass = encryptPass({
+          path: await fileOf(plaintext),
+          encrypt,
+          hashing: hashing(),
+          chunkSize: CHUNK,
+          buffers: 2,
+        });
+        const object = await drain(pass);
+        const result = await pass.result;
+
+        expect(result).toEqual({
+          sha1: createHash('sha1').update(plaintext).digest('hex'),
+          sha256: createHash('sha256').update(plaintext).digest('hex'),
+          plaintextBytes: size,
+        });
+        expect(object.length).toBe(
+          ciphertextLength(size, { headerLength: pass.encryptor.header.length, segmentSize: SEGMENT }),
+        );
+        expect(
+          (await decryptObject(object, encrypt.dataKey, { fileId: encrypt.fileId })).equals(plaintext),
+        ).toBe(true);
+      },
+    );
+  }
+
+  it('produces exactly what the EncryptStream produces for the same key and nonce prefix', async () => {
+    const plaintext = randomBytes(10 * CHUNK + 333);
+    const encrypt = { ...keyOptions(), noncePrefix: randomBytes(7) };
+    const pass = encryptPass({
+      path: await fileOf(plaintext),
+      encrypt,
+      hashing: pool.session(),
+      chunkSize: CHUNK,
+    });
+    expect((await drain(pass)).equals(await encryptObject(plaintext, encrypt))).toBe(true);
+  });
+
+  it('keeps concurrent sessions on the same threads apart', async () => {
+    const inputs = await Promise.all([1, 2, 3, 4].map(() => Promise.resolve(randomBytes(25 * CHUNK + 9))));
+    const results = await Promise.all(
+      inputs.map(async (plaintext) => {
+        const pass = encryptPass({
+          path: await fileOf(plaintext),
+          encrypt: keyOptions(),
+          hashing: pool.session(),
+          chunkSize: CHUNK,
+          buffers: 3,
+        });
+        await drain(pass);
+        return (await pass.result).sha256;
+      }),
+    );
+    expect(results).toEqual(inputs.map((plaintext) => createHash('sha256').update(plaintext).digest('hex')));
+  });
+
+  it('reports every plaintext byte through onPlaintext', async () => {
+    const plaintext = randomBytes(7 * CHUNK + 1);
+    let seen = 0;
+    const pass = encryptPass({
+      path: await fileOf(plaintext),
+      encrypt: keyOptions(),
+      hashing: pool.session(),
+      chunkSize: CHUNK,
+      onPlaintext: (bytes) => {
+        seen += bytes;
+      },
+    });
+    await drain(pass);
+    expect(seen).toBe(plaintext.length);
+  });
+
+  it('fails the body and the result when the file cannot be read', async () => {
+    const session = pool.session();
+    const pass = encryptPass({ path: join(dir, 'missing'), encrypt: keyOptions(), hashing: session });
+    await expect(drain(pass)).rejects.toThrow(/ENOENT/);
+    await expect(pass.result).rejects.toThrow(/did not finish/);
+  });
+
+  it('stops reading, frees the hash session and rejects the result when the consumer gives up', async () => {
+    const plaintext = randomBytes(50 * CHUNK);
+    let aborted = 0;
+    const inner = pool.session();
+    const session: HashSession = {
+      update: (chunk, release) => inner.update(chunk, release),
+      digest: () => inner.digest(),
+      abort: () => {
+        aborted += 1;
+        inner.abort();
+      },
+    };
+    let seen = 0;
+    const pass = encryptPass({
+      path: await fileOf(plaintext),
+      encrypt: keyOptions(),
+      hashing: session,
+      chunkSize: CHUNK,
+      buffers: 2,
+      onPlaintext: (bytes) => {
+        seen += bytes;
+      },
+    });
+    for await (const _piece of pass.body) break;
+    await expect(pass.result).rejects.toThrow(/did not finish/);
+    expect(aborted).toBe(1);
+    expect(seen).toBeLessThan(plaintext.length);
+  });
+});
+
+describe('HashPool', () => {
+  it('refuses chunks that do not live in SharedArrayBuffers', () => {
+    const session = pool.session();
+    expect(() => session.update(Buffer.alloc(16), () => undefined)).toThrow(/SharedArrayBuffer/);
+    session.abort();
+  });
+
+  it('fails a session whose thread dies instead of hanging, and starts a new thread for the next one', async () => {
+    const own = new HashPool(1);
+    try {
+      const session = own.session();
+      const chunk = Buffer.from(new SharedArrayBuffer(64));
+      let released = 0;
+      session.update(chunk, () => {
+        released += 1;
+      });
+      // Reach into the pool to kill its only thread, as a crash would.
+      const threads = (own as unknown as { threads: Array<{ worker: { terminate(): Promise<number> } }> })
+        .threads;
+      await threads[0]!.worker.terminate();
+      await expect(session.digest()).rejects.toThrow(/hash thread/);
+      expect(released).toBe(1);
+
+      const next = own.session();
+      next.update(chunk, () => undefined);
+      expect((await next.digest()).sha1).toBe(createHash('sha1').update(chunk).digest('hex'));
+    } finally {
+      await own.onApplicationShutdown();
+    }
+  });
+
+  it('computes both digests right when one thread carries both algorithms', async () => {
+    const own = new HashPool(1);
+    try {
+      const plaintext = randomBytes(9 * CHUNK + 3);
+      const pass = encryptPass({
+        path: await fileOf(plaintext),
+        encrypt: keyOptions(),
+        hashing: own.session(),
+        chunkSize: CHUNK,
+      });
+      await drain(pass);
+      const { sha1, sha256 } = await pass.result;
+      expect(sha1).toBe(createHash('sha1').update(plaintext).digest('hex'));
+      expect(sha256).toBe(createHash('sha256').update(plaintext).digest('hex'));
+    } finally {
+      await own.onApplicationShutdown();
+    }
+  });
+
+  it('refuses new sessions once shut down', async () => {
+    const own = new HashPool(1);
+    await own.onApplicationShutdown();
+    expect(() => own.session()).toThrow(/shut down/);
+  });
+});
