@@ -2,7 +2,9 @@
 // use instead, all in one run (so ratios hold on a noisy machine), loopback only, and writes
 // docs/benchmarks.md with its charts. Every database, Redis key, temp file and child process it creates
 // is removed at the end, also on failure or Ctrl+C. Knobs (environment): BENCH_SIZE_MIB (512),
-// BENCH_SMALL_FILES (1000), BENCH_REPEATS (3), BENCH_TIMEOUT_MIN (25), TEST_DATABASE_URL, TEST_REDIS_URL.
+// BENCH_SMALL_FILES (1000), BENCH_REPEATS (3), BENCH_TIMEOUT_MIN (25), TEST_DATABASE_URL, TEST_REDIS_URL;
+// BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,s3 runs only those and prints the results;
+// BENCH_PROFILE_DIR=<dir> makes the gateway and worker processes write CPU profiles there.
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomFillSync, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -49,6 +51,14 @@ const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB ?? 512);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 1000);
 const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 3));
 const TIMEOUT_MIN = Number(process.env.BENCH_TIMEOUT_MIN ?? 25);
+/** Only these phases (comma-separated keys of PHASES below); the report is then printed, not written. */
+/** When set, the gateway and worker processes write V8 CPU profiles (--cpu-prof) into this directory. */
+const PROFILE_ARGS = process.env.BENCH_PROFILE_DIR
+  ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+  : [];
+const ONLY = process.env.BENCH_PHASES
+  ? new Set(process.env.BENCH_PHASES.split(',').map((p) => p.trim()))
+  : null;
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PASSWORD = 'correct horse battery staple';
@@ -69,8 +79,8 @@ const mbps = (bytes, seconds) => bytes / MB / seconds;
 let stopping = false;
 
 /** Runs one phase; a failure is recorded in the report and the run goes on with the next phase. */
-async function phase(name, fn) {
-  if (stopping) return;
+async function phase(name, fn, ...keys) {
+  if (stopping || (ONLY && keys.length && !keys.some((key) => ONLY.has(key)))) return;
   log(`${name}...`);
   const started = performance.now();
   try {
@@ -344,7 +354,7 @@ async function tessEnv(label, overrides = {}) {
 }
 
 async function startTess(world, workers = 1) {
-  const gateway = startProcess('gateway', join(ROOT, GATEWAY), { env: world.env });
+  const gateway = startProcess('gateway', join(ROOT, GATEWAY), { env: world.env, nodeArgs: PROFILE_ARGS });
   await waitForHttp(`${world.base}/readyz`, 90_000, gateway);
   const started = [];
   for (let i = 1; i <= workers; i++) started.push(await startWorker(world, `worker-${i}`));
@@ -361,7 +371,7 @@ async function startTess(world, workers = 1) {
 }
 
 async function startWorker(world, name) {
-  const worker = startProcess(name, join(ROOT, WORKER), { env: world.env });
+  const worker = startProcess(name, join(ROOT, WORKER), { env: world.env, nodeArgs: PROFILE_ARGS });
   await worker.waitForOutput(/Processing queue/, 90_000);
   return worker;
 }
@@ -525,18 +535,27 @@ async function localPhase(files) {
   try {
     const token = await createUser(tess.base, `bench_${randomBytes(3).toString('hex')}`, PASSWORD);
     const big = files.at(-1);
-    results.e2eScaling = [];
-    for (const file of files.slice(0, -1)) {
-      results.e2eScaling.push({ mib: file.size / MiB, ...summarizeE2e([await endToEnd(tess, token, file)]) });
+    if (!ONLY || ONLY.has('local')) {
+      results.e2eScaling = [];
+      for (const file of files.slice(0, -1)) {
+        results.e2eScaling.push({
+          mib: file.size / MiB,
+          ...summarizeE2e([await endToEnd(tess, token, file)]),
+        });
+      }
+      const runs = await repeated(Math.min(REPEATS, 2), () => endToEnd(tess, token, big));
+      results.e2eLocal = summarizeE2e(runs);
+      results.e2eScaling.push({ mib: big.size / MiB, ...results.e2eLocal });
+      await downloads(tess, token, big, runs.at(-1).id, 'local');
     }
-    const runs = await repeated(Math.min(REPEATS, 2), () => endToEnd(tess, token, big));
-    results.e2eLocal = summarizeE2e(runs);
-    results.e2eScaling.push({ mib: big.size / MiB, ...results.e2eLocal });
-    await downloads(tess, token, big, runs.at(-1).id, 'local');
-    await phase('small files (2 worker processes)', async () => {
-      tess.workers.push(await startWorker(world, 'worker-2'));
-      await smallFiles(tess, token);
-    });
+    await phase(
+      'small files (2 worker processes)',
+      async () => {
+        tess.workers.push(await startWorker(world, 'worker-2'));
+        await smallFiles(tess, token);
+      },
+      'small',
+    );
   } finally {
     await stopTess(tess);
   }
@@ -687,15 +706,20 @@ async function main() {
   for (const s of sizes) files.push(await makeFile(`data-${s}MiB.bin`, s * MiB));
   const big = files.at(-1);
 
-  await phase('1. crypto ceiling (openssl speed)', ceiling);
-  await phase('2/7. worker pass and scaling', () => workerPasses(files));
-  await phase('worker pass profile (--cpu-prof)', () => profileWorkerPass(big));
-  await phase('ingest baseline (bare Node HTTP server)', () => ingestBaseline(big));
-  await phase('memory floor (module footprint)', footprint);
-  await phase('3/5/6. TESS with the local store', () => localPhase(files));
-  await phase('3/4/6. TESS and peers on s3rver', () => s3Phase(big));
+  await phase('1. crypto ceiling (openssl speed)', ceiling, 'ceiling');
+  await phase('2/7. worker pass and scaling', () => workerPasses(files), 'pass');
+  await phase('worker pass profile (--cpu-prof)', () => profileWorkerPass(big), 'profile');
+  await phase('ingest baseline (bare Node HTTP server)', () => ingestBaseline(big), 'ingest');
+  await phase('memory floor (module footprint)', footprint, 'footprint');
+  await phase('3/5/6. TESS with the local store', () => localPhase(files), 'local', 'small');
+  await phase('3/4/6. TESS and peers on s3rver', () => s3Phase(big), 's3');
   results.machine.loadAfter = os.loadavg();
   results.totalSeconds = (performance.now() - startedAt) / 1000;
+  if (ONLY) {
+    // A partial run (while working on one part) must not replace the full report.
+    process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
+    return;
+  }
 
   const { summary } = await writeReport(results, join(ROOT, 'docs'));
   process.stdout.write(`\n${summary}\n`);

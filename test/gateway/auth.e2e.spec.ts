@@ -1,5 +1,6 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
+import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserRepository } from '#common';
 import { createGatewayApp } from '../../apps/gateway/src/app.factory.js';
@@ -267,11 +268,42 @@ describe('bearer tokens', () => {
 
     const list = await request(server).get('/api/v1/tokens').set('Authorization', auth).expect(200);
     expect(list.body.tokens).toHaveLength(1);
+    // Judged by the token alone: no session is made or rolled for it.
+    expect(list.headers['set-cookie']).toBeUndefined();
     expect(JSON.stringify(list.body)).not.toContain(created.body.token);
 
     await request(server).delete(`/api/v1/tokens/${created.body.id}`).set('Authorization', auth).expect(204);
     const after = await request(server).get('/api/v1/tokens').set('Authorization', auth).expect(401);
     expect(after.body.message).toContain('invalid or has been revoked');
+  });
+
+  it('records when a token was last used, without a database write on every request', async () => {
+    const username = uniqueName();
+    await register(request.agent(app.getHttpServer()), username);
+    const server = app.getHttpServer();
+    const created = await request(server)
+      .post('/api/v1/tokens')
+      .send({ username, password: PASSWORD })
+      .expect(201);
+    const auth = `Bearer ${created.body.token}`;
+    const lastUsed = async () =>
+      (await request(server).get('/api/v1/tokens').set('Authorization', auth).expect(200)).body.tokens[0]
+        .lastUsedAt as string | null;
+
+    const first = await lastUsed();
+    expect(first).not.toBeNull();
+    expect(Date.now() - Date.parse(first!)).toBeLessThan(60_000);
+    expect(await lastUsed()).toBe(first);
+
+    // An hour later, the next request refreshes it.
+    await app
+      .get(DataSource)
+      .query(`UPDATE api_tokens SET last_used_at = now() - interval '1 hour' WHERE id = $1`, [
+        created.body.id,
+      ]);
+    const hourAgo = Date.now() - 3_600_000;
+    const refreshed = await lastUsed();
+    expect(Date.parse(refreshed!)).toBeGreaterThan(hourAgo + 3_000_000);
   });
 
   it('refuses bad credentials, malformed bodies and missing authentication with JSON errors', async () => {

@@ -19,7 +19,7 @@ import { setupOpenApi } from './http/openapi.js';
 import { gatewayPaths } from './http/paths.js';
 import { requestLogging } from './http/request-logging.js';
 import { securityHeaders } from './http/security.js';
-import { absoluteTimeout, sessionMiddleware } from './http/session.js';
+import { absoluteTimeout, sessionMiddleware, unlessBearerApi } from './http/session.js';
 import { configureViews } from './http/views.js';
 import { REDIS } from './infra/redis.module.js';
 
@@ -62,7 +62,7 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
       passport.initialize(),
       passport.session(),
     ];
-    for (const middleware of sessionChain) app.use(middleware);
+    for (const middleware of sessionChain) app.use(unlessBearerApi(middleware));
     app.useWebSocketAdapter(new TessIoAdapter(app, config, sessionChain as never[]));
     await configureViews(app);
     setupOpenApi(app);

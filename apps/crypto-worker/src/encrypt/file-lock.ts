@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import pg from 'pg';
 import { TESS_CONFIG, type TessConfig } from '#common';
 
@@ -12,43 +12,110 @@ import { TESS_CONFIG, type TessConfig } from '#common';
  * twice. Without this, the second run aborts the first one's multipart upload, both write the same object
  * key under different data keys, and the loser's failure handling resets or deletes what the winner stored.
  * With it, the second run waits and then finds the file stored (a no-op). A worker that dies loses its
- * connection and with it the lock, so crash recovery is not delayed.
+ * connection and with it the lock, so crash recovery is not delayed. Sessions are reused between jobs
+ * (up to WORKER_CONCURRENCY idle ones) once their lock is confirmed released.
  */
 @Injectable()
-export class FileLocks {
+export class FileLocks implements OnApplicationShutdown {
   private readonly logger = new Logger('FileLocks');
+  /** Lock sessions between jobs: opening a PostgreSQL session per job costs more than a small job. */
+  private readonly idle: LockSession[] = [];
+  private closed = false;
 
   constructor(@Inject(TESS_CONFIG) private readonly config: TessConfig) {}
 
   async exclusive<T>(fileId: string, signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
-    const client = new pg.Client({
-      connectionString: this.config.database.url,
-      connectionTimeoutMillis: 5_000,
-    });
-    // Errors of an idle client are reported by the next query; never crash the process for them.
-    client.on('error', () => undefined);
-    const release = (): void => void client.end().catch(() => undefined);
-    await client.connect();
+    const session = await this.session();
+    const key = `tess:encrypt-file:${fileId}`;
+    let locked = false;
     try {
-      const key = `tess:encrypt-file:${fileId}`;
-      const { rows } = await client.query<{ locked: boolean }>(
+      const { rows } = await session.client.query<{ locked: boolean }>(
         'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
         [key],
       );
       if (!rows[0]?.locked) {
         this.logger.warn(`file ${fileId} is being processed by another run; waiting for it to finish`);
-        signal?.addEventListener('abort', release, { once: true });
+        // Ending the session is the only way to stop waiting for the lock.
+        const stop = (): void => session.end();
+        signal?.addEventListener('abort', stop, { once: true });
         try {
-          await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
+          await session.client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
         } finally {
-          signal?.removeEventListener('abort', release);
+          signal?.removeEventListener('abort', stop);
         }
         signal?.throwIfAborted();
       }
+      locked = true;
       return await run();
     } finally {
-      // Ending the session releases the lock.
-      release();
+      await this.giveBack(session, locked ? key : null);
     }
   }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.closed = true;
+    for (const session of this.idle.splice(0)) session.end();
+  }
+
+  private async session(): Promise<LockSession> {
+    for (let session = this.idle.pop(); session; session = this.idle.pop()) {
+      if (!session.broken) return session;
+    }
+    const client = new pg.Client({
+      connectionString: this.config.database.url,
+      connectionTimeoutMillis: 5_000,
+    });
+    const session: LockSession = {
+      client,
+      broken: false,
+      end() {
+        session.broken = true;
+        void client.end().catch(() => undefined);
+      },
+    };
+    // An idle session that breaks is dropped when next taken; never crash the process for it.
+    client.on('error', () => {
+      session.broken = true;
+    });
+    client.on('end', () => {
+      session.broken = true;
+    });
+    try {
+      await client.connect();
+    } catch (error) {
+      session.end();
+      throw error;
+    }
+    return session;
+  }
+
+  /**
+   * Unlocks and keeps the session for the next job, or ends it (which releases any lock it holds) when
+   * the unlock cannot be confirmed, the session broke, or enough sessions are idle already.
+   */
+  private async giveBack(session: LockSession, key: string | null): Promise<void> {
+    let clean = !session.broken && !this.closed;
+    if (clean && key !== null) {
+      try {
+        const { rows } = await session.client.query<{ unlocked: boolean }>(
+          'SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS unlocked',
+          [key],
+        );
+        clean = rows[0]?.unlocked === true;
+      } catch {
+        clean = false;
+      }
+    }
+    if (clean && !session.broken && this.idle.length < this.config.worker.concurrency) {
+      this.idle.push(session);
+    } else {
+      session.end();
+    }
+  }
+}
+
+interface LockSession {
+  readonly client: pg.Client;
+  broken: boolean;
+  end(): void;
 }

@@ -60,14 +60,15 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     this.queueEvents.on('error', (error) => this.logger.warn(`QueueEvents: ${error.message}`));
     this.queueEvents.on('progress', ({ jobId, data }) => {
       if (!isJobProgress(data)) return;
-      void this.emit(jobId, 'job:progress', { jobId, fileId: jobId, ...data });
+      const { ownerId, ...progress } = data;
+      void this.emit(jobId, ownerId, 'job:progress', { jobId, fileId: jobId, ...progress });
     });
     this.queueEvents.on('completed', ({ jobId, returnvalue }) => {
       const result = (
         typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue
       ) as EncryptFileResult;
       if (result?.skipped) return;
-      void this.emit(jobId, 'job:completed', {
+      void this.emit(jobId, result.ownerId, 'job:completed', {
         jobId,
         fileId: jobId,
         sha1: result.sha1,
@@ -76,8 +77,8 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       }).finally(() => this.owners.delete(jobId));
     });
     this.queueEvents.on('failed', ({ jobId, failedReason }) => {
-      void this.emit(jobId, 'job:failed', { jobId, fileId: jobId, error: failedReason }).finally(() =>
-        this.owners.delete(jobId),
+      void this.emit(jobId, undefined, 'job:failed', { jobId, fileId: jobId, error: failedReason }).finally(
+        () => this.owners.delete(jobId),
       );
     });
   }
@@ -97,9 +98,11 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     this.server?.in(sessionRoom(sessionId)).disconnectSockets(true);
   }
 
-  private async ownerOf(fileId: string): Promise<string | undefined> {
+  private async ownerOf(fileId: string, named: string | undefined): Promise<string | undefined> {
     // Job ids are file ids; anything else (a hand-made job) has no owner to tell.
     if (!UUID.test(fileId)) return undefined;
+    // Workers name the owner in progress and completion events; only older events and failures need a query.
+    if (named && UUID.test(named)) return named;
     const cached = this.owners.get(fileId);
     if (cached) return cached;
     const file = await this.files.findById(fileId);
@@ -111,11 +114,14 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
 
   private async emit<E extends keyof ServerToClientEvents>(
     fileId: string,
+    ownerId: string | undefined,
     event: E,
     ...args: Parameters<ServerToClientEvents[E]>
   ): Promise<void> {
+    // Nobody connected to this replica: nothing to route (and no query to make).
+    if (this.server.sockets.sockets.size === 0) return;
     try {
-      const owner = await this.ownerOf(fileId);
+      const owner = await this.ownerOf(fileId, ownerId);
       if (owner) this.server.local.to(userRoom(owner)).emit(event, ...args);
     } catch (error) {
       this.logger.warn(`Could not relay ${event} for ${fileId}: ${(error as Error).message}`);

@@ -30,6 +30,25 @@ export function sessionMiddleware(config: TessConfig, redis: Redis): RequestHand
   });
 }
 
+/**
+ * Runs `middleware` except for API requests that carry a bearer token: those are judged by the token
+ * alone (ApiAuthGuard, CsrfGuard), so loading, creating or rolling a session for them is wasted work on
+ * the busiest path (scripted uploads).
+ */
+export function unlessBearerApi(middleware: RequestHandler): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const authorization = req.headers.authorization;
+    if (
+      typeof authorization === 'string' &&
+      /^Bearer /i.test(authorization) &&
+      req.path.startsWith('/api/')
+    ) {
+      return next();
+    }
+    return middleware(req, res, next);
+  };
+}
+
 /** Replaces a session older than the absolute timeout with a fresh, anonymous one. */
 export function absoluteTimeout(config: TessConfig): RequestHandler {
   return (req: Request, _res: Response, next: NextFunction) => {

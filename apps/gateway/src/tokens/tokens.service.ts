@@ -1,8 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { type ApiTokenEntity, ApiTokenRepository, AuditRepository, UserRepository } from '#common';
+import { type ApiTokenEntity, ApiTokenRepository, AuditRepository } from '#common';
 
 export const TOKEN_PREFIX = 'tess_';
+/** A token's "last used" time is refreshed at most this often. */
+export const LAST_USED_RESOLUTION_MS = 60_000;
 
 /** SHA-256 hex of a token. Tokens carry 256 random bits, so a fast hash is enough (no guessing). */
 export function hashToken(token: string): string {
@@ -18,7 +20,6 @@ export function generateToken(): string {
 export class TokensService {
   constructor(
     private readonly tokens: ApiTokenRepository,
-    private readonly users: UserRepository,
     private readonly audit: AuditRepository,
   ) {}
 
@@ -36,12 +37,13 @@ export class TokensService {
 
   async authenticate(token: string): Promise<Express.User | null> {
     if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return null;
-    const entity = await this.tokens.findActiveByHash(hashToken(token));
-    if (!entity) return null;
-    const user = await this.users.findById(entity.userId);
-    if (!user) return null;
-    await this.tokens.touch(entity.id);
-    return { id: user.id, username: user.username };
+    const found = await this.tokens.findActiveWithOwner(hashToken(token));
+    if (!found) return null;
+    // "Last used" is shown to the owner with minute precision; writing it on every request would make
+    // every API call (every small upload) a database write.
+    const last = found.lastUsedAt?.getTime() ?? 0;
+    if (Date.now() - last >= LAST_USED_RESOLUTION_MS) await this.tokens.touch(found.tokenId);
+    return { id: found.userId, username: found.username };
   }
 
   list(userId: string): Promise<ApiTokenEntity[]> {

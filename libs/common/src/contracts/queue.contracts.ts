@@ -20,6 +20,8 @@ export interface EncryptFileResult {
   sha256: string;
   size: number;
   encryptedSize: number;
+  /** The file's owner, so every gateway replica can route the event to sockets without a query. */
+  ownerId?: string;
   /** True when the job found the file already stored or deleted and did nothing. */
   skipped?: boolean;
 }
@@ -32,6 +34,8 @@ export interface JobProgress {
   stage: JobStage;
   bytesDone: number;
   bytesTotal: number;
+  /** The file's owner, for routing only (gateways do not forward it to sockets). */
+  ownerId?: string;
 }
 
 export function isJobProgress(value: unknown): value is JobProgress {
@@ -42,7 +46,8 @@ export function isJobProgress(value: unknown): value is JobProgress {
     typeof v.stage === 'string' &&
     (JOB_STAGES as readonly string[]).includes(v.stage) &&
     typeof v.bytesDone === 'number' &&
-    typeof v.bytesTotal === 'number'
+    typeof v.bytesTotal === 'number' &&
+    (v.ownerId === undefined || typeof v.ownerId === 'string')
   );
 }
 

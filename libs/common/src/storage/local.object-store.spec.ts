@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -27,6 +27,11 @@ afterAll(async () => {
 });
 
 describeObjectStoreContract('LocalObjectStore', () => store);
+
+/** The temp-name prefix of a key: the first 32 hex digits of its SHA-256. */
+function partialPrefix(key: string): string {
+  return `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.`;
+}
 
 describe('LocalObjectStore', () => {
   it('stores key objects/<id> as <root>/objects/<id>, directories 0700 and files 0600', async () => {
@@ -60,36 +65,37 @@ describe('LocalObjectStore', () => {
     await expect(store.abortIncomplete(key)).rejects.toBeInstanceOf(InvalidObjectKeyError);
   });
 
-  it('writes to a hidden .partial temp file and exposes the object only after the rename', async () => {
+  it('writes to a temp file under .partial and exposes the object only after the rename', async () => {
     const key = newKey();
     const directory = dirname(join(store.root, key));
+    const partials = join(store.root, '.partial');
     const controller = new AbortController();
     let seenWhileWriting: string[] = [];
     const put = store.put(key, stallingBody(randomBytes(3 * 1024 * 1024)), {
       signal: controller.signal,
       onProgress: () => {
-        void readdir(directory).then((entries) => {
-          seenWhileWriting = entries.filter((entry) => entry.includes(key.slice(8)));
+        void readdir(partials).then((entries) => {
+          seenWhileWriting = entries.filter((entry) => entry.startsWith(partialPrefix(key)));
           controller.abort();
         });
       },
     });
     await expect(put).rejects.toThrow();
     expect(seenWhileWriting).toHaveLength(1);
-    expect(seenWhileWriting[0]).toMatch(/^\.[0-9a-f-]{36}\.[0-9a-f]{12}\.partial$/);
+    expect(seenWhileWriting[0]).toMatch(/^[0-9a-f]{32}\.[0-9a-f]{12}\.partial$/);
     expect(await store.stat(key)).toBeNull();
     expect((await readdir(directory)).filter((entry) => entry.includes(key.slice(8)))).toEqual([]);
+    expect((await readdir(partials)).filter((entry) => entry.startsWith(partialPrefix(key)))).toEqual([]);
   });
 
   it('abortIncomplete removes leftover temp files of that key only', async () => {
     const key = newKey();
     const other = `${key}0`;
-    const directory = dirname(join(store.root, key));
+    const partials = join(store.root, '.partial');
     await store.put(key, chunkedBody(Buffer.from('committed')));
-    const name = key.slice('objects/'.length);
-    await writeFile(join(directory, `.${name}.0123456789ab.partial`), 'left by a crashed writer');
-    await writeFile(join(directory, `.${name}.ba9876543210.partial`), 'another one');
-    await writeFile(join(directory, `.${name}0.0123456789ab.partial`), 'belongs to another key');
+    await writeFile(join(partials, `${partialPrefix(key)}0123456789ab.partial`), 'left by a crashed writer');
+    await writeFile(join(partials, `${partialPrefix(key)}ba9876543210.partial`), 'another one');
+    await writeFile(join(partials, `${partialPrefix(other)}0123456789ab.partial`), 'belongs to another key');
     expect(await store.abortIncomplete(key)).toBe(2);
     expect(await store.abortIncomplete(key)).toBe(0);
     expect(await store.abortIncomplete(other)).toBe(1);

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import {
   InvalidObjectKeyError,
@@ -32,14 +32,17 @@ const IO_CHUNK = MiB;
 /** Leaves headroom below IOV_MAX (1024 on Linux) per writev. */
 const MAX_IOVECS = 512;
 const TEMP_SUFFIX = '.partial';
+/** Writes in progress, under the root; key segments cannot start with ".", so no key maps here. */
+const PARTIAL_DIR = '.partial';
 const TEMP_RANDOM_HEX = 12;
 
 /**
  * Objects as files under `root`: key `objects/<id>` is the file `<root>/objects/<id>`.
  *
- * Writes go to `.<name>.<random>.partial` in the target directory, are fsynced, then renamed over the
- * target (atomic on POSIX) and the directory is fsynced, so a reader sees either no object or all of it.
- * Key segments may not start with `.`, which keeps object names and temp names apart.
+ * Writes go to `<root>/.partial/<key digest>.<random>.partial`, are fsynced, then renamed over the target
+ * (atomic on POSIX within one file system) and the target directory is fsynced, so a reader sees either no
+ * object or all of it. Key segments may not start with `.`, which keeps objects and `.partial` apart, and
+ * finding a key's unfinished writes reads only the writes in progress, never the whole object directory.
  */
 export class LocalObjectStore implements ObjectStore {
   readonly driver = 'local' as const;
@@ -64,15 +67,17 @@ export class LocalObjectStore implements ObjectStore {
       throw error;
     }
     const directory = dirname(target);
+    const partials = join(this.root, PARTIAL_DIR);
     const temp = join(
-      directory,
-      `.${basename(target)}.${randomBytes(TEMP_RANDOM_HEX / 2).toString('hex')}${TEMP_SUFFIX}`,
+      partials,
+      `${partialPrefix(key)}${randomBytes(TEMP_RANDOM_HEX / 2).toString('hex')}${TEMP_SUFFIX}`,
     );
     const progress = new ProgressReporter(options.onProgress);
     let handle: FileHandle | undefined;
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       await mkdir(directory, { recursive: true, mode: DIR_MODE });
+      await mkdir(partials, { recursive: true, mode: DIR_MODE });
       handle = await open(temp, 'wx', FILE_MODE);
       let written = 0;
       let batch: Buffer[] = [];
@@ -160,16 +165,18 @@ export class LocalObjectStore implements ObjectStore {
   }
 
   async abortIncomplete(key: string): Promise<number> {
-    const path = this.pathOf(key);
-    const name = basename(path);
+    this.pathOf(key);
+    const partials = join(this.root, PARTIAL_DIR);
     let entries: string[];
     try {
-      entries = await readdir(dirname(path));
+      // Only writes in progress (or left by a crash) live here, so this stays cheap however many
+      // objects the store holds.
+      entries = await readdir(partials);
     } catch (error) {
       if (isNotFound(error)) return 0;
       throw describeFsError(`Listing unfinished writes of ${key}`, error);
     }
-    const prefix = `.${name}.`;
+    const prefix = partialPrefix(key);
     const leftovers = entries.filter(
       (entry) =>
         entry.startsWith(prefix) &&
@@ -177,7 +184,7 @@ export class LocalObjectStore implements ObjectStore {
         /^[0-9a-f]+$/.test(entry.slice(prefix.length, -TEMP_SUFFIX.length)) &&
         entry.length === prefix.length + TEMP_RANDOM_HEX + TEMP_SUFFIX.length,
     );
-    for (const entry of leftovers) await rm(join(dirname(path), entry), { force: true });
+    for (const entry of leftovers) await rm(join(partials, entry), { force: true });
     return leftovers.length;
   }
 
@@ -217,6 +224,11 @@ export class LocalObjectStore implements ObjectStore {
     if (!path.startsWith(this.root + sep)) throw new InvalidObjectKeyError(key, 'resolves outside the root');
     return path;
   }
+}
+
+/** Temp names start with a digest of the key: fixed length whatever the key, and one prefix per key. */
+function partialPrefix(key: string): string {
+  return `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.`;
 }
 
 async function syncDirectory(directory: string): Promise<void> {

@@ -2,6 +2,14 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, IsNull, type Repository } from 'typeorm';
 import { ApiTokenEntity } from '../entities/api-token.entity.js';
 
+/** An active token and its owner, as bearer authentication needs them. */
+export interface ActiveTokenOwner {
+  tokenId: string;
+  lastUsedAt: Date | null;
+  userId: string;
+  username: string;
+}
+
 @Injectable()
 export class ApiTokenRepository {
   private readonly repo: Repository<ApiTokenEntity>;
@@ -14,8 +22,22 @@ export class ApiTokenRepository {
     return this.repo.save(this.repo.create(data));
   }
 
-  findActiveByHash(tokenHash: string): Promise<ApiTokenEntity | null> {
-    return this.repo.findOneBy({ tokenHash, revokedAt: IsNull() });
+  /**
+   * The active token with this hash and the user it belongs to, in one round trip: this runs on every
+   * API request, so it is plain SQL rather than a query builder.
+   */
+  async findActiveWithOwner(tokenHash: string): Promise<ActiveTokenOwner | null> {
+    const rows: Array<{ token_id: string; last_used_at: Date | null; user_id: string; username: string }> =
+      await this.repo.query(
+        `SELECT t.id AS token_id, t.last_used_at, u.id AS user_id, u.username
+           FROM api_tokens t JOIN users u ON u.id = t.user_id
+          WHERE t.token_hash = $1 AND t.revoked_at IS NULL`,
+        [tokenHash],
+      );
+    const row = rows[0];
+    return row
+      ? { tokenId: row.token_id, lastUsedAt: row.last_used_at, userId: row.user_id, username: row.username }
+      : null;
   }
 
   listForUser(userId: string): Promise<ApiTokenEntity[]> {
@@ -29,6 +51,6 @@ export class ApiTokenRepository {
   }
 
   async touch(id: string): Promise<void> {
-    await this.repo.update({ id }, { lastUsedAt: new Date() });
+    await this.repo.query('UPDATE api_tokens SET last_used_at = now() WHERE id = $1', [id]);
   }
 }

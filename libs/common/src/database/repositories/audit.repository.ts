@@ -18,14 +18,18 @@ export class AuditRepository {
     this.repo = dataSource.getRepository(AuditEventEntity);
   }
 
+  /** Plain SQL: every upload and every stored file writes one, and nothing is read back. */
   async record(event: AuditRecord): Promise<void> {
-    await this.repo.insert({
-      action: event.action,
-      userId: event.userId ?? null,
-      fileId: event.fileId ?? null,
-      ip: event.ip ?? null,
-      details: event.details ?? {},
-    });
+    await this.repo.query(
+      'INSERT INTO audit_events (user_id, action, file_id, ip, details) VALUES ($1, $2, $3, $4, $5::jsonb)',
+      [
+        event.userId ?? null,
+        event.action,
+        event.fileId ?? null,
+        event.ip ?? null,
+        JSON.stringify(event.details ?? {}),
+      ],
+    );
   }
 
   listForUser(userId: string, limit = 100): Promise<AuditEventEntity[]> {

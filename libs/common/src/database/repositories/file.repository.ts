@@ -58,10 +58,14 @@ export class FileRepository {
     this.repo = dataSource.getRepository(FileEntity);
   }
 
-  createQueued(
+  async createQueued(
     data: Pick<FileEntity, 'id' | 'ownerId' | 'filename' | 'contentType' | 'size' | 'tempPath'>,
   ): Promise<FileEntity> {
-    return this.repo.save(this.repo.create({ ...data, status: 'queued', attempts: 0 }));
+    // insert, not save: save would first SELECT the id to choose between INSERT and UPDATE, and wrap
+    // the INSERT in a transaction of its own; this runs once per uploaded file.
+    const entity = this.repo.create({ ...data, status: 'queued', attempts: 0 });
+    await this.repo.insert(entity);
+    return entity;
   }
 
   findById(id: string): Promise<FileEntity | null> {

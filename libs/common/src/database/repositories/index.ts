@@ -1,4 +1,4 @@
-export { ApiTokenRepository } from './api-token.repository.js';
+export { type ActiveTokenOwner, ApiTokenRepository } from './api-token.repository.js';
 export { type AuditRecord, AuditRepository } from './audit.repository.js';
 export {
   type FilePage,
