@@ -57,7 +57,8 @@ COPY --from=build /app/dist ./dist
 FROM runtime AS crypto-worker
 # cipher.update() returns a fresh buffer per call; with glibc's default thresholds every one of them is
 # an mmap with a page fault per 4 KiB. Raising the mmap and trim thresholds doubled AES-GCM throughput
-# in the measurements behind docs (STACK notes: 868 -> 1919 MB/s in a read loop).
+# in the measurements behind docs (STACK notes: 868 -> 1919 MB/s in a read loop). Same values as
+# scripts/runtime-env.mjs (npm start, npm run bench); a test keeps them equal.
 ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456 \
     WORKER_HEALTH_PORT=3001
 USER 10001:10001
@@ -75,7 +76,10 @@ CMD ["node", "dist/apps/crypto-worker/src/main.js"]
 FROM runtime AS gateway
 COPY --from=build /app/apps/gateway/views ./apps/gateway/views
 COPY --from=build /app/apps/gateway/public ./apps/gateway/public
-ENV PORT=3000
+# Memory settings measured by `npm run bench` (scripts/runtime-env.mjs explains them; a test keeps the two equal).
+ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072:glibc.malloc.arena_max=2 \
+    NODE_OPTIONS=--max-semi-space-size=2 \
+    PORT=3000
 USER 10001:10001
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \

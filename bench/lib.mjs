@@ -13,9 +13,6 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const MiB = 1024 * 1024;
 /** Throughput unit of every table: decimal megabytes per second, like `openssl speed`. */
 export const MB = 1e6;
-/** The glibc setting scripts/start.mjs gives the gateway and the worker (see docs/STACK.md). */
-export const GLIBC_TUNABLES = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456';
-
 const INHERITED = ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR'];
 const running = new Set();
 

@@ -445,7 +445,7 @@ export async function writeReport(r, docsDir) {
     `The crypto worker's own \`EncryptFileService.run()\` (built code from dist/) over a ${size} MiB temp file, as a`,
     'job runs it: read stream (1 MiB) -> SHA-1 + SHA-256 -> `createEncryptStream` (AES-256-GCM segments) ->',
     'object store. The database, audit log and key provider are in-memory stand-ins (bench/worker-pass.mjs);',
-    'each run is a fresh `node` process with the GLIBC_TUNABLES of scripts/start.mjs.',
+    'each run is a fresh `node` process with the worker environment of scripts/runtime-env.mjs.',
     '',
     table(
       [

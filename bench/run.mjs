@@ -16,11 +16,11 @@ import { promisify } from 'node:util';
 import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { GATEWAY_ENV, WORKER_ENV } from '../scripts/runtime-env.mjs';
 import {
   createUser,
   download,
   freePort,
-  GLIBC_TUNABLES,
   killAll,
   MB,
   MiB,
@@ -191,7 +191,7 @@ async function ceiling() {
 function workerPass(file, sink, nodeArgs = []) {
   return runJson('worker-pass', join(ROOT, 'bench', 'worker-pass.mjs'), {
     args: [file.path, sink, workdir],
-    env: { GLIBC_TUNABLES, NODE_ENV: 'production' },
+    env: { ...WORKER_ENV, NODE_ENV: 'production' },
     nodeArgs,
   }).then((r) => {
     if (r.sha256 !== file.sha256)
@@ -347,14 +347,16 @@ async function tessEnv(label, overrides = {}) {
       DATA_DIR: dataDir,
       MAX_FILE_SIZE: '1GiB',
       WORKER_HEALTH_PORT: '0',
-      GLIBC_TUNABLES,
       ...overrides,
     },
   };
 }
 
 async function startTess(world, workers = 1) {
-  const gateway = startProcess('gateway', join(ROOT, GATEWAY), { env: world.env, nodeArgs: PROFILE_ARGS });
+  const gateway = startProcess('gateway', join(ROOT, GATEWAY), {
+    env: { ...world.env, ...GATEWAY_ENV },
+    nodeArgs: PROFILE_ARGS,
+  });
   await waitForHttp(`${world.base}/readyz`, 90_000, gateway);
   const started = [];
   for (let i = 1; i <= workers; i++) started.push(await startWorker(world, `worker-${i}`));
@@ -371,7 +373,10 @@ async function startTess(world, workers = 1) {
 }
 
 async function startWorker(world, name) {
-  const worker = startProcess(name, join(ROOT, WORKER), { env: world.env, nodeArgs: PROFILE_ARGS });
+  const worker = startProcess(name, join(ROOT, WORKER), {
+    env: { ...world.env, ...WORKER_ENV },
+    nodeArgs: PROFILE_ARGS,
+  });
   await worker.waitForOutput(/Processing queue/, 90_000);
   return worker;
 }
@@ -641,7 +646,7 @@ async function s3Phase(big) {
       const r = await withEndpointCpu(() =>
         runJson('plain-put', join(ROOT, 'bench', 'plain-put.mjs'), {
           args: [big.path, endpoint, BUCKET, key],
-          env: { GLIBC_TUNABLES },
+          env: { ...WORKER_ENV },
         }),
       );
       plain.push({ ...r, mbps: mbps(r.bytes, r.seconds), peakMiB: r.maxRssKiB / 1024 });

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureBuild } from './ensure-build.mjs';
+import { GATEWAY_ENV, WORKER_ENV } from './runtime-env.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 process.chdir(root);
@@ -16,10 +17,6 @@ const host = process.env.HOST || '127.0.0.1';
 const url = process.env.PUBLIC_URL || `http://${host === '0.0.0.0' ? 'localhost' : host}:${port}`;
 const children = new Set();
 let stopping = false;
-
-// The worker allocates a fresh buffer per cipher.update(): a high mmap threshold avoids a page fault per
-// 4 KiB there (docs/STACK.md). The gateway does not benefit and keeps glibc's defaults (less memory).
-const WORKER_MALLOC = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456';
 
 function run(name, script, extraEnv = {}) {
   const child = spawn(process.execPath, [join(root, script)], {
@@ -61,9 +58,9 @@ async function waitUntilReady(deadline) {
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
 
-run('gateway', 'dist/apps/gateway/src/main.js');
+run('gateway', 'dist/apps/gateway/src/main.js', GATEWAY_ENV);
 if (await waitUntilReady(Date.now() + 60_000)) {
-  run('crypto-worker', 'dist/apps/crypto-worker/src/main.js', { GLIBC_TUNABLES: WORKER_MALLOC });
+  run('crypto-worker', 'dist/apps/crypto-worker/src/main.js', WORKER_ENV);
   console.log(`\n  TESS is running: open ${url}\n  (Ctrl+C stops the gateway and the worker)\n`);
 } else if (!stopping) {
   console.error('The gateway did not become ready within 60 s; see its messages above.');

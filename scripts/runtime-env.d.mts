@@ -1,0 +1,4 @@
+/** Environment the crypto worker runs with (see runtime-env.mjs). */
+export declare const WORKER_ENV: Readonly<Record<string, string>>;
+/** Environment the gateway runs with (see runtime-env.mjs). */
+export declare const GATEWAY_ENV: Readonly<Record<string, string>>;

@@ -1,0 +1,22 @@
+// How TESS's two processes are started, in one place: `npm start` (scripts/start.mjs) and `npm run bench`
+// import these, and test/deploy checks that the Dockerfile's images set the same.
+
+/**
+ * The crypto worker allocates a fresh buffer per cipher.update(): a high mmap threshold avoids a page
+ * fault per 4 KiB there (docs/STACK.md: AES-GCM 868 -> 1919 MB/s in a read loop).
+ */
+export const WORKER_ENV = {
+  GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456',
+};
+
+/**
+ * The gateway streams through many short-lived buffers and runs argon2 (19 MiB per hash) on libuv threads.
+ * Measured with `npm run bench` (docs/benchmarks.md): glibc's sliding mmap threshold lets those large
+ * blocks settle in per-thread arenas and stay resident; a fixed 128 KiB threshold returns them, two arenas
+ * bound the per-thread caches, and a 2 MiB V8 semi-space collects dead buffers sooner. Together: idle RSS
+ * 149 -> 127 MiB and the peak of a 512 MiB upload 226 -> 165 MiB, at the same throughput.
+ */
+export const GATEWAY_ENV = {
+  GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072:glibc.malloc.arena_max=2',
+  NODE_OPTIONS: '--max-semi-space-size=2',
+};
