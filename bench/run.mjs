@@ -406,8 +406,17 @@ async function waitStored(tess, ids, timeoutMs = 300_000, intervalMs = 25) {
   }
 }
 
+/**
+ * Writes back what earlier runs left dirty in the page cache, so a run's fsyncs do not pay for the
+ * previous contender's writes (s3rver, for one, writes every object it receives to disk).
+ */
+async function settle() {
+  await execFileP('sync');
+}
+
 /** One file through the gateway until `stored`: ingest time, end-to-end time, peak RSS of each process. */
 async function endToEnd(tess, token, file, endpoint = null) {
+  await settle();
   const rss = new PeakRss([tess.gateway, ...tess.workers, ...(endpoint ? [endpoint] : [])]);
   await rss.start();
   const t0 = Date.now();
@@ -643,6 +652,7 @@ async function s3Phase(big) {
     // Interleaved, so drift in the machine's load hits every contender alike.
     for (let i = 0; i < Math.min(REPEATS, 2); i++) {
       const key = `plain/${randomUUID()}`;
+      await settle();
       const r = await withEndpointCpu(() =>
         runJson('plain-put', join(ROOT, 'bench', 'plain-put.mjs'), {
           args: [big.path, endpoint, BUCKET, key],
@@ -653,6 +663,7 @@ async function s3Phase(big) {
       await empty('plain/');
       e2e.push(await endToEnd(tess, token, big, s3rver));
       if (haveRclone) {
+        await settle();
         rclone.push(await withEndpointCpu(() => rcloneCopy(big, endpoint, `copy-${i}`)));
         await empty('rclone/');
       }
@@ -661,6 +672,7 @@ async function s3Phase(big) {
     results.e2eS3 = summarizeE2e(e2e);
     if (haveRclone) results.rclone = summarize(rclone);
     else results.notes.push('rclone is not installed (`apt-get install -y rclone`): its row is empty.');
+    await settle();
     const seed = await withEndpointCpu(() =>
       runJson('seed-baseline', join(ROOT, 'bench', 'seed-baseline.mjs'), {
         args: [big.path, endpoint, BUCKET, `seed/${randomUUID()}`],

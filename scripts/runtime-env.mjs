@@ -12,11 +12,11 @@ export const WORKER_ENV = {
 /**
  * The gateway streams through many short-lived buffers and runs argon2 (19 MiB per hash) on libuv threads.
  * Measured with `npm run bench` (docs/benchmarks.md): glibc's sliding mmap threshold lets those large
- * blocks settle in per-thread arenas and stay resident; a fixed 128 KiB threshold returns them, two arenas
- * bound the per-thread caches, and a 2 MiB V8 semi-space collects dead buffers sooner. Together: idle RSS
- * 149 -> 127 MiB and the peak of a 512 MiB upload 226 -> 165 MiB, at the same throughput.
+ * blocks settle in per-thread arenas and stay resident; a fixed 128 KiB threshold returns them and two
+ * arenas bound the per-thread caches (peak of a 512 MiB upload about 40 MiB lower at the same throughput).
+ * A smaller V8 semi-space (--max-semi-space-size=2) saved another ~15 MiB but more than doubled the
+ * gateway's CPU per upload in garbage collection, so it is not used.
  */
 export const GATEWAY_ENV = {
   GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072:glibc.malloc.arena_max=2',
-  NODE_OPTIONS: '--max-semi-space-size=2',
 };
