@@ -52,6 +52,8 @@ export class SegmentEncryptor {
   private readonly nonce = Buffer.alloc(NONCE_LENGTH);
   private pending: Buffer | null = null;
   private filled = 0;
+  /** How much of `pending` has ever held plaintext: what wipe() must zero (small files touch little of it). */
+  private dirty = 0;
   private segmentIndex = 0;
   private headerEmitted = false;
   private plaintextIn = 0;
@@ -117,6 +119,7 @@ export class SegmentEncryptor {
       const n = Math.min(p - this.filled, chunk.length - offset);
       this.buffer().set(chunk.subarray(offset, offset + n), this.filled);
       this.filled += n;
+      if (this.filled > this.dirty) this.dirty = this.filled;
       offset += n;
     }
   }
@@ -130,9 +133,10 @@ export class SegmentEncryptor {
 
   /** Zeroes and drops the buffered plaintext (after {@link final}, or when abandoning the object). */
   wipe(): void {
-    this.pending?.fill(0);
+    this.pending?.fill(0, 0, this.dirty);
     this.pending = null;
     this.filled = 0;
+    this.dirty = 0;
   }
 
   private buffer(): Buffer {

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createDecryptStream, createObjectDecryptStream } from './decrypt.stream.js';
-import { createEncryptStream, type EncryptOptions } from './encrypt.stream.js';
+import { createEncryptStream, type EncryptOptions, SegmentEncryptor } from './encrypt.stream.js';
 import { decryptObject, encryptObject } from './object-buffer.js';
 import { parseHeader } from './object-header.js';
 import { ciphertextLength, planRange, segmentCount } from './segment-layout.js';
@@ -166,5 +166,20 @@ describe('ranged decryption', () => {
     expect(() => createDecryptStream({ ...base, skip: P })).toThrow(RangeError);
     expect(() => createDecryptStream({ ...base, firstSegment: 6, skip: 11 })).toThrow(RangeError);
     expect(() => createDecryptStream({ ...base, take: -1 })).toThrow(RangeError);
+  });
+});
+
+describe('SegmentEncryptor', () => {
+  it('zeroes the plaintext it buffered once the object is sealed, however little it held', () => {
+    const pieces: Buffer[] = [];
+    const encryptor = new SegmentEncryptor({ ...VECTOR, segmentSize: 1024 }, (piece) => pieces.push(piece));
+    const secret = Buffer.alloc(300, 0x5a);
+    encryptor.update(secret.subarray(0, 100));
+    encryptor.update(secret.subarray(100));
+    const buffered = (encryptor as unknown as { pending: Buffer }).pending;
+    expect(buffered.subarray(0, 300).equals(secret)).toBe(true);
+    encryptor.final();
+    expect(buffered.subarray(0, 300).every((byte) => byte === 0)).toBe(true);
+    expect(Buffer.concat(pieces).includes(secret.subarray(0, 32))).toBe(false);
   });
 });

@@ -102,6 +102,16 @@ describe('LocalObjectStore', () => {
     expect(sha256(await readAll(await store.getRange(key, 0)))).toBe(sha256(Buffer.from('committed')));
   });
 
+  it('writes again after its directories were removed behind its back', async () => {
+    const own = new LocalObjectStore({ root: join(base, 'removed-dirs') });
+    await own.put(newKey(), chunkedBody(Buffer.from('first')));
+    await rm(join(own.root, 'objects'), { recursive: true, force: true });
+    await rm(join(own.root, '.partial'), { recursive: true, force: true });
+    const key = newKey();
+    await own.put(key, chunkedBody(Buffer.from('second')));
+    expect((await readAll(await own.getRange(key, 0))).toString()).toBe('second');
+  });
+
   it('abortIncomplete on a directory that does not exist yet finds nothing', async () => {
     const fresh = new LocalObjectStore({ root: join(base, 'never-created') });
     expect(await fresh.abortIncomplete('objects/x')).toBe(0);

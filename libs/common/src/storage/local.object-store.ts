@@ -34,6 +34,7 @@ const MAX_IOVECS = 512;
 const TEMP_SUFFIX = '.partial';
 /** Writes in progress, under the root; key segments cannot start with ".", so no key maps here. */
 const PARTIAL_DIR = '.partial';
+const MAX_KNOWN_DIRECTORIES = 1024;
 const TEMP_RANDOM_HEX = 12;
 
 /**
@@ -47,6 +48,8 @@ const TEMP_RANDOM_HEX = 12;
 export class LocalObjectStore implements ObjectStore {
   readonly driver = 'local' as const;
   readonly root: string;
+  /** Directories this instance made or found; a write that finds one gone makes it again. */
+  private readonly directories = new Set<string>();
 
   constructor(options: LocalObjectStoreOptions) {
     if (!options.root) throw new Error('LocalObjectStore needs a root directory');
@@ -76,9 +79,14 @@ export class LocalObjectStore implements ObjectStore {
     let handle: FileHandle | undefined;
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await mkdir(directory, { recursive: true, mode: DIR_MODE });
-      await mkdir(partials, { recursive: true, mode: DIR_MODE });
-      handle = await open(temp, 'wx', FILE_MODE);
+      await this.ensureDirectory(partials);
+      handle = await open(temp, 'wx', FILE_MODE).catch(async (error: unknown) => {
+        // Removed behind our back since we last made it: make it again, once.
+        if (!isNotFound(error)) throw error;
+        this.directories.delete(partials);
+        await this.ensureDirectory(partials);
+        return open(temp, 'wx', FILE_MODE);
+      });
       let written = 0;
       let batch: Buffer[] = [];
       let batchBytes = 0;
@@ -102,7 +110,13 @@ export class LocalObjectStore implements ObjectStore {
       await handle.close();
       handle = undefined;
       signal?.throwIfAborted();
-      await rename(temp, target);
+      await this.ensureDirectory(directory);
+      await rename(temp, target).catch(async (error: unknown) => {
+        if (!isNotFound(error)) throw error;
+        this.directories.delete(directory);
+        await this.ensureDirectory(directory);
+        await rename(temp, target);
+      });
       await syncDirectory(directory);
       progress.finish(written);
       return { size: written };
@@ -204,6 +218,14 @@ export class LocalObjectStore implements ObjectStore {
       await rm(probe, { force: true }).catch(() => undefined);
       throw describeFsError(`Local object store ${this.root} is not writable`, error);
     }
+  }
+
+  /** Creates a directory once per store instance (a recursive mkdir per object costs two syscalls). */
+  private async ensureDirectory(directory: string): Promise<void> {
+    if (this.directories.has(directory)) return;
+    await mkdir(directory, { recursive: true, mode: DIR_MODE });
+    if (this.directories.size >= MAX_KNOWN_DIRECTORIES) this.directories.clear();
+    this.directories.add(directory);
   }
 
   /** Maps a key to its file, rejecting anything that could leave `root` (keys are never user input). */

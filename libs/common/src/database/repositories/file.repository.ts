@@ -110,7 +110,10 @@ export class FileRepository {
     return { files: Number(row?.files ?? 0), bytes: Number(row?.bytes ?? 0) };
   }
 
-  /** Moves queued/failed/processing -> processing; returns null when the file is gone or already final. */
+  /**
+   * Moves queued/failed/processing -> processing and returns the claimed row (one round trip); null when
+   * the file is gone or already final.
+   */
   async claimForProcessing(id: string): Promise<FileEntity | null> {
     const result = await this.repo
       .createQueryBuilder()
@@ -123,8 +126,22 @@ export class FileRepository {
       })
       .where('id = :id', { id })
       .andWhere('status IN (:...statuses)', { statuses: ['queued', 'processing', 'failed'] })
+      .returning('*')
       .execute();
-    return (result.affected ?? 0) > 0 ? this.findById(id) : null;
+    const row = (result.raw as Array<Record<string, unknown>>)[0];
+    return row ? this.hydrate(row) : null;
+  }
+
+  /** An entity from a raw `RETURNING *` row, with the same conversions (bigint, dates) a SELECT applies. */
+  private hydrate(row: Record<string, unknown>): FileEntity {
+    const entity = this.repo.create();
+    const driver = this.repo.manager.connection.driver;
+    for (const column of this.repo.metadata.columns) {
+      if (column.databaseName in row) {
+        column.setEntityValue(entity, driver.prepareHydratedValue(row[column.databaseName], column));
+      }
+    }
+    return entity;
   }
 
   /** Commits the stored state only if the file is still being processed (a deleted file stays deleted). */
