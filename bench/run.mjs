@@ -511,6 +511,7 @@ async function smallFiles(tess, token) {
     filename: `small-${i}.bin`,
     buffer: randomBytes(16 * 1024),
   }));
+  await settle();
   const rss = new PeakRss([tess.gateway, ...tess.workers]);
   await rss.start();
   const ticks = await machineTicks();

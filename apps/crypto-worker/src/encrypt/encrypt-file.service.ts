@@ -24,8 +24,10 @@ import { encryptPass } from './encrypt-pass.js';
 import { HashPool, inlineHashSession } from './hash-pool.js';
 
 /** Bytes per read of the temp file, and read buffers in flight per job (measured in `npm run bench`). */
-const READ_CHUNK = 2 * 1024 * 1024;
-const READ_BUFFERS = 4;
+const READ_CHUNK = 4 * 1024 * 1024;
+const READ_BUFFERS = 3;
+/** Files up to this size are done within milliseconds: hashed on this thread, no progress events. */
+const SMALL_FILE = 1024 * 1024;
 const PROGRESS_INTERVAL_MS = 250;
 
 export type EncryptFileJob = Job<JobOf<'encrypt-file'>, EncryptFileResult, 'encrypt-file'>;
@@ -98,7 +100,7 @@ export class EncryptFileService {
         );
       }
       await this.keys.recordHashes(fileId, wrapped, { sha1, sha256 });
-      if (file.size > READ_CHUNK) {
+      if (file.size > SMALL_FILE) {
         await job.updateProgress({
           stage: 'finalizing',
           bytesDone: file.size,
@@ -194,15 +196,15 @@ export class EncryptFileService {
       };
       job.updateProgress(progress).catch(() => undefined);
     };
-    // A file of one read is done within milliseconds: no progress events, no round trip to the hash
-    // threads, and a read buffer of its own size.
-    const oneRead = size <= READ_CHUNK;
-    if (!oneRead) report(true);
+    // A small file is done within milliseconds: no progress events, no round trip to the hash threads.
+    const small = size <= SMALL_FILE;
+    if (!small) report(true);
     const pass = encryptPass({
       path: tempPath,
       encrypt: { dataKey, fileId: job.data.fileId, ...wrapped },
-      hashing: oneRead ? inlineHashSession() : this.hashPool.session(),
-      chunkSize: oneRead ? Math.max(1, size) : READ_CHUNK,
+      hashing: small ? inlineHashSession() : this.hashPool.session(),
+      // No bigger read buffers than the file needs.
+      chunkSize: Math.max(1, Math.min(READ_CHUNK, size)),
       buffers: READ_BUFFERS,
       onPlaintext: (bytes) => {
         bytesDone += bytes;
@@ -218,7 +220,7 @@ export class EncryptFileService {
     const { sha1, sha256, plaintextBytes } = await pass.result;
     metrics.bytes.inc({ stage: 'encrypted' }, stored.size);
     metrics.bytes.inc({ stage: 'uploaded' }, stored.size);
-    if (!oneRead) report(true);
+    if (!small) report(true);
     if (stored.size !== expected) {
       throw new Error(`Stored ${stored.size} bytes but the encrypted object should have ${expected}`);
     }
