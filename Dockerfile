@@ -57,11 +57,9 @@ COPY --from=build /app/dist ./dist
 FROM runtime AS crypto-worker
 # cipher.update() returns a fresh buffer per call; with glibc's default thresholds every one of them is
 # an mmap with a page fault per 4 KiB. Raising the mmap and trim thresholds doubled AES-GCM throughput
-# in the measurements behind docs (STACK notes: 868 -> 1919 MB/s in a read loop); a 1 MiB semi-space
-# frees those buffers sooner (lower peak RSS, same speed). Same values as
+# in the measurements behind docs (STACK notes: 868 -> 1919 MB/s in a read loop). Same values as
 # scripts/runtime-env.mjs (npm start, npm run bench); a test keeps them equal.
 ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456 \
-    NODE_OPTIONS=--max-semi-space-size=1 \
     WORKER_HEALTH_PORT=3001
 USER 10001:10001
 EXPOSE 3001

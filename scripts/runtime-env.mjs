@@ -3,13 +3,12 @@
 
 /**
  * The crypto worker allocates a fresh buffer per cipher.update(): a high mmap threshold avoids a page
- * fault per 4 KiB there (docs/STACK.md: AES-GCM 868 -> 1919 MB/s in a read loop). A 1 MiB V8 semi-space
- * lets those buffers die sooner: measured with `npm run bench`, the worker's peak during a 512 MiB job fell
- * from about 255 to 230 MiB at the same speed and CPU.
+ * fault per 4 KiB there (docs/STACK.md: AES-GCM 868 -> 1919 MB/s in a read loop). A smaller V8 semi-space
+ * (--max-semi-space-size=1 or 4) lowered the worker's peak RSS by 20-25 MiB but cost 0.8-1.8 CPU seconds
+ * per 512 MiB upload to S3 in garbage collection (measured with `npm run bench`), so it is not used.
  */
 export const WORKER_ENV = {
   GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456',
-  NODE_OPTIONS: '--max-semi-space-size=1',
 };
 
 /**
