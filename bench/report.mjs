@@ -865,7 +865,7 @@ function analysis(r, { ceiling, wpRatio, ingestRatio, plainRatio }) {
   const gatewayIdle = r.idle?.local?.gatewayMiB;
   if (has(gatewayIdle)) {
     const gatewayApp = r.footprint?.find((f) => f.label.startsWith('gateway'))?.rssMiB;
-    const uploadPeak = r.e2eLocal?.gatewayMiB ?? Number.NaN;
+    const uploadPeak = Math.max(r.e2eLocal?.gatewayMiB ?? 0, r.e2eS3?.gatewayMiB ?? 0);
     const downloadPeak = Math.max(r.download?.local?.gatewayMiB ?? 0, r.download?.s3?.gatewayMiB ?? 0);
     out.push(
       `- **Gateway memory**: the gateway sits at ${mib(gatewayIdle)} before any upload (loading its code alone costs ${mib(gatewayApp)}, ` +
