@@ -121,6 +121,8 @@ describe('Socket.IO', () => {
     const progress = aliceEvents.filter((e) => e.event === 'job:progress').map((e) => e.payload);
     expect(progress.length).toBeGreaterThan(0);
     expect(progress[0]).toMatchObject({ jobId: fileId, fileId, bytesTotal: 3 * 1024 * 1024 });
+    // The owner id routes events between processes; sockets never see it.
+    for (const payload of progress) expect(payload).not.toHaveProperty('ownerId');
     expect(bobEvents).toEqual([]);
   });
 
