@@ -407,11 +407,20 @@ async function waitStored(tess, ids, timeoutMs = 300_000, intervalMs = 25) {
 }
 
 /**
- * Writes back what earlier runs left dirty in the page cache, so a run's fsyncs do not pay for the
- * previous contender's writes (s3rver, for one, writes every object it receives to disk).
+ * Lets the previous run finish before the next one starts: writes back what it left dirty in the page
+ * cache (so a run's fsyncs do not pay for the previous contender's writes), then waits until the machine
+ * is quiet (below 15 % busy over 250 ms), since s3rver and the kernel keep working after a contender returns.
  */
-async function settle() {
+async function settle(timeoutMs = 15_000) {
   await execFileP('sync');
+  const deadline = Date.now() + timeoutMs;
+  for (let before = await machineTicks(); Date.now() < deadline; ) {
+    await sleep(250);
+    const after = await machineTicks();
+    const busy = (after.busy - before.busy) / Math.max(1, after.total - before.total);
+    if (busy < 0.15) return;
+    before = after;
+  }
 }
 
 /** One file through the gateway until `stored`: ingest time, end-to-end time, peak RSS of each process. */
