@@ -659,24 +659,33 @@ async function s3Phase(big) {
     const e2e = [];
     const rclone = [];
     const haveRclone = results.machine.rclone !== null;
-    // Interleaved, so drift in the machine's load hits every contender alike.
-    for (let i = 0; i < Math.min(REPEATS, 2); i++) {
-      const key = `plain/${randomUUID()}`;
-      await settle();
-      const r = await withEndpointCpu(() =>
-        runJson('plain-put', join(ROOT, 'bench', 'plain-put.mjs'), {
-          args: [big.path, endpoint, BUCKET, key],
-          env: { ...WORKER_ENV },
-        }),
-      );
-      plain.push({ ...r, mbps: mbps(r.bytes, r.seconds), peakMiB: r.maxRssKiB / 1024 });
-      await empty('plain/');
-      e2e.push(await endToEnd(tess, token, big, s3rver));
-      if (haveRclone) {
+    const contenders = [
+      async () => {
+        const key = `plain/${randomUUID()}`;
         await settle();
-        rclone.push(await withEndpointCpu(() => rcloneCopy(big, endpoint, `copy-${i}`)));
+        const r = await withEndpointCpu(() =>
+          runJson('plain-put', join(ROOT, 'bench', 'plain-put.mjs'), {
+            args: [big.path, endpoint, BUCKET, key],
+            env: { ...WORKER_ENV },
+          }),
+        );
+        plain.push({ ...r, mbps: mbps(r.bytes, r.seconds), peakMiB: r.maxRssKiB / 1024 });
+        await empty('plain/');
+      },
+      async () => {
+        e2e.push(await endToEnd(tess, token, big, s3rver));
+      },
+      async (round) => {
+        if (!haveRclone) return;
+        await settle();
+        rclone.push(await withEndpointCpu(() => rcloneCopy(big, endpoint, `copy-${round}`)));
         await empty('rclone/');
-      }
+      },
+    ];
+    // Interleaved, so drift in the machine's load hits every contender alike, and rotated, so no contender
+    // always follows the same one (a TESS upload right after the plain upload ingested measurably slower).
+    for (let round = 0; round < Math.min(REPEATS, 2); round++) {
+      for (let k = 0; k < contenders.length; k++) await contenders[(round + k) % contenders.length](round);
     }
     results.plainS3 = summarize(plain);
     results.e2eS3 = summarizeE2e(e2e);
