@@ -17,6 +17,7 @@ import {
   TessMetrics,
 } from '#common';
 import { type EncryptFileJob, EncryptFileService } from './encrypt-file.service.js';
+import { checkEvictionPolicy } from './eviction-policy.js';
 import { FileLocks } from './file-lock.js';
 
 type Handler = (job: Job, signal?: AbortSignal) => Promise<EncryptFileResult>;
@@ -50,7 +51,7 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
     // Workers block on Redis; BullMQ requires maxRetriesPerRequest: null on their connection.
     this.connection = new Redis(this.config.redis.url, { maxRetriesPerRequest: null });
     this.connection.on('error', (error) => this.logger.warn(`Redis: ${error.message}`));
-    await this.checkEvictionPolicy(this.connection);
+    await checkEvictionPolicy(this.connection, this.logger);
     const lockDuration = this.config.worker.lockDurationMs;
     this.worker = new Worker(QUEUE_NAMES.crypto, (job, _token, signal) => this.process(job, signal), {
       connection: this.connection,
@@ -143,22 +144,5 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
         );
     }
     return err;
-  }
-
-  /** BullMQ loses jobs when Redis evicts keys; anything but noeviction is an operator error worth shouting about. */
-  private async checkEvictionPolicy(redis: Redis): Promise<void> {
-    try {
-      const [, policy] = (await redis.config('GET', 'maxmemory-policy')) as [string, string];
-      if (policy !== 'noeviction') {
-        this.logger.error(
-          `Redis maxmemory-policy is "${policy}"; it MUST be "noeviction" or queued jobs can silently disappear. ` +
-            'Set it with `CONFIG SET maxmemory-policy noeviction` and in redis.conf.',
-        );
-      }
-    } catch (error) {
-      this.logger.warn(
-        `Could not read Redis maxmemory-policy (${(error as Error).message}); make sure it is "noeviction".`,
-      );
-    }
   }
 }
