@@ -28,9 +28,13 @@ async function login(user: TestUser): Promise<string> {
   return sessionCookie(res)!;
 }
 
-function connect(url: string, headers: Record<string, string>): ClientSocket {
+function connect(
+  url: string,
+  headers: Record<string, string>,
+  transports: Array<'websocket' | 'polling'> = ['websocket'],
+): ClientSocket {
   const socket: ClientSocket = io(url, {
-    transports: ['websocket'],
+    transports,
     extraHeaders: headers,
     reconnection: false,
     forceNew: true,
@@ -81,6 +85,24 @@ describe('Socket.IO', () => {
     await refused(connect(gw.url, { Origin: 'http://evil.test', Cookie: cookie }));
     await refused(connect(gw.url, { Cookie: cookie }));
     await connected(connect(gw.url, { Origin: 'http://tess.test', Cookie: cookie }));
+  });
+
+  it('accepts same-origin long-polling (no Origin, Fetch Metadata same-origin) and refuses it from elsewhere', async () => {
+    const user = await createUser(gw.app.getHttpServer(), `polling_${env.id}`);
+    const cookie = await login(user);
+    const polling = connect(gw.url, { Cookie: cookie, 'Sec-Fetch-Site': 'same-origin' }, ['polling']);
+    await connected(polling);
+    expect(polling.io.engine.transport.name).toBe('polling');
+    for (const site of ['cross-site', 'same-site', 'none']) {
+      await refused(connect(gw.url, { Cookie: cookie, 'Sec-Fetch-Site': site }, ['polling']));
+    }
+    await refused(connect(gw.url, { Cookie: cookie }, ['polling']));
+    // A present Origin decides, whatever the Fetch Metadata claims.
+    await refused(
+      connect(gw.url, { Origin: 'http://evil.test', Cookie: cookie, 'Sec-Fetch-Site': 'same-origin' }, [
+        'polling',
+      ]),
+    );
   });
 
   it("delivers progress and completion to the owner only, not to another user's socket", async () => {

@@ -885,9 +885,9 @@ async function resync() {
   }
 }
 
-// WebSocket only: the gateway admits a socket only when its Origin is on the allowlist, and browsers send
-// Origin on every WebSocket handshake but not on same-origin GET requests, so long-polling would be refused.
-const socket = io({ path: '/socket.io', transports: ['websocket'], reconnectionDelayMax: 10_000 });
+// Long-polling first, then WebSocket when the network allows it (proxies that block WebSockets still get
+// live updates). The gateway admits a handshake from our own pages only (Origin or Fetch Metadata).
+const socket = io({ path: '/socket.io', reconnectionDelayMax: 10_000 });
 socket.on('connect', () => {
   setLive('connected', 'Live updates on');
   void resync();

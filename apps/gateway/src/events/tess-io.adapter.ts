@@ -19,6 +19,18 @@ function onlyForHandshake(middleware: Middleware): Middleware {
 }
 
 /**
+ * Whether a Socket.IO handshake comes from a page of ours. Browsers send Origin on every WebSocket
+ * handshake and cross-origin request, so a present Origin must be on the allowlist. Same-origin GETs (the
+ * long-polling transport) carry no Origin; there the browser's Fetch Metadata must say `same-origin`. A
+ * request with neither is refused: it is no browser of ours (and a script can set Origin itself).
+ */
+export function isSameOriginRequest(req: IncomingMessage, allowed: ReadonlySet<string>): boolean {
+  const origin = req.headers.origin;
+  if (origin !== undefined) return allowed.has(origin);
+  return req.headers['sec-fetch-site'] === 'same-origin';
+}
+
+/**
  * Socket.IO for the dashboard: same origin only (Origin checked against ALLOWED_ORIGINS before the
  * handshake is accepted), authenticated at the handshake by running the same session and passport
  * middleware as the HTTP app (no session, no socket), and a Redis adapter so room operations such as
@@ -44,11 +56,8 @@ export class TessIoAdapter extends IoAdapter {
       cors: undefined,
       maxHttpBufferSize: 16 * 1024,
       allowRequest: (req, callback) => {
-        const origin = req.headers.origin;
-        callback(
-          origin && allowed.has(origin) ? null : 'Origin not allowed',
-          Boolean(origin && allowed.has(origin)),
-        );
+        const ok = isSameOriginRequest(req, allowed);
+        callback(ok ? null : 'Origin not allowed', ok);
       },
     };
     const server: Server = super.createIOServer(port, merged as ServerOptions);
