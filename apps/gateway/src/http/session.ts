@@ -3,6 +3,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import type { Redis } from 'ioredis';
 import type { TessConfig } from '#common';
+import { hasBearer } from './csrf.js';
 
 export const SESSION_COOKIE = 'tess.sid';
 
@@ -31,22 +32,13 @@ export function sessionMiddleware(config: TessConfig, redis: Redis): RequestHand
 }
 
 /**
- * Runs `middleware` except for API requests that carry a bearer token: those are judged by the token
- * alone (ApiAuthGuard, CsrfGuard), so loading, creating or rolling a session for them is wasted work on
- * the busiest path (scripted uploads).
+ * Runs `middleware` except for API requests that carry an Authorization header: ApiAuthGuard and
+ * CsrfGuard judge those by the token alone (`hasBearer`), so loading, creating or rolling a session for
+ * them is wasted work on the busiest path (scripted uploads).
  */
 export function unlessBearerApi(middleware: RequestHandler): RequestHandler {
-  return (req: Request, res: Response, next: NextFunction) => {
-    const authorization = req.headers.authorization;
-    if (
-      typeof authorization === 'string' &&
-      /^Bearer /i.test(authorization) &&
-      req.path.startsWith('/api/')
-    ) {
-      return next();
-    }
-    return middleware(req, res, next);
-  };
+  return (req: Request, res: Response, next: NextFunction) =>
+    hasBearer(req) && req.path.startsWith('/api/') ? next() : middleware(req, res, next);
 }
 
 /** Replaces a session older than the absolute timeout with a fresh, anonymous one. */

@@ -48,12 +48,15 @@ const TEMP_RANDOM_HEX = 12;
 export class LocalObjectStore implements ObjectStore {
   readonly driver = 'local' as const;
   readonly root: string;
+  /** `<root>/.partial`: writes in progress. */
+  private readonly partials: string;
   /** Directories this instance made or found; a write that finds one gone makes it again. */
   private readonly directories = new Set<string>();
 
   constructor(options: LocalObjectStoreOptions) {
     if (!options.root) throw new Error('LocalObjectStore needs a root directory');
     this.root = resolve(options.root);
+    this.partials = join(this.root, PARTIAL_DIR);
   }
 
   async put(key: string, body: Readable, options: PutObjectOptions = {}): Promise<ObjectStat> {
@@ -70,23 +73,15 @@ export class LocalObjectStore implements ObjectStore {
       throw error;
     }
     const directory = dirname(target);
-    const partials = join(this.root, PARTIAL_DIR);
     const temp = join(
-      partials,
+      this.partials,
       `${partialPrefix(key)}${randomBytes(TEMP_RANDOM_HEX / 2).toString('hex')}${TEMP_SUFFIX}`,
     );
     const progress = new ProgressReporter(options.onProgress);
     let handle: FileHandle | undefined;
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      await this.ensureDirectory(partials);
-      handle = await open(temp, 'wx', FILE_MODE).catch(async (error: unknown) => {
-        // Removed behind our back since we last made it: make it again, once.
-        if (!isNotFound(error)) throw error;
-        this.directories.delete(partials);
-        await this.ensureDirectory(partials);
-        return open(temp, 'wx', FILE_MODE);
-      });
+      handle = await this.inDirectory(this.partials, () => open(temp, 'wx', FILE_MODE));
       let written = 0;
       let batch: Buffer[] = [];
       let batchBytes = 0;
@@ -110,13 +105,7 @@ export class LocalObjectStore implements ObjectStore {
       await handle.close();
       handle = undefined;
       signal?.throwIfAborted();
-      await this.ensureDirectory(directory);
-      await rename(temp, target).catch(async (error: unknown) => {
-        if (!isNotFound(error)) throw error;
-        this.directories.delete(directory);
-        await this.ensureDirectory(directory);
-        await rename(temp, target);
-      });
+      await this.inDirectory(directory, () => rename(temp, target));
       await syncDirectory(directory);
       progress.finish(written);
       return { size: written };
@@ -180,12 +169,11 @@ export class LocalObjectStore implements ObjectStore {
 
   async abortIncomplete(key: string): Promise<number> {
     this.pathOf(key);
-    const partials = join(this.root, PARTIAL_DIR);
     let entries: string[];
     try {
       // Only writes in progress (or left by a crash) live here, so this stays cheap however many
       // objects the store holds.
-      entries = await readdir(partials);
+      entries = await readdir(this.partials);
     } catch (error) {
       if (isNotFound(error)) return 0;
       throw describeFsError(`Listing unfinished writes of ${key}`, error);
@@ -198,7 +186,7 @@ export class LocalObjectStore implements ObjectStore {
         /^[0-9a-f]+$/.test(entry.slice(prefix.length, -TEMP_SUFFIX.length)) &&
         entry.length === prefix.length + TEMP_RANDOM_HEX + TEMP_SUFFIX.length,
     );
-    for (const entry of leftovers) await rm(join(partials, entry), { force: true });
+    for (const entry of leftovers) await rm(join(this.partials, entry), { force: true });
     return leftovers.length;
   }
 
@@ -217,6 +205,22 @@ export class LocalObjectStore implements ObjectStore {
     } catch (error) {
       await rm(probe, { force: true }).catch(() => undefined);
       throw describeFsError(`Local object store ${this.root} is not writable`, error);
+    }
+  }
+
+  /**
+   * Runs a file operation inside `directory`, making the directory first (once per instance); when the
+   * operation finds it gone (removed behind our back since), makes it again and retries once.
+   */
+  private async inDirectory<T>(directory: string, operation: () => Promise<T>): Promise<T> {
+    await this.ensureDirectory(directory);
+    try {
+      return await operation();
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      this.directories.delete(directory);
+      await this.ensureDirectory(directory);
+      return operation();
     }
   }
 
