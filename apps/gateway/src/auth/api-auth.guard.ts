@@ -2,6 +2,7 @@ import { type ExecutionContext, Injectable, UnauthorizedException } from '@nestj
 import { AuthGuard } from '@nestjs/passport';
 import type { Request } from 'express';
 import { hasBearer } from '../http/csrf.js';
+import { isFullySignedIn } from '../http/session-state.js';
 
 /**
  * /api/v1 accepts either a bearer token or a logged-in session (whose unsafe requests the global
@@ -17,7 +18,7 @@ export class ApiAuthGuard extends AuthGuard('bearer') {
       req.authMethod = 'token';
       return true;
     }
-    if (req.isAuthenticated()) {
+    if (isFullySignedIn(req)) {
       req.authMethod = 'session';
       return true;
     }

@@ -5,6 +5,7 @@ import { AuditRepository, DuplicateUsernameError } from '#common';
 import { EventsGateway } from '../events/events.gateway.js';
 import { csrfToken } from '../http/csrf.js';
 import { SESSION_COOKIE } from '../http/session.js';
+import { isFullySignedIn } from '../http/session-state.js';
 import { fieldErrors } from '../http/validation.js';
 import { loginSchema, registerSchema } from './auth.schemas.js';
 import { AuthService, WeakPasswordError } from './auth.service.js';
@@ -36,12 +37,12 @@ export class AuthController {
 
   @Get('/')
   root(@Req() req: Request, @Res() res: Response): void {
-    res.redirect(303, req.isAuthenticated() ? '/home' : '/login');
+    res.redirect(303, isFullySignedIn(req) ? '/home' : '/login');
   }
 
   @Get('/register')
   registerPage(@Req() req: Request, @Res() res: Response): void {
-    if (req.isAuthenticated()) {
+    if (isFullySignedIn(req)) {
       res.redirect(303, '/home');
       return;
     }
@@ -72,7 +73,7 @@ export class AuthController {
 
   @Get('/login')
   loginPage(@Req() req: Request, @Res() res: Response): void {
-    if (req.isAuthenticated()) {
+    if (isFullySignedIn(req)) {
       res.redirect(303, '/home');
       return;
     }

@@ -1,24 +1,13 @@
-import {
-  type CanActivate,
-  type ExecutionContext,
-  HttpException,
-  HttpStatus,
-  Injectable,
-} from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
+import { RedirectException } from '../http/redirect.exception.js';
+import { isFullySignedIn } from '../http/session-state.js';
 
-/** Thrown to send the browser elsewhere (303); the exception filter turns it into a redirect. */
-export class RedirectException extends HttpException {
-  constructor(readonly location: string) {
-    super('Redirect', HttpStatus.SEE_OTHER);
-  }
-}
-
-/** Pages that need a logged-in user redirect anonymous visitors to /login. */
+/** Pages that need a signed-in user redirect everyone else to /login. */
 @Injectable()
 export class PageAuthGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
-    if (context.switchToHttp().getRequest<Request>().isAuthenticated()) return true;
+    if (isFullySignedIn(context.switchToHttp().getRequest<Request>())) return true;
     throw new RedirectException('/login');
   }
 }

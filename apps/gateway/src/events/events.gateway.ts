@@ -21,6 +21,7 @@ import {
   type TessConfig,
   userRoom,
 } from '#common';
+import { sessionUser } from '../http/session-state.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -85,7 +86,7 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
 
   handleConnection(socket: Socket): void {
     const req = socket.request as unknown as Request;
-    const user = req.user;
+    const user = sessionUser(req);
     if (!user) {
       socket.disconnect(true);
       return;

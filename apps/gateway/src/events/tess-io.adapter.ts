@@ -5,6 +5,7 @@ import { createAdapter } from '@socket.io/redis-adapter';
 import type { Redis } from 'ioredis';
 import type { Server, ServerOptions } from 'socket.io';
 import { createRedisClient, type TessConfig } from '#common';
+import { isFullySignedIn } from '../http/session-state.js';
 
 type Middleware = (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void;
 
@@ -64,7 +65,7 @@ export class TessIoAdapter extends IoAdapter {
     for (const middleware of this.sessionMiddlewares) server.engine.use(onlyForHandshake(middleware));
     server.engine.use(
       onlyForHandshake((req, res, next) => {
-        if ((req as IncomingMessage & { user?: Express.User }).user) return next();
+        if (isFullySignedIn(req)) return next();
         res.writeHead(401, { 'Content-Type': 'application/json' });
         res.end(JSON.stringify({ statusCode: 401, error: 'Unauthorized', message: 'Log in first.' }));
       }),

@@ -1,6 +1,7 @@
 import { type CanActivate, type ExecutionContext, ForbiddenException, Injectable } from '@nestjs/common';
 import { csrfSync } from 'csrf-sync';
 import type { Request } from 'express';
+import { isFullySignedIn } from './session-state.js';
 
 /**
  * Synchronizer-token CSRF protection (csrf-sync): the token lives in the server session and must come
@@ -36,7 +37,7 @@ export class CsrfGuard implements CanActivate {
     if (SAFE_METHODS.has(req.method) || hasBearer(req)) return true;
     // An API call without a logged-in session carries no ambient credential: let the auth guard
     // answer 401. (Page forms are always checked, including login and registration.)
-    if (req.path.startsWith('/api/') && !req.isAuthenticated()) return true;
+    if (req.path.startsWith('/api/') && !isFullySignedIn(req)) return true;
     if (EXEMPT.has(`${req.method} ${req.path.replace(/\/+$/, '')}`)) return true;
     if (!csrf.isRequestValid(req)) {
       throw new ForbiddenException('Missing or invalid CSRF token. Reload the page and try again.');

@@ -9,8 +9,9 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { InvalidCursorError } from '#common';
-import { RedirectException } from '../auth/page-auth.guard.js';
 import { ClientAbortedError } from './client-aborted.error.js';
+import { RedirectException } from './redirect.exception.js';
+import { sessionUser } from './session-state.js';
 
 /** The JSON error shape every API error uses. */
 export interface ErrorBody {
@@ -92,6 +93,6 @@ export function sendError(
   res.status(status).render(status === 404 ? 'pages/404' : 'pages/error', {
     title: status === 404 ? 'Page not found' : body.error,
     ...body,
-    user: req.user,
+    user: sessionUser(req),
   });
 }
