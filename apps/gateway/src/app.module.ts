@@ -13,6 +13,7 @@ import { QueueModule } from './infra/queue.module.js';
 import { RedisModule } from './infra/redis.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { TokensModule } from './tokens/tokens.module.js';
 import { UploadsModule } from './uploads/uploads.module.js';
 
 @Module({})
@@ -29,6 +30,7 @@ export class AppModule {
         StorageModule,
         EventsModule,
         AuthModule,
+        TokensModule,
         UploadsModule,
         FilesModule,
         JobsModule,

@@ -1,18 +1,15 @@
 import { Module } from '@nestjs/common';
-import { PassportModule } from '@nestjs/passport';
 import { EventsModule } from '../events/events.module.js';
-import { TokensController } from '../tokens/tokens.controller.js';
-import { TokensService } from '../tokens/tokens.service.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
-import { BearerStrategy } from './bearer.strategy.js';
 import { LoginThrottleService } from './login-throttle.service.js';
 import { PasswordService } from './password.service.js';
 
+/** Registration, the login form and logout; exports AuthService (credentials + throttle) to tokens/. */
 @Module({
-  imports: [PassportModule.register({ session: false }), EventsModule],
-  controllers: [AuthController, TokensController],
-  providers: [AuthService, PasswordService, LoginThrottleService, BearerStrategy, TokensService],
-  exports: [AuthService, TokensService],
+  imports: [EventsModule],
+  controllers: [AuthController],
+  providers: [AuthService, PasswordService, LoginThrottleService],
+  exports: [AuthService],
 })
 export class AuthModule {}

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import { Strategy } from 'passport-http-bearer';
-import { TokensService } from '../tokens/tokens.service.js';
+import { TokensService } from './tokens.service.js';
 
 /** `Authorization: Bearer <token>` for /api/v1 (passport-http-bearer). */
 @Injectable()
