@@ -2,6 +2,7 @@ export * from './config/index.js';
 export * from './contracts/index.js';
 export * from './database/index.js';
 export * from './format/index.js';
+export * from './health/index.js';
 export * from './infra/object-reader.js';
 export * from './infra/storage.module.js';
 export * from './keys/index.js';

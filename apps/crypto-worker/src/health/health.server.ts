@@ -9,13 +9,15 @@ import {
 import { DataSource } from 'typeorm';
 import {
   type ConfiguredKeyProvider,
+  checkReadiness,
   KEY_PROVIDER,
   OBJECT_STORE,
   type ObjectStore,
+  type ReadinessReport,
+  readinessStatusCode,
   TESS_CONFIG,
   type TessConfig,
   TessMetrics,
-  withTimeout,
 } from '#common';
 import { CryptoWorkerService } from '../encrypt/crypto-worker.service.js';
 
@@ -39,26 +41,15 @@ export class HealthServer implements OnApplicationBootstrap, OnApplicationShutdo
     private readonly metrics: TessMetrics,
   ) {}
 
-  async readiness(): Promise<{ ok: boolean; checks: Record<string, string> }> {
-    const checks: Record<string, () => Promise<unknown>> = {
+  readiness(): Promise<ReadinessReport> {
+    return checkReadiness({
       database: () => this.dataSource.query('SELECT 1'),
       queue: async () => {
         if (!this.worker.isRunning()) throw new Error('worker is not connected to Redis');
       },
       objectStore: () => this.store.check(),
       keys: () => this.keys.check(),
-    };
-    const results = await Promise.all(
-      Object.entries(checks).map(async ([name, check]) => {
-        try {
-          await withTimeout(check(), 3_000);
-          return [name, 'ok'] as const;
-        } catch (error) {
-          return [name, `unavailable: ${(error as Error).message}`] as const;
-        }
-      }),
-    );
-    return { ok: results.every(([, r]) => r === 'ok'), checks: Object.fromEntries(results) };
+    });
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -81,7 +72,7 @@ export class HealthServer implements OnApplicationBootstrap, OnApplicationShutdo
       }
       if (req.url === '/readyz') {
         this.readiness().then(
-          ({ ok, checks }) => send(ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', checks }),
+          (report) => send(readinessStatusCode(report), report),
           () => send(503, { status: 'unavailable' }),
         );
         return;

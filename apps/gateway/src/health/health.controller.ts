@@ -2,7 +2,7 @@ import { Controller, Get, HttpCode, Inject, ServiceUnavailableException } from '
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
-import { OBJECT_STORE, type ObjectStore, withTimeout } from '#common';
+import { checkReadiness, OBJECT_STORE, type ObjectStore, readinessStatusCode } from '#common';
 import { REDIS } from '../infra/redis.module.js';
 
 @ApiTags('health')
@@ -29,33 +29,19 @@ export class HealthController {
   })
   @ApiResponse({ status: 503, description: 'A dependency is unavailable' })
   async readyz() {
-    const checks = {
+    const report = await checkReadiness({
       database: () => this.dataSource.query('SELECT 1'),
       redis: () => this.redis.ping(),
       objectStore: () => this.store.check(),
-    };
-    const results = await Promise.all(
-      Object.entries(checks).map(async ([name, check]) => {
-        try {
-          await withTimeout(check(), 2_000);
-          return [name, 'ok'] as const;
-        } catch (error) {
-          return [name, `unavailable: ${(error as Error).message}`] as const;
-        }
-      }),
-    );
-    const body = {
-      status: results.every(([, r]) => r === 'ok') ? 'ok' : 'unavailable',
-      checks: Object.fromEntries(results),
-    };
-    if (body.status !== 'ok') {
+    });
+    if (readinessStatusCode(report) !== 200) {
       throw new ServiceUnavailableException({
         statusCode: 503,
         error: 'Service Unavailable',
         message: 'not ready',
-        ...body,
+        ...report,
       });
     }
-    return body;
+    return report;
   }
 }
