@@ -2,7 +2,7 @@ import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ConflictException, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import {
   AuditRepository,
   type ConfiguredKeyProvider,
@@ -12,14 +12,13 @@ import {
   KEY_PROVIDER,
   OBJECT_STORE,
   type ObjectStore,
-  type OpenedObject,
-  openStoredFile,
   TESS_CONFIG,
   type TessConfig,
 } from '#common';
+import { FileReader } from '../downloads/file-reader.service.js';
 import { CRYPTO_QUEUE, type CryptoQueue } from '../infra/queue.module.js';
 
-/** The public shape of a file (DESIGN.md). */
+/** The public shape of a file in the API (FileDto). */
 export function fileView(file: FileEntity) {
   return {
     id: file.id,
@@ -37,71 +36,20 @@ export function fileView(file: FileEntity) {
 export type FileView = ReturnType<typeof fileView>;
 
 /**
- * Reading, verifying and deleting a user's files. Integrity failures (a bad tag, a truncated or
- * swapped object, a key that does not authenticate, a SHA-256 mismatch) mark the file `corrupt` and
- * write an audit event; they never release unauthenticated plaintext.
+ * Verifying and deleting files the AccessPolicy let through. Verify reads through the same
+ * FileReader as downloads, so an integrity failure marks the file `corrupt` and is audited there.
  */
 @Injectable()
 export class FilesService {
-  private readonly logger = new Logger(FilesService.name);
-
   constructor(
     @Inject(TESS_CONFIG) private readonly config: TessConfig,
     private readonly files: FileRepository,
     private readonly audit: AuditRepository,
+    private readonly reader: FileReader,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
     @Inject(CRYPTO_QUEUE) private readonly queue: CryptoQueue,
   ) {}
-
-  /** The user's file, or 404 whether it does not exist or belongs to someone else. */
-  async get(ownerId: string, id: string): Promise<FileEntity> {
-    const file = await this.files.findOwned(ownerId, id);
-    if (!file) throw new NotFoundException('No such file.');
-    return file;
-  }
-
-  private assertStored(file: FileEntity): void {
-    if (file.status !== 'stored') {
-      throw new ConflictException(
-        file.status === 'corrupt'
-          ? 'This file failed an integrity check and cannot be downloaded.'
-          : `This file is ${file.status}; it can be read once it is stored.`,
-      );
-    }
-  }
-
-  /**
-   * Opens verified plaintext of the whole file or a range (start..end inclusive). `allowCorrupt` lets
-   * verify re-read a file already marked corrupt (its plaintext still only flows to a hash, never out).
-   */
-  async open(
-    file: FileEntity,
-    range?: { start: number; end: number },
-    ip?: string,
-    options: { allowCorrupt?: boolean } = {},
-  ): Promise<OpenedObject> {
-    if (!(options.allowCorrupt && file.status === 'corrupt')) this.assertStored(file);
-    try {
-      return await openStoredFile(this.store, this.keys, file, range);
-    } catch (error) {
-      if (isIntegrityFailure(error)) await this.markCorrupt(file, error as Error, ip);
-      throw error;
-    }
-  }
-
-  async markCorrupt(file: FileEntity, error: Error, ip?: string): Promise<void> {
-    this.logger.error(`file ${file.id}: integrity failure: ${error.message}`);
-    if (await this.files.markCorrupt(file.id, error.message)) {
-      await this.audit.record({
-        action: 'file.corrupt',
-        userId: file.ownerId,
-        fileId: file.id,
-        ip,
-        details: { error: error.message.slice(0, 500) },
-      });
-    }
-  }
 
   /** Re-reads the whole object: every tag and the SHA-256. */
   async verify(
@@ -110,7 +58,7 @@ export class FilesService {
   ): Promise<{ ok: boolean; checkedBytes: number; error?: string }> {
     let checkedBytes = 0;
     try {
-      const opened = await this.open(file, undefined, ip, { allowCorrupt: true });
+      const opened = await this.reader.open(file, undefined, ip, { allowCorrupt: true });
       const sink = new Writable({
         highWaterMark: 1024 * 1024,
         write(chunk: Buffer, _encoding, callback) {
@@ -121,7 +69,7 @@ export class FilesService {
       await pipeline(opened.stream, sink);
     } catch (error) {
       if (!isIntegrityFailure(error)) throw error;
-      if (file.status === 'stored') await this.markCorrupt(file, error as Error, ip);
+      if (file.status === 'stored') await this.reader.markCorrupt(file, error as Error, ip);
       await this.audit.record({
         action: 'file.verified',
         userId: file.ownerId,
