@@ -21,6 +21,7 @@ import { CurrentPrincipal } from '../access/principal.decorator.js';
 import type { Principal } from '../access/principal.js';
 import { ApiAuthGuard } from '../auth/api-auth.guard.js';
 import { DownloadResponder } from '../downloads/download.responder.js';
+import { FileReader } from '../downloads/file-reader.service.js';
 import { ApiAuth, ApiErrors, FileDto, FilePageDto, VerifyResultDto } from '../http/openapi.js';
 import { parseOrThrow } from '../http/validation.js';
 import { FilesService, fileView } from './files.service.js';
@@ -45,6 +46,7 @@ export class FilesController {
     private readonly files: FileRepository,
     private readonly access: AccessPolicy,
     private readonly downloads: DownloadResponder,
+    private readonly reader: FileReader,
   ) {}
 
   @Get()
@@ -105,7 +107,7 @@ export class FilesController {
   @ApiErrors([404, 'No such file of yours'], [409, 'The file is not stored'])
   async verify(@CurrentPrincipal() principal: Principal, @Req() req: Request, @Param('id', uuid) id: string) {
     const file = await this.access.readableFile(principal, id);
-    const { ok, checkedBytes } = await this.service.verify(file, req.ip);
+    const { ok, checkedBytes } = await this.reader.verify(file, req.ip);
     return { ok, checkedBytes };
   }
 
