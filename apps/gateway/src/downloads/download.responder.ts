@@ -49,6 +49,10 @@ export class DownloadResponder {
     private readonly audit: AuditRepository,
   ) {}
 
+  /**
+   * Answers `req` with `file`, which the caller's access check already allowed. Resolves once the
+   * response is over; rejects (before any header) with the HttpException the error filter renders.
+   */
   async send(file: FileEntity, req: Request, res: Response, audit: DownloadAudit): Promise<DownloadOutcome> {
     const range = this.requestedRange(file, req, res);
     const { opened, iterator, first } = await this.openFirstChunk(file, range, req.ip);
