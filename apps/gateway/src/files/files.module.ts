@@ -1,6 +1,13 @@
 import { Module } from '@nestjs/common';
+import { AccessModule } from '../access/access.module.js';
+import { DownloadsModule } from '../downloads/downloads.module.js';
 import { FilesController } from './files.controller.js';
 import { FilesService } from './files.service.js';
 
-@Module({ controllers: [FilesController], providers: [FilesService], exports: [FilesService] })
+@Module({
+  imports: [AccessModule, DownloadsModule],
+  controllers: [FilesController],
+  providers: [FilesService],
+  exports: [FilesService],
+})
 export class FilesModule {}

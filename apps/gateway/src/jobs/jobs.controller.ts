@@ -13,6 +13,9 @@ import {
 import { ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { type FileEntity, FileRepository, isJobProgress, type JobProgress } from '#common';
+import { AccessPolicy } from '../access/access.policy.js';
+import { CurrentPrincipal } from '../access/principal.decorator.js';
+import type { Principal } from '../access/principal.js';
 import { ApiAuthGuard } from '../auth/api-auth.guard.js';
 import { pageQuerySchema } from '../files/files.controller.js';
 import { ApiAuth, ApiErrors, JobDto, JobPageDto } from '../http/openapi.js';
@@ -53,6 +56,7 @@ const uuid = new ParseUUIDPipe({
 export class JobsController {
   constructor(
     private readonly files: FileRepository,
+    private readonly access: AccessPolicy,
     @Inject(CRYPTO_QUEUE) private readonly queue: CryptoQueue,
   ) {}
 
@@ -93,8 +97,8 @@ export class JobsController {
   @ApiOperation({ summary: 'One job with live progress' })
   @ApiResponse({ status: 200, type: JobDto })
   @ApiErrors([404, 'No such job of yours'])
-  async get(@Req() req: Request, @Param('id', uuid) id: string): Promise<JobView> {
-    const file = await this.files.findOwned(req.user!.id, id);
+  async get(@CurrentPrincipal() principal: Principal, @Param('id', uuid) id: string): Promise<JobView> {
+    const file = await this.access.findReadableFile(principal, id);
     if (!file) throw new HttpException('No such job.', HttpStatus.NOT_FOUND);
     return this.view(file);
   }

@@ -1,58 +1,42 @@
-import { createHash } from 'node:crypto';
 import { pipeline, type Readable, Transform } from 'node:stream';
 import type { FileEntity } from '../database/entities/file.entity.js';
 import { createDecryptStream } from '../format/decrypt.stream.js';
 import { IntegrityError } from '../format/integrity.error.js';
 import { HEADER_PREFIX_LENGTH, headerLengthFromPrefix, parseHeader } from '../format/object-header.js';
 import { type ObjectLayout, plaintextLength, planRange } from '../format/segment-layout.js';
-import { type KeyProvider, KeyUnwrapError } from '../keys/key-provider.js';
+import type { KeyProvider } from '../keys/key-provider.js';
 import type { ObjectStore } from '../storage/object-store.js';
+import { asCorruptObjectError, CorruptObjectError, isIntegrityFailure } from './integrity-failure.js';
+import { sha256Check } from './sha256-check.js';
 
-/** The object or its key cannot be trusted: no plaintext was (or will be) released from the bad part. */
-export class CorruptObjectError extends Error {
-  constructor(
-    readonly fileId: string,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'CorruptObjectError';
-  }
+/** An inclusive byte range of plaintext, `start..end`, both within the file. */
+export interface ByteRange {
+  start: number;
+  end: number;
 }
 
+/** A file opened by {@link openStoredFile}: the header authenticated and the key unwrapped already. */
 export interface OpenedObject {
   /** Verified plaintext of bytes `start..end`; on an integrity failure it errors (see isIntegrityFailure). */
   stream: Readable;
+  /** First plaintext byte of the stream (0 for a full read). */
   start: number;
+  /** Last plaintext byte of the stream, inclusive (size - 1 for a full read). */
   end: number;
   /** Plaintext length of the whole file. */
   size: number;
 }
 
-type StoredFile = Pick<FileEntity, 'id' | 'size' | 'sha256' | 'objectKey' | 'keyRef' | 'wrappedKey'>;
+/** What the reader needs of a file's row: where its object and key are and what it must hold. */
+export type StoredObjectRef = Pick<
+  FileEntity,
+  'id' | 'size' | 'sha256' | 'objectKey' | 'keyRef' | 'wrappedKey'
+>;
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
-}
-
-function corrupt(fileId: string, error: unknown): CorruptObjectError {
-  if (error instanceof CorruptObjectError) return error;
-  const detail =
-    error instanceof IntegrityError ? `${error.reason}: ${error.message}` : (error as Error).message;
-  return new CorruptObjectError(fileId, `Integrity check failed (${detail})`, { cause: error });
-}
-
-/** True for failures that mean the stored bytes or key cannot be trusted (not outages). */
-export function isIntegrityFailure(error: unknown): boolean {
-  if (error instanceof IntegrityError || error instanceof CorruptObjectError) return true;
-  return (
-    error instanceof KeyUnwrapError &&
-    (error.reason === 'authentication-failed' ||
-      error.reason === 'malformed' ||
-      error.reason === 'wrong-file')
-  );
 }
 
 /**
@@ -65,8 +49,8 @@ export function isIntegrityFailure(error: unknown): boolean {
 export async function openStoredFile(
   store: ObjectStore,
   keys: KeyProvider,
-  file: StoredFile,
-  range?: { start: number; end: number },
+  file: StoredObjectRef,
+  range?: ByteRange,
 ): Promise<OpenedObject> {
   if (!file.objectKey || !file.keyRef) throw new CorruptObjectError(file.id, 'The file has no stored object');
   try {
@@ -127,34 +111,7 @@ export async function openStoredFile(
     const stream = pipeline(source, decrypt, output, () => undefined);
     return { stream, start: range?.start ?? 0, end: range?.end ?? size - 1, size };
   } catch (error) {
-    if (isIntegrityFailure(error)) throw corrupt(file.id, error);
+    if (isIntegrityFailure(error)) throw asCorruptObjectError(file.id, error);
     throw error;
   }
-}
-
-/**
- * Passes plaintext through, holding back the latest chunk, and releases it only once the SHA-256 of
- * everything matches the one recorded at upload: a mismatch never delivers a complete file.
- */
-function sha256Check(fileId: string, expected: string): Transform {
-  const hash = createHash('sha256');
-  let held: Buffer | null = null;
-  return new Transform({
-    readableHighWaterMark: 1024 * 1024,
-    writableHighWaterMark: 1024 * 1024,
-    transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      const previous = held;
-      held = chunk;
-      callback(null, previous ?? undefined);
-    },
-    flush(callback) {
-      const actual = hash.digest('hex');
-      if (actual !== expected) {
-        callback(new CorruptObjectError(fileId, `SHA-256 mismatch: recorded ${expected}, read ${actual}`));
-        return;
-      }
-      callback(null, held ?? undefined);
-    },
-  });
 }

@@ -1,0 +1,48 @@
+import { NotFoundException } from '@nestjs/common';
+import { describe, expect, it } from 'vitest';
+import type { FileEntity, FileRepository } from '#common';
+import { AccessPolicy } from './access.policy.js';
+import type { Principal } from './principal.js';
+
+const ALICE = '00000000-0000-4000-8000-00000000000a';
+const BOB = '00000000-0000-4000-8000-00000000000b';
+const FILE = '00000000-0000-4000-8000-0000000000f1';
+
+/** Only the lookup the policy makes, over one file of Alice's (the real query is covered by test/api). */
+const files = {
+  async findOwned(ownerId: string, id: string): Promise<FileEntity | null> {
+    return ownerId === ALICE && id === FILE ? ({ id, ownerId } as FileEntity) : null;
+  },
+} as unknown as FileRepository;
+
+const policy = new AccessPolicy(files);
+const user = (userId: string, via: 'session' | 'token' = 'session'): Principal => ({
+  kind: 'user',
+  userId,
+  via,
+});
+
+describe('AccessPolicy', () => {
+  it('the owner may read and delete the file, by session or token', async () => {
+    for (const via of ['session', 'token'] as const) {
+      expect((await policy.readableFile(user(ALICE, via), FILE)).id).toBe(FILE);
+      expect((await policy.deletableFile(user(ALICE, via), FILE)).id).toBe(FILE);
+      expect(await policy.findReadableFile(user(ALICE, via), FILE)).not.toBeNull();
+    }
+  });
+
+  it("another user's file answers 404 exactly like one that does not exist", async () => {
+    for (const [who, id] of [
+      [BOB, FILE],
+      [ALICE, BOB],
+    ] as const) {
+      await expect(policy.readableFile(user(who), id)).rejects.toThrow(
+        new NotFoundException('No such file.'),
+      );
+      await expect(policy.deletableFile(user(who), id)).rejects.toThrow(
+        new NotFoundException('No such file.'),
+      );
+      expect(await policy.findReadableFile(user(who), id)).toBeNull();
+    }
+  });
+});

@@ -1,0 +1,39 @@
+import { Injectable, NotFoundException } from '@nestjs/common';
+import { type FileEntity, FileRepository } from '#common';
+import type { Principal } from './principal.js';
+
+/**
+ * The one place that answers "may this principal do this to that file". Routes ask it instead of
+ * looking files up per user themselves. Anything a principal may not touch answers 404, never 403,
+ * so foreign ids cannot be told apart from ids that do not exist.
+ */
+@Injectable()
+export class AccessPolicy {
+  constructor(private readonly files: FileRepository) {}
+
+  /** The file if the principal may read it (metadata, content, verify, its job), else null. */
+  async findReadableFile(principal: Principal, fileId: string): Promise<FileEntity | null> {
+    switch (principal.kind) {
+      case 'user':
+        return this.files.findOwned(principal.userId, fileId);
+    }
+  }
+
+  /** The file if the principal may read it; 404 otherwise. */
+  async readableFile(principal: Principal, fileId: string): Promise<FileEntity> {
+    return found(await this.findReadableFile(principal, fileId));
+  }
+
+  /** The file if the principal may delete it (its owner only); 404 otherwise. */
+  async deletableFile(principal: Principal, fileId: string): Promise<FileEntity> {
+    switch (principal.kind) {
+      case 'user':
+        return found(await this.files.findOwned(principal.userId, fileId));
+    }
+  }
+}
+
+function found(file: FileEntity | null): FileEntity {
+  if (!file) throw new NotFoundException('No such file.');
+  return file;
+}
