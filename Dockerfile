@@ -3,18 +3,22 @@
 #   docker build --target crypto-worker -t tess/crypto-worker:0.1.0 .
 # The gateway image also runs the schema migrations: `node dist/scripts/migrate.js up`.
 #
-# Base image: Node 20 on Debian 12 (bookworm) slim, pinned by tag AND by the digest of its multi-arch
-# manifest list, so a rebuild uses exactly the same OS and Node bits. To update, change both together
-# (`docker buildx imagetools inspect node:20.x.y-bookworm-slim` prints the new digest).
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
+# Base image: Node 24 LTS on Debian 12 (bookworm) slim, the same release as package.json's devDependency
+# `node` (a test keeps them equal), pinned by tag AND by the digest of its multi-arch manifest list, so a
+# rebuild uses exactly the same OS and Node bits. To update, change both together.
+# DIGEST TO BE REFRESHED: the move to Node 24 was made where Docker Hub is out of reach, so the digest
+# below is a placeholder of zeros, not a real one. Until it is replaced with what
+#   docker buildx imagetools inspect node:24.21.0-bookworm-slim
+# prints (the manifest list's "Digest:"), `docker build` stops at FROM instead of pulling an unverified image.
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim@sha256:0000000000000000000000000000000000000000000000000000000000000000
 
 # ---------------------------------------------------------------------------------------------------
 # build: install every dependency, compile TypeScript to dist/, then drop the dev dependencies.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
-# npm 11 honours package.json "allowScripts" (only argon2 and msgpackr-extract may run install
-# scripts; both ship prebuilt linux binaries, so no compiler is needed). The npm bundled with Node 20
-# is 10.x, which would run every dependency's install script instead.
+# npm 11 honours package.json "allowScripts": only argon2 and msgpackr-extract (prebuilt linux
+# binaries, no compiler needed) and the dev-only `node` runtime (fetches its platform's binary; pruned
+# below) may run install scripts. Pinned to the exact npm the lockfile was written with.
 ARG NPM_VERSION=11.19.1
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
     NPM_CONFIG_FUND=false \

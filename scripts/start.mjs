@@ -1,13 +1,23 @@
 // `npm start`: builds if needed, then runs one gateway and one crypto worker on the embedded defaults
 // (local Postgres and Redis, local object directory and master key file under DATA_DIR).
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureBuild } from './ensure-build.mjs';
 import { GATEWAY_ENV, WORKER_ENV } from './runtime-env.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const pinnedNode = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).devDependencies.node;
+if (process.versions.node !== pinnedNode) {
+  // `npm start` puts the pinned Node first on PATH (node_modules/.bin/node); a bare `node scripts/start.mjs`
+  // would otherwise run TESS on whatever Node the system has.
+  console.error(
+    `TESS runs on Node.js ${pinnedNode} (this is ${process.version}): start it with \`npm start\`.`,
+  );
+  process.exit(1);
+}
+console.log(`TESS on Node.js ${process.version}`);
 process.chdir(root);
 if (existsSync('.env')) process.loadEnvFile('.env');
 ensureBuild();

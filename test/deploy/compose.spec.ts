@@ -149,6 +149,8 @@ describe('docker-compose.yml', () => {
     expect(composeEnvironment(services['minio-init']!.environment).S3_BUCKET).toBe(tessEnv.S3_BUCKET);
     const script = asArray<string>(services['minio-init']!.command).join(' ');
     expect(script).toContain('mc mb --ignore-existing "tess/$$S3_BUCKET"');
+    expect(script).toContain('"AbortIncompleteMultipartUpload":{"DaysAfterInitiation":1}');
+    expect(script).toContain('mc ilm rule import "tess/$$S3_BUCKET"');
   });
 
   it('crypto-worker scales: no container_name, no published port; the gateway publishes PORT', () => {

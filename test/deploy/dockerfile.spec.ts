@@ -30,9 +30,13 @@ const copies = (stage: string) =>
   );
 
 describe('Dockerfile', () => {
-  it('builds from one Node 20 base image pinned by version and digest', () => {
+  it('builds from one Node 24 base image pinned by version and digest, the release package.json pins', () => {
     const base = dockerfile.args.get('NODE_IMAGE')!;
-    expect(base).toMatch(/^node:20\.\d+\.\d+-bookworm-slim@sha256:[0-9a-f]{64}$/);
+    const pinnedNode = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).devDependencies.node;
+    expect(pinnedNode).toMatch(/^24\.\d+\.\d+$/);
+    expect(base).toMatch(
+      new RegExp(`^node:${pinnedNode.replaceAll('.', '\\.')}-bookworm-slim@sha256:[0-9a-f]{64}$`),
+    );
     expect(isPinnedImage(base)).toBe(true);
     const stageNames = new Set(dockerfile.stages.map((s) => s.name));
     for (const stage of dockerfile.stages) {

@@ -54,6 +54,9 @@ const NON_TESS_VARS: Record<string, string> = {
   // MinIO server and client images.
   MINIO_ROOT_USER: 'minio image: root user (compose passes it to TESS as S3_ACCESS_KEY_ID)',
   MINIO_ROOT_PASSWORD: 'minio image: root password (compose passes it to TESS as S3_SECRET_ACCESS_KEY)',
+  MINIO_API_STALE_UPLOADS_EXPIRY:
+    "minio image: aborts multipart uploads this old (the bucket's lifecycle rule)",
+  MINIO_API_STALE_UPLOADS_CLEANUP_INTERVAL: 'minio image: how often it looks for such uploads',
   MC_CONFIG_DIR: 'mc image: writable config directory (read-only root filesystem)',
   HOME: 'minio image: writable home (read-only root filesystem)',
   // LocalStack image.

@@ -38,7 +38,9 @@ async function main(): Promise<void> {
     close(app);
     return;
   }
-  logger.log(`TESS crypto worker started (concurrency ${config.worker.concurrency})`);
+  logger.log(
+    `TESS crypto worker started (concurrency ${config.worker.concurrency}, Node.js ${process.version})`,
+  );
 }
 
 main().catch((error: unknown) => {

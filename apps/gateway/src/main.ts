@@ -35,7 +35,9 @@ async function main(): Promise<void> {
   await checkDependencies(config);
   const app = await createGatewayApp(config);
   await app.listen(config.http.port, config.http.host);
-  new Logger('Gateway').log(`TESS gateway listening on ${config.http.publicUrl}`);
+  new Logger('Gateway').log(
+    `TESS gateway listening on ${config.http.publicUrl} (Node.js ${process.version})`,
+  );
 }
 
 main().catch((error: unknown) => {
