@@ -17,7 +17,7 @@ import {
   TessMetrics,
   withTimeout,
 } from '#common';
-import { CryptoWorkerService } from '../encrypt/crypto-worker.service.js';
+import { CryptoWorkerService } from '../jobs/crypto-worker.service.js';
 
 /**
  * The worker's only HTTP surface: `GET /healthz` (process up), `GET /metrics` (Prometheus) and
