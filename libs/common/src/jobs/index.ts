@@ -26,7 +26,9 @@ export interface JobResults {
   'encrypt-file': EncryptFileResult;
 }
 
+/** The payload of job `N`. */
 export type JobOf<N extends JobName> = JobPayloads[N];
+/** The result of job `N`. */
 export type JobResultOf<N extends JobName> = JobResults[N];
 
 /** The queue each job runs on. */

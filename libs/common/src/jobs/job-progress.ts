@@ -14,6 +14,7 @@ export interface JobProgress {
   ownerId?: string;
 }
 
+/** True for a progress report a worker sent (BullMQ passes progress through Redis untyped). */
 export function isJobProgress(value: unknown): value is JobProgress {
   const v = value as Partial<JobProgress> | null;
   return (
