@@ -443,7 +443,7 @@ export async function writeReport(r, docsDir) {
     '',
     '## 2. Worker pass (no network)',
     '',
-    `The crypto worker's own \`EncryptFileService.run()\` (built code from dist/) over a ${size} MiB temp file, as a`,
+    `The crypto worker's own \`EncryptFileHandler.run()\` (built code from dist/) over a ${size} MiB temp file, as a`,
     'job runs it: 2 MiB reads into shared buffers -> SHA-1 and SHA-256 on two hash threads, AES-256-GCM segments',
     'on the main thread meanwhile -> object store. The database, audit log and key provider are in-memory',
     'stand-ins (bench/worker-pass.mjs);',

@@ -1,4 +1,4 @@
-// The worker pass alone (no network, no database): drives the crypto worker's own EncryptFileService.run()
+// The worker pass alone (no network, no database): drives the crypto worker's own EncryptFileHandler.run()
 // over a file, as a job would, with in-memory stand-ins for the database, audit log and key provider, so
 // the bytes go through exactly the code the worker runs (read temp file -> SHA-1 + SHA-256 -> AES-256-GCM
 // segments -> object store). Usage: node bench/worker-pass.mjs <file> <discard|local> <workdir>
@@ -15,7 +15,7 @@ if (!file || !workdir) {
 }
 
 const common = await import('../dist/libs/common/src/index.js');
-const { EncryptFileService } = await import('../dist/apps/crypto-worker/src/encrypt/encrypt-file.service.js');
+const { EncryptFileHandler } = await import('../dist/apps/crypto-worker/src/encrypt/encrypt-file.handler.js');
 
 const size = (await stat(file)).size;
 const fileId = randomUUID();
@@ -102,8 +102,8 @@ const byType = new Map([
   [common.FileRepository, files],
   [common.AuditRepository, { async record() {} }],
 ]);
-const types = Reflect.getMetadata('design:paramtypes', EncryptFileService) ?? [];
-const injected = Reflect.getMetadata('self:paramtypes', EncryptFileService) ?? [];
+const types = Reflect.getMetadata('design:paramtypes', EncryptFileHandler) ?? [];
+const injected = Reflect.getMetadata('self:paramtypes', EncryptFileHandler) ?? [];
 const stubbed = [];
 const args = types.map((type, index) => {
   const token = injected.find((entry) => entry.index === index)?.param;
@@ -116,7 +116,7 @@ const args = types.map((type, index) => {
     return lenient();
   }
 });
-const service = new EncryptFileService(...args);
+const service = new EncryptFileHandler(...args);
 const job = {
   id: fileId,
   name: 'encrypt-file',

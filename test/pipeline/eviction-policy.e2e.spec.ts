@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkEvictionPolicy } from '../../apps/crypto-worker/src/encrypt/eviction-policy.js';
+import { checkEvictionPolicy } from '../../apps/crypto-worker/src/jobs/eviction-policy.js';
 import { type RedisServer, startRedisServer } from '../support/redis-server.js';
 
 /**

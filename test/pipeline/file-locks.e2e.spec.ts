@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileLocks } from '../../apps/crypto-worker/src/encrypt/file-lock.js';
+import { JobLocks } from '../../apps/crypto-worker/src/jobs/job-locks.js';
 import { createTestEnv, type TestEnv } from '../support/test-env.js';
 
 let env: TestEnv;
@@ -35,9 +35,9 @@ async function heldLocks(): Promise<number> {
   return rows[0]!.n;
 }
 
-describe('FileLocks', () => {
+describe('JobLocks', () => {
   it('reuses one session for consecutive jobs and releases each lock', async () => {
-    const locks = new FileLocks(env.config);
+    const locks = new JobLocks(env.config);
     try {
       for (let i = 0; i < 5; i++) {
         const held = await locks.exclusive(randomUUID(), undefined, () => heldLocks());
@@ -52,7 +52,7 @@ describe('FileLocks', () => {
   });
 
   it('makes a second run of the same file wait until the first one is done', async () => {
-    const locks = new FileLocks(env.config);
+    const locks = new JobLocks(env.config);
     try {
       const fileId = randomUUID();
       const order: string[] = [];
@@ -80,7 +80,7 @@ describe('FileLocks', () => {
   });
 
   it('stops waiting when the job is aborted, and leaves no lock behind', async () => {
-    const locks = new FileLocks(env.config);
+    const locks = new JobLocks(env.config);
     try {
       const fileId = randomUUID();
       let release!: () => void;
@@ -110,7 +110,7 @@ describe('FileLocks', () => {
   });
 
   it('releases the lock when the job fails, and keeps the session', async () => {
-    const locks = new FileLocks(env.config);
+    const locks = new JobLocks(env.config);
     try {
       await expect(
         locks.exclusive(randomUUID(), undefined, async () => {

@@ -1,10 +1,11 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule, TessMetrics } from '#common';
-import { CryptoWorkerService } from './encrypt/crypto-worker.service.js';
-import { EncryptFileService } from './encrypt/encrypt-file.service.js';
-import { FileLocks } from './encrypt/file-lock.js';
-import { HashPool } from './encrypt/hash-pool.js';
+import { EncryptFileHandler } from './encrypt/encrypt-file.handler.js';
+import { HashPool } from './encrypt/taps/hash-pool.js';
 import { HealthServer } from './health/health.server.js';
+import { CryptoWorkerService } from './jobs/crypto-worker.service.js';
+import { JOB_HANDLERS, type JobHandlers } from './jobs/job-handler.js';
+import { JobLocks } from './jobs/job-locks.js';
 
 /** The crypto worker: an application context with no public HTTP server (only a health port). */
 @Module({})
@@ -15,8 +16,13 @@ export class WorkerModule {
       imports: [TessConfigModule.forRoot(config), DatabaseModule.forRoot(), StorageModule],
       providers: [
         { provide: TessMetrics, useFactory: () => new TessMetrics('crypto-worker') },
-        EncryptFileService,
-        FileLocks,
+        EncryptFileHandler,
+        {
+          provide: JOB_HANDLERS,
+          inject: [EncryptFileHandler],
+          useFactory: (encryptFile: EncryptFileHandler): JobHandlers => ({ 'encrypt-file': encryptFile }),
+        },
+        JobLocks,
         { provide: HashPool, useFactory: () => new HashPool() },
         CryptoWorkerService,
         HealthServer,

@@ -4,6 +4,7 @@ export * from './database/index.js';
 export * from './format/index.js';
 export * from './health/index.js';
 export * from './infra/storage.module.js';
+export * from './jobs/index.js';
 export * from './keys/index.js';
 export * from './observability/index.js';
 export * from './read/index.js';

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ciphertextLength, decryptObject, encryptObject } from '#common';
 import { encryptPass } from './encrypt-pass.js';
-import { HashPool, type HashSession, inlineHashSession } from './hash-pool.js';
+import { HashPool, type HashSession, inlineHashSession } from './taps/hash-pool.js';
+import { PlaintextRejectedError, type PlaintextTap } from './taps/plaintext-tap.js';
 
 const CHUNK = 4096;
 const SEGMENT = 1024;
@@ -59,7 +60,7 @@ describe('encryptPass', () => {
         const pass = encryptPass({
           path: await fileOf(plaintext),
           encrypt,
-          hashing: hashing(),
+          taps: [hashing()],
           chunkSize: CHUNK,
           buffers: 2,
         });
@@ -87,7 +88,7 @@ describe('encryptPass', () => {
     const pass = encryptPass({
       path: await fileOf(plaintext),
       encrypt,
-      hashing: pool.session(),
+      taps: [pool.session()],
       chunkSize: CHUNK,
     });
     expect((await drain(pass)).equals(await encryptObject(plaintext, encrypt))).toBe(true);
@@ -100,7 +101,7 @@ describe('encryptPass', () => {
         const pass = encryptPass({
           path: await fileOf(plaintext),
           encrypt: keyOptions(),
-          hashing: pool.session(),
+          taps: [pool.session()],
           chunkSize: CHUNK,
           buffers: 3,
         });
@@ -117,7 +118,7 @@ describe('encryptPass', () => {
     const pass = encryptPass({
       path: await fileOf(plaintext),
       encrypt: keyOptions(),
-      hashing: pool.session(),
+      taps: [pool.session()],
       chunkSize: CHUNK,
       onPlaintext: (bytes) => {
         seen += bytes;
@@ -129,7 +130,7 @@ describe('encryptPass', () => {
 
   it('fails the body and the result when the file cannot be read', async () => {
     const session = pool.session();
-    const pass = encryptPass({ path: join(dir, 'missing'), encrypt: keyOptions(), hashing: session });
+    const pass = encryptPass({ path: join(dir, 'missing'), encrypt: keyOptions(), taps: [session] });
     await expect(drain(pass)).rejects.toThrow(/ENOENT/);
     await expect(pass.result).rejects.toThrow(/did not finish/);
   });
@@ -140,7 +141,7 @@ describe('encryptPass', () => {
     const inner = pool.session();
     const session: HashSession = {
       update: (chunk, release) => inner.update(chunk, release),
-      digest: () => inner.digest(),
+      finish: () => inner.finish(),
       abort: () => {
         aborted += 1;
         inner.abort();
@@ -150,7 +151,7 @@ describe('encryptPass', () => {
     const pass = encryptPass({
       path: await fileOf(plaintext),
       encrypt: keyOptions(),
-      hashing: session,
+      taps: [session],
       chunkSize: CHUNK,
       buffers: 2,
       onPlaintext: (bytes) => {
@@ -184,12 +185,12 @@ describe('HashPool', () => {
       const threads = (own as unknown as { threads: Array<{ worker: { terminate(): Promise<number> } }> })
         .threads;
       await threads[0]!.worker.terminate();
-      await expect(session.digest()).rejects.toThrow(/hash thread/);
+      await expect(session.finish()).rejects.toThrow(/hash thread/);
       expect(released).toBe(1);
 
       const next = own.session();
       next.update(chunk, () => undefined);
-      expect((await next.digest()).sha1).toBe(createHash('sha1').update(chunk).digest('hex'));
+      expect((await next.finish()).sha1).toBe(createHash('sha1').update(chunk).digest('hex'));
     } finally {
       await own.onApplicationShutdown();
     }
@@ -202,7 +203,7 @@ describe('HashPool', () => {
       const pass = encryptPass({
         path: await fileOf(plaintext),
         encrypt: keyOptions(),
-        hashing: own.session(),
+        taps: [own.session()],
         chunkSize: CHUNK,
       });
       await drain(pass);
@@ -218,5 +219,63 @@ describe('HashPool', () => {
     const own = new HashPool(1);
     await own.onApplicationShutdown();
     expect(() => own.session()).toThrow(/shut down/);
+  });
+});
+
+describe('plaintext taps', () => {
+  /** Counts what it sees and releases each chunk later, as a tap writing to a socket would. */
+  function countingTap() {
+    let bytes = 0;
+    let aborted = 0;
+    const tap: PlaintextTap<{ countedBytes: number }> = {
+      update(chunk, release) {
+        bytes += chunk.length;
+        setImmediate(release);
+      },
+      finish: async () => ({ countedBytes: bytes }),
+      abort: () => {
+        aborted += 1;
+      },
+    };
+    return { tap, aborted: () => aborted };
+  }
+
+  it('feeds every chunk to every tap and merges their facts into the result', async () => {
+    const plaintext = randomBytes(6 * CHUNK + 7);
+    const counting = countingTap();
+    const pass = encryptPass({
+      path: await fileOf(plaintext),
+      encrypt: keyOptions(),
+      taps: [pool.session(), counting.tap],
+      chunkSize: CHUNK,
+      buffers: 2,
+    });
+    await drain(pass);
+    expect(await pass.result).toEqual({
+      sha1: createHash('sha1').update(plaintext).digest('hex'),
+      sha256: createHash('sha256').update(plaintext).digest('hex'),
+      countedBytes: plaintext.length,
+      plaintextBytes: plaintext.length,
+    });
+  });
+
+  it('fails the pass with the typed error of a tap that rejects the file, and aborts the other taps', async () => {
+    const counting = countingTap();
+    const rejecting: PlaintextTap<object> = {
+      update: (_chunk, release) => release(),
+      finish: async () => {
+        throw new PlaintextRejectedError('EICAR test signature found');
+      },
+      abort: () => undefined,
+    };
+    const pass = encryptPass({
+      path: await fileOf(randomBytes(3 * CHUNK)),
+      encrypt: keyOptions(),
+      taps: [counting.tap, rejecting],
+      chunkSize: CHUNK,
+    });
+    await expect(drain(pass)).rejects.toBeInstanceOf(PlaintextRejectedError);
+    await expect(pass.result).rejects.toThrow(/did not finish/);
+    expect(counting.aborted()).toBe(1);
   });
 });

@@ -1,34 +1,37 @@
 import { type FileHandle, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { type EncryptOptions, SegmentEncryptor } from '#common';
-import type { HashSession, PlaintextDigests } from './hash-pool.js';
+import type { FactsOf, PlaintextTap } from './taps/plaintext-tap.js';
 
 const MiB = 1024 * 1024;
 
-export interface EncryptPassOptions {
+export interface EncryptPassOptions<T extends readonly PlaintextTap<object>[]> {
   /** The plaintext file. */
   path: string;
   /** Key, file id and header fields for the object. */
   encrypt: EncryptOptions;
-  /** Computes the plaintext digests from the very chunks that are encrypted. */
-  hashing: HashSession;
+  /** See the very chunks that are encrypted (digests, checks); their facts make the pass's result. */
+  taps: T;
   /** Bytes per read; 1 MiB (per-chunk overhead in Node streams makes smaller reads slower). */
   chunkSize?: number;
-  /** Read buffers in flight between the reader, the hashes and the cipher; bounds the pass's memory. */
+  /** Read buffers in flight between the reader, the taps and the cipher; bounds the pass's memory. */
   buffers?: number;
-  /** Called after each chunk is hashed-in and encrypted, with its length. */
+  /** Called after each chunk is handed to the taps and encrypted, with its length. */
   onPlaintext?: (bytes: number) => void;
 }
 
-export interface EncryptPass {
+/** What a pass learnt: the facts of all its taps, and how many plaintext bytes it read. */
+export type PassResult<F> = F & { plaintextBytes: number };
+
+export interface EncryptPass<F> {
   /** The object bytes (header, then segments), one Buffer per read() in object mode. */
   body: Readable;
   encryptor: Pick<SegmentEncryptor, 'header' | 'segmentSize'>;
-  /** Settles once `body` has ended (with the digests) or failed. */
-  result: Promise<PlaintextDigests & { plaintextBytes: number }>;
+  /** Settles once `body` has ended (with the taps' facts) or failed. */
+  result: Promise<PassResult<F>>;
 }
 
-/** Read buffers that live in SharedArrayBuffers, so hash threads can read them without a copy. */
+/** Read buffers that live in SharedArrayBuffers, so taps on other threads can read them without a copy. */
 class BufferRing {
   private readonly free: Buffer[] = [];
   private readonly waiting: Array<(buffer: Buffer) => void> = [];
@@ -57,23 +60,22 @@ class BufferRing {
 }
 
 /**
- * One pass over a plaintext file: each chunk is read once into a shared buffer, handed to the hash
- * session (SHA-1 and SHA-256, on other threads when the session is a HashPool's) and encrypted on this
- * thread meanwhile; the buffer is reused once both are done with it. The next read is issued before the
- * current chunk is encrypted, so disk, hashing and encryption overlap. Memory is `buffers` x
- * `chunkSize` plus the pieces the consumer has not taken yet, whatever the file size.
+ * One pass over a plaintext file: each chunk is read once into a shared buffer, handed to every tap
+ * (SHA-1 and SHA-256 on other threads when the tap is a HashPool session) and encrypted on this thread
+ * meanwhile; the buffer is reused once all of them are done with it. The next read is issued before the
+ * current chunk is encrypted, so disk, taps and encryption overlap. Memory is `buffers` x `chunkSize`
+ * plus the pieces the consumer has not taken yet, whatever the file size.
  */
-export function encryptPass(options: EncryptPassOptions): EncryptPass {
-  const { path, hashing, onPlaintext } = options;
+export function encryptPass<const T extends readonly PlaintextTap<object>[]>(
+  options: EncryptPassOptions<T>,
+): EncryptPass<FactsOf<T>> {
+  const { path, taps, onPlaintext } = options;
   const chunkSize = options.chunkSize ?? MiB;
   let pieces: Buffer[] = [];
   const encryptor = new SegmentEncryptor(options.encrypt, (piece) => pieces.push(piece));
   const ring = new BufferRing(chunkSize, Math.max(2, options.buffers ?? 8));
-  let settle!: {
-    resolve: (value: PlaintextDigests & { plaintextBytes: number }) => void;
-    reject: (e: Error) => void;
-  };
-  const result = new Promise<PlaintextDigests & { plaintextBytes: number }>((resolve, reject) => {
+  let settle!: { resolve: (value: PassResult<FactsOf<T>>) => void; reject: (e: Error) => void };
+  const result = new Promise<PassResult<FactsOf<T>>>((resolve, reject) => {
     settle = { resolve, reject };
   });
   result.catch(() => undefined);
@@ -105,26 +107,29 @@ export function encryptPass(options: EncryptPassOptions): EncryptPass {
         }
         next = read();
         const chunk = buffer.subarray(0, bytes);
-        // The buffer goes back to the ring once the hashes and the cipher are both done with it.
-        let holders = 2;
+        // The buffer goes back to the ring once every tap and the cipher are done with it.
+        let holders = taps.length + 1;
         const release = () => {
           holders -= 1;
           if (holders === 0) ring.release(buffer);
         };
-        hashing.update(chunk, release);
+        for (const tap of taps) tap.update(chunk, release);
         encryptor.update(chunk);
         release();
         onPlaintext?.(bytes);
         yield* take();
       }
-      const digests = await hashing.digest();
+      const facts: object[] = await Promise.all(taps.map((tap) => tap.finish()));
       encryptor.final();
       yield* take();
       done = true;
-      settle.resolve({ ...digests, plaintextBytes: encryptor.plaintextBytes });
+      // Each tap contributes its own fields, so the merge is FactsOf<T> by construction.
+      settle.resolve(
+        Object.assign({}, ...facts, { plaintextBytes: encryptor.plaintextBytes }) as PassResult<FactsOf<T>>,
+      );
     } finally {
       if (!done) {
-        hashing.abort();
+        for (const tap of taps) tap.abort();
         settle.reject(new Error('The encryption pass did not finish'));
       }
       encryptor.wipe();

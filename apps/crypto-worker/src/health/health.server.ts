@@ -19,7 +19,7 @@ import {
   type TessConfig,
   TessMetrics,
 } from '#common';
-import { CryptoWorkerService } from '../encrypt/crypto-worker.service.js';
+import { CryptoWorkerService } from '../jobs/crypto-worker.service.js';
 
 /**
  * The worker's only HTTP surface: `GET /healthz` (process up), `GET /metrics` (Prometheus) and

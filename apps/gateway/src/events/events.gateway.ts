@@ -12,9 +12,9 @@ import type { Server, Socket } from 'socket.io';
 import {
   bullPrefix,
   type ClientToServerEvents,
-  type EncryptFileResult,
   FileRepository,
   isJobProgress,
+  jobResultOf,
   QUEUE_NAMES,
   type ServerToClientEvents,
   TESS_CONFIG,
@@ -65,10 +65,9 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       void this.emit(jobId, ownerId, 'job:progress', { jobId, fileId: jobId, ...progress });
     });
     this.queueEvents.on('completed', ({ jobId, returnvalue }) => {
-      const result = (
-        typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue
-      ) as EncryptFileResult;
-      if (result?.skipped) return;
+      // Every job on this queue is an encrypt-file job today; anything else is not relayed.
+      const result = jobResultOf('encrypt-file', returnvalue);
+      if (!result || result.skipped) return;
       void this.emit(jobId, result.ownerId, 'job:completed', {
         jobId,
         fileId: jobId,

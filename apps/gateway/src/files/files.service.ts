@@ -12,7 +12,7 @@ import {
   TESS_CONFIG,
   type TessConfig,
 } from '#common';
-import { CRYPTO_QUEUE, type CryptoQueue } from '../infra/queue.module.js';
+import { JobQueue } from '../infra/job-queue.js';
 
 /** The public shape of a file in the API (FileDto). */
 export function fileView(file: FileEntity) {
@@ -40,7 +40,7 @@ export class FilesService {
     private readonly audit: AuditRepository,
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
-    @Inject(CRYPTO_QUEUE) private readonly queue: CryptoQueue,
+    private readonly jobs: JobQueue,
   ) {}
 
   /**
@@ -50,7 +50,7 @@ export class FilesService {
    */
   async delete(file: FileEntity, ip?: string): Promise<void> {
     await this.files.delete(file.id);
-    await this.queue.remove(file.id).catch(() => 0);
+    await this.jobs.remove('encrypt-file', file.id).catch(() => 0);
     if (file.objectKey) await this.store.delete(file.objectKey);
     if (file.keyRef) {
       await this.keys.destroyDataKey(file.id, {

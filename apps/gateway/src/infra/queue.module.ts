@@ -1,21 +1,11 @@
 import { Global, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import {
-  bullPrefix,
-  createRedisClient,
-  type JobOf,
-  QUEUE_NAMES,
-  TESS_CONFIG,
-  type TessConfig,
-} from '#common';
+import { createRedisClient, TESS_CONFIG, type TessConfig } from '#common';
+import { JobQueue } from './job-queue.js';
 
-/** Injection token for the producer side of the crypto queue. */
-export const CRYPTO_QUEUE = Symbol('CRYPTO_QUEUE');
 const QUEUE_CONNECTION = Symbol('QUEUE_CONNECTION');
 
-export type CryptoQueue = Queue<JobOf<'encrypt-file'>, unknown, 'encrypt-file'>;
-
+/** Provides `JobQueue`, the only producer of jobs in the gateway. */
 @Global()
 @Module({
   providers: [
@@ -31,34 +21,21 @@ export type CryptoQueue = Queue<JobOf<'encrypt-file'>, unknown, 'encrypt-file'>;
       },
     },
     {
-      provide: CRYPTO_QUEUE,
+      provide: JobQueue,
       inject: [TESS_CONFIG, QUEUE_CONNECTION],
-      useFactory: (config: TessConfig, connection: Redis): CryptoQueue => {
-        const queue: CryptoQueue = new Queue(QUEUE_NAMES.crypto, {
-          connection,
-          prefix: bullPrefix(config.redis.prefix),
-          defaultJobOptions: {
-            attempts: config.worker.jobAttempts,
-            backoff: { type: 'exponential', delay: 2_000 },
-            removeOnComplete: { age: 24 * 3600, count: 10_000 },
-            removeOnFail: { age: 7 * 24 * 3600 },
-          },
-        });
-        queue.on('error', () => undefined);
-        return queue;
-      },
+      useFactory: (config: TessConfig, connection: Redis) => new JobQueue(config, connection),
     },
   ],
-  exports: [CRYPTO_QUEUE],
+  exports: [JobQueue],
 })
 export class QueueModule implements OnApplicationShutdown {
   constructor(
-    @Inject(CRYPTO_QUEUE) private readonly queue: CryptoQueue,
+    private readonly jobs: JobQueue,
     @Inject(QUEUE_CONNECTION) private readonly connection: Redis,
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
-    await this.queue.close().catch(() => undefined);
+    await this.jobs.close();
     this.connection.disconnect();
   }
 }

@@ -3,7 +3,6 @@ import {
   Get,
   HttpException,
   HttpStatus,
-  Inject,
   Param,
   ParseUUIDPipe,
   Query,
@@ -12,7 +11,7 @@ import {
 } from '@nestjs/common';
 import { ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { type FileEntity, FileRepository, isJobProgress, type JobProgress } from '#common';
+import { type FileEntity, FileRepository, type JobProgress } from '#common';
 import { AccessPolicy } from '../access/access.policy.js';
 import { CurrentPrincipal } from '../access/principal.decorator.js';
 import type { Principal } from '../access/principal.js';
@@ -20,7 +19,7 @@ import { ApiAuthGuard } from '../auth/api-auth.guard.js';
 import { pageQuerySchema } from '../files/files.controller.js';
 import { ApiAuth, ApiErrors, JobDto, JobPageDto } from '../http/openapi.js';
 import { parseOrThrow } from '../http/validation.js';
-import { CRYPTO_QUEUE, type CryptoQueue } from '../infra/queue.module.js';
+import { JobQueue } from '../infra/job-queue.js';
 
 const JOB_STATUS = {
   queued: 'queued',
@@ -57,7 +56,7 @@ export class JobsController {
   constructor(
     private readonly files: FileRepository,
     private readonly access: AccessPolicy,
-    @Inject(CRYPTO_QUEUE) private readonly queue: CryptoQueue,
+    private readonly jobs: JobQueue,
   ) {}
 
   private async view(file: FileEntity): Promise<JobView> {
@@ -66,9 +65,11 @@ export class JobsController {
       progress = { stage: 'stored', bytesDone: file.size, bytesTotal: file.size };
     if (file.status === 'failed') progress = { stage: 'failed', bytesDone: 0, bytesTotal: file.size };
     if (file.status === 'processing') {
-      const live = await this.queue.getJob(file.id).catch(() => undefined);
-      if (live && isJobProgress(live.progress)) progress = live.progress;
-      else progress = { stage: 'encrypting', bytesDone: 0, bytesTotal: file.size };
+      progress = (await this.jobs.progressOf('encrypt-file', file.id)) ?? {
+        stage: 'encrypting',
+        bytesDone: 0,
+        bytesTotal: file.size,
+      };
     }
     return {
       id: file.id,

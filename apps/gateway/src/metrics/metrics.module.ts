@@ -1,7 +1,7 @@
 import { Controller, Get, Global, Header, Module } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { TessMetrics } from '#common';
-import { CRYPTO_QUEUE, type CryptoQueue } from '../infra/queue.module.js';
+import { JobQueue } from '../infra/job-queue.js';
 
 /** Prometheus text exposition. Meant for the cluster network only (the Ingress does not route it). */
 @ApiExcludeController()
@@ -22,11 +22,8 @@ export class MetricsController {
   providers: [
     {
       provide: TessMetrics,
-      inject: [CRYPTO_QUEUE],
-      useFactory: (queue: CryptoQueue) =>
-        new TessMetrics('gateway', () =>
-          queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'),
-        ),
+      inject: [JobQueue],
+      useFactory: (jobs: JobQueue) => new TessMetrics('gateway', () => jobs.counts()),
     },
   ],
   exports: [TessMetrics],

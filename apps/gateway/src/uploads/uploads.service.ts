@@ -17,17 +17,10 @@ import {
 } from '@nestjs/common';
 import busboy from 'busboy';
 import type { Request } from 'express';
-import {
-  AuditRepository,
-  FileRepository,
-  TESS_CONFIG,
-  type TessConfig,
-  TessMetrics,
-  withTimeout,
-} from '#common';
+import { AuditRepository, FileRepository, TESS_CONFIG, type TessConfig, TessMetrics } from '#common';
 import { ClientAbortedError } from '../http/client-aborted.error.js';
 import { formatBytes } from '../http/views.js';
-import { CRYPTO_QUEUE, type CryptoQueue } from '../infra/queue.module.js';
+import { JobQueue } from '../infra/job-queue.js';
 import { normalizeContentType, normalizeFilename } from './filename.js';
 
 const MiB = 1024 * 1024;
@@ -77,7 +70,7 @@ export class UploadsService {
     @Inject(TESS_CONFIG) private readonly config: TessConfig,
     private readonly files: FileRepository,
     private readonly audit: AuditRepository,
-    @Inject(CRYPTO_QUEUE) private readonly queue: CryptoQueue,
+    private readonly jobs: JobQueue,
     private readonly metrics: TessMetrics,
   ) {}
 
@@ -128,17 +121,12 @@ export class UploadsService {
 
   private async enqueue(ownerId: string, files: ReceivedFile[]): Promise<void> {
     try {
-      // addBulk is one Redis transaction: all jobs or none.
-      await withTimeout(
-        this.queue.addBulk(
-          files.map((f) => ({
-            name: 'encrypt-file',
-            data: { fileId: f.id, ownerId },
-            opts: { jobId: f.id },
-          })),
-        ),
-        5_000,
-        'Redis did not answer within 5 s',
+      await this.jobs.enqueueMany(
+        files.map((f) => ({
+          name: 'encrypt-file',
+          payload: { fileId: f.id, ownerId },
+          opts: { jobId: f.id },
+        })),
       );
     } catch (error) {
       this.logger.error(`Could not enqueue ${files.length} upload(s): ${(error as Error).message}`);

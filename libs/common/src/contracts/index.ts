@@ -1,2 +1,1 @@
-export * from './queue.contracts.js';
 export * from './socket.contracts.js';

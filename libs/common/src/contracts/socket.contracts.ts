@@ -1,4 +1,4 @@
-import type { JobStage } from './queue.contracts.js';
+import type { JobStage } from '../jobs/index.js';
 
 /** Server -> client Socket.IO events, delivered only to the owner's sockets (room `user:<id>`). */
 export interface ServerToClientEvents {

@@ -3,6 +3,7 @@ import type { ObjectStore } from './object-store.js';
 import { S3ObjectStore, type S3ObjectStoreOptions } from './s3.object-store.js';
 
 export * from './local.object-store.js';
+export * from './object-keys.js';
 export * from './object-store.js';
 export * from './s3.object-store.js';
 

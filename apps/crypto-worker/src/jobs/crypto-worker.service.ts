@@ -9,43 +9,38 @@ import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import {
   bullPrefix,
-  type EncryptFileResult,
+  isJobName,
+  JOB_GUARDS,
   type JobName,
+  type JobPayloads,
+  type JobResults,
   QUEUE_NAMES,
   TESS_CONFIG,
   type TessConfig,
   TessMetrics,
 } from '#common';
-import { type EncryptFileJob, EncryptFileService } from './encrypt-file.service.js';
 import { checkEvictionPolicy } from './eviction-policy.js';
-import { FileLocks } from './file-lock.js';
-
-type Handler = (job: Job, signal?: AbortSignal) => Promise<EncryptFileResult>;
+import { type HandlerJob, JOB_HANDLERS, type JobHandler, type JobHandlers } from './job-handler.js';
+import { JobLocks } from './job-locks.js';
 
 /**
- * The BullMQ worker on the crypto queue. Every job name has exactly one handler (the map is checked
- * by the compiler against the shared JobName union). Handlers never swallow errors: a failure is
- * recorded on the file row and rethrown so BullMQ retries with backoff, or gives up for
- * UnrecoverableError. SIGTERM lets active jobs finish within WORKER_SHUTDOWN_TIMEOUT, then hands the
- * rest back (they stall and another worker re-runs them).
+ * The BullMQ worker on the crypto queue. It dispatches each job to the handler of its name (see
+ * JobHandlers) after checking its payload, takes the handler's lock if it names one, and on failure lets
+ * the handler record it before rethrowing. SIGTERM lets active jobs finish within WORKER_SHUTDOWN_TIMEOUT,
+ * then hands the rest back (they stall and another worker re-runs them).
  */
 @Injectable()
 export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('CryptoWorker');
   private worker?: Worker;
   private connection?: Redis;
-  private readonly handlers: Record<JobName, Handler>;
 
   constructor(
     @Inject(TESS_CONFIG) private readonly config: TessConfig,
-    private readonly encryptFile: EncryptFileService,
-    private readonly locks: FileLocks,
+    @Inject(JOB_HANDLERS) private readonly handlers: JobHandlers,
+    private readonly locks: JobLocks,
     private readonly metrics: TessMetrics,
-  ) {
-    this.handlers = {
-      'encrypt-file': (job, signal) => this.encryptFile.run(job as EncryptFileJob, signal),
-    };
-  }
+  ) {}
 
   async onApplicationBootstrap(): Promise<void> {
     // Workers block on Redis; BullMQ requires maxRetriesPerRequest: null on their connection.
@@ -92,11 +87,12 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
     return Boolean(this.worker?.isRunning()) && this.connection?.status === 'ready';
   }
 
-  private async process(job: Job, signal?: AbortSignal): Promise<EncryptFileResult> {
+  private async process(job: Job, signal?: AbortSignal): Promise<unknown> {
     const timer = this.metrics.jobDuration.startTimer();
     try {
-      const result = await this.runLocked(job, signal);
-      timer({ outcome: result.skipped ? 'skipped' : 'stored' });
+      if (!isJobName(job.name)) throw new UnrecoverableError(`No handler for job "${job.name}"`);
+      const { result, outcome } = await this.dispatch(job.name, job, signal);
+      timer({ outcome });
       return result;
     } catch (error) {
       timer({ outcome: 'failed' });
@@ -105,40 +101,65 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
     }
   }
 
-  private async runLocked(job: Job, signal?: AbortSignal): Promise<EncryptFileResult> {
-    const handler = this.handlers[job.name as JobName];
-    if (!handler) throw new UnrecoverableError(`No handler for job "${job.name}"`);
-    const fileId = (job.data as { fileId?: unknown }).fileId;
-    if (typeof fileId !== 'string' || !fileId) throw new UnrecoverableError('The job names no file');
+  private async dispatch<N extends JobName>(
+    name: N,
+    raw: Job,
+    signal?: AbortSignal,
+  ): Promise<{ result: JobResults[N]; outcome: string }> {
+    const handler: JobHandler<N> = this.handlers[name];
+    const isPayload: (value: unknown) => value is JobPayloads[N] = JOB_GUARDS[name].payload;
+    const data: unknown = raw.data;
+    if (!isPayload(data)) throw new UnrecoverableError(`The ${name} job ${raw.id} has no valid payload`);
+    const job: HandlerJob<N> = {
+      id: raw.id ?? '',
+      name,
+      data,
+      attemptsMade: raw.attemptsMade,
+      updateProgress: (progress) => raw.updateProgress(progress),
+    };
+    const attempts = raw.opts.attempts ?? 1;
+    const run = async (): Promise<JobResults[N]> => {
+      try {
+        return await handler.run(job, signal);
+      } catch (error) {
+        throw await this.recordFailure(handler, job, attempts, error, true);
+      }
+    };
+    const lockName = handler.lockName?.(data);
+    if (lockName === undefined) {
+      const result = await run();
+      return { result, outcome: handler.outcome(result) };
+    }
     let locked = false;
     try {
-      // The run and the recording of its failure happen under the file's lock, so a duplicate delivery
-      // of the same file waits instead of interleaving with this run.
-      return await this.locks.exclusive(fileId, signal, async () => {
+      // A duplicate delivery waits for the lock instead of interleaving with this run.
+      const result = await this.locks.exclusive(lockName, signal, () => {
         locked = true;
-        try {
-          return await handler(job, signal);
-        } catch (error) {
-          throw await this.recordFailure(job, error, true);
-        }
+        return run();
       });
+      return { result, outcome: handler.outcome(result) };
     } catch (error) {
       // Could not take the lock (database unreachable): BullMQ retries; only a final failure is recorded.
-      if (!locked) throw await this.recordFailure(job, error, false);
+      if (!locked) throw await this.recordFailure(handler, job, attempts, error, false);
       throw error;
     }
   }
 
-  private async recordFailure(job: Job, error: unknown, always: boolean): Promise<Error> {
+  private async recordFailure<N extends JobName>(
+    handler: JobHandler<N>,
+    job: HandlerJob<N>,
+    attempts: number,
+    error: unknown,
+    always: boolean,
+  ): Promise<Error> {
     const err = error instanceof Error ? error : new Error(String(error));
-    const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const final = err instanceof UnrecoverableError || job.attemptsMade + 1 >= attempts;
     this.logger.warn(
-      `job ${job.id} file ${(job.data as { fileId?: string }).fileId} attempt ${job.attemptsMade + 1} failed` +
-        `${final ? ' for good' : ''}: ${err.message}`,
+      `job ${job.id} (${job.name}) attempt ${job.attemptsMade + 1} failed${final ? ' for good' : ''}: ${err.message}`,
     );
     if (always || final) {
-      await this.encryptFile
-        .recordFailure(job as EncryptFileJob, err, final)
+      await handler
+        .onFailed(job, err, final)
         .catch((recordError: Error) =>
           this.logger.error(`Could not record the failure of job ${job.id}: ${recordError.message}`),
         );

@@ -3,8 +3,8 @@ import pg from 'pg';
 import { TESS_CONFIG, type TessConfig } from '#common';
 
 /**
- * One run per file at a time, across every worker process: a PostgreSQL session advisory lock on the
- * file id, held on a dedicated connection (outside the pool, so jobs holding locks can never starve the
+ * One run per lock name at a time (for encrypt-file: per file), across every worker process: a PostgreSQL
+ * session advisory lock on the name, held on a dedicated connection (outside the pool, so jobs holding locks can never starve the
  * pool their own queries need) for the whole run, failure recording included.
  *
  * Why: BullMQ delivers at least once. A worker that stops renewing its job lock while still alive (a long
@@ -16,17 +16,17 @@ import { TESS_CONFIG, type TessConfig } from '#common';
  * (up to WORKER_CONCURRENCY idle ones) once their lock is confirmed released.
  */
 @Injectable()
-export class FileLocks implements OnApplicationShutdown {
-  private readonly logger = new Logger('FileLocks');
+export class JobLocks implements OnApplicationShutdown {
+  private readonly logger = new Logger('JobLocks');
   /** Lock sessions between jobs: opening a PostgreSQL session per job costs more than a small job. */
   private readonly idle: LockSession[] = [];
   private closed = false;
 
   constructor(@Inject(TESS_CONFIG) private readonly config: TessConfig) {}
 
-  async exclusive<T>(fileId: string, signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
+  async exclusive<T>(name: string, signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
     const session = await this.session();
-    const key = `tess:encrypt-file:${fileId}`;
+    const key = `tess:${name}`;
     let locked = false;
     try {
       const { rows } = await session.client.query<{ locked: boolean }>(
@@ -34,7 +34,7 @@ export class FileLocks implements OnApplicationShutdown {
         [key],
       );
       if (!rows[0]?.locked) {
-        this.logger.warn(`file ${fileId} is being processed by another run; waiting for it to finish`);
+        this.logger.warn(`${name} is being processed by another run; waiting for it to finish`);
         // Ending the session is the only way to stop waiting for the lock.
         const stop = (): void => session.end();
         signal?.addEventListener('abort', stop, { once: true });

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import type { PlaintextTap } from './plaintext-tap.js';
 
 /** The digests a pass computes over the plaintext, lowercase hex. */
 export interface PlaintextDigests {
@@ -12,16 +13,8 @@ export interface PlaintextDigests {
 const ALGORITHMS = ['sha1', 'sha256'] as const;
 type Algorithm = (typeof ALGORITHMS)[number];
 
-/**
- * Hashes one plaintext stream. `update` hands over a chunk and a `release` callback that runs once
- * every hash has read the chunk; until then the caller must not touch the chunk's bytes.
- */
-export interface HashSession {
-  update(chunk: Buffer, release: () => void): void;
-  digest(): Promise<PlaintextDigests>;
-  /** Drops the session (after a failure); pending releases still run. Safe to call more than once. */
-  abort(): void;
-}
+/** Hashes one plaintext stream: a tap whose facts are the digests. */
+export type HashSession = PlaintextTap<PlaintextDigests>;
 
 /** SHA-1 and SHA-256 on the calling thread: for small files, where a thread round trip gains nothing. */
 export function inlineHashSession(): HashSession {
@@ -33,7 +26,7 @@ export function inlineHashSession(): HashSession {
       sha256.update(chunk);
       release();
     },
-    digest: async () => ({ sha1: sha1.digest('hex'), sha256: sha256.digest('hex') }),
+    finish: async () => ({ sha1: sha1.digest('hex'), sha256: sha256.digest('hex') }),
     abort() {},
   };
 }
@@ -131,9 +124,9 @@ class HashThread {
 }
 
 /**
- * SHA-1 and SHA-256 off the main thread: a few worker threads, each hashing the chunks it is handed in
- * SharedArrayBuffers, so one large file uses more than one core (the main thread meanwhile reads,
- * encrypts and uploads). The two algorithms of a session go to different threads when there are two;
+ * The "threaded digests" tap: SHA-1 and SHA-256 off the main thread. A few worker threads each hash the
+ * chunks they are handed in SharedArrayBuffers (the very buffers the main thread encrypts, no copy), so one
+ * large file uses more than one core (the main thread meanwhile reads, encrypts and uploads). The two algorithms of a session go to different threads when there are two;
  * sessions are spread round-robin. Threads start on first use and are replaced if one dies; a session
  * on a dead thread fails with a readable error (the job is retried).
  */
@@ -185,8 +178,8 @@ export class HashPool implements OnApplicationShutdown {
           });
         }
       },
-      async digest() {
-        if (finished) throw new Error('digest() was already called');
+      async finish() {
+        if (finished) throw new Error('finish() was already called');
         finished = true;
         if (failure) throw failure;
         const [sha1, sha256] = await Promise.all(

@@ -1,7 +1,7 @@
 import { stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { type Job, UnrecoverableError } from 'bullmq';
+import { UnrecoverableError } from 'bullmq';
 import {
   AuditRepository,
   type ConfiguredKeyProvider,
@@ -9,7 +9,6 @@ import {
   type EncryptFileResult,
   type FileEntity,
   FileRepository,
-  type JobOf,
   type JobProgress,
   KEY_PROVIDER,
   OBJECT_STORE,
@@ -20,8 +19,10 @@ import {
   TessMetrics,
   type WrappedDataKey,
 } from '#common';
+import type { HandlerJob, JobHandler } from '../jobs/job-handler.js';
 import { encryptPass } from './encrypt-pass.js';
-import { HashPool, inlineHashSession } from './hash-pool.js';
+import { HashPool } from './taps/hash-pool.js';
+import { type FileFacts, plaintextTaps, SMALL_FILE } from './taps/plaintext-taps.js';
 
 /**
  * Bytes per read of the temp file, and read buffers in flight per job (measured in `npm run bench`: 4 MiB x 3
@@ -29,15 +30,13 @@ import { HashPool, inlineHashSession } from './hash-pool.js';
  */
 const READ_CHUNK = 2 * 1024 * 1024;
 const READ_BUFFERS = 4;
-/** Files up to this size are done within milliseconds: hashed on this thread, no progress events. */
-const SMALL_FILE = 1024 * 1024;
 const PROGRESS_INTERVAL_MS = 250;
 
-export type EncryptFileJob = Job<JobOf<'encrypt-file'>, EncryptFileResult, 'encrypt-file'>;
+export type EncryptFileJob = HandlerJob<'encrypt-file'>;
 
 /**
- * The heart of TESS: one streaming pass over the upload's temp file computes SHA-1 and SHA-256 of the
- * plaintext (on hash threads, see HashPool, so a large file uses more than one core), encrypts it into the
+ * The heart of TESS: one streaming pass over the upload's temp file feeds the plaintext to its taps (SHA-1
+ * and SHA-256 on hash threads, see plaintextTaps, so a large file uses more than one core), encrypts it into the
  * TESS object format (AES-256-GCM segments under a fresh data key) on this thread and streams the
  * ciphertext to the object store. Memory is bounded by the read buffers and the store's part buffers,
  * never by the file size.
@@ -48,8 +47,8 @@ export type EncryptFileJob = Job<JobOf<'encrypt-file'>, EncryptFileResult, 'encr
  * only after the `stored` row is committed.
  */
 @Injectable()
-export class EncryptFileService {
-  private readonly logger = new Logger(EncryptFileService.name);
+export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
+  private readonly logger = new Logger(EncryptFileHandler.name);
 
   constructor(
     @Inject(TESS_CONFIG) private readonly config: TessConfig,
@@ -63,6 +62,15 @@ export class EncryptFileService {
 
   tempPathOf(file: Pick<FileEntity, 'id' | 'tempPath'>): string {
     return join(this.config.tempDir, file.tempPath ?? file.id);
+  }
+
+  /** One run per file at a time: a duplicate delivery waits, then finds the file stored. */
+  lockName({ fileId }: EncryptFileJob['data']): string {
+    return `encrypt-file:${fileId}`;
+  }
+
+  outcome(result: EncryptFileResult): string {
+    return result.skipped ? 'skipped' : 'stored';
   }
 
   async run(job: EncryptFileJob, signal?: AbortSignal): Promise<EncryptFileResult> {
@@ -88,7 +96,7 @@ export class EncryptFileService {
     await this.store.abortIncomplete(key);
     const { dataKey, ...wrapped } = await this.keys.createDataKey(fileId);
     try {
-      const { sha1, sha256, plaintextBytes, encryptedSize } = await this.encryptAndStore(
+      const { facts, plaintextBytes, encryptedSize } = await this.encryptAndStore(
         job,
         tempPath,
         key,
@@ -102,6 +110,7 @@ export class EncryptFileService {
           `Read ${plaintextBytes} bytes but the upload had ${file.size}; upload it again.`,
         );
       }
+      const { sha1, sha256 } = facts;
       await this.keys.recordHashes(fileId, wrapped, { sha1, sha256 });
       if (file.size > SMALL_FILE) {
         await job.updateProgress({
@@ -112,8 +121,7 @@ export class EncryptFileService {
         } satisfies JobProgress);
       }
       const committed = await this.files.markStored(fileId, {
-        sha1,
-        sha256,
+        ...facts,
         encryptedSize,
         storageDriver: this.store.driver,
         objectKey: key,
@@ -147,7 +155,7 @@ export class EncryptFileService {
   }
 
   /** Records a failure: back to queued when BullMQ will retry, `failed` (and temp file removed) when final. */
-  async recordFailure(job: EncryptFileJob, error: Error, final: boolean): Promise<void> {
+  async onFailed(job: EncryptFileJob, error: Error, final: boolean): Promise<void> {
     const { fileId, ownerId } = job.data;
     const message = readableError(error);
     if (!final) {
@@ -183,7 +191,7 @@ export class EncryptFileService {
     wrapped: WrappedDataKey,
     size: number,
     signal?: AbortSignal,
-  ): Promise<{ sha1: string; sha256: string; plaintextBytes: number; encryptedSize: number }> {
+  ): Promise<{ facts: FileFacts; plaintextBytes: number; encryptedSize: number }> {
     const metrics = this.metrics;
     let bytesDone = 0;
     let lastReport = 0;
@@ -199,13 +207,13 @@ export class EncryptFileService {
       };
       job.updateProgress(progress).catch(() => undefined);
     };
-    // A small file is done within milliseconds: no progress events, no round trip to the hash threads.
+    // A small file is done within milliseconds: no progress events.
     const small = size <= SMALL_FILE;
     if (!small) report(true);
     const pass = encryptPass({
       path: tempPath,
       encrypt: { dataKey, fileId: job.data.fileId, ...wrapped },
-      hashing: small ? inlineHashSession() : this.hashPool.session(),
+      taps: plaintextTaps(size, this.hashPool),
       // No bigger read buffers than the file needs.
       chunkSize: Math.max(1, Math.min(READ_CHUNK, size)),
       buffers: READ_BUFFERS,
@@ -220,14 +228,14 @@ export class EncryptFileService {
       segmentSize: pass.encryptor.segmentSize,
     });
     const stored = await this.store.put(key, pass.body, { signal, size: expected });
-    const { sha1, sha256, plaintextBytes } = await pass.result;
+    const { plaintextBytes, ...facts } = await pass.result;
     metrics.bytes.inc({ stage: 'encrypted' }, stored.size);
     metrics.bytes.inc({ stage: 'uploaded' }, stored.size);
     if (!small) report(true);
     if (stored.size !== expected) {
       throw new Error(`Stored ${stored.size} bytes but the encrypted object should have ${expected}`);
     }
-    return { sha1, sha256, plaintextBytes, encryptedSize: stored.size };
+    return { facts, plaintextBytes, encryptedSize: stored.size };
   }
 }
 

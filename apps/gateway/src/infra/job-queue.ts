@@ -1,0 +1,106 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import {
+  bullPrefix,
+  isJobProgress,
+  JOB_QUEUES,
+  type JobName,
+  type JobPayloads,
+  type JobProgress,
+  QUEUE_NAMES,
+  type QueueName,
+  type TessConfig,
+  withTimeout,
+} from '#common';
+
+/** Redis answers within milliseconds; while it is down, producers fail fast instead of hanging. */
+const ENQUEUE_TIMEOUT_MS = 5_000;
+
+export interface EnqueueOptions {
+  /** Idempotent enqueue: a job with this id that already exists is not added twice. */
+  jobId?: string;
+}
+
+/** One job to enqueue: its name, the payload that name takes, and options. */
+export type JobRequest = {
+  [N in JobName]: { name: N; payload: JobPayloads[N]; opts?: EnqueueOptions };
+}[JobName];
+
+/** The job states the metrics report, as BullMQ counts them. */
+const COUNTED_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized'] as const;
+
+/**
+ * The gateway's producer side of the job queues: typed by job name, so no service or controller
+ * handles a BullMQ queue (or its untyped jobs) itself.
+ */
+export class JobQueue {
+  private readonly queues: Record<QueueName, Queue>;
+
+  constructor(config: TessConfig, connection: Redis) {
+    const queue = (name: QueueName): Queue => {
+      const created = new Queue(name, {
+        connection,
+        prefix: bullPrefix(config.redis.prefix),
+        defaultJobOptions: {
+          attempts: config.worker.jobAttempts,
+          backoff: { type: 'exponential', delay: 2_000 },
+          removeOnComplete: { age: 24 * 3600, count: 10_000 },
+          removeOnFail: { age: 7 * 24 * 3600 },
+        },
+      });
+      created.on('error', () => undefined);
+      return created;
+    };
+    this.queues = { [QUEUE_NAMES.crypto]: queue(QUEUE_NAMES.crypto) };
+  }
+
+  async enqueue<N extends JobName>(name: N, payload: JobPayloads[N], opts?: EnqueueOptions): Promise<void> {
+    await this.add([{ name, payload, opts }]);
+  }
+
+  /** All jobs or none (one Redis transaction per queue): the upload of several files. */
+  async enqueueMany(jobs: JobRequest[]): Promise<void> {
+    await this.add(jobs);
+  }
+
+  private async add(
+    jobs: Array<{ name: JobName; payload: JobPayloads[JobName]; opts?: EnqueueOptions }>,
+  ): Promise<void> {
+    const byQueue = new Map<QueueName, typeof jobs>();
+    for (const job of jobs) {
+      const queue = JOB_QUEUES[job.name];
+      byQueue.set(queue, [...(byQueue.get(queue) ?? []), job]);
+    }
+    await withTimeout(
+      Promise.all(
+        [...byQueue].map(([queue, requests]) =>
+          this.queues[queue].addBulk(
+            requests.map(({ name, payload, opts }) => ({ name, data: payload, opts: { ...opts } })),
+          ),
+        ),
+      ),
+      ENQUEUE_TIMEOUT_MS,
+      `Redis did not answer within ${ENQUEUE_TIMEOUT_MS / 1000} s`,
+    );
+  }
+
+  /** The live progress of a job, or undefined when it is gone, has reported none, or Redis is down. */
+  async progressOf(name: JobName, jobId: string): Promise<JobProgress | undefined> {
+    const job = await this.queues[JOB_QUEUES[name]].getJob(jobId).catch(() => undefined);
+    return job && isJobProgress(job.progress) ? job.progress : undefined;
+  }
+
+  /** Removes a job that has not started (a running one is left to fail on its own); 1 if removed. */
+  remove(name: JobName, jobId: string): Promise<number> {
+    return this.queues[JOB_QUEUES[name]].remove(jobId);
+  }
+
+  /** Jobs of a queue by state, for the `tess_queue_jobs` gauge. */
+  counts(queue: QueueName = QUEUE_NAMES.crypto): Promise<Record<string, number>> {
+    return this.queues[queue].getJobCounts(...COUNTED_STATES);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(Object.values(this.queues).map((queue) => queue.close().catch(() => undefined)));
+  }
+}

@@ -1,0 +1,70 @@
+import {
+  type EncryptFilePayload,
+  type EncryptFileResult,
+  isEncryptFilePayload,
+  isEncryptFileResult,
+} from './encrypt-file.job.js';
+
+export * from './encrypt-file.job.js';
+export * from './job-progress.js';
+
+/** Every BullMQ queue TESS uses, by role. The Redis key prefix comes from config (`<REDIS_PREFIX>:bull`). */
+export const QUEUE_NAMES = { crypto: 'crypto' } as const;
+export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
+
+/**
+ * Job name -> payload, shared by the producer (gateway) and the consumer (crypto worker).
+ * Payloads hold references only: never file bytes, keys or secrets.
+ */
+export interface JobPayloads {
+  'encrypt-file': EncryptFilePayload;
+}
+export type JobName = keyof JobPayloads;
+
+/** Job name -> what its handler returns (BullMQ's `returnvalue`, and the `completed` event). */
+export interface JobResults {
+  'encrypt-file': EncryptFileResult;
+}
+
+/** The payload of job `N`. */
+export type JobOf<N extends JobName> = JobPayloads[N];
+/** The result of job `N`. */
+export type JobResultOf<N extends JobName> = JobResults[N];
+
+/** The queue each job runs on. */
+export const JOB_QUEUES: { readonly [N in JobName]: QueueName } = { 'encrypt-file': QUEUE_NAMES.crypto };
+
+/** Runtime checks of what crosses Redis, per job name: payloads in the worker, results in the gateway. */
+export const JOB_GUARDS: {
+  readonly [N in JobName]: {
+    payload: (value: unknown) => value is JobPayloads[N];
+    result: (value: unknown) => value is JobResults[N];
+  };
+} = { 'encrypt-file': { payload: isEncryptFilePayload, result: isEncryptFileResult } };
+
+/** True for the name of a job TESS knows (BullMQ job names are plain strings). */
+export function isJobName(name: string): name is JobName {
+  return Object.hasOwn(JOB_GUARDS, name);
+}
+
+/**
+ * The result of a completed job of `name` as BullMQ reports it (a JSON string or a value), or undefined
+ * when it is not one.
+ */
+export function jobResultOf<N extends JobName>(name: N, returnvalue: unknown): JobResults[N] | undefined {
+  let value = returnvalue;
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return undefined;
+    }
+  }
+  const isResult: (value: unknown) => value is JobResults[N] = JOB_GUARDS[name].result;
+  return isResult(value) ? value : undefined;
+}
+
+/** The BullMQ key prefix for an installation. */
+export function bullPrefix(redisPrefix: string): string {
+  return `${redisPrefix}:bull`;
+}
