@@ -72,7 +72,7 @@ describe('RetryingSecretsManagerClient', () => {
     expect(send).toHaveBeenCalledTimes(5);
     expect(elapsed).toBeGreaterThanOrEqual(150);
     expect(elapsed).toBeLessThan(1500);
-    sm.destroy();
+    sm.close();
   });
 
   it('reports an unreachable endpoint readably after its retries', async () => {
@@ -87,7 +87,7 @@ describe('RetryingSecretsManagerClient', () => {
       retry: { maxAttempts: 3, baseDelayMs: 1 },
     });
     const error = await sm.getSecretValue({ SecretId: 'tess/master-key' }).catch((e: unknown) => e);
-    sm.destroy();
+    sm.close();
 
     expect(error).toBeInstanceOf(SecretsManagerRequestError);
     expect((error as SecretsManagerRequestError).code).toBe('ECONNREFUSED');
@@ -111,6 +111,6 @@ describe('RetryingSecretsManagerClient', () => {
     expect(tokens).toHaveLength(3);
     expect(new Set(tokens).size).toBe(1);
     expect(out.VersionId).toBe(tokens[0]);
-    sm.destroy();
+    sm.close();
   });
 });

@@ -171,7 +171,7 @@ export class RetryingSecretsManagerClient {
   }
 
   /** Releases the HTTP connections of a client built here (an injected client is left alone). */
-  destroy(): void {
+  close(): void {
     if (this.#ownsClient) this.client.destroy();
   }
 
