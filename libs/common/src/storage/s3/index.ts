@@ -1,3 +1,4 @@
+export { describeS3Error, isRetryableS3Error, type S3RetryOptions } from './s3.errors.js';
 export {
   choosePartSize,
   S3_MAX_PART_SIZE,
@@ -8,4 +9,3 @@ export {
 } from './s3.multipart-writer.js';
 export * from './s3.object-store.js';
 export { S3RangeReader } from './s3.range-reader.js';
-export { describeS3Error, isRetryableS3Error, type S3RetryOptions } from './s3.request.js';

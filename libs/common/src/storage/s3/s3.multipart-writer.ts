@@ -9,18 +9,10 @@ import {
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { sdkAttempts } from '../../util/sdk-retry.strategy.js';
 import type { ObjectStat, PutObjectOptions } from '../object-store.js';
 import { abortReason, MiB, ProgressReporter, toBuffer } from '../object-store.util.js';
-import {
-  attemptsOf,
-  describeS3Error,
-  isS3Error,
-  lastCause,
-  neverAborted,
-  RequestFailure,
-  readFailure,
-  type S3Connection,
-} from './s3.request.js';
+import { describeS3Error, isS3Error, readFailure, type S3Connection } from './s3.errors.js';
 
 /** S3 limits for multipart uploads. */
 export const S3_MIN_PART_SIZE = 5 * MiB;
@@ -170,17 +162,15 @@ export class S3MultipartWriter {
       const firstLength = await this.readPart(upload, first, 1);
       if (firstLength < partSize) {
         const bytes = first.subarray(0, firstLength);
-        await this.s3
-          .request(stop.signal, (attemptSignal) =>
-            this.s3.client.send(
-              new PutObjectCommand({
-                Bucket: this.bucket,
-                Key: key,
-                Body: bytes,
-                ContentLength: firstLength,
-              }),
-              { abortSignal: attemptSignal },
-            ),
+        await this.s3.client
+          .send(
+            new PutObjectCommand({
+              Bucket: this.bucket,
+              Key: key,
+              Body: bytes,
+              ContentLength: firstLength,
+            }),
+            { abortSignal: stop.signal },
           )
           .catch((error: unknown) => {
             throw this.failure(error, signal, { key, stage: 'put-object' });
@@ -200,12 +190,8 @@ export class S3MultipartWriter {
     const { key, partSize, pool, progress, stop, signal } = upload;
     // Not cancelled by the caller: a cancelled request may still create an upload whose id we would never
     // learn. An abort that arrives meanwhile is honoured right after, by aborting the upload by its id.
-    const created = await this.s3
-      .request(neverAborted, (attemptSignal) =>
-        this.s3.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key }), {
-          abortSignal: attemptSignal,
-        }),
-      )
+    const created = await this.s3.client
+      .send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key }))
       .catch((error: unknown) => {
         throw this.failure(error, signal, { key, stage: 'create' });
       });
@@ -233,19 +219,17 @@ export class S3MultipartWriter {
         const number = partNumber;
         const part = buffer;
         const bytes = length === part.length ? part : part.subarray(0, length);
-        const task = this.s3
-          .request(stop.signal, (attemptSignal) =>
-            this.s3.client.send(
-              new UploadPartCommand({
-                Bucket: this.bucket,
-                Key: key,
-                UploadId: uploadId,
-                PartNumber: number,
-                Body: bytes,
-                ContentLength: bytes.length,
-              }),
-              { abortSignal: attemptSignal },
-            ),
+        const task = this.s3.client
+          .send(
+            new UploadPartCommand({
+              Bucket: this.bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: number,
+              Body: bytes,
+              ContentLength: bytes.length,
+            }),
+            { abortSignal: stop.signal },
           )
           .then((output) => {
             if (!output.ETag) throw new Error(`S3 returned no ETag for part ${number}`);
@@ -316,23 +300,17 @@ export class S3MultipartWriter {
    * the object then exists with the expected size, which counts as success.
    */
   private async complete(key: string, uploadId: string, parts: CompletedPart[], size: number): Promise<void> {
-    let attempted = 0;
     try {
-      await this.s3.request(neverAborted, (attemptSignal) => {
-        attempted += 1;
-        return this.s3.client.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: this.bucket,
-            Key: key,
-            UploadId: uploadId,
-            MultipartUpload: { Parts: parts },
-          }),
-          { abortSignal: attemptSignal },
-        );
-      });
+      await this.s3.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: parts },
+        }),
+      );
     } catch (error) {
-      const last = lastCause(error);
-      if (attempted > 1 && last instanceof Error && last.name === 'NoSuchUpload') {
+      if (sdkAttempts(error) > 1 && error instanceof Error && error.name === 'NoSuchUpload') {
         const stat = await this.stat(key);
         if (stat?.size === size) return;
       }
@@ -365,16 +343,12 @@ export class S3MultipartWriter {
   /** AbortMultipartUpload; an upload that is already gone counts as aborted. Rejects with the S3 error. */
   private async abortUpload(key: string, uploadId: string): Promise<void> {
     try {
-      await this.s3.request(neverAborted, (attemptSignal) =>
-        this.s3.client.send(
-          new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
-          { abortSignal: attemptSignal },
-        ),
+      await this.s3.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
       );
     } catch (error) {
-      const last = lastCause(error);
-      if (isS3Error(last, 'NoSuchUpload', 404)) return;
-      throw last;
+      if (isS3Error(error, 'NoSuchUpload', 404)) return;
+      throw error;
     }
   }
 
@@ -386,16 +360,13 @@ export class S3MultipartWriter {
     for (;;) {
       let page: ListMultipartUploadsCommandOutput;
       try {
-        page = await this.s3.request(neverAborted, (attemptSignal) =>
-          this.s3.client.send(
-            new ListMultipartUploadsCommand({
-              Bucket: this.bucket,
-              Prefix: key,
-              KeyMarker: keyMarker,
-              UploadIdMarker: uploadIdMarker,
-            }),
-            { abortSignal: attemptSignal },
-          ),
+        page = await this.s3.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            Prefix: key,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
         );
       } catch (error) {
         throw readFailure(`ListMultipartUploads for ${key}`, error);
@@ -426,7 +397,7 @@ export class S3MultipartWriter {
   ): unknown {
     if (signal?.aborted) return abortReason(signal);
     if (error instanceof S3UploadError) return error;
-    const attempts = attemptsOf(error);
+    const attempts = sdkAttempts(error);
     const step = {
       'put-object': 'PutObject',
       create: 'CreateMultipartUpload',
@@ -435,10 +406,9 @@ export class S3MultipartWriter {
       abort: 'AbortMultipartUpload',
       'read-body': 'reading the body',
     }[where.stage];
-    const detail = error instanceof RequestFailure ? error.message : describeS3Error(error);
     return new S3UploadError(
       `S3 upload of ${where.key} to bucket ${this.bucket} failed at ${step} after ${attempts} ` +
-        `attempt${attempts === 1 ? '' : 's'}: ${detail}` +
+        `attempt${attempts === 1 ? '' : 's'}: ${describeS3Error(error)}` +
         (where.uploadId ? '; the multipart upload was aborted' : ''),
       {
         ...this.info(where.key, where.stage),
@@ -446,7 +416,7 @@ export class S3MultipartWriter {
         partNumber: where.partNumber,
         attempts,
       },
-      lastCause(error),
+      error,
     );
   }
 

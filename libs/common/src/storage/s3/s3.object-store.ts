@@ -6,6 +6,7 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
+import { sdkRetry } from '../../util/sdk-retry.strategy.js';
 import {
   InvalidObjectKeyError,
   type ObjectStat,
@@ -14,23 +15,21 @@ import {
 } from '../object-store.js';
 import { assertRangeArguments } from '../object-store.util.js';
 import {
+  describeRequestFailure,
+  httpStatus,
+  isNotFound,
+  isRetryableS3Error,
+  readFailure,
+  type S3Connection,
+  type S3RetryOptions,
+} from './s3.errors.js';
+import {
   choosePartSize,
   S3_MAX_PART_SIZE,
   S3_MIN_PART_SIZE,
   S3MultipartWriter,
 } from './s3.multipart-writer.js';
 import { S3RangeReader } from './s3.range-reader.js';
-import {
-  describeRequestFailure,
-  httpStatus,
-  isNotFound,
-  lastCause,
-  neverAborted,
-  readFailure,
-  retryingRequest,
-  type S3Connection,
-  type S3RetryOptions,
-} from './s3.request.js';
 
 /** The S3 store's settings as configuration gives them (`S3_*` variables). */
 export interface S3StoreConfig {
@@ -49,16 +48,16 @@ export interface S3StoreConfig {
 /** Everything an {@link S3ObjectStore} can be built with: the configured settings plus tuning for code. */
 export interface S3ObjectStoreOptions extends S3StoreConfig, S3RetryOptions {
   /**
-   * A ready client (tests, shared pools). Its own retry settings then add to ours; clients built here
-   * use `maxAttempts: 1` so retries happen once, in this class.
+   * A ready client (tests, shared pools), used with its own retry and timeout settings: the retry options
+   * above only shape clients built here.
    */
   client?: S3Client;
 }
 
 /**
  * Objects in an S3 bucket, written with the plain multipart API (see {@link S3MultipartWriter} for why not
- * lib-storage) and read by range ({@link S3RangeReader}). Each request is retried on 5xx, throttling and
- * network errors with exponential backoff and full jitter.
+ * lib-storage) and read by range ({@link S3RangeReader}). The SDK retries each request on 5xx, throttling
+ * and network errors with exponential backoff and full jitter (see {@link S3ObjectStore.clientConfig}).
  */
 export class S3ObjectStore implements ObjectStore {
   readonly driver = 's3' as const;
@@ -82,15 +81,9 @@ export class S3ObjectStore implements ObjectStore {
       throw new RangeError(`S3 part size must be an integer from 5 MiB to 5 GiB, got ${options.partSize}`);
     }
     this.queueSize = positiveInteger('queueSize', options.queueSize, 4);
-    const request = retryingRequest({
-      maxAttempts: positiveInteger('maxAttempts', options.maxAttempts, 5),
-      baseDelayMs: nonNegative('baseDelayMs', options.baseDelayMs, 200),
-      maxDelayMs: nonNegative('maxDelayMs', options.maxDelayMs, 10_000),
-      attemptTimeoutMs: positiveInteger('attemptTimeoutMs', options.attemptTimeoutMs, 120_000),
-    });
     this.ownsClient = !options.client;
     const client = options.client ?? new S3Client(S3ObjectStore.clientConfig(options));
-    this.s3 = { client, bucket: this.bucket, request };
+    this.s3 = { client, bucket: this.bucket };
     const stat = (key: string): Promise<ObjectStat | null> => this.stat(key);
     this.writer = new S3MultipartWriter(this.s3, this.queueSize, stat);
     this.reader = new S3RangeReader(this.s3, stat);
@@ -102,8 +95,16 @@ export class S3ObjectStore implements ObjectStore {
    * per-part checksums would also have to be repeated in CompleteMultipartUpload. Integrity in transit
    * still holds: SigV4 signs the SHA-256 of every Buffer body, and the object format authenticates
    * every segment.
+   *
+   * Retries are the SDK's (a retried request resends the same Buffer body, re-signed), classified by
+   * {@link isRetryableS3Error}; `requestTimeout` bounds one attempt, the whole part upload included.
    */
-  static clientConfig(options: S3StoreConfig): S3ClientConfig {
+  static clientConfig(options: S3ObjectStoreOptions): S3ClientConfig {
+    const retry = {
+      maxAttempts: positiveInteger('maxAttempts', options.maxAttempts, 5),
+      baseDelayMs: nonNegative('baseDelayMs', options.baseDelayMs, 200),
+      maxDelayMs: nonNegative('maxDelayMs', options.maxDelayMs, 10_000),
+    };
     return {
       region: options.region,
       ...(options.endpoint ? { endpoint: options.endpoint } : {}),
@@ -111,8 +112,12 @@ export class S3ObjectStore implements ObjectStore {
       ...(options.credentials ? { credentials: options.credentials } : {}),
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      maxAttempts: 1,
-      requestHandler: { connectionTimeout: 10_000 },
+      ...sdkRetry(retry, isRetryableS3Error),
+      requestHandler: {
+        connectionTimeout: 10_000,
+        requestTimeout: positiveInteger('attemptTimeoutMs', options.attemptTimeoutMs, 120_000),
+        throwOnRequestTimeout: true,
+      },
     };
   }
 
@@ -143,14 +148,10 @@ export class S3ObjectStore implements ObjectStore {
   async stat(key: string): Promise<ObjectStat | null> {
     assertKey(key);
     try {
-      const output = await this.s3.request(neverAborted, (attemptSignal) =>
-        this.s3.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), {
-          abortSignal: attemptSignal,
-        }),
-      );
+      const output = await this.s3.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return { size: output.ContentLength ?? 0 };
     } catch (error) {
-      if (isNotFound(lastCause(error))) return null;
+      if (isNotFound(error)) return null;
       throw readFailure(`HeadObject of ${key}`, error);
     }
   }
@@ -158,13 +159,9 @@ export class S3ObjectStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     assertKey(key);
     try {
-      await this.s3.request(neverAborted, (attemptSignal) =>
-        this.s3.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), {
-          abortSignal: attemptSignal,
-        }),
-      );
+      await this.s3.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
     } catch (error) {
-      if (isNotFound(lastCause(error))) return;
+      if (isNotFound(error)) return;
       throw readFailure(`DeleteObject of ${key}`, error);
     }
   }
@@ -176,18 +173,15 @@ export class S3ObjectStore implements ObjectStore {
 
   async check(): Promise<void> {
     try {
-      await this.s3.request(neverAborted, (attemptSignal) =>
-        this.s3.client.send(new HeadBucketCommand({ Bucket: this.bucket }), { abortSignal: attemptSignal }),
-      );
+      await this.s3.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
     } catch (error) {
-      const last = lastCause(error);
-      const hint = isNotFound(last)
+      const hint = isNotFound(error)
         ? ' (bucket does not exist)'
-        : httpStatus(last) === 403
+        : httpStatus(error) === 403
           ? ' (access denied: check credentials)'
           : '';
       throw new Error(`S3 bucket ${this.bucket} is not usable${hint}: ${describeRequestFailure(error)}`, {
-        cause: last,
+        cause: error,
       });
     }
   }

@@ -2,14 +2,7 @@ import { Readable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { ObjectNotFoundError, type ObjectStat } from '../object-store.js';
 import { emptyStream, MiB, resolveRange, toBuffer } from '../object-store.util.js';
-import {
-  isNotFound,
-  isS3Error,
-  lastCause,
-  neverAborted,
-  readFailure,
-  type S3Connection,
-} from './s3.request.js';
+import { isNotFound, isS3Error, readFailure, type S3Connection } from './s3.errors.js';
 
 /** Reads byte ranges with GetObject and checks that the answer is exactly the range asked for. */
 export class S3RangeReader {
@@ -23,21 +16,17 @@ export class S3RangeReader {
     const whole = start === 0 && end === undefined;
     let output: GetObjectCommandOutput;
     try {
-      output = await this.s3.request(neverAborted, (attemptSignal) =>
-        this.s3.client.send(
-          new GetObjectCommand({
-            Bucket: this.s3.bucket,
-            Key: key,
-            // A 0-byte object has no byte 0, so a whole read carries no Range at all.
-            ...(whole ? {} : { Range: `bytes=${start}-${end ?? ''}` }),
-          }),
-          { abortSignal: attemptSignal },
-        ),
+      output = await this.s3.client.send(
+        new GetObjectCommand({
+          Bucket: this.s3.bucket,
+          Key: key,
+          // A 0-byte object has no byte 0, so a whole read carries no Range at all.
+          ...(whole ? {} : { Range: `bytes=${start}-${end ?? ''}` }),
+        }),
       );
     } catch (error) {
-      const last = lastCause(error);
-      if (isNotFound(last)) throw new ObjectNotFoundError(key);
-      if (isS3Error(last, 'InvalidRange', 416)) {
+      if (isNotFound(error)) throw new ObjectNotFoundError(key);
+      if (isS3Error(error, 'InvalidRange', 416)) {
         const stat = await this.stat(key);
         if (!stat) throw new ObjectNotFoundError(key);
         if (resolveRange(key, stat.size, start, end) === null) return emptyStream();
