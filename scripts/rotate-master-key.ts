@@ -58,7 +58,7 @@ export async function rotateMasterKey(
     return { keyRef, rewrapped, unchanged };
   } finally {
     await dataSource.destroy();
-    (keys as { destroy?: () => void }).destroy?.();
+    await keys.close();
   }
 }
 

@@ -228,7 +228,7 @@ export async function decryptStored(
     });
     return { sha256: hash.digest('hex'), bytes, encryptedSize: stat.size, header: decrypt.header! };
   } finally {
-    (store as { destroy?: () => void }).destroy?.();
+    await store.close();
   }
 }
 

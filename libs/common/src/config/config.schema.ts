@@ -1,5 +1,6 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import type { ObjectStoreConfig } from '../storage/index.js';
 
 const MiB = 1024 * 1024;
 
@@ -155,18 +156,7 @@ export interface TessConfig {
   tempDir: string;
   tempMaxAgeMs: number;
   uploads: { maxFileSize: number; maxFilesPerRequest: number; quotaBytes: number; quotaFiles: number };
-  storage:
-    | { driver: 'local'; root: string }
-    | {
-        driver: 's3';
-        bucket: string;
-        region: string;
-        endpoint?: string;
-        forcePathStyle: boolean;
-        partSize: number;
-        queueSize: number;
-        credentials?: { accessKeyId: string; secretAccessKey: string };
-      };
+  storage: ObjectStoreConfig;
   keys: {
     provider: 'local' | 'aws-secrets-manager';
     mode: 'envelope' | 'per-file-secret';

@@ -42,9 +42,7 @@ export class StorageModule implements OnApplicationShutdown {
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
   ) {}
 
-  onApplicationShutdown(): void {
-    for (const resource of [this.store, this.keys] as unknown[]) {
-      (resource as { destroy?: () => void }).destroy?.();
-    }
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all([this.store.close(), this.keys.close()]);
   }
 }

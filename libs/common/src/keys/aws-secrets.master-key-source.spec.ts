@@ -24,7 +24,7 @@ describe('AwsSecretsMasterKeySource (real SDK client against the Secrets Manager
     fake = await startSecretsManagerFake();
   });
   afterEach(async () => {
-    for (const source of sources.splice(0)) source.destroy();
+    for (const source of sources.splice(0)) await source.close();
     await fake.close();
   });
 

@@ -108,8 +108,8 @@ export class AwsSecretsMasterKeySource implements MasterKeySource {
   }
 
   /** Closes the HTTP connections of a client built by this source. */
-  destroy(): void {
-    this.#sm.destroy();
+  async close(): Promise<void> {
+    this.#sm.close();
   }
 
   #loadCurrent(): Promise<void> {

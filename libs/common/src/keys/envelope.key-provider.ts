@@ -142,6 +142,11 @@ export class EnvelopeKeyProvider implements KeyProvider {
     return this.source.check();
   }
 
+  /** Closes the master key source. */
+  close(): Promise<void> {
+    return this.source.close();
+  }
+
   #keyRef(masterKeyId: string): string {
     const scope = this.source.keyRefScope;
     return scope === undefined

@@ -51,7 +51,7 @@ describe('createKeyProvider', () => {
     expect(provider.source).toBeInstanceOf(AwsSecretsMasterKeySource);
     const created = await provider.createDataKey(randomUUID());
     expect(created.keyRef).toMatch(/^aws-sm:tess\/master:[0-9a-f-]{36}$/);
-    (provider.source as AwsSecretsMasterKeySource).destroy();
+    await provider.close();
   });
 
   it('builds per-file-secret mode on Secrets Manager', async () => {
@@ -59,7 +59,7 @@ describe('createKeyProvider', () => {
     expect(provider).toBeInstanceOf(PerFileSecretKeyProvider);
     const fileId = randomUUID();
     expect((await provider.createDataKey(fileId)).keyRef).toBe(`secret:acme/files/${fileId}`);
-    provider.destroy();
+    await provider.close();
   });
 
   it('refuses configurations that cannot work, with operator-facing messages', () => {

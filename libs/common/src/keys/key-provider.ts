@@ -41,6 +41,8 @@ export interface KeyProvider {
   destroyDataKey(fileId: string, wrapped: WrappedDataKey): Promise<void>;
   /** Throws when the master key / secret store is unusable (readiness). */
   check(): Promise<void>;
+  /** Releases connections (Secrets Manager sockets) at shutdown; the provider is not used afterwards. */
+  close(): Promise<void>;
 }
 
 /**

@@ -115,6 +115,9 @@ export class LocalFileMasterKeySource implements MasterKeySource {
     await this.#reload();
   }
 
+  /** Nothing to release: the file is opened and closed per read. */
+  async close(): Promise<void> {}
+
   #reload(): Promise<void> {
     this.#loading ??= this.#load().finally(() => {
       this.#loading = undefined;

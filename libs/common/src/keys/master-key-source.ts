@@ -29,6 +29,8 @@ export interface MasterKeySource {
   rotate(): Promise<{ id: string }>;
   /** Throws when no current master key can be obtained (readiness). */
   check(): Promise<void>;
+  /** Releases connections at shutdown; the source is not used afterwards. */
+  close(): Promise<void>;
 }
 
 /** The requested master key version does not exist in the store (pruned, or from another store). */

@@ -24,7 +24,7 @@ describe('PerFileSecretKeyProvider (real SDK client against the Secrets Manager 
     fake = await startSecretsManagerFake();
   });
   afterEach(async () => {
-    for (const provider of providers.splice(0)) provider.destroy();
+    for (const provider of providers.splice(0)) await provider.close();
     await fake.close();
   });
 

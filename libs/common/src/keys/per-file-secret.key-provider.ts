@@ -160,8 +160,8 @@ export class PerFileSecretKeyProvider implements KeyProvider {
   }
 
   /** Closes the HTTP connections of a client built by this provider. */
-  destroy(): void {
-    this.#sm.destroy();
+  async close(): Promise<void> {
+    this.#sm.close();
   }
 
   /** The secret name in `wrapped.keyRef`, which must be this file's secret (under any prefix). */

@@ -8,6 +8,21 @@ import {
   SecretsManagerRequestError,
 } from './secrets-manager.client.js';
 
+/**
+ * Answers every attempt of `sm`'s requests with `answer` instead of the network. It sits below the SDK's
+ * retry middleware, so the retries run exactly as in production.
+ */
+function answerAttempts(
+  sm: RetryingSecretsManagerClient,
+  answer: (command: { input: { ClientRequestToken?: string } }) => Promise<object>,
+): void {
+  const middleware = () => async (args: { input: object }) => ({
+    output: { ...(await answer({ input: args.input })), $metadata: {} },
+    response: {},
+  });
+  sm.client.middlewareStack.add(middleware as never, { step: 'deserialize', priority: 'high' });
+}
+
 function serviceError(name: string, httpStatusCode: number, extra: Record<string, unknown> = {}): Error {
   return Object.assign(new Error(`${name} happened`), { name, $metadata: { httpStatusCode }, ...extra });
 }
@@ -63,7 +78,7 @@ describe('RetryingSecretsManagerClient', () => {
     const send = vi.fn(async () => {
       throw serviceError('ThrottlingException', 400);
     });
-    sm.client.send = send as unknown as typeof sm.client.send;
+    answerAttempts(sm, send);
 
     const started = performance.now();
     await expect(sm.getSecretValue({ SecretId: 'x' })).rejects.toBeInstanceOf(SecretsManagerRequestError);
@@ -72,7 +87,7 @@ describe('RetryingSecretsManagerClient', () => {
     expect(send).toHaveBeenCalledTimes(5);
     expect(elapsed).toBeGreaterThanOrEqual(150);
     expect(elapsed).toBeLessThan(1500);
-    sm.destroy();
+    sm.close();
   });
 
   it('reports an unreachable endpoint readably after its retries', async () => {
@@ -87,7 +102,7 @@ describe('RetryingSecretsManagerClient', () => {
       retry: { maxAttempts: 3, baseDelayMs: 1 },
     });
     const error = await sm.getSecretValue({ SecretId: 'tess/master-key' }).catch((e: unknown) => e);
-    sm.destroy();
+    sm.close();
 
     expect(error).toBeInstanceOf(SecretsManagerRequestError);
     expect((error as SecretsManagerRequestError).code).toBe('ECONNREFUSED');
@@ -100,17 +115,17 @@ describe('RetryingSecretsManagerClient', () => {
     const sm = new RetryingSecretsManagerClient({ ...FAKE_AWS, retry: { maxAttempts: 3, baseDelayMs: 1 } });
     const tokens: unknown[] = [];
     let calls = 0;
-    sm.client.send = (async (command: { input: { ClientRequestToken?: string } }) => {
+    answerAttempts(sm, async (command) => {
       tokens.push(command.input.ClientRequestToken);
       if (++calls < 3) throw serviceError('ThrottlingException', 400);
       return { VersionId: command.input.ClientRequestToken };
-    }) as unknown as typeof sm.client.send;
+    });
 
     const out = await sm.putSecretValue({ SecretId: 's', SecretString: 'v' });
 
     expect(tokens).toHaveLength(3);
     expect(new Set(tokens).size).toBe(1);
     expect(out.VersionId).toBe(tokens[0]);
-    sm.destroy();
+    sm.close();
   });
 });

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CreateSecretCommand,
   type CreateSecretCommandInput,
@@ -20,8 +19,12 @@ import {
   type SecretsManagerClientConfig,
 } from '@aws-sdk/client-secrets-manager';
 import { TRANSIENT_NETWORK_ERROR_CODES } from '../util/network-errors.js';
+import { sdkAttempts, sdkRetry } from '../util/sdk-retry.strategy.js';
 
-/** Exponential backoff with full jitter: attempt n waits a uniform random time in [0, min(max, base * 2^(n-1))). */
+/**
+ * Exponential backoff with full jitter: retry n waits a uniform random time in [0, min(max, base * 2^(n-1))).
+ * The SDK's retry strategy does the retrying (see `sdkRetry`).
+ */
 export interface RetryOptions {
   /** Total attempts including the first (default 5). */
   maxAttempts?: number;
@@ -38,13 +41,10 @@ export interface SecretsManagerConnectionOptions {
   endpoint?: string;
   /** Default: the SDK's default credential chain (environment, profile, IMDS, IRSA...). */
   credentials?: SecretsManagerClientConfig['credentials'];
-  /**
-   * A ready client. Its own retry settings are kept, so attempts multiply with ours; clients built here get
-   * `maxAttempts: 1` and rely on {@link RetryOptions} alone.
-   */
+  /** A ready client, used with its own retry and timeout settings ({@link RetryOptions} shape clients built here). */
   client?: SecretsManagerClient;
   retry?: RetryOptions;
-  /** Per-attempt socket timeouts for clients built here (default 5000 ms). */
+  /** Per-attempt connection and request timeouts for clients built here (default 5000 ms). */
   requestTimeoutMs?: number;
 }
 
@@ -69,7 +69,10 @@ const TRANSIENT = new Set([
   'TimeoutError',
 ]);
 
-/** Whether retrying the same request may succeed: throttling, 5xx, timeouts and connection failures. */
+/**
+ * Whether retrying the same request may succeed: throttling, 5xx, timeouts and connection failures. The
+ * SDK's retry strategy asks this.
+ */
 export function isRetryableError(error: unknown): boolean {
   if (!isRecord(error)) return false;
   const name = typeof error.name === 'string' ? error.name : '';
@@ -110,16 +113,13 @@ export function isSecretsManagerError(error: unknown, code: string): error is Se
 }
 
 /**
- * The few Secrets Manager operations TESS uses, each retried with exponential backoff and full jitter on
- * throttling, 5xx and network errors. Writes carry a ClientRequestToken fixed before the first attempt, so
+ * The few Secrets Manager operations TESS uses, each retried by the SDK with exponential backoff and full
+ * jitter on throttling, 5xx and network errors. Writes carry a ClientRequestToken fixed before the first attempt, so
  * a retry of a write that did reach the service is idempotent. Never logs; errors never carry secret values.
  */
 export class RetryingSecretsManagerClient {
   readonly client: SecretsManagerClient;
   readonly #ownsClient: boolean;
-  readonly #maxAttempts: number;
-  readonly #baseDelayMs: number;
-  readonly #maxDelayMs: number;
 
   constructor(options: SecretsManagerConnectionOptions) {
     if (options.client) {
@@ -128,18 +128,21 @@ export class RetryingSecretsManagerClient {
     } else {
       if (!options.region) throw new Error('Secrets Manager needs a region');
       const timeout = options.requestTimeoutMs ?? 5000;
+      const baseDelayMs = Math.max(0, options.retry?.baseDelayMs ?? 100);
+      const retry = {
+        maxAttempts: Math.max(1, Math.floor(options.retry?.maxAttempts ?? 5)),
+        baseDelayMs,
+        maxDelayMs: Math.max(baseDelayMs, options.retry?.maxDelayMs ?? 5000),
+      };
       this.client = new SecretsManagerClient({
         region: options.region,
         endpoint: options.endpoint,
         credentials: options.credentials,
-        maxAttempts: 1,
-        requestHandler: { requestTimeout: timeout, connectionTimeout: timeout },
+        ...sdkRetry(retry, isRetryableError),
+        requestHandler: { requestTimeout: timeout, connectionTimeout: timeout, throwOnRequestTimeout: true },
       });
       this.#ownsClient = true;
     }
-    this.#maxAttempts = Math.max(1, Math.floor(options.retry?.maxAttempts ?? 5));
-    this.#baseDelayMs = Math.max(0, options.retry?.baseDelayMs ?? 100);
-    this.#maxDelayMs = Math.max(this.#baseDelayMs, options.retry?.maxDelayMs ?? 5000);
   }
 
   getSecretValue(input: GetSecretValueCommandInput): Promise<GetSecretValueCommandOutput> {
@@ -171,21 +174,16 @@ export class RetryingSecretsManagerClient {
   }
 
   /** Releases the HTTP connections of a client built here (an injected client is left alone). */
-  destroy(): void {
+  close(): void {
     if (this.#ownsClient) this.client.destroy();
   }
 
+  /** Names the operation and secret in the error `send` (the SDK, after its retries) rejects with. */
   async #call<T>(operation: string, secretId: string | undefined, send: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await send();
-      } catch (error) {
-        if (attempt >= this.#maxAttempts || !isRetryableError(error)) {
-          throw new SecretsManagerRequestError(operation, secretId ?? '?', attempt, error);
-        }
-        const ceiling = Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** (attempt - 1));
-        await sleep(Math.random() * ceiling);
-      }
+    try {
+      return await send();
+    } catch (error) {
+      throw new SecretsManagerRequestError(operation, secretId ?? '?', sdkAttempts(error), error);
     }
   }
 }

@@ -190,6 +190,9 @@ export class LocalObjectStore implements ObjectStore {
     return leftovers.length;
   }
 
+  /** Nothing to release: every file handle is closed by the call that opened it. */
+  async close(): Promise<void> {}
+
   async check(): Promise<void> {
     const probe = join(this.root, `.check.${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
     try {

@@ -52,6 +52,8 @@ export interface ObjectStore {
   abortIncomplete(key: string): Promise<number>;
   /** Throws when the store is unreachable or misconfigured (readiness). */
   check(): Promise<void>;
+  /** Releases connections and sockets at shutdown; the store is not used afterwards. */
+  close(): Promise<void>;
 }
 
 export class ObjectNotFoundError extends Error {

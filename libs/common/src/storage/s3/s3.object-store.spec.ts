@@ -9,8 +9,8 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type S3rverHandle, startS3rver } from '../../../../test/support/s3rver.js';
-import { createObjectStore } from './index.js';
+import { type S3rverHandle, startS3rver } from '../../../../../test/support/s3rver.js';
+import { createObjectStore } from '../index.js';
 import {
   chunkedBody,
   describeObjectStoreContract,
@@ -18,7 +18,7 @@ import {
   PART,
   readAll,
   sha256,
-} from './object-store.contract.js';
+} from '../object-store.contract.js';
 import {
   choosePartSize,
   isRetryableS3Error,
@@ -26,7 +26,7 @@ import {
   S3ObjectStore,
   type S3ObjectStoreOptions,
   S3UploadError,
-} from './s3.object-store.js';
+} from './index.js';
 
 let s3: S3rverHandle;
 let store: S3ObjectStore;
@@ -83,7 +83,7 @@ afterEach(() => {
 });
 
 afterAll(async () => {
-  for (const created of stores) created.destroy();
+  for (const created of stores) await created.close();
   client?.destroy();
   await s3?.close();
 });
@@ -288,11 +288,11 @@ describe('S3ObjectStore', () => {
     });
   });
 
-  it('is built by createObjectStore', () => {
+  it('is built by createObjectStore', async () => {
     const built = createObjectStore({ driver: 's3', ...makeStoreOptions() });
     expect(built.driver).toBe('s3');
     expect(built).toBeInstanceOf(S3ObjectStore);
-    (built as S3ObjectStore).destroy();
+    await built.close();
     expect(createObjectStore({ driver: 'local', root: '/tmp/x' }).driver).toBe('local');
   });
 
