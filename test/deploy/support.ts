@@ -1,8 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, relative } from 'node:path';
 import { kedaSh } from '@kubernetes-models/keda';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
@@ -12,6 +11,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
 import ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
+import { ROOT } from '../support/paths.js';
 
 /**
  * Shared helpers for the deployment tests: reading the manifests exactly as kubectl and Compose read
@@ -19,7 +19,7 @@ import { parseAllDocuments } from 'yaml';
  * and parsing the Dockerfile and env files.
  */
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { ROOT };
 export const K8S_DIR = join(ROOT, 'k8s');
 
 export type Obj = Record<string, unknown>;
