@@ -3,10 +3,17 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symli
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT } from '../support/paths.js';
 import { freePort } from '../support/ports.js';
 import { startProcess, type TestProcess } from '../support/processes.js';
 import { createWorld, type World } from '../support/world.js';
-import { effectiveInstruction, execForm, parseDockerfile, ROOT, stageChain, stageEnv } from './support.js';
+import {
+  effectiveInstruction,
+  execForm,
+  parseDockerfile,
+  stageChain,
+  stageEnv,
+} from './support/dockerfile.js';
 
 /**
  * The image layout without Docker: each target's runtime filesystem is assembled in a temp folder from
