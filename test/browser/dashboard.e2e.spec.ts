@@ -1,18 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import type { INestApplicationContext } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import { dirname, join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGatewayApp } from '../../apps/gateway/src/app.factory.js';
-import { startInProcessWorker } from '../support/apps.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { MiB, sha256 } from '../support/bytes.js';
+import { ROOT } from '../support/paths.js';
 import { createUser, TEST_PASSWORD } from '../support/users.js';
+import { createWorld, type World } from '../support/world.js';
 
 /**
  * The dashboard in a real browser (Debian's chromium driven by playwright-core) against the real gateway
@@ -22,19 +18,15 @@ import { createUser, TEST_PASSWORD } from '../support/users.js';
  */
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The README's screenshot; rewritten only when TESS_UPDATE_SCREENSHOT=1, so test runs leave the tree clean. */
 const SCREENSHOT = join(ROOT, 'docs/screenshot-dashboard.png');
 const UPDATE_SCREENSHOT = process.env.TESS_UPDATE_SCREENSHOT === '1';
-const MiB = 1024 * 1024;
 const MAX_FILE_SIZE = 30 * MiB;
 const PASSWORD = 'a long and memorable passphrase';
 /** Set TESS_BROWSER_SHOTS=<dir> to keep extra screenshots (full page, phone width) for a look. */
 const SHOTS = process.env.TESS_BROWSER_SHOTS;
 
-let env: TestEnv;
-let gateway: NestExpressApplication;
-let worker: INestApplicationContext;
+let world: World;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
@@ -48,18 +40,6 @@ let uploadRequests = 0;
 
 /** The uploaded files by name: their bytes' SHA-256 as computed where they were made. */
 const expected = new Map<string, { size: number; sha256: string }>();
-
-function sha256(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
-}
 
 /** Records CSP violations from inside the page (installed before any page script runs). */
 const CSP_PROBE = `
@@ -131,14 +111,13 @@ beforeAll(async () => {
       `No chromium at ${CHROMIUM}: install it (apt-get install -y chromium) or set CHROMIUM_PATH`,
     );
   }
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  env = await createTestEnv({ PORT: String(port), MAX_FILE_SIZE: String(MAX_FILE_SIZE) });
-  // The page's Origin must be on the Socket.IO allowlist, so the gateway listens on the port we picked.
-  const config = { ...env.config, http: { ...env.config.http, allowedOrigins: [base] } };
-  gateway = await createGatewayApp(config);
-  await gateway.listen(port, '127.0.0.1');
-  worker = await startInProcessWorker(config);
+  // The page's Origin must be on the Socket.IO allowlist, so the gateway listens on a port picked first.
+  world = await createWorld({
+    ownOrigins: true,
+    workers: 'in-process',
+    env: { MAX_FILE_SIZE: String(MAX_FILE_SIZE) },
+  });
+  base = world.base;
   scratch = await mkdtemp(join(tmpdir(), 'tess-browser-'));
   // launch() gives chromium a fresh temporary profile of its own (it refuses --user-data-dir) and
   // removes it on close; the other flags keep the headless browser off the network and quiet.
@@ -167,9 +146,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
-  await worker?.close();
-  await gateway?.close();
-  await env?.cleanup();
+  await world?.close();
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
@@ -458,7 +435,7 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
   });
 
   it('pages with "Load more" and adds rows live for uploads made elsewhere', async () => {
-    const other = await createUser(gateway.getHttpServer(), `pager_${env.id}`);
+    const other = await createUser(world.server, `pager_${world.id}`);
     const upload = async (names: string[]) => {
       const form = new FormData();
       for (const name of names) form.append('file', new Blob([`content of ${name}`]), name);

@@ -1,19 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDataSource, MIGRATIONS, migrate } from '#common';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { createWorld, type World } from '../support/world.js';
 
-let env: TestEnv;
+let world: World;
 
 beforeAll(async () => {
-  env = await createTestEnv();
+  world = await createWorld({ gateway: 'none' });
 });
 
 afterAll(async () => {
-  await env.cleanup();
+  await world.close();
 });
 
 async function tables(): Promise<string[]> {
-  const ds = createDataSource(env.config);
+  const ds = createDataSource(world.config);
   await ds.initialize();
   try {
     const rows: { table_name: string }[] = await ds.query(
@@ -27,7 +27,7 @@ async function tables(): Promise<string[]> {
 
 describe('migrations', () => {
   it('apply to an empty database, concurrently from two processes exactly once, and revert cleanly', async () => {
-    const [a, b] = [createDataSource(env.config), createDataSource(env.config)];
+    const [a, b] = [createDataSource(world.config), createDataSource(world.config)];
     await Promise.all([a.initialize(), b.initialize()]);
     const applied = await Promise.all([migrate(a), migrate(b)]);
     // The advisory lock serializes the two runners: one applies everything, the other nothing.

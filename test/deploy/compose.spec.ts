@@ -3,20 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { envSchema } from '#common';
-import {
-  asArray,
-  composeEnvironment,
-  dig,
-  isObj,
-  isPinnedImage,
-  type Obj,
-  parseDockerfile,
-  parseEnvFile,
-  ROOT,
-  readYaml,
-  run,
-  toolWorks,
-} from './support.js';
+import { ROOT } from '../support/paths.js';
+import { composeEnvironment, parseEnvFile } from './support/compose.js';
+import { isPinnedImage, parseDockerfile } from './support/dockerfile.js';
+import { asArray, dig, isObj, type Obj, readYaml } from './support/manifests.js';
+import { run, toolWorks } from './support/tools.js';
 
 /**
  * docker-compose.yml, checked without a Docker engine: structure, healthchecks, pinned images, startup

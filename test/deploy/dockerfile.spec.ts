@@ -5,15 +5,15 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GATEWAY_ENV, WORKER_ENV } from '../../scripts/runtime-env.mjs';
+import { ROOT } from '../support/paths.js';
 import {
   effectiveInstruction,
   execForm,
   isPinnedImage,
   parseDockerfile,
-  ROOT,
   stageChain,
   stageEnv,
-} from './support.js';
+} from './support/dockerfile.js';
 
 /**
  * The Dockerfile, checked without a Docker engine: pinned base, both targets, the build steps, a

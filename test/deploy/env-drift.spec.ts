@@ -2,25 +2,11 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { envSchema, loadConfig } from '#common';
-import {
-  asArray,
-  composeEnvironment,
-  dig,
-  findObject,
-  interpolateDeep,
-  interpolationNames,
-  isObj,
-  K8S_DIR,
-  KUBECTL,
-  kustomize,
-  type Obj,
-  parseDockerfile,
-  parseEnvFile,
-  podOf,
-  ROOT,
-  readYaml,
-  stageEnv,
-} from './support.js';
+import { ROOT } from '../support/paths.js';
+import { composeEnvironment, interpolateDeep, interpolationNames, parseEnvFile } from './support/compose.js';
+import { parseDockerfile, stageEnv } from './support/dockerfile.js';
+import { asArray, dig, findObject, isObj, K8S_DIR, type Obj, podOf, readYaml } from './support/manifests.js';
+import { KUBECTL, kustomize } from './support/tools.js';
 
 /**
  * No drift between the deployment files and the config schema (libs/common/src/config/config.schema.ts,

@@ -10,7 +10,9 @@ import { OBJECT_STORE, TESS_CONFIG, type TessConfig } from '#common';
 import { HealthServer } from '../../apps/crypto-worker/src/health/health.server.js';
 import { HealthController } from '../../apps/gateway/src/health/health.controller.js';
 import { REDIS } from '../../apps/gateway/src/infra/redis.module.js';
-import { asArray, dig, isObj, K8S_DIR, type Obj, parseDockerfile, podOf, ROOT, readYaml } from './support.js';
+import { ROOT } from '../support/paths.js';
+import { parseDockerfile } from './support/dockerfile.js';
+import { asArray, dig, isObj, K8S_DIR, type Obj, podOf, readYaml } from './support/manifests.js';
 
 /**
  * The probes in the manifests, the compose file and the Dockerfile must hit routes the apps really

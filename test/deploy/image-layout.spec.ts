@@ -1,11 +1,19 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
-import { effectiveInstruction, execForm, parseDockerfile, ROOT, stageChain, stageEnv } from './support.js';
+import { ROOT } from '../support/paths.js';
+import { freePort } from '../support/ports.js';
+import { startProcess, type TestProcess } from '../support/processes.js';
+import { createWorld, type World } from '../support/world.js';
+import {
+  effectiveInstruction,
+  execForm,
+  parseDockerfile,
+  stageChain,
+  stageEnv,
+} from './support/dockerfile.js';
 
 /**
  * The image layout without Docker: each target's runtime filesystem is assembled in a temp folder from
@@ -60,38 +68,12 @@ function stageImage(target: string, packages: string[]): string {
   return app;
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+function start(name: string, app: string, command: string[], env: Record<string, string>): TestProcess {
+  return startProcess(name, command[1]!, env, { cwd: app, args: command.slice(2), inherit: ['PATH'] });
 }
 
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-}
-
-function start(app: string, command: string[], env: Record<string, string>): Running {
-  const child = spawn(process.execPath, command.slice(1), {
-    cwd: app,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-64_000)));
-  child.stderr?.on('data', (c: Buffer) => (output = (output + c.toString()).slice(-64_000)));
-  return { child, output: () => output };
-}
-
-async function stop(running: Running | undefined): Promise<void> {
-  if (!running || running.child.exitCode !== null || running.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => running.child.once('exit', resolve));
-  running.child.kill('SIGTERM');
-  const timer = setTimeout(() => running.child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
+async function stop(running: TestProcess | undefined): Promise<void> {
+  await running?.stop(15_000);
 }
 
 /** Runs the image's HEALTHCHECK command (in /app, with the container's environment) until it passes. */
@@ -99,7 +81,7 @@ async function healthcheck(
   target: string,
   app: string,
   env: Record<string, string>,
-  running: Running,
+  running: TestProcess,
 ): Promise<void> {
   const hc = effectiveInstruction(dockerfile, target, 'HEALTHCHECK')!;
   const [, ...args] = execForm(hc.slice(hc.indexOf('CMD') + 3).trim());
@@ -118,15 +100,15 @@ async function healthcheck(
 }
 
 describe.skipIf(!built)('image layout: each target runs from what the Dockerfile copies', () => {
-  let testEnv: TestEnv;
+  let testEnv: World;
   let packages: string[] = [];
   const stages: string[] = [];
-  const processes: Running[] = [];
+  const processes: TestProcess[] = [];
   let containerEnv: Record<string, string> = {};
 
   beforeAll(async () => {
     packages = productionPackages();
-    testEnv = await createTestEnv({ MIGRATE_ON_START: 'false' });
+    testEnv = await createWorld({ gateway: 'none', env: { MIGRATE_ON_START: 'false' } });
     containerEnv = {
       ...testEnv.env,
       NODE_ENV: 'production',
@@ -140,7 +122,7 @@ describe.skipIf(!built)('image layout: each target runs from what the Dockerfile
   afterAll(async () => {
     for (const p of processes) await stop(p);
     for (const dir of stages) rmSync(dir, { recursive: true, force: true });
-    await testEnv?.cleanup();
+    await testEnv?.close();
   }, 60_000);
 
   it('production dependencies exclude the dev tooling', () => {
@@ -169,7 +151,7 @@ describe.skipIf(!built)('image layout: each target runs from what the Dockerfile
     expect(migrate.status, `${migrate.stdout}\n${migrate.stderr}`).toBe(0);
 
     const command = execForm(effectiveInstruction(dockerfile, 'gateway', 'CMD')!);
-    const gateway = start(app, command, env);
+    const gateway = start('gateway image', app, command, env);
     processes.push(gateway);
     await healthcheck('gateway', app, env, gateway);
     const base = `http://127.0.0.1:${port}`;
@@ -195,7 +177,7 @@ describe.skipIf(!built)('image layout: each target runs from what the Dockerfile
     };
     expect(env.GLIBC_TUNABLES).toBeTruthy();
     const command = execForm(effectiveInstruction(dockerfile, 'crypto-worker', 'CMD')!);
-    const worker = start(app, command, env);
+    const worker = start('crypto-worker image', app, command, env);
     processes.push(worker);
     await healthcheck('crypto-worker', app, env, worker);
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status, worker.output()).toBe(200);

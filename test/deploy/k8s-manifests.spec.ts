@@ -4,25 +4,24 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bullPrefix, envSchema, LocalFileMasterKeySource, QUEUE_NAMES } from '#common';
+import { ROOT } from '../support/paths.js';
+import { isPinnedImage } from './support/dockerfile.js';
 import {
   asArray,
   dig,
   findObject,
   isObj,
-  isPinnedImage,
   K8S_DIR,
   KINDS,
-  KUBECTL,
   KUSTOMIZE_KINDS,
   k8sDocuments,
-  kustomize,
   type Obj,
   podOf,
-  ROOT,
   readYaml,
   schemaProblems,
   typeKey,
-} from './support.js';
+} from './support/manifests.js';
+import { KUBECTL, kustomize } from './support/tools.js';
 
 /**
  * Every YAML document under k8s/ (base, components, overlays and the Secret examples) must be a known

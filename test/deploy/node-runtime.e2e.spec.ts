@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAllProcesses, startProcess, startWorker, WORKER_ENTRY } from '../support/processes.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
-import { ROOT } from './support.js';
+import { GATEWAY_ENTRY, ROOT } from '../support/paths.js';
+import { killAllProcesses, startProcess, startWorker } from '../support/processes.js';
+import { createWorld, type World } from '../support/world.js';
 
 /**
  * TESS runs on the Node.js 24 that package.json pins as the devDependency `node`: npm puts
@@ -17,19 +17,18 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
   devDependencies: Record<string, string>;
 };
 const pinned = pkg.devDependencies.node!;
-const GATEWAY_ENTRY = join(WORKER_ENTRY, '..', '..', '..', 'gateway', 'src', 'main.js');
 const STARTUP_VERSION = /Node\.js (v\d+\.\d+\.\d+)/;
 
 describe('Node.js runtime', () => {
-  let env: TestEnv;
+  let world: World;
 
   beforeAll(async () => {
-    env = await createTestEnv();
+    world = await createWorld({ gateway: 'none' });
   });
 
   afterAll(async () => {
     await killAllProcesses();
-    await env?.cleanup();
+    await world?.close();
   });
 
   it('pins one exact Node 24 release, inside the engines range', () => {
@@ -42,10 +41,10 @@ describe('Node.js runtime', () => {
   });
 
   it('starts the gateway and the crypto worker on the pinned Node, and they say so at startup', async () => {
-    const gateway = startProcess('gateway', GATEWAY_ENTRY, { ...env.env, PORT: '0', LOG_LEVEL: 'info' });
+    const gateway = startProcess('gateway', GATEWAY_ENTRY, { ...world.env, PORT: '0', LOG_LEVEL: 'info' });
     // The gateway applies the migrations; the worker starts on the migrated schema.
     await gateway.waitForOutput(/gateway listening on/, 60_000);
-    const worker = await startWorker(env.env);
+    const worker = await startWorker(world.env);
     await worker.waitForOutput(/crypto worker started/, 30_000);
     expect(gateway.output().match(STARTUP_VERSION)?.[1]).toBe(`v${pinned}`);
     expect(worker.output().match(STARTUP_VERSION)?.[1]).toBe(`v${pinned}`);

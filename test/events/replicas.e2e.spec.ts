@@ -1,28 +1,15 @@
-import { createServer } from 'node:net';
-import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerToClientEvents } from '#common';
 import { csrfFrom, sessionCookie } from '../support/http.js';
 import { bytesOf } from '../support/multipart.js';
-import { killAllProcesses, startProcess, startWorker, WORKER_ENTRY } from '../support/processes.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { TEST_PASSWORD } from '../support/users.js';
+import { createWorld, type World } from '../support/world.js';
 
-const GATEWAY_ENTRY = join(WORKER_ENTRY, '..', '..', '..', 'gateway', 'src', 'main.js');
-let env: TestEnv;
-const urls: string[] = [];
+let world: World;
+let urls: string[] = [];
 const sockets: Socket<ServerToClientEvents>[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Registers on `url` and returns the logged-in session cookie and a bearer token. */
 async function account(url: string, username: string) {
@@ -68,33 +55,23 @@ async function until(check: () => boolean, what: string, ms = 30_000) {
 }
 
 beforeAll(async () => {
-  env = await createTestEnv();
-  const ports = [await freePort(), await freePort()];
-  urls.push(...ports.map((p) => `http://127.0.0.1:${p}`));
-  const common = { ...env.env, ALLOWED_ORIGINS: urls.join(','), LOG_LEVEL: 'info' };
-  const gateways = ports.map((port, i) =>
-    startProcess(`gateway-${i + 1}`, GATEWAY_ENTRY, { ...common, PORT: String(port) }),
-  );
-  await Promise.all(gateways.map((g) => g.waitForOutput(/gateway listening on/, 30_000)));
-  await startWorker({ ...env.env, WORKER_HEALTH_PORT: '0' });
+  // Each gateway allows both origins, so a page of one may open sockets to the other.
+  world = await createWorld({ gateway: 'process', gateways: 2, ownOrigins: true, workers: 1 });
+  urls = world.urls;
 });
 
 afterAll(async () => {
   for (const socket of sockets) socket.disconnect();
-  await killAllProcesses();
-  await env?.cleanup();
+  await world?.close();
 });
 
 describe('two gateway processes', () => {
   it('store 60 files uploaded concurrently by three users exactly once, while a worker is stopped mid-run', async () => {
-    const extra = [
-      await startWorker({ ...env.env, WORKER_HEALTH_PORT: '0' }),
-      await startWorker({ ...env.env, WORKER_HEALTH_PORT: '0' }),
-    ];
+    const extra = [await world.startWorker(), await world.startWorker()];
     const users = await Promise.all(
       ['dave', 'erin', 'frank'].map(async (name, i) => {
         const url = urls[i % 2]!;
-        const acc = await account(url, `${name}_${env.id}`);
+        const acc = await account(url, `${name}_${world.id}`);
         const events = listen(urls[(i + 1) % 2]!, acc.cookie);
         await events.ready;
         return { ...acc, url, events, files: [] as string[] };
@@ -132,8 +109,8 @@ describe('two gateway processes', () => {
 
   it('each deliver job events to their own clients, whichever replica received the upload', async () => {
     const [g1, g2] = urls as [string, string];
-    const alice = await account(g1, `alice_${env.id}`);
-    const bob = await account(g2, `bob_${env.id}`);
+    const alice = await account(g1, `alice_${world.id}`);
+    const bob = await account(g2, `bob_${world.id}`);
     const aliceEvents = listen(g1, alice.cookie);
     const bobEvents = listen(g2, bob.cookie);
     await Promise.all([aliceEvents.ready, bobEvents.ready]);
@@ -163,7 +140,7 @@ describe('two gateway processes', () => {
 
   it('disconnects a session’s sockets on every replica when it logs out on one', async () => {
     const [g1, g2] = urls as [string, string];
-    const carol = await account(g1, `carol_${env.id}`);
+    const carol = await account(g1, `carol_${world.id}`);
     const onOther = listen(g2, carol.cookie);
     await onOther.ready;
     const gone = new Promise<string>((resolve) => onOther.socket.once('disconnect', resolve));

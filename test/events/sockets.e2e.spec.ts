@@ -1,18 +1,16 @@
-import type { INestApplicationContext } from '@nestjs/common';
 import { io, type Socket } from 'socket.io-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileRepository, type ServerToClientEvents } from '#common';
-import { type RunningGateway, startGateway, startInProcessWorker, waitForStatus } from '../support/apps.js';
+import { waitForStatus } from '../support/client.js';
 import { sessionCookie } from '../support/http.js';
 import { bytesOf } from '../support/multipart.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
+import { createWorld, type RunningGateway, type World } from '../support/world.js';
 
 type ClientSocket = Socket<ServerToClientEvents>;
-let env: TestEnv;
+let world: World;
 let gw: RunningGateway;
-let worker: INestApplicationContext | undefined;
 const sockets: ClientSocket[] = [];
 
 /** Logs in with a fresh session and returns its cookie. */
@@ -59,18 +57,13 @@ function refused(socket: ClientSocket): Promise<Error> {
 }
 
 beforeAll(async () => {
-  env = await createTestEnv();
-  gw = await startGateway({
-    ...env.config,
-    http: { ...env.config.http, allowedOrigins: ['http://tess.test'] },
-  });
+  world = await createWorld({ env: { ALLOWED_ORIGINS: 'http://tess.test' } });
+  gw = { app: world.app, url: world.base };
 });
 
 afterAll(async () => {
   for (const socket of sockets) socket.disconnect();
-  await worker?.close();
-  await gw?.app.close();
-  await env?.cleanup();
+  await world?.close();
 });
 
 describe('Socket.IO', () => {
@@ -80,7 +73,7 @@ describe('Socket.IO', () => {
   });
 
   it('refuses a socket from another origin even with a valid session', async () => {
-    const user = await createUser(gw.app.getHttpServer(), `origin_${env.id}`);
+    const user = await createUser(gw.app.getHttpServer(), `origin_${world.id}`);
     const cookie = await login(user);
     await refused(connect(gw.url, { Origin: 'http://evil.test', Cookie: cookie }));
     await refused(connect(gw.url, { Cookie: cookie }));
@@ -88,7 +81,7 @@ describe('Socket.IO', () => {
   });
 
   it('accepts same-origin long-polling (no Origin, Fetch Metadata same-origin) and refuses it from elsewhere', async () => {
-    const user = await createUser(gw.app.getHttpServer(), `polling_${env.id}`);
+    const user = await createUser(gw.app.getHttpServer(), `polling_${world.id}`);
     const cookie = await login(user);
     const polling = connect(gw.url, { Cookie: cookie, 'Sec-Fetch-Site': 'same-origin' }, ['polling']);
     await connected(polling);
@@ -107,8 +100,8 @@ describe('Socket.IO', () => {
 
   it("delivers progress and completion to the owner only, not to another user's socket", async () => {
     const [alice, bob] = await Promise.all([
-      createUser(gw.app.getHttpServer(), `alice_${env.id}`),
-      createUser(gw.app.getHttpServer(), `bob_${env.id}`),
+      createUser(gw.app.getHttpServer(), `alice_${world.id}`),
+      createUser(gw.app.getHttpServer(), `bob_${world.id}`),
     ]);
     const aliceSocket = connect(gw.url, { Origin: 'http://tess.test', Cookie: await login(alice) });
     const bobCookie = await login(bob);
@@ -125,8 +118,8 @@ describe('Socket.IO', () => {
       .set(alice.auth)
       .attach('file', bytesOf(3 * 1024 * 1024), 'a.bin');
     const fileId = up.body.files[0].id as string;
-    worker = await startInProcessWorker(env.config);
-    expect(await waitForStatus(gw.app.get(FileRepository), fileId)).toBe('stored');
+    await world.startInProcessWorker();
+    expect((await waitForStatus(world, fileId, 'stored')).status).toBe('stored');
     const deadline = Date.now() + 10_000;
     while (!aliceEvents.some((e) => e.event === 'job:completed') && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
@@ -149,7 +142,7 @@ describe('Socket.IO', () => {
   });
 
   it('disconnects the sockets of a session when it logs out', async () => {
-    const user = await createUser(gw.app.getHttpServer(), `leaver_${env.id}`);
+    const user = await createUser(gw.app.getHttpServer(), `leaver_${world.id}`);
     const cookie = await login(user);
     const socket = connect(gw.url, { Origin: 'http://tess.test', Cookie: cookie });
     await connected(socket);

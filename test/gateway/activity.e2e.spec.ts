@@ -1,36 +1,32 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileRepository } from '#common';
-import { type RunningGateway, startStack, type TestStack, waitForStatus } from '../support/apps.js';
+import { waitForStatus } from '../support/client.js';
 import { bytesOf } from '../support/multipart.js';
-import type { TestEnv } from '../support/test-env.js';
 import { createUser } from '../support/users.js';
+import { createWorld, type World } from '../support/world.js';
 
-let stack: TestStack;
-let env: TestEnv;
-let gw: RunningGateway;
+let world: World;
 
 beforeAll(async () => {
-  stack = await startStack();
-  ({ env, gw } = stack);
+  world = await createWorld({ workers: 'in-process' });
 });
 
 afterAll(async () => {
-  await stack?.close();
+  await world?.close();
 });
 
 describe('activity page', () => {
   it("shows the user's own audit trail, and nobody else's", async () => {
-    const alice = await createUser(gw.app.getHttpServer(), `alice_${env.id}`);
-    const bob = await createUser(gw.app.getHttpServer(), `bob_${env.id}`);
-    const up = await request(gw.url)
+    const alice = await createUser(world.app.getHttpServer(), `alice_${world.id}`);
+    const bob = await createUser(world.app.getHttpServer(), `bob_${world.id}`);
+    const up = await request(world.base)
       .post('/api/v1/uploads')
       .set(alice.auth)
       .attach('file', bytesOf(5000), 'secret-plan.txt');
     const id = up.body.files[0].id as string;
-    expect(await waitForStatus(gw.app.get(FileRepository), id)).toBe('stored');
-    await request(gw.url).post(`/api/v1/files/${id}/verify`).set(alice.auth).expect(200);
-    await request(gw.url).delete(`/api/v1/files/${id}`).set(alice.auth).expect(204);
+    expect((await waitForStatus(world, id, 'stored')).status).toBe('stored');
+    await request(world.base).post(`/api/v1/files/${id}/verify`).set(alice.auth).expect(200);
+    await request(world.base).delete(`/api/v1/files/${id}`).set(alice.auth).expect(204);
 
     const page = await alice.agent.get('/activity').expect(200);
     const actions = [...page.text.matchAll(/data-action="([^"]+)"/g)].map((m) => m[1]);
@@ -50,6 +46,6 @@ describe('activity page', () => {
     const other = await bob.agent.get('/activity').expect(200);
     expect(other.text).not.toContain(id);
     expect(other.text).not.toContain('secret-plan.txt');
-    await request(gw.url).get('/activity').expect(303).expect('Location', '/login');
+    await request(world.base).get('/activity').expect(303).expect('Location', '/login');
   });
 });

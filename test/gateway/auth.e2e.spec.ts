@@ -3,11 +3,10 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserRepository } from '#common';
-import { createGatewayApp } from '../../apps/gateway/src/app.factory.js';
 import { csrfFrom, sessionCookie } from '../support/http.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { createWorld, type World } from '../support/world.js';
 
-let env: TestEnv;
+let world: World;
 let app: NestExpressApplication;
 let counter = 0;
 
@@ -16,7 +15,7 @@ const PASSWORD = 'correct horse battery staple';
 /** A unique username per test, since throttling and uniqueness are per account. */
 function uniqueName(prefix = 'user'): string {
   counter += 1;
-  return `${prefix}${counter}_${env.id}`;
+  return `${prefix}${counter}_${world.id}`;
 }
 
 async function register(agent: request.Agent, username: string, password = PASSWORD) {
@@ -35,13 +34,12 @@ async function login(agent: request.Agent, username: string, password = PASSWORD
 }
 
 beforeAll(async () => {
-  env = await createTestEnv({ LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_MAX_FAILURES_PER_IP: '6' });
-  app = await createGatewayApp(env.config);
+  world = await createWorld({ env: { LOGIN_MAX_FAILURES_PER_ACCOUNT: '3', LOGIN_MAX_FAILURES_PER_IP: '6' } });
+  app = world.app;
 });
 
 afterAll(async () => {
-  await app?.close();
-  await env?.cleanup();
+  await world?.close();
 });
 
 describe('accounts and sessions', () => {

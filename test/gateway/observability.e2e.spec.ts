@@ -1,20 +1,18 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createGatewayApp } from '../../apps/gateway/src/app.factory.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { createWorld, type World } from '../support/world.js';
 
-let env: TestEnv;
+let world: World;
 let app: NestExpressApplication;
 
 beforeAll(async () => {
-  env = await createTestEnv({ LOG_LEVEL: 'error' });
-  app = await createGatewayApp(env.config);
+  world = await createWorld({ env: { LOG_LEVEL: 'error' } });
+  app = world.app;
 });
 
 afterAll(async () => {
-  await app?.close();
-  await env?.cleanup();
+  await world?.close();
 });
 
 describe('observability', () => {

@@ -3,18 +3,16 @@ import argon2 from 'argon2';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserRepository } from '#common';
-import { createGatewayApp } from '../../apps/gateway/src/app.factory.js';
 import { csrfFrom } from '../support/http.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { createWorld, type World } from '../support/world.js';
 
 const PASSWORD = 'a sufficiently long passphrase';
-const opened: { env: TestEnv; app: NestExpressApplication }[] = [];
+const opened: World[] = [];
 
 async function start(overrides: Record<string, string> = {}) {
-  const env = await createTestEnv(overrides);
-  const app = await createGatewayApp(env.config);
-  opened.push({ env, app });
-  return { env, app };
+  const world = await createWorld({ env: overrides });
+  opened.push(world);
+  return { world, app: world.app };
 }
 
 async function registerAgent(app: NestExpressApplication, username: string) {
@@ -31,10 +29,7 @@ async function registerAgent(app: NestExpressApplication, username: string) {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 afterEach(async () => {
-  for (const { env, app } of opened.splice(0)) {
-    await app.close();
-    await env.cleanup();
-  }
+  for (const world of opened.splice(0)) await world.close();
 });
 
 describe('session timeouts (enforced server-side)', () => {
@@ -60,7 +55,7 @@ describe('session timeouts (enforced server-side)', () => {
 
 describe('password hashing upgrades', () => {
   it('rehashes with the configured parameters at the next login when they have risen', async () => {
-    const { app, env } = await start({ ARGON2_MEMORY_KIB: '24576', ARGON2_TIME_COST: '3' });
+    const { app, world } = await start({ ARGON2_MEMORY_KIB: '24576', ARGON2_TIME_COST: '3' });
     const agent = await registerAgent(app, 'upgrader');
     const users = app.get(UserRepository);
     const user = (await users.findByUsername('upgrader'))!;
@@ -88,7 +83,7 @@ describe('password hashing upgrades', () => {
     expect(after).not.toBe(old);
     expect(after).toMatch(/m=24576/);
     expect(after).toMatch(/t=3/);
-    expect(env.config.argon2.memoryCost).toBe(24576);
+    expect(world.config.argon2.memoryCost).toBe(24576);
   });
 });
 

@@ -1,27 +1,25 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bullPrefix, FileRepository, QUEUE_NAMES, UserRepository } from '#common';
-import { createGatewayApp } from '../../apps/gateway/src/app.factory.js';
+import { FileRepository, UserRepository } from '#common';
 import { TempSweeperService } from '../../apps/gateway/src/uploads/temp-sweeper.service.js';
 import { bytesOf, postMultipart } from '../support/multipart.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { createUser, type TestUser } from '../support/users.js';
+import { createWorld, type World } from '../support/world.js';
 
 const LIMIT = 256 * 1024;
-let env: TestEnv;
+let world: World;
 let app: NestExpressApplication;
 let base: string;
 let queue: Queue;
 let alice: TestUser;
 
-async function tempFiles(dir = env.config.tempDir): Promise<string[]> {
+async function tempFiles(dir = world.config.tempDir): Promise<string[]> {
   return readdir(dir).catch(() => []);
 }
 
@@ -37,21 +35,15 @@ async function lookup(user: TestUser): Promise<string> {
 }
 
 beforeAll(async () => {
-  env = await createTestEnv({ MAX_FILE_SIZE: String(LIMIT), MAX_FILES_PER_REQUEST: '5' });
-  app = await createGatewayApp(env.config);
-  await app.listen(0, '127.0.0.1');
-  base = `http://127.0.0.1:${(app.getHttpServer().address() as AddressInfo).port}`;
-  queue = new Queue(QUEUE_NAMES.crypto, {
-    connection: { url: env.config.redis.url },
-    prefix: bullPrefix(env.config.redis.prefix),
-  });
-  alice = await createUser(app.getHttpServer(), `alice_${env.id}`);
+  world = await createWorld({ env: { MAX_FILE_SIZE: String(LIMIT), MAX_FILES_PER_REQUEST: '5' } });
+  app = world.app;
+  base = world.base;
+  queue = world.queue;
+  alice = await createUser(app.getHttpServer(), `alice_${world.id}`);
 });
 
 afterAll(async () => {
-  await queue?.close();
-  await app?.close();
-  await env?.cleanup();
+  await world?.close();
 });
 
 describe('POST /api/v1/uploads', () => {
@@ -74,8 +66,8 @@ describe('POST /api/v1/uploads', () => {
     });
     expect(b).toMatchObject({ filename: 'empty.txt', size: 0, status: 'queued', jobId: b.id });
 
-    expect(await readFile(join(env.config.tempDir, a.id))).toEqual(one);
-    expect((await stat(join(env.config.tempDir, a.id))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(world.config.tempDir, a.id))).toEqual(one);
+    expect((await stat(join(world.config.tempDir, a.id))).mode & 0o777).toBe(0o600);
     const row = (await app.get(FileRepository).findById(a.id))!;
     expect(row).toMatchObject({
       status: 'queued',
@@ -87,12 +79,12 @@ describe('POST /api/v1/uploads', () => {
     const job = (await queue.getJob(a.id))!;
     expect(job.name).toBe('encrypt-file');
     expect(job.data).toEqual({ fileId: a.id, ownerId: await lookup(alice) });
-    expect(job.opts.attempts).toBe(env.config.worker.jobAttempts);
+    expect(job.opts.attempts).toBe(world.config.worker.jobAttempts);
     await queue.obliterate({ force: true });
     await app.get(FileRepository).delete(a.id);
     await app.get(FileRepository).delete(b.id);
-    rmSync(join(env.config.tempDir, a.id));
-    rmSync(join(env.config.tempDir, b.id));
+    rmSync(join(world.config.tempDir, a.id));
+    rmSync(join(world.config.tempDir, b.id));
   });
 
   it('accepts exactly MAX_FILE_SIZE and refuses one byte more, even without Content-Length', async () => {
@@ -106,10 +98,10 @@ describe('POST /api/v1/uploads', () => {
     );
     expect(exact.status).toBe(202);
     const id = JSON.parse(exact.body).files[0].id;
-    expect((await stat(join(env.config.tempDir, id))).size).toBe(LIMIT);
+    expect((await stat(join(world.config.tempDir, id))).size).toBe(LIMIT);
     await queue.obliterate({ force: true });
     await app.get(FileRepository).delete(id);
-    rmSync(join(env.config.tempDir, id));
+    rmSync(join(world.config.tempDir, id));
 
     for (const chunked of [true, false]) {
       const over = await postMultipart(
@@ -195,7 +187,7 @@ describe('POST /api/v1/uploads', () => {
     const id = ok.body.files[0].id;
     await queue.obliterate({ force: true });
     await app.get(FileRepository).delete(id);
-    rmSync(join(env.config.tempDir, id));
+    rmSync(join(world.config.tempDir, id));
   });
 
   it('never lets a hostile filename reach the file system', async () => {
@@ -217,7 +209,7 @@ describe('POST /api/v1/uploads', () => {
       expect(await tempFiles()).toEqual([file.id]);
       await queue.obliterate({ force: true });
       await app.get(FileRepository).delete(file.id);
-      rmSync(join(env.config.tempDir, file.id));
+      rmSync(join(world.config.tempDir, file.id));
     }
   });
 });
@@ -229,31 +221,31 @@ describe('temp sweeper', () => {
       .set(alice.auth)
       .attach('file', bytesOf(10), 'q.bin');
     const queued = res.body.files[0].id;
-    const orphan = join(env.config.tempDir, '0b7a3c1e-8c2f-4e55-9d0f-2b1f0f4c9a11');
+    const orphan = join(world.config.tempDir, '0b7a3c1e-8c2f-4e55-9d0f-2b1f0f4c9a11');
     await writeFile(orphan, 'left behind by a crashed gateway');
-    const fresh = join(env.config.tempDir, '1b7a3c1e-8c2f-4e55-9d0f-2b1f0f4c9a11');
+    const fresh = join(world.config.tempDir, '1b7a3c1e-8c2f-4e55-9d0f-2b1f0f4c9a11');
     await writeFile(fresh, 'still being uploaded');
-    const old = new Date(Date.now() - env.config.tempMaxAgeMs - 60_000);
+    const old = new Date(Date.now() - world.config.tempMaxAgeMs - 60_000);
     await utimes(orphan, old, old);
-    await utimes(join(env.config.tempDir, queued), old, old);
+    await utimes(join(world.config.tempDir, queued), old, old);
 
     const removed = await app.get(TempSweeperService).sweep();
     expect(removed).toEqual(['0b7a3c1e-8c2f-4e55-9d0f-2b1f0f4c9a11']);
     expect((await tempFiles()).sort()).toEqual([queued, '1b7a3c1e-8c2f-4e55-9d0f-2b1f0f4c9a11'].sort());
     await queue.obliterate({ force: true });
     await app.get(FileRepository).delete(queued);
-    rmSync(join(env.config.tempDir, queued));
+    rmSync(join(world.config.tempDir, queued));
     rmSync(fresh);
   });
 });
 
 describe('failure modes', () => {
   it('answers 507 and keeps nothing when the temp volume is full', async () => {
-    const dir = join(env.config.dataDir, 'tiny-tmp');
+    const dir = join(world.config.dataDir, 'tiny-tmp');
     mkdirSync(dir, { recursive: true });
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]);
-    const full = await createTestEnv({ TEMP_DIR: dir, MAX_FILE_SIZE: '1MiB' });
-    const gateway = await createGatewayApp(full.config);
+    const full = await createWorld({ gateway: 'none', env: { TEMP_DIR: dir, MAX_FILE_SIZE: '1MiB' } });
+    const gateway = (await full.startGateway()).app;
     try {
       const user = await createUser(gateway.getHttpServer(), `full_${full.id}`);
       const res = await request(gateway.getHttpServer())
@@ -266,17 +258,17 @@ describe('failure modes', () => {
     } finally {
       await gateway.close();
       execFileSync('umount', [dir]);
-      await full.cleanup();
+      await full.close();
     }
   });
 
   it('answers 503 and keeps nothing when Redis is down at enqueue time', async () => {
-    const down = await createTestEnv({ REDIS_URL: 'redis://127.0.0.1:1' });
+    const down = await createWorld({ gateway: 'none', env: { REDIS_URL: 'redis://127.0.0.1:1' } });
     // Bearer auth needs only PostgreSQL: create the token with a gateway that has Redis.
-    const helper = await createGatewayApp({ ...down.config, redis: env.config.redis });
+    const helper = (await down.startGateway({ ...down.config, redis: world.config.redis })).app;
     const user = await createUser(helper.getHttpServer(), `nored_${down.id}`);
     await helper.close();
-    const gateway = await createGatewayApp(down.config);
+    const gateway = (await down.startGateway()).app;
     try {
       const res = await request(gateway.getHttpServer())
         .post('/api/v1/uploads')
@@ -289,7 +281,7 @@ describe('failure modes', () => {
       expect((await gateway.get(FileRepository).listForOwner(id, 10)).items).toEqual([]);
     } finally {
       await gateway.close();
-      await down.cleanup();
+      await down.close();
     }
   });
 });

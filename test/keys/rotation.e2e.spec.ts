@@ -1,68 +1,57 @@
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileRepository } from '#common';
 import { rotateMasterKey } from '../../scripts/rotate-master-key.js';
-import {
-  type RunningGateway,
-  startGateway,
-  startStack,
-  type TestStack,
-  waitForStatus,
-} from '../support/apps.js';
+import { sha256 } from '../support/bytes.js';
+import { waitForStatus } from '../support/client.js';
 import { bytesOf } from '../support/multipart.js';
-import type { TestEnv } from '../support/test-env.js';
 import { createUser } from '../support/users.js';
+import { createWorld, type World } from '../support/world.js';
 
-let stack: TestStack;
-let env: TestEnv;
-let gw: RunningGateway;
+let world: World;
 
 beforeAll(async () => {
-  stack = await startStack();
-  ({ env, gw } = stack);
+  world = await createWorld({ workers: 'in-process' });
 });
 
 afterAll(async () => {
-  await stack?.close();
+  await world?.close();
 });
-
-const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
 describe('npm run rotate-master-key', () => {
   it('re-wraps every data key under a new master key version without touching the objects', async () => {
-    const user = await createUser(gw.app.getHttpServer(), `rot_${env.id}`);
-    const files = gw.app.get(FileRepository);
+    const user = await createUser(world.app.getHttpServer(), `rot_${world.id}`);
+    const files = world.app.get(FileRepository);
     const uploads = [bytesOf(1234), bytesOf(2 * 1024 * 1024 + 1)];
     const ids: string[] = [];
     for (const data of uploads) {
-      const res = await request(gw.url)
+      const res = await request(world.base)
         .post('/api/v1/uploads')
         .set(user.auth)
         .attach('file', data, 'f.bin')
         .expect(202);
       ids.push(res.body.files[0].id);
     }
-    for (const id of ids) expect(await waitForStatus(files, id)).toBe('stored');
+    for (const id of ids) expect((await waitForStatus(world, id, 'stored')).status).toBe('stored');
     const before = await Promise.all(ids.map((id) => files.findById(id)));
     const objectHashes = await Promise.all(
-      ids.map(async (id) => sha256(await readFile(join(env.config.dataDir, 'objects', id)))),
+      ids.map(async (id) => sha256(await readFile(join(world.config.dataDir, 'objects', id)))),
     );
 
-    const report = await rotateMasterKey(env.config);
+    const report = await rotateMasterKey(world.config);
     expect(report).toMatchObject({ rewrapped: 2, unchanged: 0 });
     const after = await Promise.all(ids.map((id) => files.findById(id)));
     for (const [i, file] of after.entries()) {
       expect(file!.keyRef).toBe(report.keyRef);
       expect(file!.keyRef).not.toBe(before[i]!.keyRef);
       expect(file!.wrappedKey!.equals(before[i]!.wrappedKey!)).toBe(false);
-      expect(sha256(await readFile(join(env.config.dataDir, 'objects', ids[i]!)))).toBe(objectHashes[i]);
+      expect(sha256(await readFile(join(world.config.dataDir, 'objects', ids[i]!)))).toBe(objectHashes[i]);
     }
 
     // Both files still download and verify with the re-wrapped keys (in a gateway with a fresh key cache).
-    const fresh = await startGateway(env.config);
+    const fresh = await world.startGateway();
     try {
       for (const [i, id] of ids.entries()) {
         const res = await request(fresh.url)
@@ -86,7 +75,7 @@ describe('npm run rotate-master-key', () => {
     }
 
     // Re-running without a new version is a no-op (an interrupted rotation can simply be repeated).
-    expect(await rotateMasterKey(env.config, { rotate: false })).toMatchObject({
+    expect(await rotateMasterKey(world.config, { rotate: false })).toMatchObject({
       rewrapped: 0,
       unchanged: 2,
     });

@@ -2,20 +2,20 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobLocks } from '../../apps/crypto-worker/src/jobs/job-locks.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { createWorld, type World } from '../support/world.js';
 
-let env: TestEnv;
+let world: World;
 let admin: pg.Client;
 
 beforeAll(async () => {
-  env = await createTestEnv({ WORKER_CONCURRENCY: '2' });
-  admin = new pg.Client({ connectionString: env.config.database.url });
+  world = await createWorld({ gateway: 'none', env: { WORKER_CONCURRENCY: '2' } });
+  admin = new pg.Client({ connectionString: world.config.database.url });
   await admin.connect();
 });
 
 afterAll(async () => {
   await admin?.end();
-  await env?.cleanup();
+  await world?.close();
 });
 
 /** Backends connected to this test's database, other than `admin`. */
@@ -37,7 +37,7 @@ async function heldLocks(): Promise<number> {
 
 describe('JobLocks', () => {
   it('reuses one session for consecutive jobs and releases each lock', async () => {
-    const locks = new JobLocks(env.config);
+    const locks = new JobLocks(world.config);
     try {
       for (let i = 0; i < 5; i++) {
         const held = await locks.exclusive(randomUUID(), undefined, () => heldLocks());
@@ -52,7 +52,7 @@ describe('JobLocks', () => {
   });
 
   it('makes a second run of the same file wait until the first one is done', async () => {
-    const locks = new JobLocks(env.config);
+    const locks = new JobLocks(world.config);
     try {
       const fileId = randomUUID();
       const order: string[] = [];
@@ -80,7 +80,7 @@ describe('JobLocks', () => {
   });
 
   it('stops waiting when the job is aborted, and leaves no lock behind', async () => {
-    const locks = new JobLocks(env.config);
+    const locks = new JobLocks(world.config);
     try {
       const fileId = randomUUID();
       let release!: () => void;
@@ -110,7 +110,7 @@ describe('JobLocks', () => {
   });
 
   it('releases the lock when the job fails, and keeps the session', async () => {
-    const locks = new JobLocks(env.config);
+    const locks = new JobLocks(world.config);
     try {
       await expect(
         locks.exclusive(randomUUID(), undefined, async () => {

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sha256 } from '../support/bytes.js';
+import { upload, waitForStatus } from '../support/client.js';
 import { bytesOf } from '../support/multipart.js';
-import { killAllProcesses, startWorker, type TestProcess } from '../support/processes.js';
-import { type RedisServer, startRedisServer } from '../support/redis-server.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
+import { killAllProcesses, type TestProcess } from '../support/processes.js';
+import type { RedisServer } from '../support/redis-server.js';
 import { createUser, type TestUser } from '../support/users.js';
-import { type Gateway, sha256, startGateway, upload, waitForStatus } from './pipeline.helpers.js';
+import { createWorld, type World } from '../support/world.js';
 
 /**
  * SECURITY checklist item 22, the part the shared Redis cannot show: Redis restarts (here with no
@@ -13,24 +14,21 @@ import { type Gateway, sha256, startGateway, upload, waitForStatus } from './pip
  */
 
 let redis: RedisServer;
-let env: TestEnv;
-let gateway: Gateway;
+let world: World;
 let worker: TestProcess;
 let alice: TestUser;
 
 beforeAll(async () => {
-  redis = await startRedisServer(['--maxmemory-policy', 'noeviction']);
-  env = await createTestEnv({ REDIS_URL: redis.url });
-  gateway = await startGateway(env.config);
-  worker = await startWorker(env.env);
-  alice = await createUser(gateway.app.getHttpServer(), `alice_${env.id}`);
+  world = await createWorld({ privateRedis: ['--maxmemory-policy', 'noeviction'] });
+  redis = world.redisServer!;
+  worker = await world.startWorker();
+  alice = await createUser(world.app.getHttpServer(), `alice_${world.id}`);
 });
 
 afterAll(async () => {
   await worker?.stop();
   await killAllProcesses();
-  await gateway?.close();
-  await env?.cleanup();
+  await world?.close();
   await redis?.dispose();
 });
 
@@ -39,7 +37,7 @@ async function uploadWhenAccepted(content: Buffer, timeoutMs: number): Promise<s
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const [file] = await upload(gateway, alice, [{ filename: 'after-restart.bin', body: content }]);
+      const [file] = await upload(world, alice, [{ filename: 'after-restart.bin', body: content }]);
       return file!.id;
     } catch (error) {
       if (!/answered 503/.test((error as Error).message) || Date.now() > deadline) throw error;
@@ -51,8 +49,8 @@ async function uploadWhenAccepted(content: Buffer, timeoutMs: number): Promise<s
 describe('Redis restarts under a running gateway and worker', { timeout: 90_000 }, () => {
   it('stores a file before, and the next upload after, without restarting TESS', async () => {
     const before = bytesOf(64 * 1024);
-    const [first] = await upload(gateway, alice, [{ filename: 'before.bin', body: before }]);
-    expect((await waitForStatus(gateway, first!.id, 'stored', { workers: [worker] })).sha256).toBe(
+    const [first] = await upload(world, alice, [{ filename: 'before.bin', body: before }]);
+    expect((await waitForStatus(world, first!.id, 'stored', { workers: [worker] })).sha256).toBe(
       sha256(before),
     );
 
@@ -62,7 +60,7 @@ describe('Redis restarts under a running gateway and worker', { timeout: 90_000 
 
     const after = bytesOf(3 * 1024 * 1024 + 5);
     const id = await uploadWhenAccepted(after, 30_000);
-    const stored = await waitForStatus(gateway, id, 'stored', { workers: [worker], timeoutMs: 45_000 });
+    const stored = await waitForStatus(world, id, 'stored', { workers: [worker], timeoutMs: 45_000 });
     expect(stored.sha256).toBe(sha256(after));
     expect(worker.exitStatus()).toBeUndefined();
   });

@@ -4,28 +4,20 @@ import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { objectKeyFor } from '#common';
-import { killAllProcesses, startWorker, type TestProcess } from '../support/processes.js';
-import { type S3rverHandle, startS3rver } from '../support/s3rver.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
-import { createUser, type TestUser } from '../support/users.js';
+import { MiB, sha1, sha256 } from '../support/bytes.js';
 import {
   auditCount,
-  decryptStored,
-  type Gateway,
-  MiB,
-  objectKeys,
-  openMultipartUploads,
-  s3Client,
-  s3Env,
-  sha1,
-  sha256,
-  startGateway,
   tempFiles,
   upload,
   waitForJob,
   waitForStatus,
   waitForStored,
-} from './pipeline.helpers.js';
+} from '../support/client.js';
+import { decryptStored, objectKeys, openMultipartUploads, s3Client } from '../support/objects.js';
+import { killAllProcesses, type TestProcess } from '../support/processes.js';
+import type { S3rverHandle } from '../support/s3rver.js';
+import { createUser, type TestUser } from '../support/users.js';
+import { createWorld, type World } from '../support/world.js';
 
 /**
  * Upload -> worker process -> S3 multipart upload to s3rver (through the fault proxy), with injected
@@ -33,19 +25,17 @@ import {
  */
 
 let s3: S3rverHandle;
-let env: TestEnv;
-let gateway: Gateway;
+let world: World;
 let worker: TestProcess;
 let client: S3Client;
 let alice: TestUser;
 
 beforeAll(async () => {
-  s3 = await startS3rver();
-  env = await createTestEnv({ ...s3Env(s3), JOB_ATTEMPTS: '2' });
-  gateway = await startGateway(env.config);
-  worker = await startWorker(env.env);
+  world = await createWorld({ store: 's3', env: { JOB_ATTEMPTS: '2' } });
+  s3 = world.s3!;
+  worker = await world.startWorker();
   client = s3Client(s3);
-  alice = await createUser(gateway.app.getHttpServer(), `alice_${env.id}`);
+  alice = await createUser(world.app.getHttpServer(), `alice_${world.id}`);
 });
 
 afterEach(() => {
@@ -56,20 +46,18 @@ afterAll(async () => {
   await worker?.stop();
   await killAllProcesses();
   client?.destroy();
-  await gateway?.close();
-  await s3?.close();
-  await env?.cleanup();
+  await world?.close();
 });
 
 async function expectStoredExactly(id: string, body: Buffer): Promise<void> {
-  const row = await waitForStored(gateway, id, { workers: [worker] });
+  const row = await waitForStored(world, id, { workers: [worker] });
   expect(row).toMatchObject({
     sha1: sha1(body),
     sha256: sha256(body),
     storageDriver: 's3',
     objectKey: objectKeyFor(id),
   });
-  const decrypted = await decryptStored(env.config, id);
+  const decrypted = await decryptStored(world.config, id);
   expect({ sha256: decrypted.sha256, bytes: decrypted.bytes }).toEqual({
     sha256: sha256(body),
     bytes: body.length,
@@ -77,31 +65,31 @@ async function expectStoredExactly(id: string, body: Buffer): Promise<void> {
   expect(decrypted.encryptedSize).toBe(row.encryptedSize);
   expect(await objectKeys(client, s3.bucket, objectKeyFor(id))).toEqual([objectKeyFor(id)]);
   expect(await openMultipartUploads(client, s3.bucket)).toEqual([]);
-  expect(await tempFiles(env.config)).toEqual([]);
-  expect(await auditCount(gateway, id, 'file.stored')).toBe(1);
+  expect(await tempFiles(world.config)).toEqual([]);
+  expect(await auditCount(world, id, 'file.stored')).toBe(1);
 }
 
 describe('pipeline with the S3 object store', { timeout: 60_000 }, () => {
   it('stores a 12 MiB + 3 byte upload as a 3-part multipart object that decrypts to the original bytes', async () => {
     const body = randomBytes(12 * MiB + 3);
     s3.proxy.resetStats();
-    const [file] = await upload(gateway, alice, [{ filename: 'twelve.bin', body }]);
+    const [file] = await upload(world, alice, [{ filename: 'twelve.bin', body }]);
     await expectStoredExactly(file!.id, body);
     expect(s3.proxy.stats('CreateMultipartUpload').requests).toBe(1);
     expect(s3.proxy.stats('UploadPart').requests).toBe(3);
     expect(s3.proxy.stats('CompleteMultipartUpload').requests).toBe(1);
     // Envelope mode with the local master key file.
-    expect((await gateway.files.findById(file!.id))?.keyRef).toMatch(/^local:/);
+    expect((await world.files.findById(file!.id))?.keyRef).toMatch(/^local:/);
   });
 
   it('retries an UploadPart answered 503 within the same attempt and still stores the file byte for byte', async () => {
     const body = randomBytes(11 * MiB);
     s3.proxy.resetStats();
     s3.proxy.inject({ operation: 'UploadPart', respond: 503, times: 1 });
-    const [file] = await upload(gateway, alice, [{ filename: 'flaky.bin', body }]);
+    const [file] = await upload(world, alice, [{ filename: 'flaky.bin', body }]);
     await expectStoredExactly(file!.id, body);
     expect(s3.proxy.stats('UploadPart')).toMatchObject({ injected: 1, requests: 4 });
-    const row = (await gateway.files.findById(file!.id))!;
+    const row = (await world.files.findById(file!.id))!;
     expect(row.attempts).toBe(1);
     expect(row.error).toBeNull();
   });
@@ -110,8 +98,8 @@ describe('pipeline with the S3 object store', { timeout: 60_000 }, () => {
     const body = randomBytes(6 * MiB);
     s3.proxy.resetStats();
     s3.proxy.inject({ operation: 'UploadPart', respond: 500 });
-    const [file] = await upload(gateway, alice, [{ filename: 'doomed.bin', body }]);
-    const row = await waitForStatus(gateway, file!.id, 'failed', { workers: [worker], timeoutMs: 45_000 });
+    const [file] = await upload(world, alice, [{ filename: 'doomed.bin', body }]);
+    const row = await waitForStatus(world, file!.id, 'failed', { workers: [worker], timeoutMs: 45_000 });
     expect(row.error).toMatch(/UploadPart/);
     expect(row.error).toMatch(/500/);
     expect(row.error).not.toMatch(/\n|at .*\(.*:\d+:\d+\)/);
@@ -120,13 +108,13 @@ describe('pipeline with the S3 object store', { timeout: 60_000 }, () => {
     expect(s3.proxy.stats('CreateMultipartUpload').requests).toBe(2);
     expect(s3.proxy.stats('AbortMultipartUpload').requests).toBeGreaterThanOrEqual(2);
     // BullMQ marks the job failed once the worker's failure handling is over.
-    await waitForJob(gateway, file!.id, 'failed', { workers: [worker] });
+    await waitForJob(world, file!.id, 'failed', { workers: [worker] });
     // The temp file goes once the failure is final (the documented policy: the user uploads again).
-    await expect(access(join(env.config.tempDir, file!.id))).rejects.toThrow(/ENOENT/);
+    await expect(access(join(world.config.tempDir, file!.id))).rejects.toThrow(/ENOENT/);
     expect(await openMultipartUploads(client, s3.bucket)).toEqual([]);
     expect(await objectKeys(client, s3.bucket, objectKeyFor(file!.id))).toEqual([]);
-    expect(await auditCount(gateway, file!.id, 'file.failed')).toBe(1);
-    expect(await auditCount(gateway, file!.id, 'file.stored')).toBe(0);
-    expect(await tempFiles(env.config)).toEqual([]);
+    expect(await auditCount(world, file!.id, 'file.failed')).toBe(1);
+    expect(await auditCount(world, file!.id, 'file.stored')).toBe(0);
+    expect(await tempFiles(world.config)).toEqual([]);
   });
 });

@@ -1,20 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { killAllProcesses, startWorker, type TestProcess } from '../support/processes.js';
+import { MiB, sha1, sha256 } from '../support/bytes.js';
+import { tempFiles, upload, waitForStored } from '../support/client.js';
+import { decryptStored } from '../support/objects.js';
+import { killAllProcesses, type TestProcess } from '../support/processes.js';
 import { type SecretsManagerFake, startSecretsManagerFake } from '../support/secrets-manager-fake.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
 import { createUser, type TestUser } from '../support/users.js';
-import {
-  decryptStored,
-  type Gateway,
-  MiB,
-  sha1,
-  sha256,
-  startGateway,
-  tempFiles,
-  upload,
-  waitForStored,
-} from './pipeline.helpers.js';
+import { createWorld, type World } from '../support/world.js';
 
 /**
  * The worker process with KEY_PROVIDER=aws-secrets-manager against the test-only Secrets Manager fake
@@ -39,45 +31,36 @@ afterAll(async () => {
   await fake?.close();
 });
 
-function secretsManagerEnv(mode: 'envelope' | 'per-file-secret'): Record<string, string> {
-  return {
-    KEY_PROVIDER: 'aws-secrets-manager',
-    KEY_MODE: mode,
-    SECRETS_MANAGER_ENDPOINT: fake.endpoint,
-    SECRETS_MANAGER_REGION: 'us-east-1',
-    MASTER_KEY_SECRET_ID,
-  };
+function secretsManagerWorld(mode: 'envelope' | 'per-file-secret'): Promise<World> {
+  return createWorld({ secretsManager: { mode, masterKeySecretId: MASTER_KEY_SECRET_ID, fake } });
 }
 
 describe('envelope mode with the master key in Secrets Manager', { timeout: 60_000 }, () => {
-  let env: TestEnv;
-  let gateway: Gateway;
+  let world: World;
   let alice: TestUser;
   let worker: TestProcess | undefined;
 
   beforeAll(async () => {
-    env = await createTestEnv(secretsManagerEnv('envelope'));
-    gateway = await startGateway(env.config);
-    alice = await createUser(gateway.app.getHttpServer(), `alice_${env.id}`);
+    world = await secretsManagerWorld('envelope');
+    alice = await createUser(world.app.getHttpServer(), `alice_${world.id}`);
   });
 
   afterAll(async () => {
     await worker?.stop();
-    await gateway?.close();
-    await env?.cleanup();
+    await world?.close();
   });
 
   it('stores files under a master key created in Secrets Manager, fetched once and cached, and they decrypt', async () => {
     fake.resetCalls();
-    worker = await startWorker({ ...env.env, ...AWS_ENV }, { name: 'worker (aws-sm)' });
+    worker = await world.startWorker({ env: AWS_ENV, name: 'worker (aws-sm)' });
     const bodies = [randomBytes(3 * MiB + 5), randomBytes(1000)];
     const files = await upload(
-      gateway,
+      world,
       alice,
       bodies.map((body, i) => ({ filename: `sm-${i}.bin`, body })),
     );
     for (const [i, file] of files.entries()) {
-      const row = await waitForStored(gateway, file.id, { workers: [worker] });
+      const row = await waitForStored(world, file.id, { workers: [worker] });
       expect(row.sha256).toBe(sha256(bodies[i]!));
       expect(row.keyRef).toBe(
         `aws-sm:${MASTER_KEY_SECRET_ID}:${fake.secret(MASTER_KEY_SECRET_ID)?.versions[0]?.versionId}`,
@@ -92,7 +75,7 @@ describe('envelope mode with the master key in Secrets Manager', { timeout: 60_0
     expect(fake.secret(MASTER_KEY_SECRET_ID)?.versions).toHaveLength(1);
 
     for (const [i, file] of files.entries()) {
-      const decrypted = await decryptStored(env.config, file.id);
+      const decrypted = await decryptStored(world.config, file.id);
       expect(decrypted.sha256).toBe(sha256(bodies[i]!));
       expect(decrypted.header.keyRef).toMatch(/^aws-sm:/);
     }
@@ -101,48 +84,45 @@ describe('envelope mode with the master key in Secrets Manager', { timeout: 60_0
   });
 
   it('retries a throttled Secrets Manager read in a fresh worker and still stores the file', async () => {
-    worker = await startWorker({ ...env.env, ...AWS_ENV }, { name: 'worker (throttled)' });
+    worker = await world.startWorker({ env: AWS_ENV, name: 'worker (throttled)' });
     fake.resetCalls();
     fake.failNext(2, 'ThrottlingException', 400, 'GetSecretValue');
     const body = randomBytes(2 * MiB + 1);
-    const [file] = await upload(gateway, alice, [{ filename: 'throttled.bin', body }]);
-    const row = await waitForStored(gateway, file!.id, { workers: [worker] });
+    const [file] = await upload(world, alice, [{ filename: 'throttled.bin', body }]);
+    const row = await waitForStored(world, file!.id, { workers: [worker] });
     expect(row.sha256).toBe(sha256(body));
     expect(row.attempts).toBe(1);
     expect(row.keyRef).toMatch(new RegExp(`^aws-sm:${MASTER_KEY_SECRET_ID}:`));
     // Two throttled answers, then the successful read: retried inside the attempt, not by BullMQ.
     expect(fake.calls.GetSecretValue).toBe(3);
     expect(fake.calls.CreateSecret).toBe(0);
-    expect((await decryptStored(env.config, file!.id)).sha256).toBe(sha256(body));
-    expect(await tempFiles(env.config)).toEqual([]);
+    expect((await decryptStored(world.config, file!.id)).sha256).toBe(sha256(body));
+    expect(await tempFiles(world.config)).toEqual([]);
     await worker.stop();
     worker = undefined;
   });
 });
 
 describe('per-file-secret mode', { timeout: 60_000 }, () => {
-  let env: TestEnv;
-  let gateway: Gateway;
+  let world: World;
   let alice: TestUser;
   let worker: TestProcess;
 
   beforeAll(async () => {
-    env = await createTestEnv(secretsManagerEnv('per-file-secret'));
-    gateway = await startGateway(env.config);
-    alice = await createUser(gateway.app.getHttpServer(), `alice_${env.id}`);
-    worker = await startWorker({ ...env.env, ...AWS_ENV }, { name: 'worker (per-file-secret)' });
+    world = await secretsManagerWorld('per-file-secret');
+    alice = await createUser(world.app.getHttpServer(), `alice_${world.id}`);
+    worker = await world.startWorker({ env: AWS_ENV, name: 'worker (per-file-secret)' });
   });
 
   afterAll(async () => {
     await worker?.stop();
-    await gateway?.close();
-    await env?.cleanup();
+    await world?.close();
   });
 
   it('keeps each file key and its hashes in its own secret tess/files/<id>, and the object decrypts with it', async () => {
     const body = randomBytes(MiB + 77);
-    const [file] = await upload(gateway, alice, [{ filename: 'own-secret.bin', body }]);
-    const row = await waitForStored(gateway, file!.id, { workers: [worker] });
+    const [file] = await upload(world, alice, [{ filename: 'own-secret.bin', body }]);
+    const row = await waitForStored(world, file!.id, { workers: [worker] });
     const name = `tess/files/${file!.id}`;
     expect(row).toMatchObject({ keyRef: `secret:${name}`, wrappedKey: null, sha256: sha256(body) });
 
@@ -153,9 +133,9 @@ describe('per-file-secret mode', { timeout: 60_000 }, () => {
     expect(content).toEqual({ dataKey: expect.any(String), sha1: sha1(body), sha256: sha256(body) });
     expect(Buffer.from(content.dataKey, 'base64')).toHaveLength(32);
 
-    const decrypted = await decryptStored(env.config, file!.id);
+    const decrypted = await decryptStored(world.config, file!.id);
     expect(decrypted.sha256).toBe(sha256(body));
     expect(decrypted.header.wrappedKey).toHaveLength(0);
-    expect(await tempFiles(env.config)).toEqual([]);
+    expect(await tempFiles(world.config)).toEqual([]);
   });
 });

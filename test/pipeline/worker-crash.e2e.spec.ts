@@ -3,27 +3,19 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { QueueEvents } from 'bullmq';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bullPrefix, objectKeyFor, QUEUE_NAMES } from '#common';
-import { killAllProcesses, startWorker, type TestProcess } from '../support/processes.js';
-import { type S3rverHandle, startS3rver } from '../support/s3rver.js';
-import { createTestEnv, type TestEnv } from '../support/test-env.js';
-import { createUser, type TestUser } from '../support/users.js';
+import { MiB, sha256 } from '../support/bytes.js';
+import { auditCount, tempFiles, upload, waitFor, waitForStored } from '../support/client.js';
 import {
-  auditCount,
   decryptStored,
-  type Gateway,
-  MiB,
   objectKeys,
   openMultipartUploads,
   partsOnS3rver,
   s3Client,
-  s3Env,
-  sha256,
-  startGateway,
-  tempFiles,
-  upload,
-  waitFor,
-  waitForStored,
-} from './pipeline.helpers.js';
+} from '../support/objects.js';
+import { killAllProcesses, type TestProcess } from '../support/processes.js';
+import type { S3rverHandle } from '../support/s3rver.js';
+import { createUser, type TestUser } from '../support/users.js';
+import { createWorld, type World } from '../support/world.js';
 
 /**
  * Worker processes killed or stopped in the middle of an S3 multipart upload. UploadPart is slowed down by
@@ -35,20 +27,18 @@ const SIZE = 20 * MiB;
 const WORKER_ENV = { WORKER_LOCK_DURATION: '4s', S3_QUEUE_SIZE: '2', WORKER_CONCURRENCY: '1' };
 
 let s3: S3rverHandle;
-let env: TestEnv;
-let gateway: Gateway;
+let world: World;
 let client: S3Client;
 let alice: TestUser;
 let events: QueueEvents;
 
 beforeAll(async () => {
-  s3 = await startS3rver();
-  env = await createTestEnv(s3Env(s3));
-  gateway = await startGateway(env.config);
+  world = await createWorld({ store: 's3' });
+  s3 = world.s3!;
   client = s3Client(s3);
-  alice = await createUser(gateway.app.getHttpServer(), `alice_${env.id}`);
-  const connection = { url: env.config.redis.url };
-  const prefix = bullPrefix(env.config.redis.prefix);
+  alice = await createUser(world.app.getHttpServer(), `alice_${world.id}`);
+  const connection = { url: world.config.redis.url };
+  const prefix = bullPrefix(world.config.redis.prefix);
   events = new QueueEvents(QUEUE_NAMES.crypto, { connection, prefix });
   await events.waitUntilReady();
 });
@@ -62,9 +52,7 @@ afterAll(async () => {
   await killAllProcesses();
   await events?.close();
   client?.destroy();
-  await gateway?.close();
-  await s3?.close();
-  await env?.cleanup();
+  await world?.close();
 });
 
 /** Waits until the file is being processed and at least one of its parts is on s3rver's disk. */
@@ -72,7 +60,7 @@ async function waitUntilMidUpload(id: string, worker: TestProcess): Promise<void
   await waitFor(
     `file ${id} to be processing with a part uploaded`,
     async () => {
-      const row = await gateway.files.findById(id);
+      const row = await world.files.findById(id);
       return row?.status === 'processing' && (await partsOnS3rver(s3)) > 0;
     },
     { intervalMs: 25, workers: [worker] },
@@ -80,12 +68,12 @@ async function waitUntilMidUpload(id: string, worker: TestProcess): Promise<void
 }
 
 async function expectStoredOnce(id: string, body: Buffer, workers: TestProcess[]): Promise<void> {
-  const row = await waitForStored(gateway, id, { workers });
+  const row = await waitForStored(world, id, { workers });
   expect(row.sha256).toBe(sha256(body));
   expect(await objectKeys(client, s3.bucket, 'objects/')).toContain(objectKeyFor(id));
   expect(await objectKeys(client, s3.bucket, objectKeyFor(id))).toEqual([objectKeyFor(id)]);
   // Decrypted with the key the row records: the object is the one the row describes.
-  const decrypted = await decryptStored(env.config, id, {
+  const decrypted = await decryptStored(world.config, id, {
     rowKey: { keyRef: row.keyRef!, wrappedKey: row.wrappedKey! },
   });
   expect({ sha256: decrypted.sha256, bytes: decrypted.bytes }).toEqual({
@@ -95,29 +83,29 @@ async function expectStoredOnce(id: string, body: Buffer, workers: TestProcess[]
   expect(decrypted.header.wrappedKey.equals(row.wrappedKey!)).toBe(true);
   expect(decrypted.encryptedSize).toBe(row.encryptedSize);
   expect(await openMultipartUploads(client, s3.bucket)).toEqual([]);
-  expect(await tempFiles(env.config)).toEqual([]);
-  expect(await auditCount(gateway, id, 'file.stored')).toBe(1);
+  expect(await tempFiles(world.config)).toEqual([]);
+  expect(await auditCount(world, id, 'file.stored')).toBe(1);
 }
 
 describe('worker crashes and shutdowns', { timeout: 60_000 }, () => {
   it('recovers a job whose worker was killed with SIGKILL mid-upload: another worker stores the file exactly once', async () => {
     s3.proxy.delay('UploadPart', 1_000);
-    const workerA = await startWorker({ ...env.env, ...WORKER_ENV }, { name: 'worker A' });
+    const workerA = await world.startWorker({ env: WORKER_ENV, name: 'worker A' });
     const body = randomBytes(SIZE);
-    const [file] = await upload(gateway, alice, [{ filename: 'crash.bin', body }]);
+    const [file] = await upload(world, alice, [{ filename: 'crash.bin', body }]);
     await waitUntilMidUpload(file!.id, workerA);
 
     workerA.signal('SIGKILL');
     expect(await workerA.exited).toEqual({ code: null, signal: 'SIGKILL' });
     // What the crash left: a processing row, the temp file, an open multipart upload with parts.
-    expect((await gateway.files.findById(file!.id))?.status).toBe('processing');
-    expect(await tempFiles(env.config)).toEqual([file!.id]);
+    expect((await world.files.findById(file!.id))?.status).toBe('processing');
+    expect(await tempFiles(world.config)).toEqual([file!.id]);
     expect(await openMultipartUploads(client, s3.bucket)).toHaveLength(1);
 
     s3.proxy.clear();
-    const workerB = await startWorker({ ...env.env, ...WORKER_ENV }, { name: 'worker B' });
+    const workerB = await world.startWorker({ env: WORKER_ENV, name: 'worker B' });
     await expectStoredOnce(file!.id, body, [workerA, workerB]);
-    const row = (await gateway.files.findById(file!.id))!;
+    const row = (await world.files.findById(file!.id))!;
     expect(row.attempts).toBe(2);
     expect(workerB.output()).toMatch(new RegExp(`file ${file!.id}: stored`));
     expect(await workerB.stop()).toEqual({ code: 0, signal: null });
@@ -125,18 +113,18 @@ describe('worker crashes and shutdowns', { timeout: 60_000 }, () => {
 
   it('finishes the active job on SIGTERM before exiting with code 0', async () => {
     s3.proxy.delay('UploadPart', 700);
-    const worker = await startWorker(
-      { ...env.env, ...WORKER_ENV, WORKER_SHUTDOWN_TIMEOUT: '60s' },
-      { name: 'draining worker' },
-    );
+    const worker = await world.startWorker({
+      env: { ...WORKER_ENV, WORKER_SHUTDOWN_TIMEOUT: '60s' },
+      name: 'draining worker',
+    });
     const body = randomBytes(SIZE);
-    const [file] = await upload(gateway, alice, [{ filename: 'drain.bin', body }]);
+    const [file] = await upload(world, alice, [{ filename: 'drain.bin', body }]);
     await waitUntilMidUpload(file!.id, worker);
 
     worker.signal('SIGTERM');
     const exit = await worker.waitForExit(30_000);
     // Checked at the moment the process is gone: nothing is left for anyone else to finish.
-    const row = (await gateway.files.findById(file!.id))!;
+    const row = (await world.files.findById(file!.id))!;
     expect({ status: row.status, error: row.error, exit }).toEqual({
       status: 'stored',
       error: null,
@@ -149,20 +137,20 @@ describe('worker crashes and shutdowns', { timeout: 60_000 }, () => {
 
   it('keeps a worker frozen past its lock and the worker that took over its job from both writing: the file is stored once, consistently', async () => {
     s3.proxy.delay('UploadPart', 1_000);
-    const workerA = await startWorker({ ...env.env, ...WORKER_ENV }, { name: 'worker A (frozen)' });
+    const workerA = await world.startWorker({ env: WORKER_ENV, name: 'worker A (frozen)' });
     const body = randomBytes(SIZE);
-    const [file] = await upload(gateway, alice, [{ filename: 'frozen.bin', body }]);
+    const [file] = await upload(world, alice, [{ filename: 'frozen.bin', body }]);
     await waitUntilMidUpload(file!.id, workerA);
 
     // A stops renewing its lock but stays alive (a long GC pause, a frozen VM, a Redis partition).
     workerA.signal('SIGSTOP');
     let workerB: TestProcess | undefined;
     try {
-      workerB = await startWorker({ ...env.env, ...WORKER_ENV }, { name: 'worker B' });
+      workerB = await world.startWorker({ env: WORKER_ENV, name: 'worker B' });
       await waitFor(
         'BullMQ to hand the stalled job to worker B',
         async () => {
-          const job = await gateway.queue.getJob(file!.id);
+          const job = await world.queue.getJob(file!.id);
           return job !== undefined && job.stalledCounter >= 1 && (await job.getState()) === 'active';
         },
         { workers: [workerA, workerB], timeoutMs: 20_000 },
@@ -172,7 +160,7 @@ describe('worker crashes and shutdowns', { timeout: 60_000 }, () => {
       workerA.signal('SIGCONT');
     }
     await expectStoredOnce(file!.id, body, [workerA, workerB]);
-    const row = (await gateway.files.findById(file!.id))!;
+    const row = (await world.files.findById(file!.id))!;
     expect({ status: row.status, error: row.error }).toEqual({ status: 'stored', error: null });
     expect(await workerB.stop()).toEqual({ code: 0, signal: null });
     expect(await workerA.stop()).toEqual({ code: 0, signal: null });
@@ -180,28 +168,28 @@ describe('worker crashes and shutdowns', { timeout: 60_000 }, () => {
 
   it('runs a duplicate job delivered while the original is still uploading only after it, as a no-op', async () => {
     s3.proxy.delay('UploadPart', 700);
-    const worker = await startWorker(
-      { ...env.env, ...WORKER_ENV, WORKER_CONCURRENCY: '2' },
-      { name: 'worker (concurrency 2)' },
-    );
+    const worker = await world.startWorker({
+      env: { ...WORKER_ENV, WORKER_CONCURRENCY: '2' },
+      name: 'worker (concurrency 2)',
+    });
     const body = randomBytes(SIZE);
-    const [file] = await upload(gateway, alice, [{ filename: 'twice.bin', body }]);
+    const [file] = await upload(world, alice, [{ filename: 'twice.bin', body }]);
     await waitUntilMidUpload(file!.id, worker);
-    const { ownerId } = (await gateway.files.findById(file!.id))!;
+    const { ownerId } = (await world.files.findById(file!.id))!;
 
-    const duplicate = await gateway.queue.add(
+    const duplicate = await world.queue.add(
       'encrypt-file',
       { fileId: file!.id, ownerId },
       { jobId: `dup-${file!.id}`, attempts: 1 },
     );
     const result = await duplicate.waitUntilFinished(events, 30_000);
     expect(result).toMatchObject({ fileId: file!.id, sha256: sha256(body), skipped: true });
-    const original = (await gateway.queue.getJob(file!.id))!;
+    const original = (await world.queue.getJob(file!.id))!;
     expect(await original.getState()).toBe('completed');
     expect(original.returnvalue).toMatchObject({ sha256: sha256(body) });
     expect(original.returnvalue.skipped).toBeUndefined();
     await expectStoredOnce(file!.id, body, [worker]);
-    expect((await gateway.files.findById(file!.id))!.attempts).toBe(1);
+    expect((await world.files.findById(file!.id))!.attempts).toBe(1);
     expect(await worker.stop()).toEqual({ code: 0, signal: null });
   });
 });

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { ROOT, WORKER_ENTRY } from './paths.js';
 
 /**
  * Real processes for end-to-end tests: the crypto worker as built by `npm run build`, started with a
@@ -9,8 +9,7 @@ import { fileURLToPath } from 'node:url';
  * `killAllProcesses()` (call it in afterAll) and an exit hook make sure none outlives the test file.
  */
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const WORKER_ENTRY = join(ROOT, 'dist', 'apps', 'crypto-worker', 'src', 'main.js');
+export { WORKER_ENTRY };
 
 /** How the worker says it is consuming jobs (crypto-worker.service.ts), as text or inside a JSON log line. */
 export const WORKER_READY = /Processing queue \\?"crypto\\?"/;
@@ -58,14 +57,30 @@ function installExitHook(): void {
   });
 }
 
+export interface StartProcessOptions {
+  /** Working directory (default: the repository root). */
+  cwd?: string;
+  /** Arguments after the entry. */
+  args?: string[];
+  /** Variables taken from this process (default PATH, HOME, LANG, TZ, TMPDIR, SYSTEMROOT). */
+  inherit?: readonly string[];
+}
+
 /** Starts `node <entry>` with exactly `env` (plus PATH/HOME and the like); output is captured. */
-export function startProcess(name: string, entry: string, env: Record<string, string>): TestProcess {
+export function startProcess(
+  name: string,
+  entry: string,
+  env: Record<string, string>,
+  options: StartProcessOptions = {},
+): TestProcess {
   installExitHook();
   const inherited = Object.fromEntries(
-    INHERITED.flatMap((key) => (process.env[key] === undefined ? [] : [[key, process.env[key]!]])),
+    (options.inherit ?? INHERITED).flatMap((key) =>
+      process.env[key] === undefined ? [] : [[key, process.env[key]!]],
+    ),
   );
-  const child = spawn(process.execPath, [entry], {
-    cwd: ROOT,
+  const child = spawn(process.execPath, [entry, ...(options.args ?? [])], {
+    cwd: options.cwd ?? ROOT,
     env: { ...inherited, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

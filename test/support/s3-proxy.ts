@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
- * A test-only HTTP proxy in front of s3rver that
+ * The one test-only HTTP proxy in front of s3rver. It
+ * - records every request (method, path, Range header, status and answered body bytes);
  * - injects faults per S3 operation (HTTP errors, connection resets, delays), and counts requests;
  * - serves ListMultipartUploads and AbortMultipartUpload, which s3rver 3.7.1 answers with 501/405, from
  *   s3rver's own upload directories (`<dir>/<bucket>/._S3rver_uploads/<uploadId>/key`);
@@ -44,8 +45,20 @@ export interface S3OperationStats {
   maxConcurrent: number;
 }
 
+/** One request seen by the proxy. */
+export interface RecordedS3Request {
+  method: string;
+  path: string;
+  range: string | undefined;
+  status: number;
+  /** Body bytes the proxy answered with. */
+  bytes: number;
+}
+
 export interface S3FaultProxy {
   endpoint: string;
+  /** Every request, in arrival order (cleared by `resetStats`). */
+  requests: RecordedS3Request[];
   inject(fault: S3Fault): void;
   /** Holds matching requests for `ms` before serving them (makes parallelism observable). */
   delay(operation: S3Operation, ms: number): void;
@@ -82,6 +95,7 @@ export async function startS3FaultProxy(options: {
   const faults: Array<S3Fault & { remaining: number }> = [];
   const delays = new Map<S3Operation, number>();
   const stats = new Map<S3Operation, S3OperationStats & { current: number }>();
+  const requests: RecordedS3Request[] = [];
 
   const statsOf = (operation: S3Operation): S3OperationStats & { current: number } => {
     let entry = stats.get(operation);
@@ -112,7 +126,24 @@ export async function startS3FaultProxy(options: {
     return fault;
   };
 
+  /** Records the request; its status is the one answered, its bytes those relayed from s3rver. */
+  const record = (req: IncomingMessage, res: ServerResponse): RecordedS3Request => {
+    const entry: RecordedS3Request = {
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      range: req.headers.range,
+      status: 0,
+      bytes: 0,
+    };
+    requests.push(entry);
+    res.on('finish', () => {
+      entry.status ||= res.statusCode;
+    });
+    return entry;
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const recorded = record(req, res);
     const parsed = parse(req);
     const entry = statsOf(parsed.operation);
     entry.requests += 1;
@@ -161,7 +192,7 @@ export async function startS3FaultProxy(options: {
         return;
       }
     }
-    await forward(req, res, fault);
+    await forward(req, res, fault, recorded);
   };
 
   const listUploads = async (res: ServerResponse, parsed: ParsedRequest): Promise<void> => {
@@ -197,7 +228,12 @@ export async function startS3FaultProxy(options: {
     res.end(body);
   };
 
-  const forward = (req: IncomingMessage, res: ServerResponse, fault: S3Fault | undefined): Promise<void> =>
+  const forward = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    fault: S3Fault | undefined,
+    recorded: RecordedS3Request,
+  ): Promise<void> =>
     new Promise((resolve) => {
       const upstream = request(
         {
@@ -218,7 +254,11 @@ export async function startS3FaultProxy(options: {
             });
             return;
           }
+          recorded.status = answer.statusCode ?? 0;
           res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.on('data', (chunk: Buffer) => {
+            recorded.bytes += chunk.length;
+          });
           answer.pipe(res);
           answer.on('end', resolve);
           answer.on('error', () => {
@@ -250,6 +290,7 @@ export async function startS3FaultProxy(options: {
 
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    requests,
     inject(fault) {
       faults.push({ ...fault, remaining: fault.times ?? Number.POSITIVE_INFINITY });
     },
@@ -266,6 +307,7 @@ export async function startS3FaultProxy(options: {
     },
     resetStats() {
       stats.clear();
+      requests.length = 0;
     },
     async close() {
       server.closeAllConnections();

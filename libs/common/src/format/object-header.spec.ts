@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { sha256 } from '../../../../test/support/bytes.js';
 import { createEncryptStream } from './encrypt.stream.js';
 import { IntegrityError, type IntegrityReason } from './integrity.error.js';
 import { encryptObject } from './object-buffer.js';
@@ -14,8 +14,6 @@ import {
   verifyHeader,
 } from './object-header.js';
 import { counting, VECTOR } from './test/format-test.helpers.js';
-
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 /** The header of every vector below (segment size 64). */
 const VECTOR_HEADER_HEX =

@@ -1,6 +1,7 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { sha256 } from '../../../../test/support/bytes.js';
 import { ObjectNotFoundError, type ObjectStore } from './object-store.js';
 import { MiB } from './object-store.util.js';
 
@@ -10,9 +11,7 @@ export const PART = 5 * MiB;
 /** Deliberately odd chunk sizes, so parts never line up with chunks. */
 const ODD_CHUNKS = [1, 7, 4093, 65_537, 1_048_573, 3, 333_333];
 
-export function sha256(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
+export { sha256 };
 
 /** Streams `data` in chunks of odd sizes (a byte stream, not object mode). */
 export function chunkedBody(data: Buffer, sizes: number[] = ODD_CHUNKS): Readable {

@@ -3,17 +3,16 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUser, type TestUser } from '../support/users.js';
 import {
-  type Accepted,
   downloadContent,
-  startWorld,
+  type UploadedFile,
   upload,
   userId,
-  type World,
-  waitStatus,
-  waitStored,
-} from './api.helpers.js';
+  waitForStatus,
+  waitForStored,
+} from '../support/client.js';
+import { createUser, type TestUser } from '../support/users.js';
+import { createWorld, type World } from '../support/world.js';
 
 /**
  * The files and jobs REST API: pagination, validation, response shapes (DESIGN.md), authentication,
@@ -27,21 +26,21 @@ let world: World;
 let alice: TestUser;
 let bob: TestUser;
 let carol: TestUser;
-let stored: Accepted;
-let failed: Accepted;
-let queued: Accepted;
+let stored: UploadedFile;
+let failed: UploadedFile;
+let queued: UploadedFile;
 let storedBody: Buffer;
 
 beforeAll(async () => {
-  world = await startWorld('local', { worker: false });
-  alice = await createUser(world.server, `alice_${world.env.id}`);
-  bob = await createUser(world.server, `bob_${world.env.id}`);
-  carol = await createUser(world.server, `carol_${world.env.id}`);
+  world = await createWorld();
+  alice = await createUser(world.server, `alice_${world.id}`);
+  bob = await createUser(world.server, `bob_${world.id}`);
+  carol = await createUser(world.server, `carol_${world.id}`);
   storedBody = randomBytes(3000);
   [stored, failed] = await upload(world, alice, [
     { filename: 'stored.txt', contentType: 'text/plain', body: storedBody },
     { filename: 'failed.bin', body: randomBytes(100) },
-  ]).then((files) => files as [Accepted, Accepted]);
+  ]).then((files) => files as [UploadedFile, UploadedFile]);
 }, 60_000);
 
 afterAll(async () => {
@@ -75,10 +74,10 @@ describe('jobs API shapes', () => {
 
   it('completed and failed jobs, and the files behind them', async () => {
     // Losing the temp file before the worker runs makes that job fail for good.
-    await rm(join(world.env.config.tempDir, failed.id));
-    await world.startWorker();
-    const row = await waitStored(world, stored.id);
-    await waitStatus(world, failed.id, 'failed');
+    await rm(join(world.config.tempDir, failed.id));
+    await world.startInProcessWorker();
+    const row = await waitForStored(world, stored.id);
+    await waitForStatus(world, failed.id, 'failed');
 
     const done = await request(server()).get(`/api/v1/jobs/${stored.id}`).set(alice.auth).expect(200);
     expect(done.body).toEqual({

@@ -1,20 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MiB, SHA256_OF_NOTHING, sha256 } from '../support/bytes.js';
+import { downloadContent, type UploadedFile, upload, userId, waitForStored } from '../support/client.js';
+import { P } from '../support/objects.js';
 import { createUser, type TestUser } from '../support/users.js';
-import {
-  type Accepted,
-  downloadContent,
-  MiB,
-  P,
-  SHA256_OF_NOTHING,
-  type StoreKind,
-  sha256,
-  startWorld,
-  upload,
-  userId,
-  type World,
-  waitStored,
-} from './api.helpers.js';
+import { createWorld, type StoreKind, type World } from '../support/world.js';
 
 /**
  * Upload through the API -> crypto worker -> object store -> GET /api/v1/files/:id/content, for sizes
@@ -39,11 +29,11 @@ const NON_ASCII_NAME = 'Grüße – résumé 日本.txt';
 describe.each<StoreKind>(['local', 's3'])('round trip through the API (%s store)', (kind) => {
   let world: World;
   let alice: TestUser;
-  const sent = new Map<number, { file: Accepted; sha256: string }>();
+  const sent = new Map<number, { file: UploadedFile; sha256: string }>();
 
   beforeAll(async () => {
-    world = await startWorld(kind);
-    alice = await createUser(world.server, `alice_${world.env.id}`);
+    world = await createWorld({ store: kind, workers: 'in-process' });
+    alice = await createUser(world.server, `alice_${world.id}`);
     // Small files in one request; the big ones each on their own (one in flight at a time keeps memory low).
     const small = SIZES.filter(([, size]) => size <= P + 1).map(([, size]) => size);
     const bodies = small.map((size) => randomBytes(size));
@@ -60,7 +50,7 @@ describe.each<StoreKind>(['local', 's3'])('round trip through the API (%s store)
       const [file] = await upload(world, alice, [{ filename: `file-${size}.bin`, body }]);
       sent.set(size, { file: file!, sha256: sha256(body) });
     }
-    for (const { file } of sent.values()) await waitStored(world, file.id, 120_000);
+    for (const { file } of sent.values()) await waitForStored(world, file.id, { timeoutMs: 120_000 });
   }, 240_000);
 
   afterAll(async () => {
@@ -99,7 +89,7 @@ describe.each<StoreKind>(['local', 's3'])('round trip through the API (%s store)
       { filename: NON_ASCII_NAME, contentType: 'text/plain', body },
     ]);
     expect(file!.filename).toBe(NON_ASCII_NAME);
-    await waitStored(world, file!.id);
+    await waitForStored(world, file!.id);
     const res = await downloadContent(world, alice, file!.id);
     expect(res.status).toBe(200);
     expect(res.sha256).toBe(sha256(body));

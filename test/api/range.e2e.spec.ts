@@ -1,18 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { sha256 } from '../support/bytes.js';
+import { downloadContent, upload, waitForStored } from '../support/client.js';
+import { headerLength, P, SEGMENT } from '../support/objects.js';
 import { createUser, type TestUser } from '../support/users.js';
-import {
-  downloadContent,
-  headerLength,
-  P,
-  SEGMENT,
-  type StoreKind,
-  sha256,
-  startWorld,
-  upload,
-  type World,
-  waitStored,
-} from './api.helpers.js';
+import { createWorld, type StoreKind, type World } from '../support/world.js';
 
 /**
  * Range requests on GET /api/v1/files/:id/content: one range -> 206 with exactly those bytes, fetched
@@ -32,8 +24,8 @@ describe.each<StoreKind>(['local', 's3'])('Range downloads (%s store)', (kind) =
   let H: number;
 
   beforeAll(async () => {
-    world = await startWorld(kind, { recordS3: true });
-    alice = await createUser(world.server, `alice_${world.env.id}`);
+    world = await createWorld({ store: kind, workers: 'in-process' });
+    alice = await createUser(world.server, `alice_${world.id}`);
     data = randomBytes(SIZE);
     const [file, empty] = await upload(world, alice, [
       { filename: 'four-segments.bin', body: data },
@@ -41,8 +33,8 @@ describe.each<StoreKind>(['local', 's3'])('Range downloads (%s store)', (kind) =
     ]);
     id = file!.id;
     emptyId = empty!.id;
-    const row = await waitStored(world, id);
-    await waitStored(world, emptyId);
+    const row = await waitForStored(world, id);
+    await waitForStored(world, emptyId);
     H = headerLength(row);
     expect(row.encryptedSize).toBe(H + 3 * SEGMENT + 12_345 + 16);
   }, 120_000);
@@ -95,7 +87,7 @@ describe.each<StoreKind>(['local', 's3'])('Range downloads (%s store)', (kind) =
     const start = 2 * P + 100;
     const end = 2 * P + 199;
     const getRange = vi.spyOn(world.store, 'getRange');
-    const s3Before = world.recorder?.requests.length ?? 0;
+    const s3Before = world.s3?.proxy.requests.length ?? 0;
     try {
       expect206(await ranged(`bytes=${start}-${end}`), start, end);
       const calls = getRange.mock.calls.map(([key, from, to]) => ({ key, from, to }));
@@ -107,7 +99,7 @@ describe.each<StoreKind>(['local', 's3'])('Range downloads (%s store)', (kind) =
         { key: `objects/${id}`, from: H + 2 * SEGMENT, to: H + 3 * SEGMENT - 1 },
       ]);
       if (kind === 's3') {
-        const gets = world.recorder!.requests.slice(s3Before).filter((r) => r.method === 'GET');
+        const gets = world.s3!.proxy.requests.slice(s3Before).filter((r) => r.method === 'GET');
         expect(gets.map((r) => r.range)).toEqual([
           'bytes=0-9',
           `bytes=0-${H - 1}`,

@@ -1,24 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createUser, type TestUser } from '../support/users.js';
+import { sha256 } from '../support/bytes.js';
 import {
   downloadContent,
-  headerLength,
-  P,
   type RawDownload,
-  readObject,
-  SEGMENT,
-  type StoreKind,
-  sha256,
-  startWorld,
   upload,
   userId,
-  type World,
   waitFor,
-  waitStatus,
-  waitStored,
-  writeObject,
-} from './api.helpers.js';
+  waitForStatus,
+  waitForStored,
+} from '../support/client.js';
+import { headerLength, P, readObject, SEGMENT, writeObject } from '../support/objects.js';
+import { createUser, type TestUser } from '../support/users.js';
+import { createWorld, type StoreKind, type World } from '../support/world.js';
 
 /**
  * Tamper evidence through the API (SECURITY.md items 25-26). Each stored object is edited behind the
@@ -135,9 +129,9 @@ describe.each<StoreKind>(['local', 's3'])('tampered objects (%s store)', (kind) 
   const ids = new Map<string, string>();
 
   beforeAll(async () => {
-    world = await startWorld(kind);
-    alice = await createUser(world.server, `alice_${world.env.id}`);
-    bob = await createUser(world.server, `bob_${world.env.id}`);
+    world = await createWorld({ store: kind, workers: 'in-process' });
+    alice = await createUser(world.server, `alice_${world.id}`);
+    bob = await createUser(world.server, `bob_${world.id}`);
     const names = [
       ...SCENARIOS.map((s) => s.name),
       'swap:alice',
@@ -161,7 +155,7 @@ describe.each<StoreKind>(['local', 's3'])('tampered objects (%s store)', (kind) 
     const [bobFile] = await upload(world, bob, [{ filename: 'bob.bin', body: bobBody }]);
     ids.set('swap:bob', bobFile!.id);
     data.set(bobFile!.id, bobBody);
-    for (const id of ids.values()) await waitStored(world, id, 120_000);
+    for (const id of ids.values()) await waitForStored(world, id, { timeoutMs: 120_000 });
   }, 240_000);
 
   afterAll(async () => {
@@ -175,7 +169,7 @@ describe.each<StoreKind>(['local', 's3'])('tampered objects (%s store)', (kind) 
 
   /** After the first detection: corrupt row, one audit event, verify ok:false, downloads 409. */
   async function expectMarkedCorrupt(user: TestUser, id: string, badOffset = SIZE): Promise<void> {
-    const row = await waitStatus(world, id, 'corrupt');
+    const row = await waitForStatus(world, id, 'corrupt');
     expect(row.error).toEqual(expect.any(String));
     // The audit row is written right after the status change: poll for it.
     const events = await waitFor('a file.corrupt audit event', async () => {

@@ -1,8 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, relative } from 'node:path';
 import { kedaSh } from '@kubernetes-models/keda';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
@@ -12,14 +10,13 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
 import ts from 'typescript';
 import { parseAllDocuments } from 'yaml';
+import { ROOT } from '../../support/paths.js';
 
 /**
- * Shared helpers for the deployment tests: reading the manifests exactly as kubectl and Compose read
- * them (YAML 1.1: `0440` is octal, `<<` merges), validating Kubernetes objects against the API schema,
- * and parsing the Dockerfile and env files.
+ * Reading the manifests exactly as kubectl and Compose read them (YAML 1.1: `0440` is octal, `<<`
+ * merges) and validating Kubernetes objects against the API schema.
  */
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const K8S_DIR = join(ROOT, 'k8s');
 
 export type Obj = Record<string, unknown>;
@@ -281,227 +278,4 @@ export function podOf(obj: Obj): PodOwner | undefined {
   if (!isObj(spec))
     throw new Error(`${String(obj.kind)} ${String(dig(obj, 'metadata', 'name'))} has no pod spec`);
   return { obj, spec, containers: asArray(spec.containers), initContainers: asArray(spec.initContainers) };
-}
-
-// --- env files ---------------------------------------------------------------------------------------
-
-/** NAME=value lines of an env file; with `includeCommented`, also `#NAME=value` (documented options). */
-export function parseEnvFile(text: string, includeCommented = false): Map<string, string> {
-  const entries = new Map<string, string>();
-  const pattern = includeCommented ? /^#?([A-Z][A-Z0-9_]*)=(.*)$/ : /^([A-Z][A-Z0-9_]*)=(.*)$/;
-  for (const line of text.split('\n')) {
-    const m = pattern.exec(line.trim());
-    if (m) entries.set(m[1]!, m[2]!);
-  }
-  return entries;
-}
-
-/**
- * Compose-style interpolation: ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}, $$.
- * Throws like Compose does when a required variable is missing.
- */
-export function interpolate(text: string, vars: Map<string, string> | Record<string, string>): string {
-  const get = (name: string) => (vars instanceof Map ? vars.get(name) : vars[name]);
-  return text.replace(
-    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)([-?])([^}]*))?\}/g,
-    (match, name, colon, op, arg) => {
-      if (match === '$$') return '$';
-      const value = get(name);
-      const missing = colon ? value === undefined || value === '' : value === undefined;
-      if (!op) return value ?? '';
-      if (op === '-') return missing ? arg : value!;
-      if (missing) throw new Error(`required variable ${name} is missing: ${arg}`);
-      return value!;
-    },
-  );
-}
-
-/** Every ${VAR...} reference in a text. */
-export function interpolationNames(text: string): Set<string> {
-  return new Set([...text.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1]!));
-}
-
-/** Applies `interpolate` to every string inside a parsed document. */
-export function interpolateDeep(value: unknown, vars: Map<string, string> | Record<string, string>): unknown {
-  if (typeof value === 'string') return interpolate(value, vars);
-  if (Array.isArray(value)) return value.map((v) => interpolateDeep(v, vars));
-  if (isObj(value))
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateDeep(v, vars)]));
-  return value;
-}
-
-/** Compose `environment:` in either form (mapping or list of NAME=value), values as strings. */
-export function composeEnvironment(value: unknown): Record<string, string> {
-  if (Array.isArray(value)) {
-    return Object.fromEntries(
-      value.map((entry) => {
-        const text = String(entry);
-        const at = text.indexOf('=');
-        return at < 0 ? [text, ''] : [text.slice(0, at), text.slice(at + 1)];
-      }),
-    );
-  }
-  if (isObj(value))
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, v === null ? '' : String(v)]));
-  return {};
-}
-
-// --- Dockerfile --------------------------------------------------------------------------------------
-
-export interface DockerInstruction {
-  keyword: string;
-  args: string;
-}
-
-export interface DockerStage {
-  name: string | undefined;
-  from: string;
-  instructions: DockerInstruction[];
-}
-
-export interface Dockerfile {
-  args: Map<string, string>;
-  stages: DockerStage[];
-}
-
-/** A small Dockerfile parser: comments, line continuations, global ARGs, stages and their instructions. */
-export function parseDockerfile(text: string): Dockerfile {
-  const logical: string[] = [];
-  let pending = '';
-  for (const raw of text.split('\n')) {
-    const line = raw.trimEnd();
-    if (/^\s*#/.test(line) || (pending === '' && line.trim() === '')) continue;
-    if (line.endsWith('\\')) {
-      pending += `${line.slice(0, -1)} `;
-      continue;
-    }
-    logical.push((pending + line).trim());
-    pending = '';
-  }
-  if (pending) logical.push(pending.trim());
-  const args = new Map<string, string>();
-  const stages: DockerStage[] = [];
-  for (const line of logical) {
-    const m = /^(\w+)\s+([\s\S]*)$/.exec(line);
-    if (!m) continue;
-    const keyword = m[1]!.toUpperCase();
-    const rest = m[2]!.trim();
-    if (keyword === 'FROM') {
-      const parts = rest.split(/\s+/);
-      const asIndex = parts.findIndex((p) => p.toUpperCase() === 'AS');
-      stages.push({
-        from: parts.filter((p) => !p.startsWith('--'))[0]!,
-        name: asIndex >= 0 ? parts[asIndex + 1] : undefined,
-        instructions: [],
-      });
-    } else if (stages.length === 0) {
-      if (keyword === 'ARG') {
-        const [name, ...value] = rest.split('=');
-        args.set(name!.trim(), value.join('=').trim());
-      }
-    } else {
-      stages.at(-1)!.instructions.push({ keyword, args: rest });
-    }
-  }
-  return { args, stages };
-}
-
-/** The stage and its ancestors (FROM <earlier stage>), nearest first. */
-export function stageChain(dockerfile: Dockerfile, name: string): DockerStage[] {
-  const chain: DockerStage[] = [];
-  let current = dockerfile.stages.find((s) => s.name === name);
-  while (current) {
-    chain.push(current);
-    const parent = current.from;
-    current = dockerfile.stages.find((s) => s.name === parent);
-  }
-  return chain;
-}
-
-/** ENV of a stage including what it inherits (`ENV A=1 B=2` form). */
-export function stageEnv(dockerfile: Dockerfile, name: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const stage of stageChain(dockerfile, name).reverse()) {
-    for (const { keyword, args } of stage.instructions) {
-      if (keyword !== 'ENV') continue;
-      for (const m of args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S+)/g)) {
-        env[m[1]!] = m[2]!.replace(/^"|"$/g, '');
-      }
-    }
-  }
-  return env;
-}
-
-/** The last instruction of a keyword in the stage or its ancestors (USER, CMD, HEALTHCHECK...). */
-export function effectiveInstruction(
-  dockerfile: Dockerfile,
-  name: string,
-  keyword: string,
-): string | undefined {
-  for (const stage of stageChain(dockerfile, name)) {
-    const found = stage.instructions.filter((i) => i.keyword === keyword).at(-1);
-    if (found) return found.args;
-  }
-  return undefined;
-}
-
-/** The JSON array form of CMD / HEALTHCHECK CMD, parsed. */
-export function execForm(text: string): string[] {
-  const parsed: unknown = JSON.parse(text);
-  if (!Array.isArray(parsed) || !parsed.every((p) => typeof p === 'string'))
-    throw new Error(`not exec form: ${text}`);
-  return parsed;
-}
-
-// --- images ------------------------------------------------------------------------------------------
-
-/** A reference is pinned when it names an exact version (not latest, not a bare major) or a digest. */
-export function isPinnedImage(reference: string): boolean {
-  if (/@sha256:[0-9a-f]{64}$/.test(reference)) return true;
-  const lastSlash = reference.lastIndexOf('/');
-  const colon = reference.indexOf(':', lastSlash + 1);
-  if (colon < 0) return false;
-  const tag = reference.slice(colon + 1);
-  if (/latest|edge|nightly|main|master/i.test(tag)) return false;
-  // Needs a dotted version (16.15-alpine, 0.1.0) or a dated release (RELEASE.2025-09-07T16-13-09Z).
-  return /\d+\.\d+/.test(tag) || /\d{4}-\d{2}-\d{2}/.test(tag);
-}
-
-// --- tools -------------------------------------------------------------------------------------------
-
-/** Whether a command-line tool runs here (kubectl, docker compose, docker-compose). */
-export function toolWorks(command: string, args: string[]): boolean {
-  try {
-    const result = spawnSync(command, args, { encoding: 'utf8', timeout: 20_000 });
-    return result.status === 0;
-  } catch {
-    return false;
-  }
-}
-
-export function run(
-  command: string,
-  args: string[],
-  cwd = ROOT,
-): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(command, args, {
-    cwd,
-    encoding: 'utf8',
-    timeout: 60_000,
-    maxBuffer: 16 * 1024 * 1024,
-  });
-  return {
-    status: result.status,
-    stdout: result.stdout ?? '',
-    stderr: result.stderr ?? result.error?.message ?? '',
-  };
-}
-
-export const KUBECTL = toolWorks('kubectl', ['version', '--client']);
-
-/** `kubectl kustomize <dir>`: what `kubectl apply -k <dir>` would send to the API server. */
-export function kustomize(dir: string): Obj[] {
-  const result = run('kubectl', ['kustomize', dir]);
-  if (result.status !== 0) throw new Error(`kubectl kustomize ${dir} failed:\n${result.stderr}`);
-  return parseYamlDocuments(result.stdout, `kubectl kustomize ${dir}`).filter(isObj);
 }

@@ -3,20 +3,13 @@ import { readdir } from 'node:fs/promises';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectKeyFor } from '#common';
+import { sha256 } from '../support/bytes.js';
+import { downloadContent, upload, userId, waitForStored } from '../support/client.js';
 import { postMultipart } from '../support/multipart.js';
-import { type SecretsManagerFake, startSecretsManagerFake } from '../support/secrets-manager-fake.js';
+import { listObjects, objectExists } from '../support/objects.js';
+import type { SecretsManagerFake } from '../support/secrets-manager-fake.js';
 import { createUser, type TestUser } from '../support/users.js';
-import {
-  downloadContent,
-  listObjects,
-  objectExists,
-  sha256,
-  startWorld,
-  upload,
-  userId,
-  type World,
-  waitStored,
-} from './api.helpers.js';
+import { createWorld, type World } from '../support/world.js';
 
 /**
  * DELETE /api/v1/files/:id removes the object, the key (per-file secret) and the row, is idempotent, and
@@ -24,7 +17,7 @@ import {
  */
 
 async function tempFiles(world: World): Promise<string[]> {
-  return (await readdir(world.env.config.tempDir).catch(() => [] as string[])).sort();
+  return (await readdir(world.config.tempDir).catch(() => [] as string[])).sort();
 }
 
 async function auditActions(world: World, user: TestUser, fileId: string): Promise<string[]> {
@@ -38,9 +31,9 @@ describe('delete (local store, envelope keys)', () => {
   let bob: TestUser;
 
   beforeAll(async () => {
-    world = await startWorld('local', { env: { WORKER_CONCURRENCY: '1' } });
-    alice = await createUser(world.server, `alice_${world.env.id}`);
-    bob = await createUser(world.server, `bob_${world.env.id}`);
+    world = await createWorld({ workers: 'in-process', env: { WORKER_CONCURRENCY: '1' } });
+    alice = await createUser(world.server, `alice_${world.id}`);
+    bob = await createUser(world.server, `bob_${world.id}`);
   }, 60_000);
 
   afterAll(async () => {
@@ -53,8 +46,8 @@ describe('delete (local store, envelope keys)', () => {
       { filename: 'doomed.bin', body: randomBytes(2 * 1024 * 1024) },
       { filename: 'kept.bin', body: keepBody },
     ]);
-    await waitStored(world, doomed!.id);
-    await waitStored(world, kept!.id);
+    await waitForStored(world, doomed!.id);
+    await waitForStored(world, kept!.id);
     expect(await objectExists(world, doomed!.id)).toBe(true);
     expect(await listObjects(world)).toEqual([objectKeyFor(doomed!.id), objectKeyFor(kept!.id)].sort());
     expect(await tempFiles(world)).toEqual([]);
@@ -94,7 +87,7 @@ describe('delete (local store, envelope keys)', () => {
   });
 
   it('deleting a file whose job is still queued removes the job and the temp file; a later worker stores nothing', async () => {
-    await world.stopWorker();
+    await world.stopInProcessWorker();
     const [queued] = await upload(world, alice, [{ filename: 'queued.bin', body: randomBytes(3000) }]);
     expect(await world.queue.getJob(queued!.id)).toBeDefined();
     expect(await tempFiles(world)).toEqual([queued!.id]);
@@ -109,8 +102,8 @@ describe('delete (local store, envelope keys)', () => {
     // survived) would have run before the sentinel is stored.
     const before = await listObjects(world);
     const [sentinel] = await upload(world, alice, [{ filename: 'sentinel.bin', body: randomBytes(10) }]);
-    await world.startWorker();
-    await waitStored(world, sentinel!.id);
+    await world.startInProcessWorker();
+    await waitForStored(world, sentinel!.id);
     expect(await objectExists(world, queued!.id)).toBe(false);
     expect(await listObjects(world)).toEqual([...before, objectKeyFor(sentinel!.id)].sort());
     expect(await world.files.findById(queued!.id)).toBeNull();
@@ -128,24 +121,20 @@ describe('delete (s3 store, per-file-secret keys)', () => {
   };
 
   beforeAll(async () => {
-    fake = await startSecretsManagerFake();
     // The provider uses the SDK's default credential chain; the fake only checks that requests are signed.
     process.env.AWS_ACCESS_KEY_ID = 'test';
     process.env.AWS_SECRET_ACCESS_KEY = 'test';
-    world = await startWorld('s3', {
-      env: {
-        KEY_PROVIDER: 'aws-secrets-manager',
-        KEY_MODE: 'per-file-secret',
-        SECRETS_MANAGER_ENDPOINT: fake.endpoint,
-        SECRETS_MANAGER_REGION: 'us-east-1',
-      },
+    world = await createWorld({
+      store: 's3',
+      workers: 'in-process',
+      secretsManager: { mode: 'per-file-secret' },
     });
-    alice = await createUser(world.server, `alice_${world.env.id}`);
+    fake = world.secretsManager!;
+    alice = await createUser(world.server, `alice_${world.id}`);
   }, 60_000);
 
   afterAll(async () => {
     await world?.close();
-    await fake?.close();
     if (saved.id === undefined) delete process.env.AWS_ACCESS_KEY_ID;
     else process.env.AWS_ACCESS_KEY_ID = saved.id;
     if (saved.secret === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
@@ -158,8 +147,8 @@ describe('delete (s3 store, per-file-secret keys)', () => {
       { filename: 'secret.bin', body },
       { filename: 'other.bin', body: randomBytes(100) },
     ]);
-    const row = await waitStored(world, file!.id);
-    await waitStored(world, other!.id);
+    const row = await waitForStored(world, file!.id);
+    await waitForStored(world, other!.id);
     const name = `tess/files/${file!.id}`;
     expect(row.keyRef).toBe(`secret:${name}`);
     expect(row.wrappedKey).toBeNull();
@@ -195,9 +184,9 @@ describe('quotas (QUOTA_FILES=2, QUOTA_BYTES=1000)', () => {
   let bob: TestUser;
 
   beforeAll(async () => {
-    world = await startWorld('local', { worker: false, env: { QUOTA_FILES: '2', QUOTA_BYTES: '1000' } });
-    alice = await createUser(world.server, `alice_${world.env.id}`);
-    bob = await createUser(world.server, `bob_${world.env.id}`);
+    world = await createWorld({ env: { QUOTA_FILES: '2', QUOTA_BYTES: '1000' } });
+    alice = await createUser(world.server, `alice_${world.id}`);
+    bob = await createUser(world.server, `bob_${world.id}`);
   }, 60_000);
 
   afterAll(async () => {
