@@ -15,7 +15,7 @@ import { createUser, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
 /**
- * The files and jobs REST API: pagination, validation, response shapes (DESIGN.md), authentication,
+ * The files and jobs REST API: pagination, validation, response shapes (README.md "REST API"), authentication,
  * other users' ids, malformed ids, and session + CSRF.
  */
 
