@@ -16,8 +16,8 @@ import {
 } from './api.helpers.js';
 
 /**
- * The files and jobs REST API: pagination, validation, response shapes (DESIGN.md), authentication,
- * other users' ids, malformed ids, and session + CSRF.
+ * The files and jobs REST API: pagination, validation, response shapes (docs/architecture.md),
+ * authentication, other users' ids, malformed ids, and session + CSRF.
  */
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;

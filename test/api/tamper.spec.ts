@@ -21,7 +21,7 @@ import {
 } from './api.helpers.js';
 
 /**
- * Tamper evidence through the API (SECURITY.md items 25-26). Each stored object is edited behind the
+ * Tamper evidence through the API (docs/security.md items 25-26). Each stored object is edited behind the
  * gateway's back (local: the file under DATA_DIR/objects; s3: a PutObject straight to s3rver), or its key
  * row is swapped. Then: the download releases nothing from the bad segment onward (502 before the first
  * byte, or a cut-off response), `verify` says `ok: false`, the row is `corrupt`, a `file.corrupt` audit

@@ -1,6 +1,6 @@
 /**
  * A short deny-list of the most common passwords of 8+ characters (from public breach-frequency
- * lists). Not exhaustive; it stops the worst choices without composition rules (SECURITY.md 9).
+ * lists). Not exhaustive; it stops the worst choices without composition rules (docs/security.md item 9).
  */
 export const COMMON_PASSWORDS = new Set([
   '12345678',

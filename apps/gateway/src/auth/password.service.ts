@@ -7,7 +7,7 @@ export const PASSWORD_MIN_LENGTH = 8;
 /** Long passphrases are welcome; the cap only bounds hashing work. Never truncated silently. */
 export const PASSWORD_MAX_LENGTH = 256;
 
-/** Returns a readable problem with the password, or null when it is acceptable (SECURITY.md 9). */
+/** Returns a readable problem with the password, or null when it is acceptable (docs/security.md item 9). */
 export function passwordProblem(password: string, username?: string): string | null {
   const length = [...password].length;
   if (length < PASSWORD_MIN_LENGTH) return `Password must be at least ${PASSWORD_MIN_LENGTH} characters.`;

@@ -19,7 +19,7 @@ import {
 } from '#common';
 import { CRYPTO_QUEUE, type CryptoQueue } from '../infra/queue.module.js';
 
-/** The public shape of a file (DESIGN.md). */
+/** The public shape of a file (docs/architecture.md, Public contract). */
 export function fileView(file: FileEntity) {
   return {
     id: file.id,

@@ -43,7 +43,7 @@ const uuid = new ParseUUIDPipe({
 });
 
 /**
- * Jobs, as DESIGN.md shapes them. The job id is the file id; PostgreSQL is the source of truth for
+ * Jobs, as docs/architecture.md shapes them. The job id is the file id; PostgreSQL is the source of truth for
  * the outcome and BullMQ supplies the live progress of running jobs.
  */
 @ApiTags('jobs')
