@@ -1,5 +1,5 @@
-// The dashboard's elements and settings, and the helpers every section writes with: server and user strings
-// reach the DOM through textContent or an attribute, never as HTML.
+// The dashboard's elements and settings (from the server-rendered page), and the helpers every section
+// writes text into the DOM with.
 
 const root = document.getElementById('dashboard');
 /** Bootstrap's bundle is a classic script in the layout, loaded before any module runs. */
