@@ -601,7 +601,7 @@ async function rcloneCopy(file, endpoint, name) {
     RCLONE_CONFIG_C_REMOTE: `s3:${BUCKET}/rclone`,
     RCLONE_CONFIG_C_PASSWORD: obscured.trim(),
   };
-  // Without AWS_CA_BUNDLE (rclone 1.60 from Debian fails with LoadCustomCABundleError when it is set): the child gets only this env.
+  // Without AWS_CA_BUNDLE (rclone 1.60 fails on it, see docs/benchmarks.md): the child gets only this env.
   const proc = startProcess('rclone', null, {
     command: ['/usr/bin/time', '-v', 'rclone', 'copyto', file.path, `c:${name}`, '--s3-chunk-size', '5M'],
     env,

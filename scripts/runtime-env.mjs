@@ -3,8 +3,7 @@
 
 /**
  * The crypto worker allocates a fresh buffer per cipher.update(): a high mmap threshold avoids a page
- * fault per 4 KiB there (AES-256-GCM alone went from 868 to 1919 MB/s in a read loop on the development
- * machine, Node 20). A smaller V8 semi-space
+ * fault per 4 KiB there (docs/deployment.md: AES-GCM 868 -> 1919 MB/s). A smaller V8 semi-space
  * (--max-semi-space-size=1 or 4) lowered the worker's peak RSS by 20-25 MiB but cost 0.8-1.8 CPU seconds
  * per 512 MiB upload to S3 in garbage collection (measured with `npm run bench`), so it is not used.
  */

@@ -15,8 +15,8 @@ import { createUser, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
 /**
- * The files and jobs REST API: pagination, validation, response shapes (README.md "REST API"), authentication,
- * other users' ids, malformed ids, and session + CSRF.
+ * The files and jobs REST API: pagination, validation, response shapes (docs/architecture.md),
+ * authentication, other users' ids, malformed ids, and session + CSRF.
  */
 
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;

@@ -4,7 +4,7 @@ import { checkEvictionPolicy } from '../../apps/crypto-worker/src/jobs/eviction-
 import { type RedisServer, startRedisServer } from '../support/redis-server.js';
 
 /**
- * SECURITY checklist item 24 against a real Redis: this test's own redis-server (the shared one must keep
+ * docs/security.md item 24 against a real Redis: this test's own redis-server (the shared one must keep
  * its noeviction policy), started with the policy a careless operator might leave in place.
  */
 let server: RedisServer | undefined;
@@ -23,7 +23,7 @@ afterEach(async () => {
   server = undefined;
 });
 
-describe('the worker checks Redis eviction at startup (SECURITY 24)', () => {
+describe('the worker checks Redis eviction at startup (docs/security.md item 24)', () => {
   it('reports an evicting policy as an error naming the fix, and stays quiet once it is noeviction', async () => {
     server = await startRedisServer(['--maxmemory-policy', 'allkeys-lru']);
     const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });

@@ -8,7 +8,7 @@ import { createUser, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
 /**
- * SECURITY checklist item 22, the part the shared Redis cannot show: Redis restarts (here with no
+ * docs/security.md item 22, the part the shared Redis cannot show: Redis restarts (here with no
  * persistence, so every key is gone) while a gateway and a worker process run. Both reconnect on their
  * own and the next upload is stored, with no restart of TESS.
  */

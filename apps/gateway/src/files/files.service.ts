@@ -14,7 +14,7 @@ import {
 } from '#common';
 import { JobQueue } from '../infra/job-queue.js';
 
-/** The public shape of a file in the API (FileDto). */
+/** The public shape of a file (docs/architecture.md, Public contract). */
 export function fileView(file: FileEntity) {
   return {
     id: file.id,

@@ -1,0 +1,340 @@
+// "My files": the table rows (server-rendered first, then kept current over REST and live events), the
+// copy buttons, "Load more", "Refresh", verify and delete.
+import { api } from './api-client.js';
+import { formatBytes, formatTime, shortHash, timeFormat } from './format.js';
+import { announce, bs, dom, field, pageSize, setOptionalText, setText } from './page.js';
+import { toast } from './toasts.js';
+
+const rowRequests = new Map();
+const FINISHED = new Set(['stored', 'failed', 'corrupt']);
+let nextCursor = dom.loadMore.dataset.cursor || null;
+
+function rows() {
+  return Array.from(dom.filesBody.querySelectorAll('tr[data-file-id]'));
+}
+
+function findRow(id) {
+  return rows().find((tr) => tr.dataset.fileId === id) ?? null;
+}
+
+function updateEmpty() {
+  const empty = rows().length === 0;
+  dom.filesWrap.hidden = empty;
+  dom.emptyState.hidden = !empty;
+}
+
+function setCursor(cursor) {
+  nextCursor = cursor || null;
+  dom.filesFooter.hidden = !nextCursor;
+}
+
+function fillTime(node, iso) {
+  node.setAttribute('datetime', iso ?? '');
+  node.textContent = iso ? formatTime(iso) : '';
+}
+
+function fillHash(tr, name, hash) {
+  const code = field(tr, name);
+  code.textContent = shortHash(hash);
+  code.title = hash ?? '';
+  code.dataset.hash = hash ?? '';
+  field(tr, `${name}-wrap`).hidden = !hash;
+  field(tr, `${name}-pending`).hidden = Boolean(hash);
+}
+
+/** Writes a file (the REST shape) into a row built from the shared file-row partial. */
+function fillRow(tr, file) {
+  const name = file.filename;
+  const stored = file.status === 'stored';
+  tr.dataset.fileId = file.id;
+  tr.dataset.status = file.status;
+  tr.dataset.created = file.createdAt;
+  setText(tr, 'filename', name);
+  setOptionalText(tr, 'error', stored ? '' : file.error);
+  const size = setText(tr, 'size', formatBytes(file.size));
+  size.title = `${file.size} bytes`;
+  const badge = setText(tr, 'status', file.status);
+  badge.className = `badge status-badge status-${file.status}`;
+  fillTime(field(tr, 'created'), file.createdAt);
+  fillTime(field(tr, 'stored'), file.storedAt);
+  field(tr, 'stored-line').hidden = !file.storedAt;
+  fillHash(tr, 'sha256', file.sha256);
+  fillHash(tr, 'sha1', file.sha1);
+  for (const button of tr.querySelectorAll('[data-action="copy"]')) {
+    button.setAttribute(
+      'aria-label',
+      `Copy the ${button.dataset.hashField === 'sha1' ? 'SHA-1' : 'SHA-256'} of ${name}`,
+    );
+  }
+  const download = tr.querySelector('[data-action="download"]');
+  download.href = `/api/v1/files/${encodeURIComponent(file.id)}/content`;
+  download.classList.toggle('disabled', !stored);
+  download.setAttribute('aria-label', `Download ${name}`);
+  if (stored) {
+    download.removeAttribute('aria-disabled');
+    download.removeAttribute('tabindex');
+  } else {
+    download.setAttribute('aria-disabled', 'true');
+    download.setAttribute('tabindex', '-1');
+  }
+  const verify = tr.querySelector('[data-action="verify"]');
+  if (!verify.dataset.busy) verify.disabled = !(stored || file.status === 'corrupt');
+  verify.setAttribute('aria-label', `Verify ${name}`);
+  tr.querySelector('[data-action="delete"]').setAttribute('aria-label', `Delete ${name}`);
+  tr.querySelector('.file-actions').setAttribute('aria-label', `Actions for ${name}`);
+}
+
+function isNewer(a, b) {
+  const ca = a.dataset.created ?? '';
+  const cb = b.dataset.created ?? '';
+  return ca === cb ? a.dataset.fileId > b.dataset.fileId : ca > cb;
+}
+
+/** Inserts or updates a row, keeping newest-first order; returns the row (or null if outside the loaded window). */
+export function upsertRow(file, flash = false) {
+  let tr = findRow(file.id);
+  const status = tr?.dataset.status;
+  if (tr) {
+    fillRow(tr, file);
+  } else {
+    tr = dom.rowTemplate.content.firstElementChild.cloneNode(true);
+    fillRow(tr, file);
+    const before = rows().find((other) => isNewer(tr, other));
+    if (before) dom.filesBody.insertBefore(tr, before);
+    else if (!nextCursor) dom.filesBody.append(tr);
+    else return null; // older than everything loaded: "Load more" will bring it
+  }
+  updateEmpty();
+  if (flash && status !== file.status) {
+    tr.classList.remove('row-flash');
+    void tr.offsetWidth;
+    tr.classList.add('row-flash');
+  }
+  return tr;
+}
+
+function removeRow(id) {
+  findRow(id)?.remove();
+  updateEmpty();
+}
+
+export function setRowStatus(id, status) {
+  const tr = findRow(id);
+  if (!tr || tr.dataset.status === status) return;
+  tr.dataset.status = status;
+  const badge = setText(tr, 'status', status);
+  badge.className = `badge status-badge status-${status}`;
+}
+
+/** Re-reads one file; the latest request per id wins, so a slow answer never overwrites a newer one. */
+export async function refreshRow(id, flash = false) {
+  const seq = (rowRequests.get(id) ?? 0) + 1;
+  rowRequests.set(id, seq);
+  try {
+    const file = await api('GET', `/api/v1/files/${encodeURIComponent(id)}`);
+    if (rowRequests.get(id) === seq) upsertRow(file, flash);
+  } catch (error) {
+    if (error.status === 404 && rowRequests.get(id) === seq) removeRow(id);
+  }
+}
+
+/**
+ * Reloads the loaded window of the list over REST (after a socket (re)connect, or on "Refresh"):
+ * updates every row, adds missing ones, drops rows deleted elsewhere.
+ */
+export async function reloadList() {
+  const limit = Math.min(100, Math.max(pageSize, rows().length));
+  const page = await api('GET', `/api/v1/files?limit=${limit}`);
+  const ids = new Set(page.items.map((f) => f.id));
+  const last = page.items[page.items.length - 1];
+  for (const tr of rows()) {
+    if (ids.has(tr.dataset.fileId)) continue;
+    const inWindow = !page.nextCursor || !last || (tr.dataset.created ?? '') >= last.createdAt;
+    if (inWindow) tr.remove();
+  }
+  setCursor(page.nextCursor);
+  for (const file of page.items) {
+    // A list read that raced a completion event must not turn a finished row back into a running one.
+    const shown = findRow(file.id)?.dataset.status;
+    if (FINISHED.has(shown) && !FINISHED.has(file.status)) continue;
+    upsertRow(file);
+  }
+  updateEmpty();
+}
+
+async function loadMore() {
+  if (!nextCursor) return;
+  const button = dom.loadMore;
+  button.disabled = true;
+  try {
+    const page = await api('GET', `/api/v1/files?limit=${pageSize}&cursor=${encodeURIComponent(nextCursor)}`);
+    for (const file of page.items) {
+      if (findRow(file.id)) continue;
+      const tr = dom.rowTemplate.content.firstElementChild.cloneNode(true);
+      fillRow(tr, file);
+      dom.filesBody.append(tr);
+    }
+    setCursor(page.nextCursor);
+    updateEmpty();
+    announce(`${page.items.length} more files loaded.`);
+  } catch (error) {
+    toast('error', 'Could not load more files', error.message);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// Copy a hash
+async function copyText(text) {
+  if (navigator.clipboard && window.isSecureContext) {
+    await navigator.clipboard.writeText(text);
+    return;
+  }
+  const area = document.createElement('textarea');
+  area.value = text;
+  area.className = 'visually-hidden';
+  area.setAttribute('readonly', '');
+  document.body.append(area);
+  area.select();
+  const ok = document.execCommand('copy');
+  area.remove();
+  if (!ok) throw new Error('copy refused');
+}
+
+async function onCopy(button) {
+  const name = button.dataset.hashField;
+  const hash = field(button.closest('tr'), name)?.dataset.hash;
+  if (!hash) return;
+  const label = name === 'sha1' ? 'SHA-1' : 'SHA-256';
+  const glyph = button.querySelector('i');
+  try {
+    await copyText(hash);
+    glyph.className = 'bi bi-clipboard-check text-success';
+    announce(`${label} copied to the clipboard.`);
+    toast('info', `${label} copied`, hash);
+  } catch {
+    glyph.className = 'bi bi-clipboard-x text-danger';
+    toast('error', 'Could not copy', `Select the ${label} by hand: ${hash}`);
+  }
+  window.setTimeout(() => {
+    glyph.className = 'bi bi-clipboard';
+  }, 2000);
+}
+
+async function onVerify(button) {
+  const tr = button.closest('tr');
+  const id = tr.dataset.fileId;
+  const name = field(tr, 'filename').textContent;
+  const result = field(tr, 'verify');
+  const glyph = button.querySelector('i');
+  button.disabled = true;
+  button.dataset.busy = '1';
+  glyph.className = 'spinner-border spinner-border-sm';
+  result.hidden = false;
+  result.className = 'small text-body-secondary';
+  result.textContent = 'Verifying every segment and the SHA-256…';
+  try {
+    const { ok, checkedBytes } = await api('POST', `/api/v1/files/${encodeURIComponent(id)}/verify`);
+    const when = timeFormat.format(new Date());
+    result.className = `small ${ok ? 'text-success' : 'text-danger fw-semibold'}`;
+    result.textContent = ok
+      ? `Verified OK (${formatBytes(checkedBytes)} checked, ${when})`
+      : `Integrity check FAILED after ${formatBytes(checkedBytes)} (${when})`;
+    if (ok) toast('success', 'Verified', `${name}: every segment and the SHA-256 check out.`);
+    else
+      toast(
+        'error',
+        'Integrity check failed',
+        `${name} does not match what was stored; it is now marked corrupt.`,
+      );
+    if (!ok) await refreshRow(id);
+  } catch (error) {
+    result.className = 'small text-danger';
+    result.textContent = `Could not verify: ${error.message}`;
+    toast('error', 'Verify failed', `${name}: ${error.message}`);
+    if (error.status === 404) removeRow(id);
+  } finally {
+    delete button.dataset.busy;
+    glyph.className = 'bi bi-shield-check';
+    const status = tr.dataset.status;
+    button.disabled = !(status === 'stored' || status === 'corrupt');
+  }
+}
+
+// Delete, behind a confirmation modal
+let pendingDelete = null;
+let deletedLast = false;
+
+function bindDeleteModal() {
+  const deleteModal = bs.Modal.getOrCreateInstance(dom.deleteModal);
+  dom.deleteModal.addEventListener('show.bs.modal', (event) => {
+    const tr = event.relatedTarget?.closest('tr');
+    if (!tr) {
+      event.preventDefault();
+      return;
+    }
+    pendingDelete = tr.dataset.fileId;
+    deletedLast = false;
+    setText(dom.deleteModal, 'filename', field(tr, 'filename').textContent);
+    setText(dom.deleteModal, 'size', field(tr, 'size').textContent);
+    setOptionalText(dom.deleteModal, 'error', '');
+    dom.confirmDelete.disabled = false;
+  });
+
+  dom.deleteModal.addEventListener('hidden.bs.modal', () => {
+    pendingDelete = null;
+    if (deletedLast) dom.filesHeading.focus();
+  });
+
+  dom.confirmDelete.addEventListener('click', async () => {
+    const id = pendingDelete;
+    if (!id) return;
+    const name = field(dom.deleteModal, 'filename').textContent;
+    dom.confirmDelete.disabled = true;
+    try {
+      await api('DELETE', `/api/v1/files/${encodeURIComponent(id)}`);
+    } catch (error) {
+      if (error.status !== 404) {
+        setOptionalText(dom.deleteModal, 'error', error.message);
+        dom.confirmDelete.disabled = false;
+        return;
+      }
+    }
+    removeRow(id);
+    deletedLast = true;
+    deleteModal.hide();
+    toast('success', 'Deleted', `${name} and its key are gone.`);
+    announce(`${name} deleted.`);
+  });
+}
+
+/** Binds the table's controls; the rows themselves are the server's first paint. */
+export function initFileTable() {
+  bindDeleteModal();
+  dom.filesBody.addEventListener('click', (event) => {
+    const button = event.target.closest('button[data-action]');
+    if (!button || button.disabled) return;
+    if (button.dataset.action === 'copy') void onCopy(button);
+    if (button.dataset.action === 'verify') void onVerify(button);
+  });
+
+  dom.loadMore.addEventListener('click', () => void loadMore());
+  dom.refresh.addEventListener('click', async () => {
+    dom.refresh.disabled = true;
+    try {
+      await reloadList();
+      announce('File list refreshed.');
+    } catch (error) {
+      toast('error', 'Could not refresh', error.message);
+    } finally {
+      dom.refresh.disabled = false;
+    }
+  });
+
+  // First paint came from the server in UTC; show the times in the user's own zone.
+  for (const node of dom.filesBody.querySelectorAll('time[datetime]')) {
+    const iso = node.getAttribute('datetime');
+    if (iso) node.textContent = formatTime(iso);
+  }
+  for (const tr of rows()) tr.dataset.created = field(tr, 'created').getAttribute('datetime') ?? '';
+}

@@ -1,0 +1,73 @@
+// Live updates: the Socket.IO client (its ESM build, served by the gateway) and the job events it delivers,
+// with REST as the fallback whenever an event may have been missed.
+import { io } from '/assets/socket.io/socket.io.esm.min.js';
+import { refreshRow, reloadList, setRowStatus } from './file-table.js';
+import { setLive } from './live-status.js';
+import { toast } from './toasts.js';
+import {
+  applyProgress,
+  byFileId,
+  completeUpload,
+  failProcessing,
+  isFinal,
+  reconcile,
+  remember,
+} from './uploads.js';
+
+/** Without an event for this long, an upload's job state is re-read over REST. */
+const STALE_AFTER_MS = 8000;
+
+/** After every (re)connect: whatever happened while we were not listening is read back over REST. */
+async function resync() {
+  for (const up of byFileId.values()) void reconcile(up);
+  try {
+    await reloadList();
+  } catch (error) {
+    if (error.status !== 401) toast('error', 'Could not refresh the file list', error.message);
+  }
+}
+
+/** Connects the socket; every (re)connect reads back over REST what may have been missed. */
+export function initLiveUpdates() {
+  // Long-polling first, then WebSocket when the network allows it (proxies that block WebSockets still get
+  // live updates). The gateway admits a handshake from our own pages only (Origin or Fetch Metadata).
+  const socket = io({ path: '/socket.io', reconnectionDelayMax: 10_000 });
+  socket.on('connect', () => {
+    setLive('connected', 'Live updates on');
+    void resync();
+  });
+  socket.on('disconnect', (reason) => {
+    if (reason === 'io server disconnect') setLive('offline', 'Live updates ended (signed out?)');
+    else setLive('reconnecting', 'Reconnecting…');
+  });
+  socket.on('connect_error', () => setLive('reconnecting', 'Live updates unavailable, retrying…'));
+
+  socket.on('job:progress', (event) => {
+    const up = byFileId.get(event.fileId);
+    if (up) applyProgress(up, event);
+    else {
+      remember(event.fileId, { progress: event });
+      if (event.stage !== 'queued') setRowStatus(event.fileId, 'processing');
+    }
+  });
+  socket.on('job:completed', (event) => {
+    const up = byFileId.get(event.fileId);
+    if (up) completeUpload(up, event);
+    else remember(event.fileId, { completed: event });
+    void refreshRow(event.fileId, true);
+  });
+  socket.on('job:failed', (event) => {
+    const up = byFileId.get(event.fileId);
+    if (up) failProcessing(up, event.error);
+    else remember(event.fileId, { failed: event });
+    void refreshRow(event.fileId, true);
+  });
+
+  // Safety net: an upload that has heard nothing for a while (or while the socket is down) re-reads its job.
+  window.setInterval(() => {
+    const now = Date.now();
+    for (const up of byFileId.values()) {
+      if (!isFinal(up) && (!socket.connected || now - up.lastEvent > STALE_AFTER_MS)) void reconcile(up);
+    }
+  }, 4000);
+}
