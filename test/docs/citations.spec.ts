@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { ROOT } from '../support/paths.js';
 
 /**
  * The documents code and tests cite are in the repository and hold what is cited: every `docs/...` path
@@ -9,7 +10,6 @@ import { describe, expect, it } from 'vitest';
  * resolve, and nothing points at design notes kept outside the tree.
  */
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SELF = relative(ROOT, fileURLToPath(import.meta.url));
 const ROOTS = ['apps', 'libs', 'scripts', 'test', 'bench', 'deploy', 'k8s', 'docs'];
 const TOP_FILES = ['README.md', 'Dockerfile', 'docker-compose.yml'];
