@@ -4,7 +4,8 @@
 // is removed at the end, also on failure or Ctrl+C. Knobs (environment): BENCH_SIZE_MIB (512),
 // BENCH_SMALL_FILES (1000), BENCH_REPEATS (3), BENCH_TIMEOUT_MIN (25), TEST_DATABASE_URL, TEST_REDIS_URL;
 // BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,s3 runs only those and prints the results;
-// BENCH_PROFILE_DIR=<dir> makes the gateway and worker processes write CPU profiles there.
+// BENCH_PROFILE_DIR=<dir> makes the gateway and worker processes write CPU profiles there;
+// BENCH_RUNTIME_ENV=off starts them without the settings of scripts/runtime-env.mjs (to re-measure those).
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomFillSync, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -16,7 +17,7 @@ import { promisify } from 'node:util';
 import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { GATEWAY_ENV, WORKER_ENV } from '../scripts/runtime-env.mjs';
+import * as runtimeEnv from '../scripts/runtime-env.mjs';
 import {
   createUser,
   download,
@@ -48,6 +49,9 @@ process.emitWarning = (warning, ...rest) => {
   emitWarning(warning, ...rest);
 };
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB ?? 512);
+const RUNTIME_ENV_OFF = process.env.BENCH_RUNTIME_ENV === 'off';
+const GATEWAY_ENV = RUNTIME_ENV_OFF ? {} : runtimeEnv.GATEWAY_ENV;
+const WORKER_ENV = RUNTIME_ENV_OFF ? {} : runtimeEnv.WORKER_ENV;
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 1000);
 const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 3));
 const TIMEOUT_MIN = Number(process.env.BENCH_TIMEOUT_MIN ?? 25);

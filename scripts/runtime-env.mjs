@@ -16,6 +16,8 @@ export const WORKER_ENV = {
  * Measured with `npm run bench` (docs/benchmarks.md): glibc's sliding mmap threshold lets those large
  * blocks settle in per-thread arenas and stay resident; a fixed 128 KiB threshold returns them and two
  * arenas bound the per-thread caches (peak of a 512 MiB upload about 40 MiB lower at the same throughput).
+ * Re-measured on Node 24.21 (`BENCH_RUNTIME_ENV=off BENCH_PHASES=local npm run bench` against the default):
+ * 512 MiB upload peak 297 -> 259 MiB, download peak 355 -> 307 MiB, CPU the same, so it stays.
  * A smaller V8 semi-space (--max-semi-space-size=2) saved another ~15 MiB but more than doubled the
  * gateway's CPU per upload in garbage collection, so it is not used.
  */
