@@ -54,6 +54,18 @@ export interface LoginAttempt {
   readonly accountFree: boolean;
 }
 
+/**
+ * The delays (seconds) between attempts at a username past its free failures: Fibonacci from 1 s up to
+ * the cap, as rate-limiter-flexible's ExpressBruteFlexible grows them. That class is Express middleware
+ * keyed by the request, so the service runs the same steps on RateLimiterRedis itself.
+ */
+export function growingDelays(maxDelayMs: number): number[] {
+  const max = Math.max(1, Math.ceil(maxDelayMs / 1000));
+  const delays = [1, 1];
+  while (delays.at(-1)! < max) delays.push(delays.at(-1)! + delays.at(-2)!);
+  return delays.map((d) => Math.min(d, max));
+}
+
 const retryAfter = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
 /** rate-limiter-flexible rejects with a RateLimiterRes when out of points, and with an Error when Redis fails. */
@@ -102,12 +114,7 @@ export class LoginProtectionService {
     this.accountGate = limiter('login-account-gate', 1);
     this.accountDelays = limiter('login-account-delays', Number.MAX_SAFE_INTEGER);
     this.registration = limiter('register-address', register.maxPerIp, Math.ceil(register.windowMs / 1000));
-    // Fibonacci delays from 1 s up to the configured cap, as rate-limiter-flexible's ExpressBruteFlexible
-    // grows them (that class is Express middleware keyed by request, so the service runs the same steps).
-    const maxDelay = Math.max(1, Math.ceil(login.accountMaxDelayMs / 1000));
-    const delays = [1, 1];
-    while (delays.at(-1)! < maxDelay) delays.push(delays.at(-1)! + delays.at(-2)!);
-    this.delaysSeconds = delays.map((d) => Math.min(d, maxDelay));
+    this.delaysSeconds = growingDelays(login.accountMaxDelayMs);
   }
 
   private static accountKey(username: string): string {
