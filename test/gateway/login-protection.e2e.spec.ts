@@ -48,25 +48,22 @@ function token(username: string, password: string, ip: string) {
   return request(world.server).post('/api/v1/tokens').set('X-Forwarded-For', ip).send({ username, password });
 }
 
-async function formLogin(username: string, password: string, ip: string) {
+/** Posts a form the way a browser does: from its page (for the CSRF token), from the client address `ip`. */
+async function postForm(path: '/login' | '/register', ip: string, fields: Record<string, string>) {
   const agent = request.agent(world.server);
-  const page = await agent.get('/login').expect(200);
+  const page = await agent.get(path).expect(200);
   return agent
-    .post('/login')
+    .post(path)
     .set('X-Forwarded-For', ip)
     .type('form')
-    .send({ username, password, _csrf: csrfFrom(page) });
+    .send({ ...fields, _csrf: csrfFrom(page) });
 }
 
-async function register(username: string, ip: string, password = PASSWORD) {
-  const agent = request.agent(world.server);
-  const page = await agent.get('/register').expect(200);
-  return agent
-    .post('/register')
-    .set('X-Forwarded-For', ip)
-    .type('form')
-    .send({ username, email: `${username}@example.test`, password, _csrf: csrfFrom(page) });
-}
+const formLogin = (username: string, password: string, ip: string) =>
+  postForm('/login', ip, { username, password });
+
+const register = (username: string, ip: string, password = PASSWORD) =>
+  postForm('/register', ip, { username, email: `${username}@example.test`, password });
 
 async function newUser(): Promise<string> {
   const username = uniqueName();
