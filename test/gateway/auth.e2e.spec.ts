@@ -217,7 +217,7 @@ describe('login throttling', () => {
     expect(message(unknown.text)).toBe(message(wrong.text));
   });
 
-  it('locks an account after repeated failures from any IP, even for the right password', async () => {
+  it('does not lock an account out after failures from other IPs: the right password still signs in', async () => {
     const username = uniqueName();
     await register(request.agent(app.getHttpServer()), username);
     for (const ip of ['10.2.0.1', '10.2.0.2', '10.2.0.3']) {
@@ -225,14 +225,10 @@ describe('login throttling', () => {
         401,
       );
     }
-    const blocked = await login(request.agent(app.getHttpServer()), username, PASSWORD, '10.2.0.4');
-    expect(blocked.status).toBe(429);
-    expect(blocked.headers['retry-after']).toMatch(/^\d+$/);
-    expect(blocked.text).toContain('Too many failed sign-in attempts');
-    // Another account is not affected.
-    const other = uniqueName();
-    await register(request.agent(app.getHttpServer()), other);
-    expect((await login(request.agent(app.getHttpServer()), other, PASSWORD, '10.2.0.4')).status).toBe(303);
+    // Past the per-account limit the username is slowed (test/gateway/login-protection.e2e.spec.ts), not locked.
+    const owner = await login(request.agent(app.getHttpServer()), username, PASSWORD, '10.2.0.4');
+    expect(owner.status).toBe(303);
+    expect(owner.headers.location).toBe('/home');
   });
 
   it('blocks an IP that fails across many accounts, without blocking other IPs', async () => {

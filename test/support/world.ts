@@ -254,6 +254,8 @@ async function build(
     REDIS_URL: redisUrl,
     REDIS_PREFIX: `tess-test-${id}`,
     DATA_DIR: dataDir,
+    // Specs register many users from loopback; test/gateway/login-protection.e2e.spec.ts sets its own.
+    REGISTER_MAX_PER_IP: '100000',
     ...overrides,
     ...options.env,
   };

@@ -9,7 +9,7 @@ import { isFullySignedIn } from '../http/session-state.js';
 import { fieldErrors } from '../http/validation.js';
 import { loginSchema, registerSchema } from './auth.schemas.js';
 import { AuthService, WeakPasswordError } from './auth.service.js';
-import { LoginThrottledException } from './login-throttle.service.js';
+import { ThrottledException } from './login-protection.service.js';
 
 /** Logs the user into a fresh session (passport regenerates the id, so the pre-login id dies). */
 export function startSession(req: Request, user: Express.User): Promise<void> {
@@ -63,6 +63,10 @@ export class AuthController {
       req.session.flash = { kind: 'success', text: `Welcome to TESS, ${user.username}.` };
       res.redirect(303, '/home');
     } catch (error) {
+      if (error instanceof ThrottledException) {
+        res.setHeader('Retry-After', String(error.retryAfterSeconds));
+        return show(HttpStatus.TOO_MANY_REQUESTS, { form: error.message });
+      }
       if (error instanceof DuplicateUsernameError)
         return show(HttpStatus.CONFLICT, { username: error.message });
       if (error instanceof WeakPasswordError)
@@ -89,8 +93,14 @@ export class AuthController {
       typeof (body as { username?: unknown })?.username === 'string'
         ? (body as { username: string }).username
         : '';
+    // A form-wide message (errors.form), like the register page: a top-level `error` would also reach
+    // each field partial, which inherits this context, and be shown under every field.
     const show = (status: number, error: string) =>
-      render(req, res, 'pages/login', status, { title: 'Sign in', values: { username }, error });
+      render(req, res, 'pages/login', status, {
+        title: 'Sign in',
+        values: { username },
+        errors: { form: error },
+      });
     if (!parsed.success) return show(HttpStatus.BAD_REQUEST, 'Enter your username and password.');
     try {
       const user = await this.auth.authenticate(
@@ -102,12 +112,8 @@ export class AuthController {
       await this.audit.record({ action: 'login.succeeded', userId: user.id, ip: req.ip });
       res.redirect(303, '/home');
     } catch (error) {
-      if (error instanceof LoginThrottledException) {
-        res.setHeader(
-          'Retry-After',
-          String((error.getResponse() as { retryAfterSeconds: number }).retryAfterSeconds),
-        );
-        await this.audit.record({ action: 'login.throttled', ip: req.ip });
+      if (error instanceof ThrottledException) {
+        res.setHeader('Retry-After', String(error.retryAfterSeconds));
         return show(HttpStatus.TOO_MANY_REQUESTS, error.message);
       }
       if (error instanceof UnauthorizedException) return show(HttpStatus.UNAUTHORIZED, error.message);

@@ -2,14 +2,14 @@ import { Module } from '@nestjs/common';
 import { EventsModule } from '../events/events.module.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
-import { LoginThrottleService } from './login-throttle.service.js';
+import { LoginProtectionService } from './login-protection.service.js';
 import { PasswordService } from './password.service.js';
 
 /** Registration, the login form and logout; exports AuthService (credentials + throttle) to tokens/. */
 @Module({
   imports: [EventsModule],
   controllers: [AuthController],
-  providers: [AuthService, PasswordService, LoginThrottleService],
+  providers: [AuthService, PasswordService, LoginProtectionService],
   exports: [AuthService],
 })
 export class AuthModule {}

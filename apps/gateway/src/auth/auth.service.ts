@@ -1,6 +1,6 @@
 import { Injectable, Logger, OnModuleInit, UnauthorizedException } from '@nestjs/common';
-import { AuditRepository, type UserEntity, UserRepository } from '#common';
-import { LoginThrottleService } from './login-throttle.service.js';
+import { AuditRepository, DuplicateUsernameError, type UserEntity, UserRepository } from '#common';
+import { LoginProtectionService, ThrottledException } from './login-protection.service.js';
 import { PasswordService, passwordProblem } from './password.service.js';
 
 export class WeakPasswordError extends Error {}
@@ -17,7 +17,7 @@ export class AuthService implements OnModuleInit {
   constructor(
     private readonly users: UserRepository,
     private readonly passwords: PasswordService,
-    private readonly throttle: LoginThrottleService,
+    private readonly protection: LoginProtectionService,
     private readonly audit: AuditRepository,
   ) {}
 
@@ -25,12 +25,18 @@ export class AuthService implements OnModuleInit {
     this.dummyHash = await this.passwords.hash('tess-dummy-password-for-timing');
   }
 
+  /**
+   * Throttled per client address; a taken name is refused before argon2 runs (the unique index still
+   * decides a race between two registrations of the same name).
+   */
   async register(
     input: { username: string; email: string; password: string },
     ip: string,
   ): Promise<UserEntity> {
+    await this.throttled(() => this.protection.beginRegistration(ip), ip);
     const problem = passwordProblem(input.password, input.username);
     if (problem) throw new WeakPasswordError(problem);
+    if (await this.users.findByUsername(input.username)) throw new DuplicateUsernameError();
     const user = await this.users.create({
       username: input.username,
       email: input.email,
@@ -41,25 +47,37 @@ export class AuthService implements OnModuleInit {
   }
 
   /**
-   * Checks credentials. Throttling is checked first (before argon2 runs); unknown users and wrong
-   * passwords produce the same exception and the same work. Rehashes on success when the configured
-   * argon2 parameters have risen since the hash was made.
+   * Checks credentials for the form and the token API. The attempt is counted before argon2 runs;
+   * unknown users and wrong passwords produce the same exception and the same work. Rehashes on
+   * success when the configured argon2 parameters have risen since the hash was made.
    */
   async authenticate(username: string, password: string, ip: string): Promise<UserEntity> {
-    await this.throttle.assertAllowed(username, ip);
+    const attempt = await this.throttled(() => this.protection.begin(username, ip), ip);
     const user = await this.users.findByUsername(username);
     const ok = await this.passwords.verify(user?.passwordHash ?? this.dummyHash, password);
     if (!user || !ok) {
-      await this.throttle.recordFailure(username, ip);
       await this.audit.record({ action: 'login.failed', userId: user?.id ?? null, ip });
       throw new UnauthorizedException(INVALID_CREDENTIALS);
     }
-    await this.throttle.recordSuccess(username);
+    await this.protection.succeeded(attempt);
     if (this.passwords.needsRehash(user.passwordHash)) {
       user.passwordHash = await this.passwords.hash(password);
       await this.users.updatePasswordHash(user.id, user.passwordHash);
       this.logger.log(`Rehashed the password of user ${user.id} with the current argon2 parameters`);
     }
     return user;
+  }
+
+  /** Runs a throttle step; a refusal is audited (which limit, never the username) and rethrown. */
+  private async throttled<T>(step: () => Promise<T>, ip: string): Promise<T> {
+    try {
+      return await step();
+    } catch (error) {
+      if (error instanceof ThrottledException) {
+        const action = error.limit === 'registration' ? 'register.throttled' : 'login.throttled';
+        await this.audit.record({ action, ip, details: { limit: error.limit } });
+      }
+      throw error;
+    }
   }
 }

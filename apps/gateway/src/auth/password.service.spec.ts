@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '#common';
+import { loadConfig, TessMetrics } from '#common';
 import { PasswordService, passwordProblem } from './password.service.js';
 
 describe('passwordProblem', () => {
@@ -23,7 +23,7 @@ describe('passwordProblem', () => {
 });
 
 describe('PasswordService', () => {
-  const service = new PasswordService(loadConfig({}));
+  const service = new PasswordService(loadConfig({}), new TessMetrics('gateway'));
 
   it('hashes with argon2id at the configured cost and verifies only the exact password', async () => {
     const hash = await service.hash('a long enough passphrase');
@@ -39,7 +39,10 @@ describe('PasswordService', () => {
   it('asks for a rehash when the configured parameters rise', async () => {
     const hash = await service.hash('a long enough passphrase');
     expect(service.needsRehash(hash)).toBe(false);
-    const stronger = new PasswordService(loadConfig({ ARGON2_MEMORY_KIB: '65536' }));
+    const stronger = new PasswordService(
+      loadConfig({ ARGON2_MEMORY_KIB: '65536' }),
+      new TessMetrics('gateway'),
+    );
     expect(stronger.needsRehash(hash)).toBe(true);
   });
 });

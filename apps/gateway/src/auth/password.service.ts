@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import argon2 from 'argon2';
-import { TESS_CONFIG, type TessConfig } from '#common';
+import { Counter } from 'prom-client';
+import { TESS_CONFIG, type TessConfig, TessMetrics } from '#common';
 import { COMMON_PASSWORDS } from './common-passwords.js';
 
 export const PASSWORD_MIN_LENGTH = 8;
@@ -22,16 +23,26 @@ export function passwordProblem(password: string, username?: string): string | n
 @Injectable()
 export class PasswordService {
   private readonly options: { type: 2; memoryCost: number; timeCost: number; parallelism: number };
+  /** argon2 is the gateway's CPU lever: operators (and the throttling specs) watch how often it runs. */
+  readonly operations: Counter<'op'>;
 
-  constructor(@Inject(TESS_CONFIG) config: TessConfig) {
+  constructor(@Inject(TESS_CONFIG) config: TessConfig, metrics: TessMetrics) {
     this.options = { type: argon2.argon2id, ...config.argon2 };
+    this.operations = new Counter({
+      name: 'tess_argon2_operations_total',
+      help: 'argon2id hashes and verifications run by the gateway',
+      labelNames: ['op'],
+      registers: [metrics.registry],
+    });
   }
 
   hash(password: string): Promise<string> {
+    this.operations.inc({ op: 'hash' });
     return argon2.hash(password, this.options);
   }
 
   async verify(hash: string, password: string): Promise<boolean> {
+    this.operations.inc({ op: 'verify' });
     try {
       return await argon2.verify(hash, password);
     } catch {

@@ -81,9 +81,13 @@ export const envSchema = z
     ARGON2_MEMORY_KIB: int(19_456, 4_194_304).default(19_456),
     ARGON2_TIME_COST: int(2, 100).default(2),
     ARGON2_PARALLELISM: int(1, 16).default(1),
-    LOGIN_MAX_FAILURES_PER_ACCOUNT: int(1).default(5),
+    LOGIN_MAX_FAILURES_PER_PAIR: int(1).default(5),
     LOGIN_MAX_FAILURES_PER_IP: int(1).default(50),
+    LOGIN_MAX_FAILURES_PER_ACCOUNT: int(1).default(100),
+    LOGIN_ACCOUNT_MAX_DELAY: duration.default(60_000),
     LOGIN_THROTTLE_WINDOW: duration.default(15 * 60_000),
+    REGISTER_MAX_PER_IP: int(1).default(10),
+    REGISTER_THROTTLE_WINDOW: duration.default(60 * 60_000),
     DATA_DIR: z.string().min(1).default('.data'),
     TEMP_DIR: z.string().min(1).optional(),
     TEMP_MAX_AGE: duration.default(24 * 3_600_000),
@@ -151,7 +155,14 @@ export interface TessConfig {
   redis: { url: string; prefix: string };
   session: { secret: string; idleTimeoutMs: number; absoluteTimeoutMs: number; cookieSecure: boolean };
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
-  loginThrottle: { maxFailuresPerAccount: number; maxFailuresPerIp: number; windowMs: number };
+  loginThrottle: {
+    maxFailuresPerPair: number;
+    maxFailuresPerIp: number;
+    maxFailuresPerAccount: number;
+    accountMaxDelayMs: number;
+    windowMs: number;
+  };
+  registerThrottle: { maxPerIp: number; windowMs: number };
   dataDir: string;
   tempDir: string;
   tempMaxAgeMs: number;
@@ -205,10 +216,13 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
       parallelism: env.ARGON2_PARALLELISM,
     },
     loginThrottle: {
-      maxFailuresPerAccount: env.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      maxFailuresPerPair: env.LOGIN_MAX_FAILURES_PER_PAIR,
       maxFailuresPerIp: env.LOGIN_MAX_FAILURES_PER_IP,
+      maxFailuresPerAccount: env.LOGIN_MAX_FAILURES_PER_ACCOUNT,
+      accountMaxDelayMs: env.LOGIN_ACCOUNT_MAX_DELAY,
       windowMs: env.LOGIN_THROTTLE_WINDOW,
     },
+    registerThrottle: { maxPerIp: env.REGISTER_MAX_PER_IP, windowMs: env.REGISTER_THROTTLE_WINDOW },
     dataDir,
     tempDir: env.TEMP_DIR ? abs(env.TEMP_DIR) : join(dataDir, 'tmp'),
     tempMaxAgeMs: env.TEMP_MAX_AGE,

@@ -5,6 +5,7 @@ export const AUDIT_ACTIONS = [
   'login.succeeded',
   'login.failed',
   'login.throttled',
+  'register.throttled',
   'logout',
   'token.created',
   'token.revoked',
