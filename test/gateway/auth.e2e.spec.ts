@@ -1,9 +1,12 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserRepository } from '#common';
 import { csrfFrom, sessionCookie } from '../support/http.js';
+import { ROOT } from '../support/paths.js';
 import { createWorld, type World } from '../support/world.js';
 
 let world: World;
@@ -364,6 +367,20 @@ describe('pages, headers and health', () => {
   it('serves Bootstrap and its icons from the app itself', async () => {
     await request(app.getHttpServer()).get('/assets/bootstrap/css/bootstrap.min.css').expect(200);
     await request(app.getHttpServer()).get('/assets/bootstrap-icons/bootstrap-icons.min.css').expect(200);
+  });
+
+  it('serves every dashboard script with a JavaScript type, as module scripts require under nosniff', async () => {
+    const scripts = readdirSync(join(ROOT, 'apps', 'gateway', 'public', 'js'), {
+      recursive: true,
+      encoding: 'utf8',
+    })
+      .filter((file) => file.endsWith('.js'))
+      .sort();
+    expect(scripts).toEqual(expect.arrayContaining(['dashboard.js', 'dashboard/api-client.js']));
+    for (const file of [...scripts.map((f) => `/static/js/${f}`), '/assets/socket.io/socket.io.esm.min.js']) {
+      const res = await request(app.getHttpServer()).get(file).expect(200);
+      expect(res.headers['content-type'], file).toMatch(/^(text|application)\/javascript\b/);
+    }
   });
 
   it('reports liveness and readiness', async () => {
