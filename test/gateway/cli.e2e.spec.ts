@@ -1,20 +1,69 @@
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../support/bytes.js';
 import { bytesOf } from '../support/multipart.js';
-import { CLI_ENTRY } from '../support/paths.js';
+import { CLI_ENTRY, ROOT } from '../support/paths.js';
+import { freePort } from '../support/ports.js';
 import { createUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
 const CLI = CLI_ENTRY;
 let world: World;
+let env: NodeJS.ProcessEnv;
+/** A stored file of the CLI user, uploaded once through the CLI. */
+let stored: { id: string; data: Buffer; hash: string };
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI; resolves with the exit code and output whether it failed or not. */
+async function tess(args: string[], extraEnv: NodeJS.ProcessEnv = {}, cwd?: string): Promise<Outcome> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, [CLI, ...args], {
+      env: { ...env, ...extraEnv },
+      cwd,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const { code, stdout, stderr } = error as { code: number; stdout: string; stderr: string };
+    return { code, stdout, stderr };
+  }
+}
+
+/** A failure is exactly one readable line on stderr and a non-zero exit, never a stack trace. */
+function expectOneLineError(outcome: Outcome, pattern: RegExp): void {
+  expect(outcome.code, outcome.stderr).not.toBe(0);
+  expect(outcome.stderr.trimEnd().split('\n'), outcome.stderr).toHaveLength(1);
+  expect(outcome.stderr).toMatch(pattern);
+  expect(outcome.stderr).not.toMatch(/TypeError|ENOENT|EISDIR|ENOTDIR|EEXIST|\n\s+at /);
+}
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 
 beforeAll(async () => {
   world = await createWorld({ workers: 'in-process' });
+  const user = await createUser(world.app.getHttpServer(), `cli_${world.id}`);
+  env = { ...process.env, TESS_URL: world.base, TESS_TOKEN: user.token };
+  const data = bytesOf(2 * 1024 * 1024 + 7);
+  const input = join(world.config.dataDir, 'in.bin');
+  await writeFile(input, data);
+  const up = await tess(['upload', input]);
+  expect(up.code, up.stderr).toBe(0);
+  const [id, hash, name] = up.stdout.trim().split(/\s+/);
+  expect(name).toBe('in.bin');
+  stored = { id: id!, data, hash: hash! };
 });
 
 afterAll(async () => {
@@ -23,38 +72,128 @@ afterAll(async () => {
 
 describe('npm run tess (command-line client, built by npm test)', () => {
   it('uploads, lists, reports status and downloads a byte-identical copy', async () => {
-    const user = await createUser(world.app.getHttpServer(), `cli_${world.id}`);
-    const cliEnv = { ...process.env, TESS_URL: world.base, TESS_TOKEN: user.token };
-    const data = bytesOf(2 * 1024 * 1024 + 7);
-    const input = join(world.config.dataDir, 'in.bin');
-    await writeFile(input, data);
-    const expected = sha256(data);
-
-    const up = await run(process.execPath, [CLI, 'upload', input], { env: cliEnv });
-    const [id, hash, name] = up.stdout.trim().split(/\s+/);
-    expect(hash).toBe(expected);
-    expect(name).toBe('in.bin');
-
-    expect((await run(process.execPath, [CLI, 'ls'], { env: cliEnv })).stdout).toContain(id!);
-    const status = JSON.parse((await run(process.execPath, [CLI, 'status', id!], { env: cliEnv })).stdout);
-    expect(status).toMatchObject({ id, status: 'completed' });
+    expect(stored.hash).toBe(sha256(stored.data));
+    expect((await tess(['ls'])).stdout).toContain(stored.id);
+    const status = JSON.parse((await tess(['status', stored.id])).stdout);
+    expect(status).toMatchObject({ id: stored.id, status: 'completed' });
 
     const out = join(world.config.dataDir, 'out.bin');
-    await run(process.execPath, [CLI, 'download', id!, out], { env: cliEnv });
-    expect(sha256(await readFile(out))).toBe(expected);
+    const down = await tess(['download', stored.id, out]);
+    expect(down.code, down.stderr).toBe(0);
+    expect(sha256(await readFile(out))).toBe(stored.hash);
   });
 
   it('explains a missing token and a server error in one line, exiting non-zero', async () => {
-    const noToken = await run(process.execPath, [CLI, 'ls'], {
-      env: { ...process.env, TESS_URL: world.base, TESS_TOKEN: '' },
-    }).catch((e: { code: number; stderr: string }) => e);
+    const noToken = await tess(['ls'], { TESS_TOKEN: '' });
     expect(noToken).toMatchObject({ code: 1 });
-    expect((noToken as { stderr: string }).stderr).toContain('Set TESS_TOKEN');
-    const bad = await run(process.execPath, [CLI, 'ls'], {
-      env: { ...process.env, TESS_URL: world.base, TESS_TOKEN: 'tess_nope' },
-    }).catch((e: { code: number; stderr: string }) => e);
-    expect((bad as { stderr: string }).stderr).toMatch(
-      /^401 Unauthorized: The bearer token is invalid or has been revoked/,
+    expect(noToken.stderr).toContain('Set TESS_TOKEN');
+    const bad = await tess(['ls'], { TESS_TOKEN: 'tess_nope' });
+    expect(bad.stderr).toMatch(/^401 Unauthorized: The bearer token is invalid or has been revoked/);
+    expectOneLineError(bad, /^401/);
+  });
+
+  it('answers --help for itself and every command without a token', async () => {
+    const top = await tess(['--help'], { TESS_TOKEN: '' });
+    expect(top.code).toBe(0);
+    for (const command of ['upload', 'status', 'download', 'ls'])
+      expect(top.stdout).toContain(`tess ${command}`);
+    for (const command of ['upload', 'status', 'download', 'ls']) {
+      const own = await tess([command, '-h'], { TESS_TOKEN: '' });
+      expect(own.code, command).toBe(0);
+      expect(own.stdout, command).toMatch(new RegExp(`^usage: tess ${command}`));
+    }
+    expectOneLineError(await tess(['download', '--bogus']), /Unknown option '--bogus'.*tess download --help/);
+    expectOneLineError(await tess(['nope']), /unknown command "nope"/);
+  });
+
+  it('is installable as the `tess` bin: package.json points at the built entry, which has a shebang', async () => {
+    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+    };
+    expect(pkg.bin.tess).toBe(relative(ROOT, CLI_ENTRY));
+    expect((await readFile(CLI_ENTRY, 'utf8')).startsWith('#!/usr/bin/env node\n')).toBe(true);
+  });
+
+  it('turns an unreachable TESS_URL, an unknown id and a missing local file into one line each', async () => {
+    const port = await freePort();
+    expectOneLineError(
+      await tess(['ls'], { TESS_URL: `http://127.0.0.1:${port}` }),
+      new RegExp(`^Cannot reach TESS at http://127.0.0.1:${port} \\(ECONNREFUSED\\); check TESS_URL`),
     );
+    expectOneLineError(await tess(['status', randomUUID()]), /^404 Not Found: No such job/);
+    const target = join(world.config.dataDir, 'never.bin');
+    expectOneLineError(await tess(['download', randomUUID(), target]), /^404 Not Found: No such file/);
+    expect(await exists(target)).toBe(false);
+    expect(await exists(`${target}.partial`)).toBe(false);
+    const missing = join(world.config.dataDir, 'missing.bin');
+    expectOneLineError(await tess(['upload', missing]), new RegExp(`^${missing}: no such file`));
+  });
+
+  it('downloads into a directory under the stored name, and overwrites only with --force', async () => {
+    const dir = join(world.config.dataDir, 'into-dir');
+    await mkdir(dir);
+    const first = await tess(['download', stored.id, dir]);
+    expect(first.code, first.stderr).toBe(0);
+    const target = join(dir, 'in.bin');
+    expect(sha256(await readFile(target))).toBe(stored.hash);
+
+    await writeFile(target, 'mine');
+    expectOneLineError(await tess(['download', stored.id, dir]), /in\.bin exists; pass --force/);
+    expectOneLineError(await tess(['download', stored.id, target]), /in\.bin exists; pass --force/);
+    expect(await readFile(target, 'utf8')).toBe('mine');
+    const forced = await tess(['download', '--force', stored.id, dir]);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(sha256(await readFile(target))).toBe(stored.hash);
+
+    const cwd = join(world.config.dataDir, 'cwd');
+    await mkdir(cwd);
+    expect((await tess(['download', stored.id], {}, cwd)).code).toBe(0);
+    expect(sha256(await readFile(join(cwd, 'in.bin')))).toBe(stored.hash);
+
+    expectOneLineError(
+      await tess(['download', stored.id, join(dir, 'no-such-dir', 'x.bin')]),
+      /no-such-dir: no such directory/,
+    );
+  });
+
+  it('replaces a .partial of another try and resumes one of the same file with Range', async () => {
+    const target = join(world.config.dataDir, 'resume.bin');
+    const partial = `${target}.partial`;
+    const etag = `"sha256-${stored.hash}"`;
+
+    await writeFile(partial, 'left over by an older client');
+    const replaced = await tess(['download', stored.id, target]);
+    expect(replaced.code, replaced.stderr).toBe(0);
+    expect(sha256(await readFile(target))).toBe(stored.hash);
+    expect(await exists(partial)).toBe(false);
+    expect(await exists(`${partial}.etag`)).toBe(false);
+
+    // The right ETag but a prefix that differs from the file: only a Range request leaves it in place,
+    // and the SHA-256 check then refuses the result instead of writing it.
+    const half = 1024 * 1024;
+    const wrongPrefix = Buffer.from(stored.data.subarray(0, half));
+    wrongPrefix[0] = wrongPrefix[0]! ^ 0xff;
+    const other = join(world.config.dataDir, 'resume-other.bin');
+    await writeFile(`${other}.partial`, wrongPrefix);
+    await writeFile(`${other}.partial.etag`, etag);
+    expectOneLineError(
+      await tess(['download', stored.id, other]),
+      /does not match the stored SHA-256; .*resume-other\.bin was not written/,
+    );
+    expect(await exists(other)).toBe(false);
+    expect(await exists(`${other}.partial`)).toBe(false);
+
+    await writeFile(partial, stored.data.subarray(0, half));
+    await writeFile(`${partial}.etag`, etag);
+    const resumed = await tess(['download', '--force', stored.id, target]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(sha256(await readFile(target))).toBe(stored.hash);
+    expect(await exists(partial)).toBe(false);
+
+    await writeFile(partial, stored.data.subarray(0, half));
+    await writeFile(`${partial}.etag`, '"sha256-of-another-file"');
+    const stale = await tess(['download', '--force', stored.id, target]);
+    expect(stale.code, stale.stderr).toBe(0);
+    expect(sha256(await readFile(target))).toBe(stored.hash);
   });
 });

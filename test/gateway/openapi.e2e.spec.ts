@@ -1,8 +1,20 @@
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  API_CLIENT_PATH,
+  OPENAPI_PATH,
+  renderApiClient,
+  renderOpenApiDocument,
+} from '../../scripts/openapi.js';
+import { ROOT } from '../support/paths.js';
 import { createWorld, type World } from '../support/world.js';
 
+const run = promisify(execFile);
 let world: World;
 let app: NestExpressApplication;
 
@@ -15,19 +27,40 @@ afterAll(async () => {
   await world?.close();
 });
 
+interface Schema {
+  type?: string;
+  properties?: Record<string, Schema>;
+  $ref?: string;
+}
+
 interface Operation {
+  operationId?: string;
   summary?: string;
-  responses: Record<string, { description?: string }>;
+  parameters?: { name: string; in: string; schema?: Schema }[];
+  responses: Record<string, { description?: string; content?: Record<string, { schema?: Schema }> }>;
   security?: unknown[];
+}
+
+interface Document {
+  servers?: { url: string }[];
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, Schema>; securitySchemes: Record<string, Record<string, string>> };
+}
+
+const operationsOf = (document: Document) =>
+  Object.entries(document.paths).flatMap(([path, ops]) =>
+    Object.entries(ops).map(([method, op]) => ({ key: `${method.toUpperCase()} ${path}`, op })),
+  );
+
+async function served(): Promise<Document> {
+  return (await request(app.getHttpServer()).get('/api/docs.json').expect(200)).body as Document;
 }
 
 describe('OpenAPI document', () => {
   it('documents every API endpoint with a summary and its error answers', async () => {
-    const { body } = await request(app.getHttpServer()).get('/api/docs.json').expect(200);
-    const paths = body.paths as Record<string, Record<string, Operation>>;
-    const operations = Object.entries(paths).flatMap(([path, ops]) =>
-      Object.entries(ops).map(([method, op]) => ({ key: `${method.toUpperCase()} ${path}`, op })),
-    );
+    const body = await served();
+    const paths = body.paths;
+    const operations = operationsOf(body);
     expect(operations.map((o) => o.key).sort()).toEqual(
       [
         'DELETE /api/v1/files/{id}',
@@ -56,6 +89,78 @@ describe('OpenAPI document', () => {
     );
     expect(Object.keys(body.components.schemas)).toEqual(
       expect.arrayContaining(['ErrorDto', 'FileDto', 'JobDto', 'UploadAcceptedDto', 'TokenCreatedDto']),
+    );
+  });
+
+  it('is what a client generator needs: public routes, 200s, real query schemas, opaque tokens, ids', async () => {
+    const body = await served();
+    const operations = operationsOf(body);
+    expect(Object.keys(body.paths['/readyz']!.get!.responses).sort()).toEqual(['200', '503']);
+    const publicRoutes = ['GET /healthz', 'GET /readyz', 'POST /api/v1/tokens'];
+    for (const { key, op } of operations) {
+      if (publicRoutes.includes(key)) expect(op.security, key).toEqual([]);
+      else expect(op.security, key).toEqual([{ bearer: [] }, { session: [] }]);
+      expect(op.operationId, key).toMatch(/^[a-z]+[A-Z][A-Za-z]+$/);
+    }
+    const ids = operations.map((o) => o.op.operationId);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(body.paths['/api/v1/files']!.get!.operationId).toBe('listFiles');
+    for (const path of ['/api/v1/files', '/api/v1/jobs']) {
+      const params = Object.fromEntries(
+        (body.paths[path]!.get!.parameters ?? []).map((p) => [p.name, { in: p.in, ...p.schema }]),
+      );
+      expect(params).toEqual({
+        limit: { in: 'query', type: 'integer', minimum: 1, maximum: 100, default: 25 },
+        cursor: { in: 'query', type: 'string', maxLength: 200 },
+      });
+    }
+    expect(body.components.securitySchemes.bearer).toEqual({
+      type: 'http',
+      scheme: 'bearer',
+      description: expect.stringContaining('Opaque'),
+    });
+    const schemas = body.components.schemas;
+    expect(schemas.FileDto!.properties!.size!.type).toBe('integer');
+    expect(schemas.AcceptedFileDto!.properties!.size!.type).toBe('integer');
+    expect(schemas.JobProgressDto!.properties!.bytesDone!.type).toBe('integer');
+    expect(schemas.VerifyResultDto!.properties!.checkedBytes!.type).toBe('integer');
+    expect(Object.keys(schemas.CreateTokenRequest!.properties!).sort()).toEqual([
+      'name',
+      'password',
+      'username',
+    ]);
+    expect(body.servers?.length).toBeGreaterThan(0);
+  });
+
+  it('is committed as docs/openapi.json, built without services exactly as the gateway serves it', async () => {
+    const generated = await renderOpenApiDocument();
+    expect(JSON.parse(generated)).toEqual(await served());
+    expect(await readFile(OPENAPI_PATH, 'utf8'), 'run `npm run openapi` and commit docs/openapi.json').toBe(
+      generated,
+    );
+  });
+
+  it('passes the Redocly linter (recommended rules) without a problem', async () => {
+    const cli = join(ROOT, 'node_modules', '@redocly', 'cli', 'bin', 'cli.js');
+    const { stdout } = await run(process.execPath, [cli, 'lint', OPENAPI_PATH, '--format=json'], {
+      cwd: ROOT,
+    });
+    const report = JSON.parse(stdout) as { totals: { errors: number; warnings: number } };
+    expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });
+  });
+
+  it('generates the committed typed client, which compiles under tsc --strict', async () => {
+    const client = await renderApiClient(await readFile(OPENAPI_PATH, 'utf8'));
+    expect(await readFile(API_CLIENT_PATH, 'utf8'), 'run `npm run openapi` and commit the client').toBe(
+      client,
+    );
+    const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    await run(
+      process.execPath,
+      [tsc, '--ignoreConfig', '--strict', '--noEmit', '--skipLibCheck', 'false', API_CLIENT_PATH],
+      {
+        cwd: ROOT,
+      },
     );
   });
 

@@ -12,7 +12,7 @@ import {
   Res,
   UseGuards,
 } from '@nestjs/common';
-import { ApiHeader, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiHeader, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { FileRepository } from '#common';
@@ -22,7 +22,7 @@ import type { Principal } from '../access/principal.js';
 import { ApiAuthGuard } from '../auth/api-auth.guard.js';
 import { DownloadResponder } from '../downloads/download.responder.js';
 import { FileReader } from '../downloads/file-reader.service.js';
-import { ApiAuth, ApiErrors, FileDto, FilePageDto, VerifyResultDto } from '../http/openapi.js';
+import { ApiAuth, ApiErrors, ApiQueryFrom, FileDto, FilePageDto, VerifyResultDto } from '../http/openapi.js';
 import { parseOrThrow } from '../http/validation.js';
 import { FilesService, fileView } from './files.service.js';
 
@@ -50,9 +50,8 @@ export class FilesController {
   ) {}
 
   @Get()
-  @ApiOperation({ summary: 'List your files, newest first' })
-  @ApiQuery({ name: 'limit', required: false, description: '1-100, default 25' })
-  @ApiQuery({ name: 'cursor', required: false, description: 'nextCursor of the previous page' })
+  @ApiOperation({ summary: 'List your files, newest first', operationId: 'listFiles' })
+  @ApiQueryFrom(pageQuerySchema, { limit: 'Page size', cursor: 'nextCursor of the previous page' })
   @ApiResponse({ status: 200, type: FilePageDto })
   @ApiErrors([400, 'Invalid limit or cursor'])
   async list(@CurrentPrincipal() principal: Principal, @Query() query: unknown) {
@@ -62,7 +61,7 @@ export class FilesController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'One file' })
+  @ApiOperation({ summary: 'One file', operationId: 'getFile' })
   @ApiResponse({ status: 200, type: FileDto })
   @ApiErrors([404, 'No such file of yours'])
   async get(@CurrentPrincipal() principal: Principal, @Param('id', uuid) id: string) {
@@ -75,7 +74,10 @@ export class FilesController {
    * after it, the connection is cut so the client never sees a complete body.
    */
   @Get(':id/content')
-  @ApiOperation({ summary: 'Download verified plaintext; supports a single Range (206)' })
+  @ApiOperation({
+    summary: 'Download verified plaintext; supports a single Range (206)',
+    operationId: 'downloadFile',
+  })
   @ApiHeader({ name: 'Range', required: false, description: 'bytes=a-b, bytes=a- or bytes=-n' })
   @ApiProduces('application/octet-stream')
   @ApiResponse({ status: 200, description: 'The whole file', schema: { type: 'string', format: 'binary' } })
@@ -102,7 +104,10 @@ export class FilesController {
 
   @Post(':id/verify')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Re-read the whole object: every GCM tag and the SHA-256' })
+  @ApiOperation({
+    summary: 'Re-read the whole object: every GCM tag and the SHA-256',
+    operationId: 'verifyFile',
+  })
   @ApiResponse({ status: 200, type: VerifyResultDto })
   @ApiErrors([404, 'No such file of yours'], [409, 'The file is not stored'])
   async verify(@CurrentPrincipal() principal: Principal, @Req() req: Request, @Param('id', uuid) id: string) {
@@ -113,7 +118,10 @@ export class FilesController {
 
   @Delete(':id')
   @HttpCode(204)
-  @ApiOperation({ summary: 'Delete the object, its key and the row (a running job is discarded)' })
+  @ApiOperation({
+    summary: 'Delete the object, its key and the row (a running job is discarded)',
+    operationId: 'deleteFile',
+  })
   @ApiResponse({ status: 204, description: 'Deleted' })
   @ApiErrors([404, 'No such file of yours (or already deleted)'])
   async delete(

@@ -3,6 +3,7 @@ import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { checkReadiness, OBJECT_STORE, type ObjectStore, readinessStatusCode } from '#common';
+import { LivenessDto, NotReadyDto, PUBLIC, ReadinessDto } from '../http/openapi.js';
 import { REDIS } from '../infra/redis.module.js';
 
 @ApiTags('health')
@@ -16,7 +17,8 @@ export class HealthController {
 
   /** Liveness: the process serves requests. */
   @Get('healthz')
-  @ApiOperation({ summary: 'Liveness: the process serves requests' })
+  @ApiOperation({ summary: 'Liveness: the process serves requests', operationId: 'checkLiveness', ...PUBLIC })
+  @ApiResponse({ status: 200, description: 'The process is alive', type: LivenessDto })
   @HttpCode(200)
   healthz() {
     return { status: 'ok' };
@@ -26,8 +28,11 @@ export class HealthController {
   @Get('readyz')
   @ApiOperation({
     summary: 'Readiness: database, Redis and the object store answer (503 names the failing one)',
+    operationId: 'checkReadiness',
+    ...PUBLIC,
   })
-  @ApiResponse({ status: 503, description: 'A dependency is unavailable' })
+  @ApiResponse({ status: 200, description: 'Every dependency answers', type: ReadinessDto })
+  @ApiResponse({ status: 503, description: 'A dependency is unavailable', type: NotReadyDto })
   async readyz() {
     const report = await checkReadiness({
       database: () => this.dataSource.query('SELECT 1'),

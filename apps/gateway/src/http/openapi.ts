@@ -1,19 +1,22 @@
-import { applyDecorators } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import { applyDecorators, type INestApplication } from '@nestjs/common';
 import {
   ApiBearerAuth,
+  ApiBody,
   ApiCookieAuth,
   ApiProperty,
   ApiPropertyOptional,
+  ApiQuery,
   ApiResponse,
   DocumentBuilder,
+  type OpenAPIObject,
   SwaggerModule,
 } from '@nestjs/swagger';
+import { z } from 'zod';
 import { FILE_STATUSES, JOB_STAGES } from '#common';
 
 /** The JSON error every API endpoint answers with. */
 export class ErrorDto {
-  @ApiProperty({ example: 404 }) statusCode!: number;
+  @ApiProperty({ type: 'integer', example: 404 }) statusCode!: number;
   @ApiProperty({ example: 'Not Found' }) error!: string;
   @ApiProperty({ example: 'No such file.' }) message!: string;
 }
@@ -22,7 +25,7 @@ export class FileDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ example: 'report.pdf', description: 'Normalized display name (never a storage path)' })
   filename!: string;
-  @ApiProperty({ example: 1048576, description: 'Plaintext size in bytes' }) size!: number;
+  @ApiProperty({ type: 'integer', example: 1048576, description: 'Plaintext size in bytes' }) size!: number;
   @ApiProperty({ example: 'application/pdf' }) contentType!: string;
   @ApiProperty({ enum: FILE_STATUSES }) status!: string;
   @ApiProperty({
@@ -55,8 +58,8 @@ export class FilePageDto {
 
 export class JobProgressDto {
   @ApiProperty({ enum: JOB_STAGES }) stage!: string;
-  @ApiProperty() bytesDone!: number;
-  @ApiProperty() bytesTotal!: number;
+  @ApiProperty({ type: 'integer' }) bytesDone!: number;
+  @ApiProperty({ type: 'integer' }) bytesTotal!: number;
 }
 
 export class JobDto {
@@ -77,7 +80,7 @@ export class JobPageDto {
 export class AcceptedFileDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty() filename!: string;
-  @ApiProperty() size!: number;
+  @ApiProperty({ type: 'integer' }) size!: number;
   @ApiProperty({ enum: ['queued'] }) status!: string;
   @ApiProperty({ format: 'uuid', description: 'Equals the file id' }) jobId!: string;
 }
@@ -93,12 +96,6 @@ export class UploadBodyDto {
     description: 'One or more files',
   })
   file!: unknown[];
-}
-
-export class CreateTokenDto {
-  @ApiProperty({ example: 'alice' }) username!: string;
-  @ApiProperty({ example: 'correct horse battery staple' }) password!: string;
-  @ApiPropertyOptional({ example: 'laptop', maxLength: 100 }) name?: string;
 }
 
 export class TokenCreatedDto {
@@ -122,8 +119,69 @@ export class TokenListDto {
 
 export class VerifyResultDto {
   @ApiProperty() ok!: boolean;
-  @ApiProperty({ description: 'Plaintext bytes read and authenticated' }) checkedBytes!: number;
+  @ApiProperty({ type: 'integer', description: 'Plaintext bytes read and authenticated' })
+  checkedBytes!: number;
 }
+
+export class LivenessDto {
+  @ApiProperty({ enum: ['ok'] }) status!: string;
+}
+
+const readinessChecks = {
+  type: 'object',
+  additionalProperties: { type: 'string' },
+  example: { database: 'ok', redis: 'ok', objectStore: 'unavailable: connection refused' },
+  description: 'Each dependency: `ok` or `unavailable: <reason>`',
+} as const;
+
+export class ReadinessDto {
+  @ApiProperty({ enum: ['ok', 'unavailable'] }) status!: string;
+  @ApiProperty(readinessChecks) checks!: Record<string, string>;
+}
+
+export class NotReadyDto extends ErrorDto {
+  @ApiProperty({ enum: ['unavailable'] }) status!: string;
+  @ApiProperty(readinessChecks) checks!: Record<string, string>;
+}
+
+/** @nestjs/swagger exports OpenAPIObject but not its SchemaObject. */
+type SchemaObject = Exclude<
+  NonNullable<NonNullable<OpenAPIObject['components']>['schemas']>[string],
+  { $ref: string }
+>;
+
+/** A zod schema as OpenAPI 3.0 JSON Schema, describing what a client may send (`io: 'input'`). */
+function inputSchema(schema: z.ZodType): SchemaObject {
+  return z.toJSONSchema(schema, { io: 'input', target: 'openapi-3.0' }) as SchemaObject;
+}
+
+/** Request bodies validated with zod, by component name: createOpenApiDocument adds them to the document. */
+const bodySchemas = new Map<string, z.ZodType>();
+
+/** Documents a JSON body from the zod schema the handler parses it with, so the two cannot drift. */
+export function ApiBodyFrom(name: string, schema: z.ZodType) {
+  bodySchemas.set(name, schema);
+  return ApiBody({ schema: { $ref: `#/components/schemas/${name}` } });
+}
+
+/** Documents query parameters from the zod object schema the handler parses them with. */
+export function ApiQueryFrom(schema: z.ZodObject, descriptions: Record<string, string> = {}) {
+  const json = inputSchema(schema);
+  const required = new Set(json.required ?? []);
+  return applyDecorators(
+    ...Object.entries(json.properties ?? {}).map(([name, property]) =>
+      ApiQuery({
+        name,
+        required: required.has(name),
+        schema: property as SchemaObject,
+        ...(descriptions[name] ? { description: descriptions[name] } : {}),
+      }),
+    ),
+  );
+}
+
+/** Public routes: no credentials (an explicit empty `security`, which generators and linters read). */
+export const PUBLIC: { security: [] } = { security: [] };
 
 /** Documents error answers in the common shape. */
 export function ApiErrors(...statuses: [number, string][]) {
@@ -144,8 +202,12 @@ export function ApiAuth() {
   );
 }
 
-/** Serves the OpenAPI document at /api/docs.json and its UI at /api/docs. */
-export function setupOpenApi(app: NestExpressApplication): void {
+/**
+ * The OpenAPI document of the gateway's routes. Needs only the module graph, not running providers, so
+ * scripts/openapi.ts builds it from an app in preview mode (no PostgreSQL, Redis or S3) and the
+ * gateway serves the same document.
+ */
+export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
     .setTitle('TESS API')
     .setDescription(
@@ -156,9 +218,33 @@ export function setupOpenApi(app: NestExpressApplication): void {
         "Another user's ids answer 404.",
     )
     .setVersion('1')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'tess_… token from POST /api/v1/tokens' })
+    .addServer('{origin}', 'The gateway (PUBLIC_URL)', {
+      origin: { default: 'http://127.0.0.1:3000', description: 'Scheme, host and port of the gateway' },
+    })
+    // addSecurity, not addBearerAuth: that one claims bearerFormat JWT, and TESS tokens are opaque.
+    .addSecurity('bearer', {
+      type: 'http',
+      scheme: 'bearer',
+      description: 'Opaque tess_… token from POST /api/v1/tokens',
+    })
     .addCookieAuth('tess.sid', { type: 'apiKey', in: 'cookie' }, 'session')
     .build();
-  const document = SwaggerModule.createDocument(app, config);
-  SwaggerModule.setup('api/docs', app, document, { jsonDocumentUrl: 'api/docs.json', raw: ['json'] });
+  const document = SwaggerModule.createDocument(app, config, {
+    operationIdFactory: (_controllerKey, methodKey) => methodKey,
+  });
+  const schemas = { ...document.components?.schemas };
+  for (const [name, schema] of bodySchemas) schemas[name] = inputSchema(schema);
+  document.components = {
+    ...document.components,
+    schemas: Object.fromEntries(Object.entries(schemas).sort(([a], [b]) => a.localeCompare(b))),
+  };
+  return document;
+}
+
+/** Serves the OpenAPI document at /api/docs.json and its UI at /api/docs. */
+export function setupOpenApi(app: INestApplication): void {
+  SwaggerModule.setup('api/docs', app, createOpenApiDocument(app), {
+    jsonDocumentUrl: 'api/docs.json',
+    raw: ['json'],
+  });
 }

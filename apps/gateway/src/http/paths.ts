@@ -18,6 +18,7 @@ const root = findRoot(dirname(fileURLToPath(import.meta.url)));
 const require = createRequire(join(root, 'package.json'));
 
 export const gatewayPaths = {
+  root,
   views: join(root, 'apps/gateway/views'),
   partials: join(root, 'apps/gateway/views/partials'),
   public: join(root, 'apps/gateway/public'),

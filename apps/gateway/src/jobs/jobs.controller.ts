@@ -9,7 +9,7 @@ import {
   Req,
   UseGuards,
 } from '@nestjs/common';
-import { ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { type FileEntity, FileRepository, type JobProgress } from '#common';
 import { AccessPolicy } from '../access/access.policy.js';
@@ -17,7 +17,7 @@ import { CurrentPrincipal } from '../access/principal.decorator.js';
 import type { Principal } from '../access/principal.js';
 import { ApiAuthGuard } from '../auth/api-auth.guard.js';
 import { pageQuerySchema } from '../files/files.controller.js';
-import { ApiAuth, ApiErrors, JobDto, JobPageDto } from '../http/openapi.js';
+import { ApiAuth, ApiErrors, ApiQueryFrom, JobDto, JobPageDto } from '../http/openapi.js';
 import { parseOrThrow } from '../http/validation.js';
 import { JobQueue } from '../infra/job-queue.js';
 
@@ -83,9 +83,8 @@ export class JobsController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'Your jobs (one per file), newest first' })
-  @ApiQuery({ name: 'limit', required: false, description: '1-100, default 25' })
-  @ApiQuery({ name: 'cursor', required: false })
+  @ApiOperation({ summary: 'Your jobs (one per file), newest first', operationId: 'listJobs' })
+  @ApiQueryFrom(pageQuerySchema, { limit: 'Page size', cursor: 'nextCursor of the previous page' })
   @ApiResponse({ status: 200, type: JobPageDto })
   @ApiErrors([400, 'Invalid limit or cursor'])
   async list(@Req() req: Request, @Query() query: unknown) {
@@ -95,7 +94,7 @@ export class JobsController {
   }
 
   @Get(':id')
-  @ApiOperation({ summary: 'One job with live progress' })
+  @ApiOperation({ summary: 'One job with live progress', operationId: 'getJob' })
   @ApiResponse({ status: 200, type: JobDto })
   @ApiErrors([404, 'No such job of yours'])
   async get(@CurrentPrincipal() principal: Principal, @Param('id', uuid) id: string): Promise<JobView> {

@@ -11,14 +11,14 @@ import {
   Req,
   UseGuards,
 } from '@nestjs/common';
-import { ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { z } from 'zod';
 import type { ApiTokenEntity } from '#common';
 import { ApiAuthGuard } from '../auth/api-auth.guard.js';
 import { loginSchema } from '../auth/auth.schemas.js';
 import { AuthService } from '../auth/auth.service.js';
-import { ApiAuth, ApiErrors, CreateTokenDto, TokenCreatedDto, TokenListDto } from '../http/openapi.js';
+import { ApiAuth, ApiBodyFrom, ApiErrors, PUBLIC, TokenCreatedDto, TokenListDto } from '../http/openapi.js';
 import { parseOrThrow } from '../http/validation.js';
 import { TokensService } from './tokens.service.js';
 
@@ -46,8 +46,10 @@ export class TokensController {
   @HttpCode(201)
   @ApiOperation({
     summary: 'Exchange username and password for a bearer token (throttled like the login form)',
+    operationId: 'createToken',
+    ...PUBLIC,
   })
-  @ApiBody({ type: CreateTokenDto })
+  @ApiBodyFrom('CreateTokenRequest', createTokenSchema)
   @ApiResponse({ status: 201, type: TokenCreatedDto })
   @ApiErrors(
     [400, 'Malformed body'],
@@ -63,7 +65,7 @@ export class TokensController {
 
   @Get()
   @UseGuards(ApiAuthGuard)
-  @ApiOperation({ summary: 'List your active tokens (never the token values)' })
+  @ApiOperation({ summary: 'List your active tokens (never the token values)', operationId: 'listTokens' })
   @ApiAuth()
   @ApiResponse({ status: 200, type: TokenListDto })
   async list(@Req() req: Request) {
@@ -73,7 +75,7 @@ export class TokensController {
   @Delete(':id')
   @UseGuards(ApiAuthGuard)
   @HttpCode(204)
-  @ApiOperation({ summary: 'Revoke a token' })
+  @ApiOperation({ summary: 'Revoke a token', operationId: 'revokeToken' })
   @ApiAuth()
   @ApiResponse({ status: 204, description: 'Revoked' })
   @ApiErrors([400, 'Malformed id'], [404, 'No such token of yours'])

@@ -16,6 +16,7 @@ export class UploadsController {
   @HttpCode(202)
   @ApiOperation({
     summary: 'Upload one or more files (multipart `file` fields); each gets a queued encrypt job',
+    operationId: 'uploadFiles',
   })
   @ApiAuth()
   @ApiConsumes('multipart/form-data')
