@@ -14,6 +14,7 @@ import {
 import { AppModule } from './app.module.js';
 import { createSessionPassport } from './auth/session-passport.js';
 import { TessIoAdapter } from './events/tess-io.adapter.js';
+import { apiNoStore } from './http/api-cache.js';
 import { bodyParsers } from './http/body-parsers.js';
 import { setupOpenApi } from './http/openapi.js';
 import { gatewayPaths } from './http/paths.js';
@@ -50,6 +51,7 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
     for (const middleware of requestLogging(logger, app.get(TessMetrics))) app.use(middleware);
     app.use(securityHeaders(config));
     app.use(requestTarget());
+    app.use(apiNoStore());
     const assets = { maxAge: '7d', index: false, fallthrough: true } as const;
     app.useStaticAssets(gatewayPaths.bootstrap, { ...assets, prefix: '/assets/bootstrap/' });
     app.useStaticAssets(gatewayPaths.bootstrapIcons, { ...assets, prefix: '/assets/bootstrap-icons/' });
