@@ -7,6 +7,12 @@ const MiB = 1024 * 1024;
 /** The development-only session secret; production refuses to start with it. */
 export const DEV_SESSION_SECRET = 'tess-dev-session-secret-change-me-0123456789';
 
+/**
+ * A production SESSION_SECRET needs this many distinct characters: length alone accepts `aaaa…`.
+ * `openssl rand -base64 48` has about 40 distinct characters out of 64; 16 only rejects the obvious.
+ */
+export const MIN_SECRET_DISTINCT_CHARS = 16;
+
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -132,6 +138,16 @@ export const envSchema = z
           code: 'custom',
           path: ['SESSION_SECRET'],
           message: 'must be set to a random value in production (e.g. `openssl rand -base64 48`)',
+        });
+      }
+      const distinct = new Set(env.SESSION_SECRET).size;
+      if (env.SESSION_SECRET !== DEV_SESSION_SECRET && distinct < MIN_SECRET_DISTINCT_CHARS) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['SESSION_SECRET'],
+          message:
+            `looks low-entropy (${distinct} distinct characters, at least ${MIN_SECRET_DISTINCT_CHARS} needed); ` +
+            'generate one with `openssl rand -base64 48`',
         });
       }
       if (env.COOKIE_SECURE === false) {
