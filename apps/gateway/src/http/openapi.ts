@@ -99,6 +99,11 @@ export class CreateTokenDto {
   @ApiProperty({ example: 'alice' }) username!: string;
   @ApiProperty({ example: 'correct horse battery staple' }) password!: string;
   @ApiPropertyOptional({ example: 'laptop', maxLength: 100 }) name?: string;
+  @ApiPropertyOptional({
+    example: '30d',
+    description: 'Lifetime (30d, 12h, 90m; at most API_TOKEN_MAX_LIFETIME); default: that cap, or never',
+  })
+  expiresIn?: string;
 }
 
 export class TokenCreatedDto {
@@ -107,6 +112,8 @@ export class TokenCreatedDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty() name!: string;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, description: 'null: never expires' })
+  expiresAt!: string | null;
 }
 
 export class TokenDto {
@@ -114,6 +121,8 @@ export class TokenDto {
   @ApiProperty() name!: string;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time', nullable: true, type: String }) lastUsedAt!: string | null;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, description: 'null: never expires' })
+  expiresAt!: string | null;
 }
 
 export class TokenListDto {

@@ -33,7 +33,7 @@ const size = z
   .pipe(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER));
 
 /** Durations in seconds, or with a unit: `30m`, `12h`, `45s`, `7d`. Result in milliseconds. */
-const duration = z
+export const durationSchema = z
   .string()
   .trim()
   .regex(/^\d+\s*(ms|s|m|h|d)?$/, 'must be a duration such as 30m, 12h or 900 (seconds)')
@@ -42,7 +42,9 @@ const duration = z
     const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 's']!;
     return Number(m[1]) * mult;
   })
-  .pipe(z.number().int().min(1));
+  .pipe(z.number().int().min(1, 'must be longer than 0'));
+
+const duration = durationSchema;
 
 const url = (protocols: string[]) =>
   z
@@ -90,6 +92,7 @@ export const envSchema = z
     LOGIN_MAX_FAILURES_PER_ACCOUNT: int(1).default(5),
     LOGIN_MAX_FAILURES_PER_IP: int(1).default(50),
     LOGIN_THROTTLE_WINDOW: duration.default(15 * 60_000),
+    API_TOKEN_MAX_LIFETIME: duration.optional(),
     DATA_DIR: z.string().min(1).default('.data'),
     TEMP_DIR: z.string().min(1).optional(),
     TEMP_MAX_AGE: duration.default(24 * 3_600_000),
@@ -168,6 +171,8 @@ export interface TessConfig {
   session: { secret: string; idleTimeoutMs: number; absoluteTimeoutMs: number; cookieSecure: boolean };
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   loginThrottle: { maxFailuresPerAccount: number; maxFailuresPerIp: number; windowMs: number };
+  /** Longest API token lifetime; null: tokens may never expire. */
+  apiTokens: { maxLifetimeMs: number | null };
   dataDir: string;
   tempDir: string;
   tempMaxAgeMs: number;
@@ -225,6 +230,7 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
       maxFailuresPerIp: env.LOGIN_MAX_FAILURES_PER_IP,
       windowMs: env.LOGIN_THROTTLE_WINDOW,
     },
+    apiTokens: { maxLifetimeMs: env.API_TOKEN_MAX_LIFETIME ?? null },
     dataDir,
     tempDir: env.TEMP_DIR ? abs(env.TEMP_DIR) : join(dataDir, 'tmp'),
     tempMaxAgeMs: env.TEMP_MAX_AGE,
