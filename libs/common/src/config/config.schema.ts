@@ -120,6 +120,11 @@ export const envSchema = z
     SECRET_PREFIX: z.string().default('tess'),
     WORKER_CONCURRENCY: int(1, 64).default(2),
     WORKER_HEALTH_PORT: int(0, 65535).default(3001),
+    METRICS_TOKEN: z
+      .string()
+      .min(16, 'must be at least 16 characters (e.g. `openssl rand -hex 32`)')
+      .optional(),
+    METRICS_PORT: int(0, 65535).optional(),
     WORKER_SHUTDOWN_TIMEOUT: duration.default(60_000),
     WORKER_LOCK_DURATION: duration.default(30_000),
     JOB_ATTEMPTS: int(1, 100).default(5),
@@ -170,6 +175,11 @@ export interface TessConfig {
   redis: { url: string; prefix: string };
   session: { secret: string; idleTimeoutMs: number; absoluteTimeoutMs: number; cookieSecure: boolean };
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  /**
+   * `/metrics`: `token` (when set) is required as `Authorization: Bearer`; `port` (when set) moves the
+   * gateway's /metrics to a listener of its own (the worker serves it on its health port either way).
+   */
+  metrics: { token: string | null; port: number | null };
   loginThrottle: { maxFailuresPerAccount: number; maxFailuresPerIp: number; windowMs: number };
   /** Longest API token lifetime; null: tokens may never expire. */
   apiTokens: { maxLifetimeMs: number | null };
@@ -220,6 +230,7 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
       absoluteTimeoutMs: env.SESSION_ABSOLUTE_TIMEOUT,
       cookieSecure: env.COOKIE_SECURE ?? env.NODE_ENV === 'production',
     },
+    metrics: { token: env.METRICS_TOKEN ?? null, port: env.METRICS_PORT ?? null },
     argon2: {
       memoryCost: env.ARGON2_MEMORY_KIB,
       timeCost: env.ARGON2_TIME_COST,
