@@ -133,6 +133,7 @@ const REAL_SECRETS = {
   DATABASE_URL: 'postgres://tess:pw@db.internal:5432/tess',
   REDIS_URL: 'redis://:pw@redis.internal:6379',
   SESSION_SECRET: 'k8s-session-secret-0123456789-0123456789-abcdefgh',
+  METRICS_TOKEN: 'k8s-metrics-token-0123456789abcdef',
   S3_ACCESS_KEY_ID: 'AKIAEXAMPLE',
   S3_SECRET_ACCESS_KEY: 'secret',
 };

@@ -44,7 +44,9 @@ const worker = findObject(baseObjects, 'Deployment', 'tess-crypto-worker');
 const secretExamples = readYaml(join(K8S_DIR, 'secret.example.yaml')).filter(isObj);
 
 const MiB = 1024 * 1024;
-const parsedConfig = envSchema.parse({ ...config, SESSION_SECRET: 'x'.repeat(48) });
+/** A production secret as `openssl rand -base64 48` prints one (production refuses `xxxx…`). */
+const SESSION_SECRET = 'q3X9v0bK2mR7tYp4LwZ8sNf1HcJ6dGe5aUiOxQkVbT0rMnPy';
+const parsedConfig = envSchema.parse({ ...config, SESSION_SECRET });
 
 function label(d: { file: string; index: number; obj: Obj }): string {
   return `${d.file}#${d.index} ${String(d.obj.kind)} ${String(dig(d.obj, 'metadata', 'name') ?? '')}`;
@@ -220,7 +222,7 @@ describe.skipIf(!KUBECTL)('k8s/: kustomize build (kubectl kustomize, what apply 
       '--maxmemory-policy noeviction',
     );
     // Whatever the overlay patches, the configuration stays valid.
-    expect(envSchema.safeParse({ ...devConfig, SESSION_SECRET: 'x'.repeat(48) }).success).toBe(true);
+    expect(envSchema.safeParse({ ...devConfig, SESSION_SECRET }).success).toBe(true);
   });
 });
 

@@ -14,10 +14,12 @@ import {
 import { AppModule } from './app.module.js';
 import { createSessionPassport } from './auth/session-passport.js';
 import { TessIoAdapter } from './events/tess-io.adapter.js';
+import { apiNoStore } from './http/api-cache.js';
 import { bodyParsers } from './http/body-parsers.js';
 import { setupOpenApi } from './http/openapi.js';
 import { gatewayPaths } from './http/paths.js';
 import { requestLogging } from './http/request-logging.js';
+import { requestTarget } from './http/request-target.js';
 import { securityHeaders } from './http/security.js';
 import { absoluteTimeout, sessionMiddleware, unlessBearerApi } from './http/session.js';
 import { configureViews } from './http/views.js';
@@ -48,6 +50,8 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
     app.disable('x-powered-by');
     for (const middleware of requestLogging(logger, app.get(TessMetrics))) app.use(middleware);
     app.use(securityHeaders(config));
+    app.use(requestTarget());
+    app.use(apiNoStore());
     const assets = { maxAge: '7d', index: false, fallthrough: true } as const;
     app.useStaticAssets(gatewayPaths.bootstrap, { ...assets, prefix: '/assets/bootstrap/' });
     app.useStaticAssets(gatewayPaths.bootstrapIcons, { ...assets, prefix: '/assets/bootstrap-icons/' });

@@ -15,6 +15,7 @@ import {
   type ObjectStore,
   type ReadinessReport,
   readinessStatusCode,
+  respondWithMetrics,
   TESS_CONFIG,
   type TessConfig,
   TessMetrics,
@@ -22,7 +23,8 @@ import {
 import { CryptoWorkerService } from '../jobs/crypto-worker.service.js';
 
 /**
- * The worker's only HTTP surface: `GET /healthz` (process up), `GET /metrics` (Prometheus) and
+ * The worker's only HTTP surface: `GET /healthz` (process up), `GET /metrics` (Prometheus; with
+ * METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>`, probes stay open) and
  * `GET /readyz` (database, Redis queue
  * connection, object store and key provider), for orchestrator probes. Set WORKER_HEALTH_PORT=0 to
  * pick a free port (logged).
@@ -52,6 +54,12 @@ export class HealthServer implements OnApplicationBootstrap, OnApplicationShutdo
     });
   }
 
+  /** The port it listens on (WORKER_HEALTH_PORT=0 picks one). */
+  port(): number | undefined {
+    const address = this.server?.address();
+    return typeof address === 'object' && address ? address.port : undefined;
+  }
+
   async onApplicationBootstrap(): Promise<void> {
     this.server = createServer((req, res) => {
       const send = (status: number, body: object) => {
@@ -60,16 +68,8 @@ export class HealthServer implements OnApplicationBootstrap, OnApplicationShutdo
       };
       if (req.method !== 'GET') return send(405, { statusCode: 405, error: 'Method Not Allowed' });
       if (req.url === '/healthz') return send(200, { status: 'ok' });
-      if (req.url === '/metrics') {
-        this.metrics.registry.metrics().then(
-          (text) => {
-            res.writeHead(200, { 'Content-Type': this.metrics.registry.contentType });
-            res.end(text);
-          },
-          () => send(500, { statusCode: 500, error: 'Internal Server Error' }),
-        );
-        return;
-      }
+      if (req.url === '/metrics')
+        return void respondWithMetrics(req, res, this.metrics, this.config.metrics.token);
       if (req.url === '/readyz') {
         this.readiness().then(
           (report) => send(readinessStatusCode(report), report),
@@ -82,8 +82,7 @@ export class HealthServer implements OnApplicationBootstrap, OnApplicationShutdo
     await new Promise<void>((resolve) =>
       this.server!.listen(this.config.worker.healthPort, this.config.http.host, resolve),
     );
-    const address = this.server.address();
-    this.logger.log(`Health endpoint on port ${typeof address === 'object' && address ? address.port : '?'}`);
+    this.logger.log(`Health endpoint on port ${this.port() ?? '?'}`);
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -26,6 +26,8 @@ export class ApiAuthGuard extends AuthGuard('bearer') {
   }
 
   override handleRequest<TUser = Express.User>(err: unknown, user: TUser | false): TUser {
+    // A token the strategy recognized but refused (expired) says why; anything else stays generic.
+    if (err instanceof UnauthorizedException) throw err;
     if (err || !user) throw new UnauthorizedException('The bearer token is invalid or has been revoked.');
     return user;
   }

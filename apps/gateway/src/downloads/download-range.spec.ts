@@ -43,6 +43,15 @@ describe('rangeRequest', () => {
     expect(rangeRequest(withRange('items=0-1'), 100)).toEqual({ kind: 'whole' });
   });
 
+  it('a suffix longer than the file selects the whole file as a range (RFC 9110 14.1.2)', () => {
+    const all = { kind: 'range', range: { start: 0, end: 99 } };
+    expect(rangeRequest(withRange('bytes=-99999'), 100)).toEqual(all);
+    expect(rangeRequest(withRange('bytes=-100'), 100)).toEqual(all);
+    expect(rangeRequest(withRange('bytes= -101 '), 100)).toEqual(all);
+    expect(rangeRequest(withRange(`bytes=-${'9'.repeat(40)}`), 100)).toEqual(all);
+    expect(rangeRequest(withRange('bytes=-0'), 100)).toEqual({ kind: 'unsatisfiable' });
+  });
+
   it('a range starting past the end is unsatisfiable', () => {
     expect(rangeRequest(withRange('bytes=100-'), 100)).toEqual({ kind: 'unsatisfiable' });
     expect(rangeRequest(withRange('bytes=200-300'), 100)).toEqual({ kind: 'unsatisfiable' });

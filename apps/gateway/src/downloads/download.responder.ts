@@ -12,6 +12,7 @@ import {
   isIntegrityFailure,
   type OpenedObject,
 } from '#common';
+import { servedContentType } from './download-content-type.js';
 import { rangeRequest } from './download-range.js';
 import { FileReader } from './file-reader.service.js';
 
@@ -122,7 +123,8 @@ function writeHeaders(
   range: ByteRange | undefined,
 ): void {
   res.status(range ? 206 : 200);
-  res.setHeader('Content-Type', file.contentType);
+  // The second argument is where a content-sniffed type goes once uploads record one.
+  res.setHeader('Content-Type', servedContentType(file.contentType));
   res.setHeader('Content-Length', String(opened.end - opened.start + 1));
   res.setHeader('Content-Disposition', contentDisposition(file.filename, { type: 'attachment' }));
   res.setHeader('X-Content-Type-Options', 'nosniff');

@@ -14,7 +14,6 @@ import {
 } from '@nestjs/common';
 import { ApiHeader, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { z } from 'zod';
 import { FileRepository } from '#common';
 import { AccessPolicy } from '../access/access.policy.js';
 import { CurrentPrincipal } from '../access/principal.decorator.js';
@@ -23,13 +22,8 @@ import { ApiAuthGuard } from '../auth/api-auth.guard.js';
 import { DownloadResponder } from '../downloads/download.responder.js';
 import { FileReader } from '../downloads/file-reader.service.js';
 import { ApiAuth, ApiErrors, ApiQueryFrom, FileDto, FilePageDto, VerifyResultDto } from '../http/openapi.js';
-import { parseOrThrow } from '../http/validation.js';
+import { pageQuerySchema, parseOrThrow } from '../http/validation.js';
 import { FilesService, fileView } from './files.service.js';
-
-export const pageQuerySchema = z.object({
-  limit: z.coerce.number().int().min(1, 'limit must be 1-100').max(100, 'limit must be 1-100').default(25),
-  cursor: z.string().max(200).optional(),
-});
 
 const uuid = new ParseUUIDPipe({
   version: '4',

@@ -104,6 +104,8 @@ export class TokenCreatedDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty() name!: string;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, description: 'null: never expires' })
+  expiresAt!: string | null;
 }
 
 export class TokenDto {
@@ -111,6 +113,8 @@ export class TokenDto {
   @ApiProperty() name!: string;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time', nullable: true, type: String }) lastUsedAt!: string | null;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String, description: 'null: never expires' })
+  expiresAt!: string | null;
 }
 
 export class TokenListDto {

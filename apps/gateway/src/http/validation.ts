@@ -1,5 +1,5 @@
 import { BadRequestException } from '@nestjs/common';
-import type { z } from 'zod';
+import { z } from 'zod';
 
 /** Field name -> first readable problem, for re-rendering forms. */
 export type FieldErrors = Record<string, string>;
@@ -22,3 +22,15 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown): z.
   );
   throw new BadRequestException(problems.join('; '));
 }
+
+/** `?limit=&cursor=` of the listings; the cursor's content is checked where it is decoded (file-cursor.ts). */
+export const pageQuerySchema = z.object({
+  // A string, not z.coerce: `limit[]=1` would coerce from an array, `1e2` or ` 5` from other spellings.
+  limit: z
+    .string({ message: 'limit must be 1-100' })
+    .regex(/^\d{1,3}$/, 'limit must be 1-100')
+    .optional()
+    .transform((v) => (v === undefined ? 25 : Number(v)))
+    .pipe(z.number().min(1, 'limit must be 1-100').max(100, 'limit must be 1-100')),
+  cursor: z.string().max(200).optional(),
+});

@@ -16,9 +16,8 @@ import { AccessPolicy } from '../access/access.policy.js';
 import { CurrentPrincipal } from '../access/principal.decorator.js';
 import type { Principal } from '../access/principal.js';
 import { ApiAuthGuard } from '../auth/api-auth.guard.js';
-import { pageQuerySchema } from '../files/files.controller.js';
 import { ApiAuth, ApiErrors, ApiQueryFrom, JobDto, JobPageDto } from '../http/openapi.js';
-import { parseOrThrow } from '../http/validation.js';
+import { pageQuerySchema, parseOrThrow } from '../http/validation.js';
 import { JobQueue } from '../infra/job-queue.js';
 
 const JOB_STATUS = {

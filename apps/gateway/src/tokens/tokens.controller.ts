@@ -14,16 +14,28 @@ import {
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { z } from 'zod';
-import type { ApiTokenEntity } from '#common';
+import { type ApiTokenEntity, durationSchema } from '#common';
 import { ApiAuthGuard } from '../auth/api-auth.guard.js';
 import { loginSchema } from '../auth/auth.schemas.js';
 import { AuthService } from '../auth/auth.service.js';
 import { ApiAuth, ApiBodyFrom, ApiErrors, PUBLIC, TokenCreatedDto, TokenListDto } from '../http/openapi.js';
 import { parseOrThrow } from '../http/validation.js';
+import { formatDuration, MAX_TOKEN_LIFETIME_MS, MIN_TOKEN_LIFETIME_MS } from './token-expiry.js';
 import { TokensService } from './tokens.service.js';
 
 const createTokenSchema = loginSchema.extend({
   name: z.string().trim().min(1).max(100, 'name must be at most 100 characters').optional(),
+  // The config's duration notation, so `expiresIn` reads like API_TOKEN_MAX_LIFETIME.
+  expiresIn: z
+    .string({ message: 'must be a duration such as 30d, 12h or 900 (seconds)' })
+    .pipe(durationSchema)
+    .pipe(
+      z
+        .number()
+        .min(MIN_TOKEN_LIFETIME_MS, `must be at least ${formatDuration(MIN_TOKEN_LIFETIME_MS)}`)
+        .max(MAX_TOKEN_LIFETIME_MS, `must be at most ${formatDuration(MAX_TOKEN_LIFETIME_MS)}`),
+    )
+    .optional(),
 });
 
 const view = (t: ApiTokenEntity) => ({
@@ -31,6 +43,7 @@ const view = (t: ApiTokenEntity) => ({
   name: t.name,
   createdAt: t.createdAt,
   lastUsedAt: t.lastUsedAt,
+  expiresAt: t.expiresAt,
 });
 
 @ApiTags('tokens')
@@ -52,20 +65,29 @@ export class TokensController {
   @ApiBodyFrom('CreateTokenRequest', createTokenSchema)
   @ApiResponse({ status: 201, type: TokenCreatedDto })
   @ApiErrors(
-    [400, 'Malformed body'],
+    [400, 'Malformed body, or expiresIn longer than API_TOKEN_MAX_LIFETIME'],
     [401, 'Invalid username or password'],
     [429, 'Too many failed attempts'],
   )
   async create(@Req() req: Request, @Body() body: unknown) {
     const input = parseOrThrow(createTokenSchema, body);
     const user = await this.auth.authenticate(input.username, input.password, req.ip ?? 'unknown');
-    const { token, entity } = await this.tokens.create(user.id, input.name ?? 'api', req.ip);
-    return { token, id: entity.id, name: entity.name, createdAt: entity.createdAt };
+    const { token, entity } = await this.tokens.create(user.id, input.name ?? 'api', req.ip, input.expiresIn);
+    return {
+      token,
+      id: entity.id,
+      name: entity.name,
+      createdAt: entity.createdAt,
+      expiresAt: entity.expiresAt,
+    };
   }
 
   @Get()
   @UseGuards(ApiAuthGuard)
-  @ApiOperation({ summary: 'List your active tokens (never the token values)', operationId: 'listTokens' })
+  @ApiOperation({
+    summary: 'List your unrevoked tokens, expired ones included (never the token values)',
+    operationId: 'listTokens',
+  })
   @ApiAuth()
   @ApiResponse({ status: 200, type: TokenListDto })
   async list(@Req() req: Request) {

@@ -1,6 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
-import { type ApiTokenEntity, ApiTokenRepository, AuditRepository } from '#common';
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  type ApiTokenEntity,
+  ApiTokenRepository,
+  AuditRepository,
+  TESS_CONFIG,
+  type TessConfig,
+} from '#common';
+import { TokenExpiredException, tokenExpiry } from './token-expiry.js';
 
 export const TOKEN_PREFIX = 'tess_';
 /** A token's "last used" time is refreshed at most this often. */
@@ -21,17 +28,28 @@ export class TokensService {
   constructor(
     private readonly tokens: ApiTokenRepository,
     private readonly audit: AuditRepository,
+    @Inject(TESS_CONFIG) private readonly config: TessConfig,
   ) {}
 
-  /** Creates a token; the plaintext is returned once and only its hash is stored. */
+  /**
+   * Creates a token expiring after `expiresInMs` (or API_TOKEN_MAX_LIFETIME, or never); the plaintext
+   * is returned once and only its hash is stored.
+   */
   async create(
     userId: string,
     name: string,
     ip?: string,
+    expiresInMs?: number,
   ): Promise<{ token: string; entity: ApiTokenEntity }> {
+    const expiresAt = tokenExpiry(expiresInMs, this.config.apiTokens.maxLifetimeMs);
     const token = generateToken();
-    const entity = await this.tokens.create({ userId, name, tokenHash: hashToken(token) });
-    await this.audit.record({ action: 'token.created', userId, ip, details: { tokenId: entity.id, name } });
+    const entity = await this.tokens.create({ userId, name, tokenHash: hashToken(token), expiresAt });
+    await this.audit.record({
+      action: 'token.created',
+      userId,
+      ip,
+      details: { tokenId: entity.id, name, expiresAt: expiresAt?.toISOString() ?? null },
+    });
     return { token, entity };
   }
 
@@ -39,6 +57,8 @@ export class TokensService {
     if (!token.startsWith(TOKEN_PREFIX) || token.length > 200) return null;
     const found = await this.tokens.findActiveWithOwner(hashToken(token));
     if (!found) return null;
+    if (found.expiresAt && found.expiresAt.getTime() <= Date.now())
+      throw new TokenExpiredException(found.expiresAt);
     // "Last used" is shown to the owner with minute precision; writing it on every request would make
     // every API call (every small upload) a database write.
     const last = found.lastUsedAt?.getTime() ?? 0;

@@ -7,6 +7,12 @@ const MiB = 1024 * 1024;
 /** The development-only session secret; production refuses to start with it. */
 export const DEV_SESSION_SECRET = 'tess-dev-session-secret-change-me-0123456789';
 
+/**
+ * A production SESSION_SECRET needs this many distinct characters: length alone accepts `aaaa…`.
+ * `openssl rand -base64 48` has about 40 distinct characters out of 64; 16 only rejects the obvious.
+ */
+export const MIN_SECRET_DISTINCT_CHARS = 16;
+
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -27,7 +33,7 @@ const size = z
   .pipe(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER));
 
 /** Durations in seconds, or with a unit: `30m`, `12h`, `45s`, `7d`. Result in milliseconds. */
-const duration = z
+export const durationSchema = z
   .string()
   .trim()
   .regex(/^\d+\s*(ms|s|m|h|d)?$/, 'must be a duration such as 30m, 12h or 900 (seconds)')
@@ -36,7 +42,9 @@ const duration = z
     const mult = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 's']!;
     return Number(m[1]) * mult;
   })
-  .pipe(z.number().int().min(1));
+  .pipe(z.number().int().min(1, 'must be longer than 0'));
+
+const duration = durationSchema;
 
 const url = (protocols: string[]) =>
   z
@@ -88,6 +96,7 @@ export const envSchema = z
     LOGIN_THROTTLE_WINDOW: duration.default(15 * 60_000),
     REGISTER_MAX_PER_IP: int(1).default(10),
     REGISTER_THROTTLE_WINDOW: duration.default(60 * 60_000),
+    API_TOKEN_MAX_LIFETIME: duration.optional(),
     DATA_DIR: z.string().min(1).default('.data'),
     TEMP_DIR: z.string().min(1).optional(),
     TEMP_MAX_AGE: duration.default(24 * 3_600_000),
@@ -115,6 +124,11 @@ export const envSchema = z
     SECRET_PREFIX: z.string().default('tess'),
     WORKER_CONCURRENCY: int(1, 64).default(2),
     WORKER_HEALTH_PORT: int(0, 65535).default(3001),
+    METRICS_TOKEN: z
+      .string()
+      .min(16, 'must be at least 16 characters (e.g. `openssl rand -hex 32`)')
+      .optional(),
+    METRICS_PORT: int(0, 65535).optional(),
     WORKER_SHUTDOWN_TIMEOUT: duration.default(60_000),
     WORKER_LOCK_DURATION: duration.default(30_000),
     JOB_ATTEMPTS: int(1, 100).default(5),
@@ -136,6 +150,16 @@ export const envSchema = z
           code: 'custom',
           path: ['SESSION_SECRET'],
           message: 'must be set to a random value in production (e.g. `openssl rand -base64 48`)',
+        });
+      }
+      const distinct = new Set(env.SESSION_SECRET).size;
+      if (env.SESSION_SECRET !== DEV_SESSION_SECRET && distinct < MIN_SECRET_DISTINCT_CHARS) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['SESSION_SECRET'],
+          message:
+            `looks low-entropy (${distinct} distinct characters, at least ${MIN_SECRET_DISTINCT_CHARS} needed); ` +
+            'generate one with `openssl rand -base64 48`',
         });
       }
       if (env.COOKIE_SECURE === false) {
@@ -163,6 +187,13 @@ export interface TessConfig {
     windowMs: number;
   };
   registerThrottle: { maxPerIp: number; windowMs: number };
+  /**
+   * `/metrics`: `token` (when set) is required as `Authorization: Bearer`; `port` (when set) moves the
+   * gateway's /metrics to a listener of its own (the worker serves it on its health port either way).
+   */
+  metrics: { token: string | null; port: number | null };
+  /** Longest API token lifetime; null: tokens may never expire. */
+  apiTokens: { maxLifetimeMs: number | null };
   dataDir: string;
   tempDir: string;
   tempMaxAgeMs: number;
@@ -210,6 +241,7 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
       absoluteTimeoutMs: env.SESSION_ABSOLUTE_TIMEOUT,
       cookieSecure: env.COOKIE_SECURE ?? env.NODE_ENV === 'production',
     },
+    metrics: { token: env.METRICS_TOKEN ?? null, port: env.METRICS_PORT ?? null },
     argon2: {
       memoryCost: env.ARGON2_MEMORY_KIB,
       timeCost: env.ARGON2_TIME_COST,
@@ -223,6 +255,7 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
       windowMs: env.LOGIN_THROTTLE_WINDOW,
     },
     registerThrottle: { maxPerIp: env.REGISTER_MAX_PER_IP, windowMs: env.REGISTER_THROTTLE_WINDOW },
+    apiTokens: { maxLifetimeMs: env.API_TOKEN_MAX_LIFETIME ?? null },
     dataDir,
     tempDir: env.TEMP_DIR ? abs(env.TEMP_DIR) : join(dataDir, 'tmp'),
     tempMaxAgeMs: env.TEMP_MAX_AGE,

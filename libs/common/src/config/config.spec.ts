@@ -3,6 +3,8 @@ import { ConfigError, loadConfig } from './config.js';
 import { DEV_SESSION_SECRET } from './config.schema.js';
 
 const MiB = 1024 * 1024;
+/** What `openssl rand -base64 48` prints (a fixed sample). */
+const STRONG_SECRET = 'q3X9v0bK2mR7tYp4LwZ8sNf1HcJ6dGe5aUiOxQkVbT0rMnPy';
 
 function problems(env: Record<string, string>): string {
   try {
@@ -85,11 +87,30 @@ describe('loadConfig', () => {
       'SESSION_SECRET must be set to a random value in production',
     );
     expect(
-      problems({ NODE_ENV: 'production', SESSION_SECRET: 'x'.repeat(48), COOKIE_SECURE: 'false' }),
+      problems({ NODE_ENV: 'production', SESSION_SECRET: STRONG_SECRET, COOKIE_SECURE: 'false' }),
     ).toContain('COOKIE_SECURE cannot be false in production');
-    const prod = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: 'x'.repeat(48) });
+    const prod = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: STRONG_SECRET });
     expect(prod.session.cookieSecure).toBe(true);
     expect(prod.session.secret).not.toBe(DEV_SESSION_SECRET);
+  });
+
+  it('refuses a long but low-entropy session secret in production, saying how to make one', () => {
+    for (const secret of [
+      'a'.repeat(32),
+      'x'.repeat(48),
+      'abababababababababababababababab',
+      '0123456789abcde'.repeat(3),
+    ]) {
+      const message = problems({ NODE_ENV: 'production', SESSION_SECRET: secret });
+      expect(message).toContain('SESSION_SECRET looks low-entropy');
+      expect(message).toContain('openssl rand -base64 48');
+      expect(message).not.toContain(secret);
+    }
+    expect(
+      loadConfig({ NODE_ENV: 'production', SESSION_SECRET: '0123456789abcdef'.repeat(2) }).session.secret,
+    ).toHaveLength(32);
+    // Development and tests keep accepting any 32+ characters.
+    expect(loadConfig({ SESSION_SECRET: 'a'.repeat(32) }).session.secret).toHaveLength(32);
   });
 
   it('refuses argon2 parameters below the OWASP minimum', () => {

@@ -1,7 +1,13 @@
 import { envSchema, type TessConfig, toConfig } from './config.schema.js';
 
 /** Names whose values must never be printed, even in validation errors. */
-const SENSITIVE = new Set(['SESSION_SECRET', 'S3_SECRET_ACCESS_KEY', 'DATABASE_URL', 'REDIS_URL']);
+const SENSITIVE = new Set([
+  'SESSION_SECRET',
+  'METRICS_TOKEN',
+  'S3_SECRET_ACCESS_KEY',
+  'DATABASE_URL',
+  'REDIS_URL',
+]);
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

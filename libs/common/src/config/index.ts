@@ -1,3 +1,10 @@
 export { ConfigError, loadConfig } from './config.js';
 export { TESS_CONFIG, TessConfigModule } from './config.module.js';
-export { DEV_SESSION_SECRET, type Env, envSchema, type TessConfig, toConfig } from './config.schema.js';
+export {
+  DEV_SESSION_SECRET,
+  durationSchema,
+  type Env,
+  envSchema,
+  type TessConfig,
+  toConfig,
+} from './config.schema.js';

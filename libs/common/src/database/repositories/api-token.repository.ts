@@ -6,6 +6,8 @@ import { ApiTokenEntity } from '../entities/api-token.entity.js';
 export interface ActiveTokenOwner {
   tokenId: string;
   lastUsedAt: Date | null;
+  /** Returned rather than filtered on, so an expired token can be told apart from an unknown one. */
+  expiresAt: Date | null;
   userId: string;
   username: string;
 }
@@ -18,7 +20,7 @@ export class ApiTokenRepository {
     this.repo = dataSource.getRepository(ApiTokenEntity);
   }
 
-  create(data: Pick<ApiTokenEntity, 'userId' | 'name' | 'tokenHash'>): Promise<ApiTokenEntity> {
+  create(data: Pick<ApiTokenEntity, 'userId' | 'name' | 'tokenHash' | 'expiresAt'>): Promise<ApiTokenEntity> {
     return this.repo.save(this.repo.create(data));
   }
 
@@ -27,16 +29,27 @@ export class ApiTokenRepository {
    * API request, so it is plain SQL rather than a query builder.
    */
   async findActiveWithOwner(tokenHash: string): Promise<ActiveTokenOwner | null> {
-    const rows: Array<{ token_id: string; last_used_at: Date | null; user_id: string; username: string }> =
-      await this.repo.query(
-        `SELECT t.id AS token_id, t.last_used_at, u.id AS user_id, u.username
-           FROM api_tokens t JOIN users u ON u.id = t.user_id
-          WHERE t.token_hash = $1 AND t.revoked_at IS NULL`,
-        [tokenHash],
-      );
+    const rows: Array<{
+      token_id: string;
+      last_used_at: Date | null;
+      expires_at: Date | null;
+      user_id: string;
+      username: string;
+    }> = await this.repo.query(
+      `SELECT t.id AS token_id, t.last_used_at, t.expires_at, u.id AS user_id, u.username
+         FROM api_tokens t JOIN users u ON u.id = t.user_id
+        WHERE t.token_hash = $1 AND t.revoked_at IS NULL`,
+      [tokenHash],
+    );
     const row = rows[0];
     return row
-      ? { tokenId: row.token_id, lastUsedAt: row.last_used_at, userId: row.user_id, username: row.username }
+      ? {
+          tokenId: row.token_id,
+          lastUsedAt: row.last_used_at,
+          expiresAt: row.expires_at,
+          userId: row.user_id,
+          username: row.username,
+        }
       : null;
   }
 

@@ -1,6 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, In, type Repository } from 'typeorm';
 import { FileEntity, type FileStatus } from '../entities/file.entity.js';
+import { decodeCursor, encodeCursor } from './file-cursor.js';
+
+export { InvalidCursorError } from './file-cursor.js';
 
 export interface FilePage {
   items: FileEntity[];
@@ -17,38 +20,8 @@ export interface StoredFileFacts {
   wrappedKey: Buffer | null;
 }
 
-/**
- * Cursor = base64url of `<created_at in UTC with microseconds>|<id>`, newest first. PostgreSQL keeps
- * microseconds; a cursor cut to JavaScript's milliseconds would skip rows created in the same millisecond.
- */
-function encodeCursor(createdAt: string, id: string): string {
-  return Buffer.from(`${createdAt}|${id}`).toString('base64url');
-}
-
-export class InvalidCursorError extends Error {
-  constructor() {
-    super('cursor is not valid; use the nextCursor value of a previous page');
-    this.name = 'InvalidCursorError';
-  }
-}
-
-const CURSOR_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/;
 /** created_at as text with all six fractional digits, for the cursor. */
 const CURSOR_TIME_SQL = `to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-
-function decodeCursor(cursor: string): { createdAt: string; id: string } {
-  const [iso, id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  if (
-    rest.length > 0 ||
-    !iso ||
-    !CURSOR_TIME.test(iso) ||
-    Number.isNaN(Date.parse(iso)) ||
-    !id ||
-    !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)
-  )
-    throw new InvalidCursorError();
-  return { createdAt: iso, id };
-}
 
 @Injectable()
 export class FileRepository {
