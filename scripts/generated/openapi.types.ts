@@ -41,7 +41,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List your active tokens (never the token values) */
+        /** List your unrevoked tokens, expired ones included (never the token values) */
         get: operations["listTokens"];
         put?: never;
         /** Exchange username and password for a bearer token (throttled like the login form) */
@@ -210,6 +210,7 @@ export interface components {
             username: string;
             password: string;
             name?: string;
+            expiresIn?: string;
         };
         ErrorDto: {
             /** @example 404 */
@@ -330,6 +331,11 @@ export interface components {
             name: string;
             /** Format: date-time */
             createdAt: string;
+            /**
+             * Format: date-time
+             * @description null: never expires
+             */
+            expiresAt: string | null;
         };
         TokenDto: {
             /** Format: uuid */
@@ -339,6 +345,11 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             lastUsedAt: string | null;
+            /**
+             * Format: date-time
+             * @description null: never expires
+             */
+            expiresAt: string | null;
         };
         TokenListDto: {
             tokens: components["schemas"]["TokenDto"][];
@@ -471,7 +482,7 @@ export interface operations {
                     "application/json": components["schemas"]["TokenCreatedDto"];
                 };
             };
-            /** @description Malformed body */
+            /** @description Malformed body, or expiresIn longer than API_TOKEN_MAX_LIFETIME */
             400: {
                 headers: {
                     [name: string]: unknown;

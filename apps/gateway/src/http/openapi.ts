@@ -156,7 +156,17 @@ type SchemaObject = Exclude<
 
 /** A zod schema as OpenAPI 3.0 JSON Schema, describing what a client may send (`io: 'input'`). */
 function inputSchema(schema: z.ZodType): SchemaObject {
-  return z.toJSONSchema(schema, { io: 'input', target: 'openapi-3.0' }) as SchemaObject;
+  return z.toJSONSchema(schema, {
+    io: 'input',
+    target: 'openapi-3.0',
+    // A query integer is parsed strictly from its digits (a string schema); clients send an integer.
+    override: ({ zodSchema, jsonSchema }) => {
+      const integer = (z.globalRegistry.get(zodSchema) as { queryInteger?: object } | undefined)?.queryInteger;
+      if (!integer) return;
+      for (const key of Object.keys(jsonSchema)) delete jsonSchema[key];
+      Object.assign(jsonSchema, { type: 'integer', ...integer });
+    },
+  }) as SchemaObject;
 }
 
 /** Request bodies validated with zod, by component name: createOpenApiDocument adds them to the document. */

@@ -31,6 +31,8 @@ export const pageQuerySchema = z.object({
     .regex(/^\d{1,3}$/, 'limit must be 1-100')
     .optional()
     .transform((v) => (v === undefined ? 25 : Number(v)))
-    .pipe(z.number().min(1, 'limit must be 1-100').max(100, 'limit must be 1-100')),
+    .pipe(z.number().min(1, 'limit must be 1-100').max(100, 'limit must be 1-100'))
+    // Documented as what clients send: an integer query parameter (see inputSchema in openapi.ts).
+    .meta({ queryInteger: { minimum: 1, maximum: 100, default: 25 } }),
   cursor: z.string().max(200).optional(),
 });
