@@ -3,7 +3,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileRepository, type ServerToClientEvents } from '#common';
 import { waitForStatus } from '../support/client.js';
-import { sessionCookie } from '../support/http.js';
+import { formCookie, sessionCookie } from '../support/http.js';
 import { bytesOf } from '../support/multipart.js';
 import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
 import { createWorld, type RunningGateway, type World } from '../support/world.js';
@@ -19,7 +19,7 @@ async function login(user: TestUser): Promise<string> {
   const csrf = /name="_csrf" value="([^"]+)"/.exec(page.text)![1];
   const res = await request(gw.url)
     .post('/login')
-    .set('Cookie', sessionCookie(page)!)
+    .set('Cookie', formCookie(page)!)
     .type('form')
     .send({ username: user.username, password: TEST_PASSWORD, _csrf: csrf });
   expect(res.status).toBe(303);
