@@ -2,7 +2,7 @@ import { io, type Socket } from 'socket.io-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerToClientEvents } from '#common';
-import { csrfFrom, sessionCookie } from '../support/http.js';
+import { csrfFrom, formCookie, sessionCookie } from '../support/http.js';
 import { bytesOf } from '../support/multipart.js';
 import { TEST_PASSWORD } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
@@ -16,7 +16,7 @@ async function account(url: string, username: string) {
   const page = await request(url).get('/register');
   const res = await request(url)
     .post('/register')
-    .set('Cookie', sessionCookie(page)!)
+    .set('Cookie', formCookie(page)!)
     .type('form')
     .send({ username, email: `${username}@example.test`, password: TEST_PASSWORD, _csrf: csrfFrom(page) })
     .expect(303);

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileRepository, type ServerToClientEvents } from '#common';
 import { waitForStatus } from '../support/client.js';
-import { sessionCookie } from '../support/http.js';
+import { formCookie, sessionCookie } from '../support/http.js';
 import { bytesOf } from '../support/multipart.js';
 import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
 import { createWorld, type RunningGateway, type World } from '../support/world.js';
@@ -19,7 +19,7 @@ async function login(user: TestUser): Promise<string> {
   const csrf = /name="_csrf" value="([^"]+)"/.exec(page.text)![1];
   const res = await request(gw.url)
     .post('/login')
-    .set('Cookie', sessionCookie(page)!)
+    .set('Cookie', formCookie(page)!)
     .type('form')
     .send({ username: user.username, password: TEST_PASSWORD, _csrf: csrf });
   expect(res.status).toBe(303);
@@ -157,5 +157,94 @@ describe('Socket.IO', () => {
       .expect(303);
     expect(await gone).toBe('io server disconnect');
     await refused(connect(gw.url, { Origin: 'http://tess.test', Cookie: cookie }));
+  });
+});
+
+describe('Socket.IO and session expiry', () => {
+  let short: World;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  /** Resolves with the time the socket was disconnected by the server, or rejects after `ms`. */
+  function disconnectedWithin(socket: ClientSocket, ms: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`still connected after ${ms} ms`)), ms);
+      socket.once('disconnect', (reason) => {
+        clearTimeout(timer);
+        if (reason === 'io server disconnect') resolve(Date.now());
+        else reject(new Error(`disconnected by ${reason}`));
+      });
+    });
+  }
+
+  beforeAll(async () => {
+    short = await createWorld({
+      env: { ALLOWED_ORIGINS: 'http://tess.test', SESSION_IDLE_TIMEOUT: '2', SESSION_ABSOLUTE_TIMEOUT: '4' },
+    });
+  });
+
+  afterAll(async () => {
+    await short?.close();
+  });
+
+  async function loginShort(user: TestUser): Promise<{ cookie: string; at: number }> {
+    const page = await request(short.base).get('/login');
+    const res = await request(short.base)
+      .post('/login')
+      .set('Cookie', formCookie(page)!)
+      .type('form')
+      .send({
+        username: user.username,
+        password: TEST_PASSWORD,
+        _csrf: /name="_csrf" value="([^"]+)"/.exec(page.text)![1],
+      })
+      .expect(303);
+    return { cookie: sessionCookie(res)!, at: Date.now() };
+  }
+
+  it('disconnects a socket when its session expires idle', async () => {
+    const user = await createUser(short.server, `idle_${short.id}`);
+    const { cookie, at } = await loginShort(user);
+    const socket = connect(short.base, { Origin: 'http://tess.test', Cookie: cookie });
+    await connected(socket);
+    const gone = await disconnectedWithin(socket, 6_000);
+    // Idle timeout 2 s; the check runs every idle/4.
+    expect(gone - at).toBeLessThan(2_000 + 1_500);
+    await request(short.base).get('/home').set('Cookie', cookie).expect(303);
+    await refused(connect(short.base, { Origin: 'http://tess.test', Cookie: cookie }));
+  });
+
+  it('disconnects a busy session at the absolute timeout and relays no job event after it', async () => {
+    const user = await createUser(short.server, `abs_${short.id}`);
+    const { cookie, at } = await loginShort(user);
+    const socket = connect(short.base, { Origin: 'http://tess.test', Cookie: cookie });
+    await connected(socket);
+    const events: string[] = [];
+    for (const event of ['job:progress', 'job:completed', 'job:failed'] as const) {
+      socket.on(event, () => events.push(event));
+    }
+    const gone = disconnectedWithin(socket, 8_000);
+    let ended = false;
+    const end = () => {
+      ended = true;
+    };
+    gone.then(end, end);
+    // HTTP activity keeps the idle timeout from ever firing; only the absolute one can end it.
+    while (!ended && Date.now() - at < 8_000) {
+      await request(short.base).get('/home').set('Cookie', cookie);
+      await sleep(400);
+    }
+    const goneAt = await gone;
+    expect(goneAt - at).toBeGreaterThanOrEqual(4_000 - 100);
+    expect(goneAt - at).toBeLessThan(4_000 + 1_500);
+    const up = await request(short.base)
+      .post('/api/v1/uploads')
+      .set(user.auth)
+      .attach('file', bytesOf(256 * 1024), 'late.bin')
+      .expect(202);
+    const fileId = up.body.files[0].id as string;
+    await short.startInProcessWorker();
+    expect((await waitForStatus(short, fileId, 'stored')).status).toBe('stored');
+    await sleep(500);
+    expect(events).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserRepository } from '#common';
-import { csrfFrom, sessionCookie } from '../support/http.js';
+import { csrfFrom, formCookie, sessionCookie } from '../support/http.js';
 import { ROOT } from '../support/paths.js';
 import { createWorld, type World } from '../support/world.js';
 
@@ -136,9 +136,20 @@ describe('accounts and sessions', () => {
     await register(request.agent(app.getHttpServer()), username);
     const server = app.getHttpServer();
 
-    const loginPage = await request(server).get('/login').expect(200);
-    const preLogin = sessionCookie(loginPage)!;
+    // GET /login stores no session (test/gateway/csrf.e2e.spec.ts), so the id a login must replace is
+    // one the store already holds: here another account's live session, planted in the cookie jar.
+    const planter = uniqueName();
+    await register(request.agent(server), planter);
+    const planterPage = await request(server).get('/login').expect(200);
+    const planted = await request(server)
+      .post('/login')
+      .set('Cookie', formCookie(planterPage)!)
+      .type('form')
+      .send({ username: planter, password: PASSWORD, _csrf: csrfFrom(planterPage) })
+      .expect(303);
+    const preLogin = sessionCookie(planted)!;
     expect(preLogin).toBeDefined();
+    const loginPage = await request(server).get('/home').set('Cookie', preLogin).expect(200);
     const res = await request(server)
       .post('/login')
       .set('Cookie', preLogin)
@@ -149,7 +160,7 @@ describe('accounts and sessions', () => {
     expect(postLogin).toBeDefined();
     expect(postLogin).not.toBe(preLogin);
 
-    // The pre-login id is not an authenticated session.
+    // The pre-login id is not an authenticated session (any more).
     await request(server).get('/home').set('Cookie', preLogin).expect(303);
     const home = await request(server).get('/home').set('Cookie', postLogin).expect(200);
 
@@ -164,11 +175,25 @@ describe('accounts and sessions', () => {
   });
 
   it('sets HttpOnly, SameSite=Lax session cookies and never exposes them to scripts', async () => {
-    const res = await request(app.getHttpServer()).get('/login');
-    const cookie = (res.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith('tess.sid='))!;
-    expect(cookie).toMatch(/HttpOnly/i);
-    expect(cookie).toMatch(/SameSite=Lax/i);
-    expect(cookie).not.toMatch(/Secure/i); // test env is plain HTTP; production forces Secure (config spec)
+    const username = uniqueName();
+    await register(request.agent(app.getHttpServer()), username);
+    const page = await request(app.getHttpServer()).get('/login');
+    const signedIn = await request(app.getHttpServer())
+      .post('/login')
+      .set('Cookie', formCookie(page)!)
+      .type('form')
+      .send({ username, password: PASSWORD, _csrf: csrfFrom(page) })
+      .expect(303);
+    // The session cookie (set at sign-in) and the anonymous forms' CSRF cookie (set by GET /login).
+    for (const [res, name] of [
+      [signedIn, 'tess.sid='],
+      [page, 'tess.csrf='],
+    ] as const) {
+      const cookie = (res.headers['set-cookie'] as unknown as string[]).find((c) => c.startsWith(name))!;
+      expect(cookie).toMatch(/HttpOnly/i);
+      expect(cookie).toMatch(/SameSite=Lax/i);
+      expect(cookie).not.toMatch(/Secure/i); // test env is plain HTTP; production forces Secure (config spec)
+    }
   });
 });
 

@@ -13,3 +13,9 @@ export function sessionCookie(res: Response): string | undefined {
   const cookies = res.headers['set-cookie'] as unknown as string[] | undefined;
   return cookies?.find((c) => c.startsWith('tess.sid='))?.split(';')[0];
 }
+
+/** The anonymous forms' CSRF cookie `name=value` pair from a response (GET /login, /register). */
+export function formCookie(res: Response): string | undefined {
+  const cookies = res.headers['set-cookie'] as unknown as string[] | undefined;
+  return cookies?.find((c) => c.startsWith('tess.csrf='))?.split(';')[0];
+}

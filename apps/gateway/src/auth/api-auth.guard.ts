@@ -1,19 +1,19 @@
 import { type ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
 import type { Request } from 'express';
-import { hasBearer } from '../http/csrf.js';
+import { claimsBearer } from '../http/csrf.js';
 import { isFullySignedIn } from '../http/session-state.js';
 
 /**
  * /api/v1 accepts either a bearer token or a logged-in session (whose unsafe requests the global
- * CsrfGuard already checked). A request that sends an Authorization header is judged by the token
- * alone, never by its cookie.
+ * CsrfGuard already checked). A request whose Authorization header names the Bearer scheme is judged
+ * by that header alone, never by its cookie; any other scheme (Basic from a proxy) is ignored here.
  */
 @Injectable()
 export class ApiAuthGuard extends AuthGuard('bearer') {
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<Request>();
-    if (hasBearer(req)) {
+    if (claimsBearer(req)) {
       await super.canActivate(context);
       req.authMethod = 'token';
       return true;

@@ -8,7 +8,7 @@ import {
 import { QueueEvents } from 'bullmq';
 import type { Request } from 'express';
 import { Redis } from 'ioredis';
-import type { Server, Socket } from 'socket.io';
+import type { DefaultEventsMap, Server, Socket } from 'socket.io';
 import {
   bullPrefix,
   type ClientToServerEvents,
@@ -21,11 +21,23 @@ import {
   type TessConfig,
   userRoom,
 } from '#common';
+import { sessionKeyPrefix } from '../http/session.js';
 import { sessionUser } from '../http/session-state.js';
+import { REDIS } from '../infra/redis.module.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-type TessServer = Server<ClientToServerEvents, ServerToClientEvents>;
+/** What a socket knows of the session it was opened with. */
+interface SocketSession {
+  sessionId: string;
+  /** The absolute timeout: fixed at login, never extended. */
+  endsAt: number;
+  /** The idle timeout as last read from the session's TTL in Redis (a lower bound: HTTP requests roll it). */
+  idleEndsAt: number;
+}
+
+type TessServer = Server<ClientToServerEvents, ServerToClientEvents, DefaultEventsMap, SocketSession>;
+type TessSocket = Socket<ClientToServerEvents, ServerToClientEvents, DefaultEventsMap, SocketSession>;
 
 export function sessionRoom(sessionId: string): string {
   return `session:${sessionId}`;
@@ -36,6 +48,12 @@ export function sessionRoom(sessionId: string): string {
  * emits only to its *own* sockets in the owner's room (`server.local`), so each client gets each event
  * once from the replica it is connected to. QueueEvents is best effort; the dashboard reloads state
  * over REST whenever its socket (re)connects.
+ *
+ * A socket lives no longer than its session: every `checkEveryMs` each replica reads the TTL of its
+ * sockets' sessions (one pipelined PTTL per session) and disconnects those whose session is gone
+ * (idle expiry, logout, absolute-timeout regeneration) or past the absolute timeout; before relaying
+ * an event it re-checks the target sockets whose known deadline has passed. Socket traffic never
+ * touches the session, so it neither keeps it alive nor extends the absolute timeout.
  */
 @WebSocketGateway()
 export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnApplicationShutdown {
@@ -45,13 +63,25 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
   private connection?: Redis;
   /** fileId -> ownerId, so progress events cost no query after the first. */
   private readonly owners = new Map<string, string>();
+  private sweeper?: NodeJS.Timeout;
+  /** A few seconds in production; a quarter of the shortest timeout when timeouts are short (tests). */
+  private readonly checkEveryMs: number;
 
   constructor(
     @Inject(TESS_CONFIG) private readonly config: TessConfig,
+    @Inject(REDIS) private readonly redis: Redis,
     private readonly files: FileRepository,
-  ) {}
+  ) {
+    const shortest = Math.min(config.session.idleTimeoutMs, config.session.absoluteTimeoutMs);
+    this.checkEveryMs = Math.min(5_000, Math.max(250, Math.floor(shortest / 4)));
+  }
 
   afterInit(): void {
+    this.sweeper = setInterval(
+      () => void this.expire([...this.server.sockets.sockets.values()]),
+      this.checkEveryMs,
+    );
+    this.sweeper.unref();
     this.connection = new Redis(this.config.redis.url, { maxRetriesPerRequest: null, lazyConnect: true });
     this.connection.on('error', () => undefined);
     this.queueEvents = new QueueEvents(QUEUE_NAMES.crypto, {
@@ -83,14 +113,61 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     });
   }
 
-  handleConnection(socket: Socket): void {
+  handleConnection(socket: TessSocket): void {
     const req = socket.request as unknown as Request;
     const user = sessionUser(req);
     if (!user) {
       socket.disconnect(true);
       return;
     }
+    const now = Date.now();
+    socket.data = {
+      sessionId: req.sessionID,
+      endsAt: (req.session.authenticatedAt ?? now) + this.config.session.absoluteTimeoutMs,
+      idleEndsAt: req.session.cookie.expires?.getTime() ?? now + this.config.session.idleTimeoutMs,
+    };
     void socket.join([userRoom(user.id), sessionRoom(req.sessionID)]);
+  }
+
+  /**
+   * Disconnects the sockets whose session has ended. Past the absolute timeout needs no lookup; for
+   * the rest the session's TTL in Redis decides. When Redis cannot answer, the last known idle
+   * deadline decides.
+   */
+  private async expire(sockets: TessSocket[]): Promise<void> {
+    const now = Date.now();
+    const open = sockets.filter((socket) => {
+      if (socket.data.endsAt > now) return true;
+      socket.disconnect(true);
+      return false;
+    });
+    if (open.length === 0) return;
+    const ids = [...new Set(open.map((socket) => socket.data.sessionId))];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.pttl(`${sessionKeyPrefix(this.config)}${id}`);
+    const ttls = new Map<string, number>();
+    try {
+      for (const [i, [error, ttl]] of ((await pipeline.exec()) ?? []).entries()) {
+        if (!error && typeof ttl === 'number') ttls.set(ids[i] as string, ttl);
+      }
+    } catch (error) {
+      this.logger.warn(`Could not check socket sessions: ${(error as Error).message}`);
+    }
+    for (const socket of open) {
+      const ttl = ttls.get(socket.data.sessionId);
+      // -2: no such key; -1: a key without expiry (never written so by connect-redis; kept).
+      if (ttl !== undefined && ttl !== -2) socket.data.idleEndsAt = ttl === -1 ? Infinity : now + ttl;
+      if (ttl === -2 || socket.data.idleEndsAt <= now) socket.disconnect(true);
+    }
+  }
+
+  /** The sockets of `room` on this replica whose known deadline has passed. */
+  private due(room: string): TessSocket[] {
+    const now = Date.now();
+    const ids = this.server.sockets.adapter.rooms.get(room) ?? new Set<string>();
+    return [...ids]
+      .map((id) => this.server.sockets.sockets.get(id))
+      .filter((s): s is TessSocket => s !== undefined && Math.min(s.data.endsAt, s.data.idleEndsAt) <= now);
   }
 
   /** Disconnects every socket opened with this session, on every replica (logout). */
@@ -122,13 +199,17 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     if (this.server.sockets.sockets.size === 0) return;
     try {
       const owner = await this.ownerOf(fileId, ownerId);
-      if (owner) this.server.local.to(userRoom(owner)).emit(event, ...args);
+      if (!owner) return;
+      const due = this.due(userRoom(owner));
+      if (due.length) await this.expire(due);
+      this.server.local.to(userRoom(owner)).emit(event, ...args);
     } catch (error) {
       this.logger.warn(`Could not relay ${event} for ${fileId}: ${(error as Error).message}`);
     }
   }
 
   async onApplicationShutdown(): Promise<void> {
+    clearInterval(this.sweeper);
     await this.queueEvents?.close().catch(() => undefined);
     this.connection?.disconnect();
   }

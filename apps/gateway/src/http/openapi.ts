@@ -161,7 +161,8 @@ function inputSchema(schema: z.ZodType): SchemaObject {
     target: 'openapi-3.0',
     // A query integer is parsed strictly from its digits (a string schema); clients send an integer.
     override: ({ zodSchema, jsonSchema }) => {
-      const integer = (z.globalRegistry.get(zodSchema) as { queryInteger?: object } | undefined)?.queryInteger;
+      const integer = (z.globalRegistry.get(zodSchema) as { queryInteger?: object } | undefined)
+        ?.queryInteger;
       if (!integer) return;
       for (const key of Object.keys(jsonSchema)) delete jsonSchema[key];
       Object.assign(jsonSchema, { type: 'integer', ...integer });

@@ -3,9 +3,14 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import session from 'express-session';
 import type { Redis } from 'ioredis';
 import type { TessConfig } from '#common';
-import { hasBearer } from './csrf.js';
+import { isBearerApiRequest } from './csrf.js';
 
 export const SESSION_COOKIE = 'tess.sid';
+
+/** Where connect-redis keeps session `id`: `${sessionKeyPrefix(config)}${id}`. */
+export function sessionKeyPrefix(config: TessConfig): string {
+  return `${config.redis.prefix}:sess:`;
+}
 
 /**
  * Server-side sessions in Redis so every gateway replica shares them. The idle timeout is the
@@ -16,7 +21,7 @@ export function sessionMiddleware(config: TessConfig, redis: Redis): RequestHand
   return session({
     name: SESSION_COOKIE,
     secret: config.session.secret,
-    store: new RedisStore({ client: redis, prefix: `${config.redis.prefix}:sess:` }),
+    store: new RedisStore({ client: redis, prefix: sessionKeyPrefix(config) }),
     resave: false,
     saveUninitialized: false,
     rolling: true,
@@ -32,13 +37,13 @@ export function sessionMiddleware(config: TessConfig, redis: Redis): RequestHand
 }
 
 /**
- * Runs `middleware` except for API requests that carry an Authorization header: ApiAuthGuard and
- * CsrfGuard judge those by the token alone (`hasBearer`), so loading, creating or rolling a session for
+ * Runs `middleware` except for API requests with a valid Bearer header: ApiAuthGuard and CsrfGuard
+ * judge those by the token alone (`isBearerApiRequest`), so loading, creating or rolling a session for
  * them is wasted work on the busiest path (scripted uploads).
  */
 export function unlessBearerApi(middleware: RequestHandler): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) =>
-    hasBearer(req) && req.path.startsWith('/api/') ? next() : middleware(req, res, next);
+    isBearerApiRequest(req) ? next() : middleware(req, res, next);
 }
 
 /** Replaces a session older than the absolute timeout with a fresh, anonymous one. */
