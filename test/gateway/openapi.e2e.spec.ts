@@ -125,6 +125,7 @@ describe('OpenAPI document', () => {
     expect(schemas.JobProgressDto!.properties!.bytesDone!.type).toBe('integer');
     expect(schemas.VerifyResultDto!.properties!.checkedBytes!.type).toBe('integer');
     expect(Object.keys(schemas.CreateTokenRequest!.properties!).sort()).toEqual([
+      'expiresIn',
       'name',
       'password',
       'username',
