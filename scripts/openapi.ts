@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import openapiTS, { astToString, type OpenAPI3 } from 'openapi-typescript';
-import { loadConfig } from '#common';
+import { createLogger, loadConfig } from '#common';
 import { AppModule } from '../apps/gateway/src/app.module.js';
 import { createOpenApiDocument } from '../apps/gateway/src/http/openapi.js';
 import { gatewayPaths } from '../apps/gateway/src/http/paths.js';
@@ -18,11 +18,16 @@ export const API_CLIENT_PATH = join(gatewayPaths.root, 'scripts', 'generated', '
  * instantiating providers, so nothing connects to PostgreSQL, Redis or S3; defaults fill the config.
  */
 export async function renderOpenApiDocument(): Promise<string> {
-  const app = await NestFactory.create(AppModule.forRoot(loadConfig({})), new ExpressAdapter(), {
-    preview: true,
-    abortOnError: false,
-    logger: false,
-  });
+  const config = loadConfig({ LOG_LEVEL: 'fatal', LOG_FORMAT: 'json' });
+  const app = await NestFactory.create(
+    AppModule.forRoot(config, createLogger(config, 'gateway')),
+    new ExpressAdapter(),
+    {
+      preview: true,
+      abortOnError: false,
+      logger: false,
+    },
+  );
   try {
     return `${JSON.stringify(createOpenApiDocument(app), null, 2)}\n`;
   } finally {

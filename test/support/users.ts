@@ -13,8 +13,8 @@ export interface TestUser {
   csrf: string;
 }
 
-/** Registers a user through the real pages and creates an API token through the real API. */
-export async function createUser(server: Server, username: string): Promise<TestUser> {
+/** Registers a user through the real pages and creates an API token through the real API (an app or a URL). */
+export async function createUser(server: Server | string, username: string): Promise<TestUser> {
   const agent = request.agent(server);
   const page = await agent.get('/register');
   await agent

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { type INestApplicationContext, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { createLogger, loadConfig, PinoLoggerService } from '#common';
+import { createLogger, loadConfig, nestLogger } from '#common';
 import { WorkerModule } from './worker.module.js';
 
 async function main(): Promise<void> {
@@ -32,7 +32,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', shutdown);
   app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), {
     abortOnError: false,
-    logger: new PinoLoggerService(createLogger(config, 'crypto-worker')),
+    logger: nestLogger(createLogger(config, 'crypto-worker')),
   });
   if (stopping) {
     close(app);

@@ -3,14 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
-import {
-  createLogger,
-  migrate,
-  PinoLoggerService,
-  type TessConfig,
-  TessMetrics,
-  UserRepository,
-} from '#common';
+import { createLogger, migrate, nestLogger, type TessConfig, TessMetrics, UserRepository } from '#common';
 import { AppModule } from './app.module.js';
 import { createSessionPassport } from './auth/session-passport.js';
 import { TessIoAdapter } from './events/tess-io.adapter.js';
@@ -33,12 +26,12 @@ import { REDIS } from './infra/redis.module.js';
 export async function createGatewayApp(config: TessConfig): Promise<NestExpressApplication> {
   const logger = createLogger(config, 'gateway');
   const app = await NestFactory.create<NestExpressApplication>(
-    AppModule.forRoot(config),
+    AppModule.forRoot(config, logger),
     new ExpressAdapter(),
     {
       bodyParser: false,
       abortOnError: false,
-      logger: new PinoLoggerService(logger),
+      logger: nestLogger(logger),
     },
   );
   try {
@@ -48,7 +41,7 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
     }
     app.set('trust proxy', config.http.trustProxy);
     app.disable('x-powered-by');
-    for (const middleware of requestLogging(logger, app.get(TessMetrics))) app.use(middleware);
+    for (const middleware of requestLogging(config, logger, app.get(TessMetrics))) app.use(middleware);
     app.use(securityHeaders(config));
     app.use(requestTarget());
     app.use(apiNoStore());

@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import type { Logger } from 'pino';
 import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule } from '#common';
 import { AuthModule } from './auth/auth.module.js';
 import { EventsModule } from './events/events.module.js';
@@ -9,6 +10,7 @@ import { ActivityController } from './home/activity.controller.js';
 import { HomeController } from './home/home.controller.js';
 import { CsrfGuard } from './http/csrf.js';
 import { HttpExceptionFilter } from './http/http-exception.filter.js';
+import { requestLoggerModule } from './http/request-logging.js';
 import { QueueModule } from './infra/queue.module.js';
 import { RedisModule } from './infra/redis.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
@@ -18,11 +20,12 @@ import { UploadsModule } from './uploads/uploads.module.js';
 
 @Module({})
 export class AppModule {
-  static forRoot(config: TessConfig): DynamicModule {
+  static forRoot(config: TessConfig, logger: Logger): DynamicModule {
     return {
       module: AppModule,
       imports: [
         TessConfigModule.forRoot(config),
+        requestLoggerModule(logger),
         DatabaseModule.forRoot(),
         RedisModule,
         QueueModule,

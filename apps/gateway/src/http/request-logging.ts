@@ -1,20 +1,40 @@
 import { randomUUID } from 'node:crypto';
+import type { DynamicModule } from '@nestjs/common';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { Logger } from 'pino';
+import { LoggerModule } from 'nestjs-pino';
+import type { Level, Logger } from 'pino';
 import { pinoHttp } from 'pino-http';
-import type { TessMetrics } from '#common';
+import { prettyLogs, redactRequestUrl, type TessConfig, type TessMetrics } from '#common';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,80}$/;
 const QUIET = /^\/(healthz|readyz|metrics|assets\/|static\/)/;
 
+/** On a terminal every request line goes one level down: successes are hidden at `info`. */
+const QUIETER: Record<Level, Level> = {
+  fatal: 'fatal',
+  error: 'error',
+  warn: 'info',
+  info: 'debug',
+  debug: 'trace',
+  trace: 'trace',
+};
+
 /**
- * One JSON log line per request with a request id (the caller's X-Request-Id when well-formed, else a
- * new UUID, echoed back), the user id when known, status and latency; never headers with credentials.
+ * One log line per request with a request id (the caller's X-Request-Id when well-formed, else a
+ * new UUID, echoed back), the user id when known, status and latency; never headers with credentials
+ * and never the values of credential-like query parameters (redactRequestUrl). Mounted first, before
+ * static assets, body parsers and sessions, so every response has an id and a line.
  * Also feeds the HTTP latency histogram, labelled by route pattern (not raw URL) to bound cardinality.
  */
-export function requestLogging(logger: Logger, metrics: TessMetrics): RequestHandler[] {
+export function requestLogging(
+  config: Pick<TessConfig, 'logFormat'>,
+  logger: Logger,
+  metrics: TessMetrics,
+): RequestHandler[] {
+  const quieter = prettyLogs(config);
   const http = pinoHttp({
     logger,
+    quietReqLogger: true,
     genReqId: (req, res) => {
       const given = req.headers['x-request-id'];
       const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
@@ -22,14 +42,20 @@ export function requestLogging(logger: Logger, metrics: TessMetrics): RequestHan
       return id;
     },
     autoLogging: { ignore: (req) => QUIET.test(req.url ?? '') },
-    customLogLevel: (_req, res, error) =>
-      error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
+    customLogLevel: (_req, res, error) => {
+      const level = error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info';
+      return quieter ? QUIETER[level] : level;
+    },
+    customSuccessMessage: (req, res, ms) =>
+      `${req.method} ${redactRequestUrl((req as Request).originalUrl ?? req.url ?? '')} ${res.statusCode} ${ms} ms`,
+    customErrorMessage: (req, res, error) =>
+      `${req.method} ${redactRequestUrl((req as Request).originalUrl ?? req.url ?? '')} ${res.statusCode} ${error.message}`,
     customProps: (req) => ({ userId: (req as Request).user?.id }),
     serializers: {
       req: (req: { id: string; method: string; url: string }) => ({
         id: req.id,
         method: req.method,
-        url: req.url,
+        url: redactRequestUrl(req.url),
       }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
@@ -45,4 +71,14 @@ export function requestLogging(logger: Logger, metrics: TessMetrics): RequestHan
     next();
   };
   return [http, timing];
+}
+
+/**
+ * nestjs-pino for the gateway: inside Nest's request pipeline (guards, controllers, filters) Nest's
+ * Logger writes through the request's child logger that `requestLogging` made (`useExisting`), so
+ * every line carries `reqId`; outside requests it writes through `logger`. Bound in Nest's pipeline
+ * rather than first: the body parsers resume from stream events, outside an earlier async context.
+ */
+export function requestLoggerModule(logger: Logger): DynamicModule {
+  return LoggerModule.forRoot({ pinoHttp: { logger }, useExisting: true });
 }

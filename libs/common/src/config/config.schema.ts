@@ -69,6 +69,7 @@ export const envSchema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+    LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
     HOST: z.string().default('127.0.0.1'),
     PORT: int(0, 65535).default(3000),
     PUBLIC_URL: url(['http:', 'https:']).optional(),
@@ -174,6 +175,8 @@ export type Env = z.input<typeof envSchema>;
 export interface TessConfig {
   env: 'development' | 'production' | 'test';
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /** `auto`: human-readable on a terminal (stdout is a TTY), JSON lines otherwise. */
+  logFormat: 'auto' | 'json' | 'pretty';
   http: { host: string; port: number; publicUrl: string; allowedOrigins: string[]; trustProxy: string };
   database: { url: string; poolSize: number; migrateOnStart: boolean };
   redis: { url: string; prefix: string };
@@ -228,6 +231,7 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
   return {
     env: env.NODE_ENV,
     logLevel: env.LOG_LEVEL,
+    logFormat: env.LOG_FORMAT,
     http: { host: env.HOST, port: env.PORT, publicUrl, allowedOrigins: origins, trustProxy: env.TRUST_PROXY },
     database: {
       url: env.DATABASE_URL,

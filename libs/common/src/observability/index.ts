@@ -1,3 +1,4 @@
-export { createLogger, PinoLoggerService, REDACTED_PATHS } from './logger.js';
+export { createLogger, type LogApp, nestLogger, prettyLogs, REDACTED_PATHS } from './logger.js';
 export { TessMetrics } from './metrics.js';
 export { metricsAuthorized, respondWithMetrics } from './metrics-http.js';
+export { REDACTED, redactRequestUrl } from './redact-url.js';

@@ -1,5 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
-import { type DestinationStream, type Logger, pino } from 'pino';
+import { Logger as NestPinoLogger, PinoLogger } from 'nestjs-pino';
+import { type DestinationStream, type Logger, type LoggerOptions, pino } from 'pino';
+import pretty from 'pino-pretty';
 import type { TessConfig } from '../config/config.schema.js';
 
 /** Paths never written to logs, whatever a caller passes. */
@@ -14,57 +16,83 @@ export const REDACTED_PATHS = [
   '*.secret',
 ];
 
-/** Structured JSON logs (pino) for one app; secrets are redacted by path. */
-export function createLogger(
-  config: Pick<TessConfig, 'logLevel'>,
-  app: 'gateway' | 'crypto-worker',
-  destination?: DestinationStream,
-): Logger {
-  const options = {
+export type LogApp = 'gateway' | 'crypto-worker';
+type LogConfig = Pick<TessConfig, 'logLevel' | 'logFormat'>;
+
+/** Human-readable output: asked for, or `auto` with stdout on a terminal (`npm start` in a shell). */
+export function prettyLogs(
+  config: Pick<TessConfig, 'logFormat'>,
+  isTTY = process.stdout.isTTY === true,
+): boolean {
+  return config.logFormat === 'pretty' || (config.logFormat === 'auto' && isTTY);
+}
+
+/**
+ * Nest's start-up chatter (one line per module and per route, ~60 lines for the gateway): on a terminal
+ * it is demoted to debug so the lines that matter (and `npm start`'s banner) stay visible.
+ */
+const FRAMEWORK_CONTEXTS = new Set([
+  'NestFactory',
+  'InstanceLoader',
+  'RoutesResolver',
+  'RouterExplorer',
+  'NestApplication',
+  'WebSocketsController',
+]);
+
+function isFrameworkChatter(first: unknown): boolean {
+  const context = (first as { context?: unknown } | null)?.context;
+  return typeof context === 'string' && FRAMEWORK_CONTEXTS.has(context);
+}
+
+/**
+ * pino-pretty as a stream in this thread rather than a transport: a transport is a worker thread with
+ * its own heap in every process, for output that only ever goes to a developer's terminal.
+ */
+function prettyStream(app: LogApp, destination?: DestinationStream): DestinationStream {
+  return pretty({
+    sync: true,
+    ...(destination ? { destination, colorize: false } : {}),
+    translateTime: 'SYS:HH:MM:ss',
+    ignore: 'pid,hostname,app,context,req,res,reqId,responseTime',
+    messageFormat: `${app}{if context} [{context}]{end} {msg}`,
+  });
+}
+
+/**
+ * Logs for one app (pino) to stdout or `destination`: JSON lines with the app name, or readable, quieter
+ * lines on a terminal (prettyLogs); secrets are redacted by path whatever the format.
+ */
+export function createLogger(config: LogConfig, app: LogApp, destination?: DestinationStream): Logger {
+  const quiet = prettyLogs(config);
+  const options: LoggerOptions = {
     level: config.logLevel,
     base: { app },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
+    ...(quiet
+      ? {
+          hooks: {
+            logMethod(this: Logger, args: Parameters<Logger['info']>, method, level) {
+              if (level === pino.levels.values.info && isFrameworkChatter(args[0])) {
+                return this.debug(...args);
+              }
+              return method.apply(this, args);
+            },
+          },
+        }
+      : {}),
   };
-  return destination ? pino(options, destination) : pino(options);
+  const stream = quiet ? prettyStream(app, destination) : destination;
+  return stream ? pino(options, stream) : pino(options);
 }
 
-/** Routes Nest's logger (framework and `new Logger(ctx)` calls) into pino with the context as a field. */
-export class PinoLoggerService implements LoggerService {
-  constructor(private readonly logger: Logger) {}
-
-  private write(
-    level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace',
-    message: unknown,
-    params: unknown[],
-  ) {
-    const context = typeof params[params.length - 1] === 'string' ? (params.pop() as string) : undefined;
-    const stack = params.find((p): p is string => typeof p === 'string' && p.includes('\n    at '));
-    const text =
-      message instanceof Error
-        ? message.message
-        : typeof message === 'string'
-          ? message
-          : JSON.stringify(message);
-    this.logger[level]({ context, ...(stack ? { stack } : {}) }, text);
-  }
-
-  log(message: unknown, ...params: unknown[]): void {
-    this.write('info', message, params);
-  }
-  error(message: unknown, ...params: unknown[]): void {
-    this.write('error', message, params);
-  }
-  warn(message: unknown, ...params: unknown[]): void {
-    this.write('warn', message, params);
-  }
-  debug(message: unknown, ...params: unknown[]): void {
-    this.write('debug', message, params);
-  }
-  verbose(message: unknown, ...params: unknown[]): void {
-    this.write('trace', message, params);
-  }
-  fatal(message: unknown, ...params: unknown[]): void {
-    this.write('fatal', message, params);
-  }
+/**
+ * Nest's logger (framework messages and every `new Logger(ctx)` call) on top of `logger`, by
+ * nestjs-pino: inside an HTTP request it writes through that request's child logger, so each line
+ * carries the request id (apps/gateway/src/http/request-logging.ts binds it). nestjs-pino keeps one
+ * root logger per process, the first one it is given; each TESS process has exactly one.
+ */
+export function nestLogger(logger: Logger): LoggerService {
+  return new NestPinoLogger(new PinoLogger({ pinoHttp: { logger } }), {});
 }
