@@ -105,6 +105,22 @@ describe('accounts and sessions', () => {
     expect(await app.get(UserRepository).findByUsername('a/b')).toBeNull();
   });
 
+  it('flags every empty field of the registration form, the password too', async () => {
+    const agent = request.agent(app.getHttpServer());
+    const page = await agent.get('/register');
+    const empty = await agent
+      .post('/register')
+      .type('form')
+      .send({ username: '', email: '', password: '', _csrf: csrfFrom(page) });
+    expect(empty.status).toBe(400);
+    for (const name of ['username', 'email', 'password']) {
+      expect(empty.text).toMatch(new RegExp(`<input id="${name}"[^>]*class="form-control is-invalid"`));
+    }
+    expect(empty.text).toContain(
+      '<div id="password-error" class="invalid-feedback">Password is required.</div>',
+    );
+  });
+
   it('accepts a 256-character passphrase and refuses 257 rather than truncating', async () => {
     const long = 'correct horse battery staple '.repeat(10).slice(0, 256);
     const username = uniqueName();
@@ -376,6 +392,21 @@ describe('pages, headers and health', () => {
     expect(html.text).toContain('Page not found');
     const json = await request(app.getHttpServer()).get('/api/v1/nothing').expect(404);
     expect(json.body).toMatchObject({ statusCode: 404, error: 'Not Found' });
+  });
+
+  it('offers a working Log out on the 404 page of a signed-in user', async () => {
+    const username = uniqueName();
+    const agent = request.agent(app.getHttpServer());
+    await register(agent, username).then((r) => expect(r.status).toBe(303));
+    const page = await agent.get('/no/such/page').set('Accept', 'text/html').expect(404);
+    expect(page.text).toContain(username);
+    expect(page.text).toContain('action="/logout"');
+    await agent
+      .post('/logout')
+      .type('form')
+      .send({ _csrf: csrfFrom(page) })
+      .expect(303);
+    await agent.get('/home').expect(303);
   });
 
   it('sends a CSP without inline script and forbids framing', async () => {

@@ -16,7 +16,9 @@ export const registerSchema = z.object({
     .trim()
     .max(254, 'Email must be at most 254 characters.')
     .pipe(z.email({ message: 'Enter a valid email address.' })),
-  password: z.string({ message: 'Password is required.' }),
+  // The length and common-password policy runs after the other fields pass; an empty field is flagged
+  // with them so one submission shows every missing field.
+  password: z.string({ message: 'Password is required.' }).min(1, 'Password is required.'),
 });
 
 /** Login accepts any strings (bounded) so that validation never tells users apart from non-users. */

@@ -12,6 +12,7 @@ import {
   isIntegrityFailure,
   type OpenedObject,
 } from '#common';
+import { answerNotModified, entityTag, notModified, rangeStillValid } from './conditional.js';
 import { servedContentType } from './download-content-type.js';
 import { rangeRequest } from './download-range.js';
 import { FileReader } from './file-reader.service.js';
@@ -25,13 +26,14 @@ export interface DownloadAudit {
 
 /** How a download ended, once its response is over. */
 export interface DownloadOutcome {
-  /** 200 for the whole file, 206 for a range. */
-  status: 200 | 206;
+  /** 200 for the whole file, 206 for a range, 304 when the client's copy is current. */
+  status: 200 | 206 | 304;
   /**
    * `complete`: the whole body was handed to the socket. `corrupt`: an integrity failure cut the
    * connection (the file is marked corrupt). `cut`: the client went away or the store failed midway.
+   * `none`: a 304, no body.
    */
-  body: 'complete' | 'corrupt' | 'cut';
+  body: 'complete' | 'corrupt' | 'cut' | 'none';
 }
 
 /**
@@ -55,7 +57,9 @@ export class DownloadResponder {
    * response is over; rejects (before any header) with the HttpException the error filter renders.
    */
   async send(file: FileEntity, req: Request, res: Response, audit: DownloadAudit): Promise<DownloadOutcome> {
-    const range = this.requestedRange(file, req, res);
+    const etag = file.status === 'stored' ? entityTag(file.sha256) : undefined;
+    if (etag && notModified(req, etag)) return answerNotModified(res, etag);
+    const range = rangeStillValid(req, etag) ? this.requestedRange(file, req, res) : undefined;
     const { opened, iterator, first } = await this.openFirstChunk(file, range, req.ip);
     writeHeaders(res, file, opened, range);
     if (!range) await this.audit.record({ ...audit, fileId: file.id, ip: req.ip });
@@ -130,6 +134,7 @@ function writeHeaders(
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Accept-Ranges', 'bytes');
   res.setHeader('Cache-Control', 'private, no-store');
-  if (file.sha256) res.setHeader('ETag', `"sha256-${file.sha256}"`);
+  const etag = entityTag(file.sha256);
+  if (etag) res.setHeader('ETag', etag);
   if (range) res.setHeader('Content-Range', `bytes ${opened.start}-${opened.end}/${opened.size}`);
 }

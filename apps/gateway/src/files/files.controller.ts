@@ -75,6 +75,7 @@ export class FilesController {
   @ApiHeader({ name: 'Range', required: false, description: 'bytes=a-b, bytes=a- or bytes=-n' })
   @ApiProduces('application/octet-stream')
   @ApiResponse({ status: 200, description: 'The whole file', schema: { type: 'string', format: 'binary' } })
+  @ApiResponse({ status: 304, description: 'If-None-Match holds the current ETag ("sha256-<hex>"); no body' })
   @ApiResponse({
     status: 206,
     description: 'The requested range',

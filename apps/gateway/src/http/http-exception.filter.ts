@@ -10,6 +10,7 @@ import {
 import type { Request, Response } from 'express';
 import { InvalidCursorError } from '#common';
 import { ClientAbortedError } from './client-aborted.error.js';
+import { csrfToken } from './csrf.js';
 import { RedirectException } from './redirect.exception.js';
 import { sessionUser } from './session-state.js';
 
@@ -90,9 +91,12 @@ export function sendError(
     res.status(status).json({ ...extra, ...body });
     return;
   }
+  const user = sessionUser(req);
   res.status(status).render(status === 404 ? 'pages/404' : 'pages/error', {
     title: status === 404 ? 'Page not found' : body.error,
     ...body,
-    user: sessionUser(req),
+    user,
+    // The navbar's Log out form needs it, as on every other page of a signed-in user.
+    csrfToken: user ? csrfToken(req) : undefined,
   });
 }

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { normalizeContentType, normalizeFilename } from './filename.js';
+import {
+  decodeFormDataFilename,
+  normalizeContentType,
+  normalizeFilename,
+  storedFilename,
+} from './filename.js';
 
 describe('normalizeFilename', () => {
   it.each([
@@ -25,6 +30,25 @@ describe('normalizeFilename', () => {
     expect(name.endsWith('.gz')).toBe(true);
     const emoji = normalizeFilename('😀'.repeat(300));
     expect(emoji.length).toBeLessThanOrEqual(255);
+  });
+});
+
+describe('storedFilename (the multipart filename parameter)', () => {
+  it.each([
+    ['Quarterly %22final%22 report.txt', 'Quarterly "final" report.txt'],
+    ['a%0D%0AInjection: yes.txt', 'aInjection: yes.txt'],
+    ['%22%22.txt', '"".txt'],
+    ['100%25 sure %20 %2F.txt', '100%25 sure %20 %2F.txt'],
+    ['lower %22 only upper %0d %0a.txt', 'lower " only upper %0d %0a.txt'],
+    ['résumé (final) <b>x</b>.pdf', 'b>.pdf'],
+    ['dir%22/x%22.txt', 'x".txt'],
+  ])('%j -> %j', (raw, expected) => {
+    expect(storedFilename(raw)).toBe(expected);
+  });
+
+  it('undoes exactly the WHATWG form-data escapes', () => {
+    expect(decodeFormDataFilename('a%22b%0Dc%0Ad')).toBe('a"b\rc\nd');
+    expect(decodeFormDataFilename(undefined)).toBe('');
   });
 });
 

@@ -24,6 +24,25 @@ export function normalizeFilename(raw: string | undefined | null): string {
   return name || 'unnamed';
 }
 
+// WHATWG HTML ("multipart/form-data encoding algorithm") has browsers and undici send `"`, CR and LF
+// in a part's filename as `%22`, `%0D` and `%0A`, and nothing else percent-encoded: decoding more
+// (`%20`, `%2F`) would change names people really chose.
+const FORM_DATA_ESCAPES: Record<string, string> = { '%22': '"', '%0D': '\r', '%0A': '\n' };
+
+/**
+ * The name a browser or fetch client meant, from a multipart `filename` parameter: exactly the three
+ * escapes WHATWG form-data encoding produces are undone (CR and LF are then removed by
+ * `normalizeFilename`). A literal `%22` in a name is indistinguishable from an encoded quote on the wire.
+ */
+export function decodeFormDataFilename(raw: string | undefined | null): string {
+  return (raw ?? '').replace(/%22|%0D|%0A/g, (code) => FORM_DATA_ESCAPES[code]!);
+}
+
+/** The display name stored for a multipart part's `filename`. */
+export function storedFilename(raw: string | undefined | null): string {
+  return normalizeFilename(decodeFormDataFilename(raw));
+}
+
 const MIME = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/i;
 
 /** The declared content type when it is a plain `type/subtype`, else application/octet-stream. */

@@ -21,7 +21,7 @@ import { AuditRepository, FileRepository, TESS_CONFIG, type TessConfig, TessMetr
 import { ClientAbortedError } from '../http/client-aborted.error.js';
 import { formatBytes } from '../http/views.js';
 import { JobQueue } from '../infra/job-queue.js';
-import { normalizeContentType, normalizeFilename } from './filename.js';
+import { normalizeContentType, storedFilename } from './filename.js';
 
 const MiB = 1024 * 1024;
 
@@ -223,7 +223,7 @@ export class UploadsService {
         const entry: ReceivedFile = {
           id,
           path: join(this.config.tempDir, id),
-          filename: normalizeFilename(info.filename),
+          filename: storedFilename(info.filename),
           contentType: normalizeContentType(info.mimeType),
           size: 0,
         };
