@@ -840,6 +840,13 @@ export interface operations {
                     "application/octet-stream": string;
                 };
             };
+            /** @description If-None-Match holds the current ETag ("sha256-<hex>"); no body */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Not authenticated, or the token is invalid or revoked */
             401: {
                 headers: {
