@@ -9,5 +9,6 @@ export * from './keys/index.js';
 export * from './observability/index.js';
 export * from './read/index.js';
 export * from './redis/index.js';
+export * from './staging/index.js';
 export * from './storage/index.js';
 export { withTimeout } from './util/with-timeout.js';

@@ -1,0 +1,200 @@
+import { type FileHandle, open } from 'node:fs/promises';
+import {
+  checkRecordHead,
+  frameLength,
+  openRecord,
+  openStagingContext,
+  parseStagingHeader,
+  RECORD_HEAD_LENGTH,
+  RECORD_SEAL,
+  RECORD_TAG_LENGTH,
+  SEAL_PLAINTEXT_LENGTH,
+  STAGING_HEADER_LENGTH,
+  type StagingContext,
+} from './staging-format.js';
+import { StagingIntegrityError } from './staging-integrity.error.js';
+
+/** What the frames of a staging file say, read without a key (nothing here is authenticated yet). */
+export interface StagingLayout {
+  recordSize: number;
+  /** Complete data records. */
+  dataRecords: number;
+  /** Plaintext bytes in the complete data records: the staged length (the tus offset). */
+  dataLength: number;
+  /** File offset just past the last complete data record (where the next record goes). */
+  dataEnd: number;
+  /** Offset of the seal record, when there is one. */
+  sealOffset: number | null;
+  /** Bytes of an incomplete last frame (a write torn by a crash); 0 when the file ends on a frame. */
+  tornBytes: number;
+  /** File size. */
+  size: number;
+}
+
+async function readExactly(handle: FileHandle, length: number, position: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done === length ? buffer : buffer.subarray(0, done);
+}
+
+/** Walks the frames of an open staging file (5 bytes read per record). */
+export async function scanStaging(handle: FileHandle): Promise<StagingLayout> {
+  const size = (await handle.stat()).size;
+  const { recordSize } = parseStagingHeader(await readExactly(handle, STAGING_HEADER_LENGTH, 0));
+  let offset = STAGING_HEADER_LENGTH;
+  let dataRecords = 0;
+  let dataLength = 0;
+  for (;;) {
+    if (offset === size) break;
+    if (size - offset < RECORD_HEAD_LENGTH) break;
+    const head = await readExactly(handle, RECORD_HEAD_LENGTH, offset);
+    const { length, kind } = checkRecordHead(head, recordSize, dataRecords);
+    if (offset + frameLength(length) > size) break;
+    if (kind === RECORD_SEAL) {
+      const end = offset + frameLength(length);
+      if (end !== size) {
+        throw new StagingIntegrityError(
+          'trailing-data',
+          `${size - end} bytes follow the seal of the staging file`,
+        );
+      }
+      return { recordSize, dataRecords, dataLength, dataEnd: offset, sealOffset: offset, tornBytes: 0, size };
+    }
+    dataRecords += 1;
+    dataLength += length;
+    offset += frameLength(length);
+  }
+  return {
+    recordSize,
+    dataRecords,
+    dataLength,
+    dataEnd: offset,
+    sealOffset: null,
+    tornBytes: size - offset,
+    size,
+  };
+}
+
+/**
+ * The staged plaintext length from the file alone: the bytes in its complete data records (a torn last
+ * record does not count). Structural only; the writer that resumes and the worker authenticate.
+ */
+export async function recoverLength(path: string): Promise<number> {
+  const handle = await open(path, 'r');
+  try {
+    return (await scanStaging(handle)).dataLength;
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface StagingReaderOptions {
+  dataKey: Buffer;
+  fileId: string;
+}
+
+/**
+ * A sealed staging file opened for reading: header authenticated, seal verified, total known. `readInto`
+ * then yields the records' plaintext in order, each released only after its tag verified.
+ */
+export class StagingReader {
+  private offset = STAGING_HEADER_LENGTH;
+  private index = 0;
+  private released = 0;
+
+  private constructor(
+    private readonly handle: FileHandle,
+    private readonly ctx: StagingContext,
+    private readonly layout: StagingLayout,
+  ) {}
+
+  /** Opens `path`; throws StagingIntegrityError unless it is a sealed staging file of `fileId` under this key. */
+  static async open(path: string, options: StagingReaderOptions): Promise<StagingReader> {
+    const handle = await open(path, 'r');
+    try {
+      const header = await readExactly(handle, STAGING_HEADER_LENGTH, 0);
+      parseStagingHeader(header);
+      const ctx = openStagingContext(header, options.dataKey, options.fileId);
+      const layout = await scanStaging(handle);
+      if (layout.sealOffset === null) {
+        throw new StagingIntegrityError(
+          'unsealed',
+          'the staged upload is not sealed (incomplete or truncated)',
+        );
+      }
+      const head = await readExactly(handle, RECORD_HEAD_LENGTH, layout.sealOffset);
+      const body = await readExactly(
+        handle,
+        SEAL_PLAINTEXT_LENGTH + RECORD_TAG_LENGTH,
+        layout.sealOffset + RECORD_HEAD_LENGTH,
+      );
+      const total = Number(
+        openRecord(
+          ctx,
+          layout.dataRecords,
+          head,
+          body,
+          Buffer.alloc(SEAL_PLAINTEXT_LENGTH),
+        ).readBigUInt64BE(),
+      );
+      if (total !== layout.dataLength) {
+        throw new StagingIntegrityError(
+          'length',
+          `the seal says ${total} bytes but the records hold ${layout.dataLength}`,
+        );
+      }
+      return new StagingReader(handle, ctx, layout);
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  /** Plaintext bytes of the sealed upload. */
+  get length(): number {
+    return this.layout.dataLength;
+  }
+
+  get recordSize(): number {
+    return this.ctx.recordSize;
+  }
+
+  /** Bytes still to come. */
+  get remaining(): number {
+    return this.layout.dataLength - this.released;
+  }
+
+  /**
+   * Decrypts the next data record into `into` (at least min(recordSize, remaining) bytes) and returns the
+   * verified plaintext, or null once every record was read.
+   */
+  async readInto(into: Buffer): Promise<Buffer | null> {
+    if (this.index === this.layout.dataRecords) return null;
+    const head = await readExactly(this.handle, RECORD_HEAD_LENGTH, this.offset);
+    const { length } = checkRecordHead(head, this.ctx.recordSize, this.index);
+    if (length > into.length) throw new RangeError(`readInto needs ${length} bytes, got ${into.length}`);
+    const body = await readExactly(this.handle, length + RECORD_TAG_LENGTH, this.offset + RECORD_HEAD_LENGTH);
+    if (body.length !== length + RECORD_TAG_LENGTH) {
+      throw new StagingIntegrityError(
+        'record-format',
+        `staging record ${this.index} is cut short`,
+        this.index,
+      );
+    }
+    const plaintext = openRecord(this.ctx, this.index, head, body, into);
+    this.index += 1;
+    this.offset += frameLength(length);
+    this.released += length;
+    return plaintext;
+  }
+
+  async close(): Promise<void> {
+    this.ctx.recordKey.fill(0);
+    await this.handle.close();
+  }
+}

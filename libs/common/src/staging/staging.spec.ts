@@ -1,0 +1,330 @@
+import { createCipheriv, createHash, createHmac, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recoverLength, StagingReader } from './staging.reader.js';
+import { StagingWriter } from './staging.writer.js';
+import { StagingIntegrityError, type StagingIntegrityReason } from './staging-integrity.error.js';
+
+/** Fixed inputs of the vectors (the worked example in docs/format.md). */
+const KEY = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
+const FILE_ID = '00112233-4455-6677-8899-aabbccddeeff';
+const NONCE_PREFIX = Buffer.from('a0a1a2a3a4a5a6', 'hex');
+const RECORD_SIZE = 16;
+/** 37 bytes 00 01 .. 24: records of 16, 16 and 5 bytes, then the seal. */
+const PLAINTEXT = Buffer.from(Array.from({ length: 37 }, (_, i) => i));
+const HEADER_HEX =
+  '5453544701010000001000112233445566778899aabbccddeeffa0a1a2a3a4a5a6' +
+  '1580b8faddaadeacd7153176fbdb90390043516486fa30b4980e2502fb87b13d';
+const RECORDS_HEX =
+  '0000001000355aa619c4a2ea69256755acde8eea8541843c46fddd633baa42e8b6dd484aa2' +
+  '0000001000300fba15752075d3206943dd352f842563ec94e41ef13f89d66838a30967d5f2' +
+  '0000000500bc3ba4dc1e005ab7af74d3d7da162d55e103897cfa' +
+  '000000080133e3f2cecb8703f3fe0db1d3f08f0d09e320c0e2e33b2816';
+const VECTOR_FILE = Buffer.from(HEADER_HEX + RECORDS_HEX, 'hex');
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tess-staging-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function pathFor(name = randomUUID()): string {
+  return join(dir, name);
+}
+
+async function stage(
+  plaintext: Buffer,
+  options: { key?: Buffer; fileId?: string; recordSize?: number; seal?: boolean; chunk?: number } = {},
+): Promise<{ path: string; bytes: Buffer; key: Buffer; fileId: string }> {
+  const key = options.key ?? randomBytes(32);
+  const fileId = options.fileId ?? randomUUID();
+  const path = pathFor();
+  const chunk = options.chunk ?? 7;
+  const pieces = Array.from({ length: Math.ceil(plaintext.length / chunk) }, (_, i) =>
+    plaintext.subarray(i * chunk, (i + 1) * chunk),
+  );
+  await pipeline(
+    Readable.from(pieces),
+    StagingWriter.create({
+      path,
+      fileId,
+      dataKey: key,
+      recordSize: options.recordSize ?? RECORD_SIZE,
+      sealOnEnd: options.seal ?? true,
+    }),
+  );
+  return { path, bytes: await readFile(path), key, fileId };
+}
+
+async function readAll(path: string, dataKey: Buffer, fileId: string): Promise<Buffer> {
+  const reader = await StagingReader.open(path, { dataKey, fileId });
+  const out: Buffer[] = [];
+  try {
+    const into = Buffer.alloc(reader.recordSize);
+    for (let chunk = await reader.readInto(into); chunk; chunk = await reader.readInto(into)) {
+      out.push(Buffer.from(chunk));
+    }
+  } finally {
+    await reader.close();
+  }
+  return Buffer.concat(out);
+}
+
+async function expectRejected(path: string, key: Buffer, fileId: string, reason: StagingIntegrityReason) {
+  const error = await readAll(path, key, fileId).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(StagingIntegrityError);
+  expect((error as StagingIntegrityError).reason).toBe(reason);
+  expect((error as Error).message).toMatch(/^staging-integrity: /);
+}
+
+describe('fixed test vectors', () => {
+  it('reads the vector file back to its plaintext', async () => {
+    const path = pathFor();
+    await writeFile(path, VECTOR_FILE);
+    expect(await readAll(path, KEY, FILE_ID)).toEqual(PLAINTEXT);
+    expect(await recoverLength(path)).toBe(37);
+  });
+
+  it('matches an independent computation with node:crypto (HKDF labels, nonce, AAD, header MAC)', () => {
+    const salt = Buffer.concat([Buffer.from(FILE_ID.replaceAll('-', ''), 'hex'), NONCE_PREFIX]);
+    const macKey = Buffer.from(hkdfSync('sha256', KEY, salt, 'TESS staging v1 header-mac', 32));
+    const recordKey = Buffer.from(hkdfSync('sha256', KEY, salt, 'TESS staging v1 record-key', 32));
+    const fields = Buffer.concat([Buffer.from('TSTG'), Buffer.from([1, 1, 0, 0, 0, RECORD_SIZE]), salt]);
+    const header = Buffer.concat([fields, createHmac('sha256', macKey).update(fields).digest()]);
+    expect(header.toString('hex')).toBe(HEADER_HEX);
+    const headerHash = createHash('sha256').update(header).digest();
+    const record = (index: number, kind: number, plaintext: Buffer) => {
+      const head = Buffer.alloc(5);
+      head.writeUInt32BE(plaintext.length);
+      head[4] = kind;
+      const nonce = Buffer.alloc(12);
+      NONCE_PREFIX.copy(nonce);
+      nonce.writeUInt32BE(index, 7);
+      nonce[11] = kind;
+      const cipher = createCipheriv('aes-256-gcm', recordKey, nonce);
+      cipher.setAAD(Buffer.concat([headerHash, head]));
+      return Buffer.concat([head, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+    };
+    const total = Buffer.alloc(8);
+    total.writeBigUInt64BE(37n);
+    const records = Buffer.concat([
+      record(0, 0, PLAINTEXT.subarray(0, 16)),
+      record(1, 0, PLAINTEXT.subarray(16, 32)),
+      record(2, 0, PLAINTEXT.subarray(32)),
+      record(3, 1, total),
+    ]);
+    expect(records.toString('hex')).toBe(RECORDS_HEX);
+  });
+
+  it('the writer produces the same layout (random nonce prefix aside): header, 3 records, seal', async () => {
+    const { bytes, path } = await stage(PLAINTEXT, { key: KEY, fileId: FILE_ID });
+    expect(bytes.length).toBe(VECTOR_FILE.length);
+    expect(bytes.subarray(0, 26)).toEqual(VECTOR_FILE.subarray(0, 26));
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('round trip', () => {
+  it.each([0, 1, 15, 16, 17, 48, 1000])('%i bytes, any chunking', async (length) => {
+    const plaintext = randomBytes(length);
+    for (const chunk of [1, 5, 16, 64]) {
+      const { path, key, fileId } = await stage(plaintext, { chunk });
+      expect(await readAll(path, key, fileId)).toEqual(plaintext);
+      expect(await recoverLength(path)).toBe(length);
+    }
+  });
+
+  it('never writes plaintext: a repeated marker does not appear in the file', async () => {
+    const marker = Buffer.from('TESS-MARKER-'.repeat(6).slice(0, 64));
+    const plaintext = Buffer.concat(Array.from({ length: 64 }, () => marker));
+    const { bytes } = await stage(plaintext, { recordSize: 1024 });
+    expect(bytes.includes(marker.subarray(0, 16))).toBe(false);
+  });
+});
+
+describe('tampering is detected', () => {
+  const plaintext = Buffer.from(Array.from({ length: 5 * 16 + 5 }, (_, i) => i));
+  /** Offsets of record frames for 16-byte records: header 65, full frames 37 bytes. */
+  const frame = (i: number) => 65 + i * 37;
+
+  async function tampered(
+    edit: (bytes: Buffer) => Buffer,
+  ): Promise<{ path: string; key: Buffer; fileId: string }> {
+    const staged = await stage(plaintext);
+    await writeFile(staged.path, edit(Buffer.from(staged.bytes)));
+    return staged;
+  }
+
+  it('a flipped ciphertext bit', async () => {
+    const s = await tampered((b) => {
+      b[frame(2) + 9]! ^= 0x01;
+      return b;
+    });
+    await expectRejected(s.path, s.key, s.fileId, 'record-tag');
+  });
+
+  it('a flipped tag bit of the seal', async () => {
+    const s = await tampered((b) => {
+      b[b.length - 1]! ^= 0x80;
+      return b;
+    });
+    await expectRejected(s.path, s.key, s.fileId, 'record-tag');
+  });
+
+  it('an edited record length', async () => {
+    const s = await tampered((b) => {
+      b[frame(1) + 3] = 15;
+      return b;
+    });
+    await expect(readAll(s.path, s.key, s.fileId)).rejects.toBeInstanceOf(StagingIntegrityError);
+  });
+
+  it('truncation at a record boundary (seal dropped) and mid-record', async () => {
+    for (const cut of [frame(6), frame(3), frame(3) + 10, 65, 70]) {
+      const s = await tampered((b) => b.subarray(0, cut));
+      await expectRejected(s.path, s.key, s.fileId, 'unsealed');
+    }
+  });
+
+  it('truncation inside the header', async () => {
+    const s = await tampered((b) => b.subarray(0, 40));
+    await expectRejected(s.path, s.key, s.fileId, 'header-format');
+  });
+
+  it('extension after the seal', async () => {
+    for (const extra of [Buffer.from([0]), (b: Buffer) => b.subarray(frame(0), frame(1))]) {
+      const s = await tampered((b) => Buffer.concat([b, Buffer.isBuffer(extra) ? extra : extra(b)]));
+      await expectRejected(s.path, s.key, s.fileId, 'trailing-data');
+    }
+  });
+
+  it('reordered and dropped records', async () => {
+    const swap = await tampered((b) =>
+      Buffer.concat([
+        b.subarray(0, frame(1)),
+        b.subarray(frame(2), frame(3)),
+        b.subarray(frame(1), frame(2)),
+        b.subarray(frame(3)),
+      ]),
+    );
+    await expectRejected(swap.path, swap.key, swap.fileId, 'record-tag');
+    const drop = await tampered((b) => Buffer.concat([b.subarray(0, frame(1)), b.subarray(frame(2))]));
+    await expectRejected(drop.path, drop.key, drop.fileId, 'record-tag');
+  });
+
+  it('a record spliced from another staging file of the same key and file, and of another key', async () => {
+    const victim = await stage(plaintext);
+    const sameKey = await stage(plaintext, { key: victim.key, fileId: victim.fileId });
+    const otherKey = await stage(plaintext, { fileId: victim.fileId });
+    for (const donor of [sameKey, otherKey]) {
+      const bytes = Buffer.concat([
+        victim.bytes.subarray(0, frame(2)),
+        donor.bytes.subarray(frame(2), frame(3)),
+        victim.bytes.subarray(frame(3)),
+      ]);
+      await writeFile(victim.path, bytes);
+      await expectRejected(victim.path, victim.key, victim.fileId, 'record-tag');
+    }
+  });
+
+  it('a header edit, another file id, another key', async () => {
+    const edited = await tampered((b) => {
+      b[30]! ^= 0x01;
+      return b;
+    });
+    await expectRejected(edited.path, edited.key, edited.fileId, 'header-mac');
+    const recordSize = await tampered((b) => {
+      b[9] = 32;
+      return b;
+    });
+    await expectRejected(recordSize.path, recordSize.key, recordSize.fileId, 'header-mac');
+    const s = await stage(plaintext);
+    await expectRejected(s.path, s.key, randomUUID(), 'file-id');
+    await expectRejected(s.path, randomBytes(32), s.fileId, 'header-mac');
+    const magic = await tampered((b) => {
+      b[0] = 0x00;
+      return b;
+    });
+    await expectRejected(magic.path, magic.key, magic.fileId, 'bad-magic');
+  });
+
+  it('an unsealed file (upload never completed)', async () => {
+    const s = await stage(plaintext, { seal: false });
+    await expectRejected(s.path, s.key, s.fileId, 'unsealed');
+  });
+});
+
+describe('resuming an unsealed file (appends, crash recovery)', () => {
+  it('recovers the length, drops a torn record, continues with the next index and seals', async () => {
+    const first = randomBytes(40);
+    const s = await stage(first, { seal: false });
+    expect(await recoverLength(s.path)).toBe(40);
+    // A crash mid-record: half a frame at the end.
+    await writeFile(s.path, Buffer.concat([s.bytes, Buffer.from([0, 0, 0, 16, 0, 1, 2, 3, 4])]));
+    expect(await recoverLength(s.path)).toBe(40);
+
+    const second = randomBytes(33);
+    const writer = StagingWriter.resume({ path: s.path, fileId: s.fileId, dataKey: s.key });
+    expect(await writer.ready()).toBe(40);
+    await pipeline(Readable.from([second]), writer);
+    expect(writer.plaintextBytes).toBe(73);
+    expect(await readAll(s.path, s.key, s.fileId)).toEqual(Buffer.concat([first, second]));
+  });
+
+  it('appends across several resumes before sealing', async () => {
+    const parts = [randomBytes(5), randomBytes(20), randomBytes(1)];
+    const s = await stage(parts[0]!, { seal: false });
+    await pipeline(
+      Readable.from([parts[1]!]),
+      StagingWriter.resume({ path: s.path, fileId: s.fileId, dataKey: s.key, sealOnEnd: false }),
+    );
+    await expectRejected(s.path, s.key, s.fileId, 'unsealed');
+    await pipeline(
+      Readable.from([parts[2]!]),
+      StagingWriter.resume({ path: s.path, fileId: s.fileId, dataKey: s.key }),
+    );
+    expect(await readAll(s.path, s.key, s.fileId)).toEqual(Buffer.concat(parts));
+  });
+
+  it('refuses to append to a sealed file, to a forged last record, or under another key', async () => {
+    const sealed = await stage(randomBytes(20));
+    await expect(
+      pipeline(
+        Readable.from([Buffer.from('x')]),
+        StagingWriter.resume({ path: sealed.path, fileId: sealed.fileId, dataKey: sealed.key }),
+      ),
+    ).rejects.toMatchObject({ reason: 'sealed' });
+
+    const open = await stage(randomBytes(20), { seal: false });
+    const forged = Buffer.from(open.bytes);
+    forged[forged.length - 3]! ^= 1;
+    await writeFile(open.path, forged);
+    await expect(
+      pipeline(
+        Readable.from([Buffer.from('x')]),
+        StagingWriter.resume({ path: open.path, fileId: open.fileId, dataKey: open.key }),
+      ),
+    ).rejects.toMatchObject({ reason: 'record-tag' });
+    await expect(
+      pipeline(
+        Readable.from([Buffer.from('x')]),
+        StagingWriter.resume({ path: open.path, fileId: open.fileId, dataKey: randomBytes(32) }),
+      ),
+    ).rejects.toMatchObject({ reason: 'header-mac' });
+  });
+
+  it('recoverLength of a file cut inside its first record is 0', async () => {
+    const s = await stage(randomBytes(20), { seal: false });
+    await truncate(s.path, 65 + 10);
+    expect(await recoverLength(s.path)).toBe(0);
+  });
+});

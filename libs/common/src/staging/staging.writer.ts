@@ -1,0 +1,248 @@
+import { randomBytes } from 'node:crypto';
+import { type FileHandle, open } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { scanStaging } from './staging.reader.js';
+import {
+  createStagingContext,
+  DEFAULT_RECORD_SIZE,
+  openRecord,
+  openStagingContext,
+  RECORD_DATA,
+  RECORD_HEAD_LENGTH,
+  RECORD_SEAL,
+  RECORD_TAG_LENGTH,
+  STAGING_HEADER_LENGTH,
+  type StagingContext,
+  sealPlaintext,
+  sealRecord,
+} from './staging-format.js';
+import { StagingIntegrityError } from './staging-integrity.error.js';
+
+export interface StagingWriterOptions {
+  path: string;
+  fileId: string;
+  /** The file's data key, or a promise of it (writes wait for it; the writer keeps only derived keys). */
+  dataKey: Buffer | Promise<Buffer>;
+  /** Plaintext bytes per full record (default 1 MiB). */
+  recordSize?: number;
+  /** Write the seal record when the stream ends (default true); false leaves the file open for appends. */
+  sealOnEnd?: boolean;
+}
+
+interface Position {
+  ctx: StagingContext;
+  handle: FileHandle;
+  offset: number;
+  index: number;
+  length: number;
+}
+
+/**
+ * Writes plaintext into a staging file as authenticated records, never a plaintext byte to disk. A
+ * Writable, so `pipeline(busboyFileStream, writer)` gets backpressure; memory is about one record.
+ *
+ * `create` starts a new file (`wx`, mode 0600); `resume` reopens an unsealed one, drops a torn last record
+ * and continues with the next record index (the staged length is `plaintextBytes` once open). Either way
+ * the end of the stream flushes the buffered tail as a record and, with `sealOnEnd`, seals the file.
+ * The caller removes the file on failure.
+ */
+export class StagingWriter extends Writable {
+  private position?: Position;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private recordSize: number;
+
+  private constructor(
+    private readonly options: StagingWriterOptions,
+    private readonly mode: 'create' | 'resume',
+  ) {
+    super({ highWaterMark: options.recordSize ?? DEFAULT_RECORD_SIZE });
+    this.recordSize = options.recordSize ?? DEFAULT_RECORD_SIZE;
+  }
+
+  static create(options: StagingWriterOptions): StagingWriter {
+    return new StagingWriter(options, 'create');
+  }
+
+  /** Reopens an unsealed staging file; `await writer.ready()` to learn the recovered length. */
+  static resume(options: Omit<StagingWriterOptions, 'recordSize'>): StagingWriter {
+    return new StagingWriter(options, 'resume');
+  }
+
+  /** Plaintext bytes in the file and in this writer's buffer. */
+  get plaintextBytes(): number {
+    return (this.position?.length ?? 0) + this.pendingBytes;
+  }
+
+  /** Resolves once the file is open (with the recovered length when resuming). */
+  ready(): Promise<number> {
+    if (this.position) return Promise.resolve(this.position.length);
+    return new Promise((resolve, reject) => {
+      const onReady = () => {
+        this.off('error', reject);
+        resolve(this.position?.length ?? 0);
+      };
+      this.once('ready', onReady);
+      this.once('error', reject);
+    });
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    this.openFile().then(
+      (position) => {
+        this.position = position;
+        callback();
+        this.emit('ready');
+      },
+      (error: Error) => callback(error),
+    );
+  }
+
+  private async openFile(): Promise<Position> {
+    const dataKey = await this.options.dataKey;
+    if (this.mode === 'create') {
+      const ctx = createStagingContext(
+        { recordSize: this.recordSize, fileId: this.options.fileId, noncePrefix: randomBytes(7) },
+        dataKey,
+      );
+      const handle = await open(this.options.path, 'wx', 0o600);
+      try {
+        await handle.write(ctx.header, 0, ctx.header.length, 0);
+      } catch (error) {
+        await handle.close();
+        throw error;
+      }
+      return { ctx, handle, offset: STAGING_HEADER_LENGTH, index: 0, length: 0 };
+    }
+    const handle = await open(this.options.path, 'r+');
+    try {
+      const header = Buffer.alloc(STAGING_HEADER_LENGTH);
+      await handle.read(header, 0, header.length, 0);
+      const ctx = openStagingContext(header, dataKey, this.options.fileId);
+      const layout = await scanStaging(handle);
+      if (layout.sealOffset !== null) {
+        throw new StagingIntegrityError('sealed', 'the staging file is sealed; nothing can be appended');
+      }
+      if (layout.dataRecords > 0)
+        await this.verifyLastRecord(handle, ctx, layout.dataRecords - 1, layout.dataEnd);
+      // A crash mid-write leaves at most one incomplete record: drop it.
+      if (layout.tornBytes > 0) await handle.truncate(layout.dataEnd);
+      this.recordSize = ctx.recordSize;
+      return { ctx, handle, offset: layout.dataEnd, index: layout.dataRecords, length: layout.dataLength };
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  /** The record before the append point must be authentic, or appending would extend a forged file. */
+  private async verifyLastRecord(
+    handle: FileHandle,
+    ctx: StagingContext,
+    index: number,
+    end: number,
+  ): Promise<void> {
+    let start = STAGING_HEADER_LENGTH;
+    // Walk to the last record's start (frames are variable-length).
+    for (let i = 0; i < index; i++) {
+      const head = Buffer.alloc(RECORD_HEAD_LENGTH);
+      await handle.read(head, 0, RECORD_HEAD_LENGTH, start);
+      start += RECORD_HEAD_LENGTH + head.readUInt32BE(0) + RECORD_TAG_LENGTH;
+    }
+    const frame = Buffer.alloc(end - start);
+    await handle.read(frame, 0, frame.length, start);
+    const head = frame.subarray(0, RECORD_HEAD_LENGTH);
+    const plaintext = openRecord(
+      ctx,
+      index,
+      head,
+      frame.subarray(RECORD_HEAD_LENGTH),
+      Buffer.alloc(head.readUInt32BE(0)),
+    );
+    plaintext.fill(0);
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes < this.recordSize) {
+      callback();
+      return;
+    }
+    this.flushFull().then(() => callback(), callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.finish().then(() => callback(), callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.pending = [];
+    this.pendingBytes = 0;
+    const position = this.position;
+    if (!position) {
+      callback(error);
+      return;
+    }
+    position.ctx.recordKey.fill(0);
+    position.handle.close().then(
+      () => callback(error),
+      () => callback(error),
+    );
+  }
+
+  private async flushFull(): Promise<void> {
+    while (this.pendingBytes >= this.recordSize) {
+      const pieces: Buffer[] = [];
+      let need = this.recordSize;
+      while (need > 0) {
+        const head = this.pending[0]!;
+        if (head.length <= need) {
+          pieces.push(head);
+          this.pending.shift();
+          need -= head.length;
+        } else {
+          pieces.push(head.subarray(0, need));
+          this.pending[0] = head.subarray(need);
+          need = 0;
+        }
+      }
+      this.pendingBytes -= this.recordSize;
+      await this.append(RECORD_DATA, pieces, this.recordSize);
+    }
+  }
+
+  private async finish(): Promise<void> {
+    await this.flushFull();
+    if (this.pendingBytes > 0) {
+      const pieces = this.pending;
+      const bytes = this.pendingBytes;
+      this.pending = [];
+      this.pendingBytes = 0;
+      await this.append(RECORD_DATA, pieces, bytes);
+    }
+    const position = this.position!;
+    if (this.options.sealOnEnd ?? true) {
+      await this.append(RECORD_SEAL, [sealPlaintext(position.length)], 0);
+    }
+    await position.handle.sync();
+  }
+
+  private async append(
+    kind: typeof RECORD_DATA | typeof RECORD_SEAL,
+    pieces: Buffer[],
+    plaintext: number,
+  ): Promise<void> {
+    const position = this.position!;
+    const frame = sealRecord(position.ctx, position.index, kind, pieces);
+    const bytes = frame.reduce((sum, b) => sum + b.length, 0);
+    let written = 0;
+    while (written < bytes) {
+      const rest = written === 0 ? frame : [Buffer.concat(frame).subarray(written)];
+      written += (await position.handle.writev(rest, position.offset + written)).bytesWritten;
+    }
+    position.offset += bytes;
+    position.index += 1;
+    position.length += plaintext;
+  }
+}
