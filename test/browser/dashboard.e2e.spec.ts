@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { parse as parseContentDisposition } from 'content-disposition';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, sha256 } from '../support/bytes.js';
@@ -467,6 +468,60 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
     expect(await rows.first().locator('[data-field="filename"]').textContent()).toBe('from-the-cli.txt');
     await collectCsp(tab);
     await second.close();
+  });
+
+  it('shows the stored name on the card, in the toast, the list and the download; usage follows', async () => {
+    await page.evaluate(RECORDER);
+    const usage = async () =>
+      (await (await context.request.get(`${base}/api/v1/usage`)).json()) as { bytes: number; files: number };
+    const before = await usage();
+    const usageLine = page.locator('#usage');
+    expect(await usageLine.getAttribute('data-files')).toBe(String(before.files));
+    // Browsers send `"` as %22; a name with a slash keeps only its last part on the server.
+    const files = [
+      {
+        sent: 'Quarterly "final" report.txt',
+        stored: 'Quarterly "final" report.txt',
+        buffer: randomBytes(1500),
+      },
+      { sent: 'résumé (final) <b>x</b>.pdf', stored: 'b>.pdf', buffer: randomBytes(2500) },
+    ];
+    await page.setInputFiles(
+      '#file-input',
+      files.map((f) => ({ name: f.sent, mimeType: 'application/octet-stream', buffer: f.buffer })),
+    );
+    for (const { stored, buffer } of files) {
+      const named = page.locator('.upload-card').filter({ has: page.getByText(stored, { exact: true }) });
+      await named.and(page.locator('[data-state="stored"]')).waitFor({ timeout: 30_000 });
+      expect(await named.locator('[data-field="name"]').getAttribute('title')).toBe(stored);
+      const listed = page
+        .locator('#files-body tr[data-file-id]')
+        .filter({ has: page.getByText(stored, { exact: true }) });
+      await listed.and(page.locator('[data-status="stored"]')).waitFor();
+      expect(await listed.locator('[data-field="filename"]').textContent()).toBe(stored);
+      const link = listed.getByRole('link', { name: `Download ${stored}` });
+      const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+      expect(sha256(await readFile((await download.path())!))).toBe(sha256(buffer));
+      const served = await context.request.get(`${base}${await link.getAttribute('href')}`);
+      const disposition = parseContentDisposition(served.headers()['content-disposition'] ?? '');
+      expect(disposition.parameters.filename).toBe(stored);
+      // The file is offered under the stored name, except for what chromium itself will not put in a
+      // file name on any platform (`"`, `<`, `>` become `_`).
+      expect(download.suggestedFilename()).toBe(stored.replace(/["<>]/g, '_'));
+    }
+    const toasts = (await page.evaluate('window.__toasts')) as string[];
+    for (const { sent, stored } of files) {
+      const said = toasts.filter((t) => t.startsWith('success:') && t.includes(' is encrypted and stored'));
+      expect(said.some((t) => t.includes(`${stored} is encrypted and stored`))).toBe(true);
+      expect(said.some((t) => t.includes(sent) && sent !== stored)).toBe(false);
+      expect(said.some((t) => t.includes('%22'))).toBe(false);
+    }
+    const after = await usage();
+    expect(after).toMatchObject({ bytes: before.bytes + 4000, files: before.files + 2 });
+    await expect.poll(() => usageLine.getAttribute('data-bytes')).toBe(String(after.bytes));
+    expect(await usageLine.locator('[data-field="text"]').textContent()).toMatch(
+      new RegExp(`^Storage used: .+ · ${after.files} files$`),
+    );
   });
 
   it('reported no CSP violation, page error or console error', async () => {

@@ -21,12 +21,17 @@ function uniqueName(prefix = 'user'): string {
   return `${prefix}${counter}_${world.id}`;
 }
 
-async function register(agent: request.Agent, username: string, password = PASSWORD) {
+/** Posts the registration form with these fields and the page's CSRF token. */
+async function submitRegistration(agent: request.Agent, fields: Record<string, string>) {
   const page = await agent.get('/register').expect(200);
   return agent
     .post('/register')
     .type('form')
-    .send({ username, email: `${username}@example.test`, password, _csrf: csrfFrom(page) });
+    .send({ ...fields, _csrf: csrfFrom(page) });
+}
+
+async function register(agent: request.Agent, username: string, password = PASSWORD) {
+  return submitRegistration(agent, { username, email: `${username}@example.test`, password });
 }
 
 async function login(agent: request.Agent, username: string, password = PASSWORD, ip?: string) {
@@ -88,11 +93,11 @@ describe('accounts and sessions', () => {
 
   it('explains invalid registration input and stores nothing', async () => {
     const agent = request.agent(app.getHttpServer());
-    const page = await agent.get('/register');
-    const bad = await agent
-      .post('/register')
-      .type('form')
-      .send({ username: 'a/b', email: 'not-an-email', password: 'short', _csrf: csrfFrom(page) });
+    const bad = await submitRegistration(agent, {
+      username: 'a/b',
+      email: 'not-an-email',
+      password: 'short',
+    });
     expect(bad.status).toBe(400);
     expect(bad.text).toContain('Username must be 3-80 characters');
     expect(bad.text).toContain('Enter a valid email address.');
@@ -106,12 +111,11 @@ describe('accounts and sessions', () => {
   });
 
   it('flags every empty field of the registration form, the password too', async () => {
-    const agent = request.agent(app.getHttpServer());
-    const page = await agent.get('/register');
-    const empty = await agent
-      .post('/register')
-      .type('form')
-      .send({ username: '', email: '', password: '', _csrf: csrfFrom(page) });
+    const empty = await submitRegistration(request.agent(app.getHttpServer()), {
+      username: '',
+      email: '',
+      password: '',
+    });
     expect(empty.status).toBe(400);
     for (const name of ['username', 'email', 'password']) {
       expect(empty.text).toMatch(new RegExp(`<input id="${name}"[^>]*class="form-control is-invalid"`));

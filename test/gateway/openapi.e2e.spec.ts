@@ -71,6 +71,7 @@ describe('OpenAPI document', () => {
         'GET /api/v1/jobs',
         'GET /api/v1/jobs/{id}',
         'GET /api/v1/tokens',
+        'GET /api/v1/usage',
         'GET /healthz',
         'GET /readyz',
         'POST /api/v1/files/{id}/verify',

@@ -17,6 +17,7 @@ import { JobsModule } from './jobs/jobs.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
 import { UploadsModule } from './uploads/uploads.module.js';
+import { UsageModule } from './usage/usage.module.js';
 
 @Module({})
 export class AppModule {
@@ -37,6 +38,7 @@ export class AppModule {
         UploadsModule,
         FilesModule,
         JobsModule,
+        UsageModule,
       ],
       controllers: [HealthController, HomeController, ActivityController],
       providers: [

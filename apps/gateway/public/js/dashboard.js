@@ -6,7 +6,9 @@
 import { initFileTable } from './dashboard/file-table.js';
 import { initLiveUpdates } from './dashboard/live-updates.js';
 import { initUploads } from './dashboard/uploads.js';
+import { initUsage } from './dashboard/usage.js';
 
+initUsage();
 initFileTable();
 initUploads();
 initLiveUpdates();

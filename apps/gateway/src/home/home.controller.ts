@@ -6,6 +6,7 @@ import { PageAuthGuard } from '../auth/page-auth.guard.js';
 import { csrfToken } from '../http/csrf.js';
 import { formatBytes } from '../http/views.js';
 import { TokensService } from '../tokens/tokens.service.js';
+import { UsageService } from '../usage/usage.service.js';
 
 /** Rows per page in "My files", server-rendered and for every "Load more" after it. */
 export const FILES_PAGE_SIZE = 25;
@@ -53,14 +54,16 @@ export class HomeController {
     @Inject(TESS_CONFIG) private readonly config: TessConfig,
     private readonly files: FileRepository,
     private readonly tokens: TokensService,
+    private readonly usage: UsageService,
   ) {}
 
   @Get('home')
   async home(@Req() req: Request, @Res() res: Response): Promise<void> {
     const user = req.user!;
-    const [page, tokens] = await Promise.all([
+    const [page, tokens, usage] = await Promise.all([
       this.files.listForOwner(user.id, FILES_PAGE_SIZE),
       this.tokens.list(user.id),
+      this.usage.of(user.id),
     ]);
     const flash = req.session.flash;
     if (flash) delete req.session.flash;
@@ -78,6 +81,7 @@ export class HomeController {
       pageSize: FILES_PAGE_SIZE,
       maxFileSize,
       maxFileSizeLabel: formatBytes(maxFileSize),
+      usage,
       emptyRow: {},
       tokens,
       modules: ['/static/js/dashboard.js'],

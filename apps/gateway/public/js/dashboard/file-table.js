@@ -4,6 +4,7 @@ import { api } from './api-client.js';
 import { formatBytes, formatTime, shortHash, timeFormat } from './format.js';
 import { announce, bs, dom, field, pageSize, setOptionalText, setText } from './page.js';
 import { toast } from './toasts.js';
+import { refreshUsage } from './usage.js';
 
 const rowRequests = new Map();
 const FINISHED = new Set(['stored', 'failed', 'corrupt']);
@@ -94,6 +95,8 @@ function isNewer(a, b) {
 export function upsertRow(file, flash = false) {
   let tr = findRow(file.id);
   const status = tr?.dataset.status;
+  // A new file, or one that failed, changes what counts against the quota.
+  if (status !== file.status) refreshUsage();
   if (tr) {
     fillRow(tr, file);
   } else {
@@ -116,6 +119,7 @@ export function upsertRow(file, flash = false) {
 function removeRow(id) {
   findRow(id)?.remove();
   updateEmpty();
+  refreshUsage();
 }
 
 export function setRowStatus(id, status) {
@@ -152,6 +156,7 @@ export async function reloadList() {
     const inWindow = !page.nextCursor || !last || (tr.dataset.created ?? '') >= last.createdAt;
     if (inWindow) tr.remove();
   }
+  refreshUsage();
   setCursor(page.nextCursor);
   for (const file of page.items) {
     // A list read that raced a completion event must not turn a finished row back into a running one.

@@ -16,6 +16,7 @@ export const dom = {
   uploads: $('uploads'),
   uploadList: $('upload-list'),
   clearFinished: $('clear-finished'),
+  usage: $('usage'),
   filesWrap: $('files-wrap'),
   filesBody: $('files-body'),
   filesHeading: $('files-heading'),

@@ -70,18 +70,22 @@ function uploadsList() {
   return allUploads.filter((up) => up.card.isConnected);
 }
 
+/** Names the card: the picked file's name until the server answers with the name it stored. */
+function setName(up, name) {
+  up.name = name;
+  setText(up.card, 'name', name);
+  field(up.card, 'name').title = name;
+  up.card.setAttribute('aria-label', `Upload of ${name}`);
+  up.card.querySelector('[data-action="cancel"]').setAttribute('aria-label', `Cancel the upload of ${name}`);
+  up.card.querySelector('[data-action="dismiss"]').setAttribute('aria-label', `Dismiss ${name}`);
+}
+
 function createUpload(file) {
   const item = dom.cardTemplate.content.firstElementChild.cloneNode(true);
   const card = item.querySelector('.upload-card');
-  setText(card, 'name', file.name);
-  field(card, 'name').title = file.name;
   setText(card, 'size', formatBytes(file.size));
-  card.setAttribute('aria-label', `Upload of ${file.name}`);
-  card
-    .querySelector('[data-action="cancel"]')
-    .setAttribute('aria-label', `Cancel the upload of ${file.name}`);
-  card.querySelector('[data-action="dismiss"]').setAttribute('aria-label', `Dismiss ${file.name}`);
   const up = { file, item, card, state: 'waiting', fileId: null, xhr: null, processPercent: 0, lastEvent: 0 };
+  setName(up, file.name);
   card.querySelector('[data-action="cancel"]').addEventListener('click', () => cancelUpload(up));
   card.querySelector('[data-action="dismiss"]').addEventListener('click', () => dismissUpload(up));
   dom.uploadList.append(item);
@@ -108,7 +112,7 @@ function cancelUpload(up) {
   setBar(up, 'process', 0, '—');
   setState(up, 'cancelled', 'Cancelled');
   setMessage(up, 'Cancelled; nothing was stored.');
-  announce(`Upload of ${up.file.name} cancelled.`);
+  announce(`Upload of ${up.name} cancelled.`);
 }
 
 function addFiles(fileList) {
@@ -191,13 +195,14 @@ function onResponse(up, xhr) {
     return;
   }
   up.fileId = accepted.id;
+  if (accepted.filename) setName(up, accepted.filename);
   up.lastEvent = Date.now();
   byFileId.set(accepted.id, up);
   up.card.dataset.fileId = accepted.id;
   setBar(up, 'transfer', 100, 'done', 'bg-success');
   setState(up, 'processing', 'Processing');
   setBar(up, 'process', 0, STAGE_TEXT.queued);
-  announce(`${up.file.name} uploaded; it is being hashed and encrypted.`);
+  announce(`${up.name} uploaded; it is being hashed and encrypted.`);
   void refreshRow(accepted.id, true);
   const buffered = early.get(accepted.id);
   early.delete(accepted.id);
@@ -220,7 +225,7 @@ function failUpload(up, message) {
   setBar(up, 'process', 0, '—');
   setState(up, 'failed', 'Upload failed');
   setMessage(up, message, 'text-danger');
-  toast('error', 'Upload failed', `${up.file.name}: ${message}`);
+  toast('error', 'Upload failed', `${up.name}: ${message}`);
 }
 
 export function applyProgress(up, progress) {
@@ -245,8 +250,8 @@ export function completeUpload(up, result) {
   setState(up, 'stored', 'Stored');
   setMessage(up, result.sha256 ? `SHA-256 ${shortHash(result.sha256)}` : 'Stored.', 'text-success');
   if (result.sha256) field(up.card, 'message').title = result.sha256;
-  toast('success', 'Stored', `${up.file.name} is encrypted and stored.`);
-  announce(`${up.file.name} is stored.`);
+  toast('success', 'Stored', `${up.name} is encrypted and stored.`);
+  announce(`${up.name} is stored.`);
 }
 
 export function failProcessing(up, error) {
@@ -255,7 +260,7 @@ export function failProcessing(up, error) {
   setState(up, 'failed', 'Failed');
   const message = error || 'Processing failed.';
   setMessage(up, message, 'text-danger');
-  toast('error', 'Processing failed', `${up.file.name}: ${message}`);
+  toast('error', 'Processing failed', `${up.name}: ${message}`);
 }
 
 /** Brings one upload's card in line with the job state over REST. */
