@@ -189,6 +189,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your storage use, against your quotas when they are set */
+        get: operations["get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -360,6 +377,16 @@ export interface components {
         UploadBodyDto: {
             /** @description One or more files */
             file: string[];
+        };
+        UsageDto: {
+            /** @description Plaintext bytes of your files that are not failed */
+            bytes: number;
+            /** @description Your files that are not failed */
+            files: number;
+            /** @description QUOTA_BYTES, when the operator set one */
+            quotaBytes?: number;
+            /** @description QUOTA_FILES, when the operator set one */
+            quotaFiles?: number;
         };
         VerifyResultDto: {
             ok: boolean;
@@ -1050,6 +1077,43 @@ export interface operations {
             };
             /** @description No such job of yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+        };
+    };
+    get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageDto"];
+                };
+            };
+            /** @description Not authenticated, or the token is invalid or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Session call without a valid X-CSRF-Token */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
