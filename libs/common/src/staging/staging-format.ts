@@ -1,6 +1,6 @@
 /**
  * TESS staging format v1: how an upload sits in `TEMP_DIR` until a worker has stored it. Specified in
- * docs/format.md ("Staging format").
+ * docs/format.md ("Staging format, version 1").
  *
  * Invariants:
  * - file = header (65 bytes, HMAC'd) | record 0 | record 1 | ... | seal record;
