@@ -197,7 +197,7 @@ export interface paths {
             cookie?: never;
         };
         /** Your storage use, against your quotas when they are set */
-        get: operations["get"];
+        get: operations["getUsage"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1086,7 +1086,7 @@ export interface operations {
             };
         };
     };
-    get: {
+    getUsage: {
         parameters: {
             query?: never;
             header?: never;

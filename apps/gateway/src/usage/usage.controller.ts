@@ -15,7 +15,10 @@ export class UsageController {
   constructor(private readonly usage: UsageService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Your storage use, against your quotas when they are set' })
+  @ApiOperation({
+    summary: 'Your storage use, against your quotas when they are set',
+    operationId: 'getUsage',
+  })
   @ApiResponse({ status: 200, type: UsageDto })
   async get(@CurrentPrincipal() principal: Principal): Promise<StorageUsage> {
     return this.usage.of(principal.userId);
