@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
-import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Queue } from 'bullmq';
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileRepository, UserRepository } from '#common';
 import { TempSweeperService } from '../../apps/gateway/src/uploads/temp-sweeper.service.js';
 import { bytesOf, postMultipart } from '../support/multipart.js';
+import { decryptStaged, rawStaged, stagedLength } from '../support/staging.js';
 import { createUser, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
@@ -66,9 +67,13 @@ describe('POST /api/v1/uploads', () => {
     });
     expect(b).toMatchObject({ filename: 'empty.txt', size: 0, status: 'queued', jobId: b.id });
 
-    expect(await readFile(join(world.config.tempDir, a.id))).toEqual(one);
-    expect((await stat(join(world.config.tempDir, a.id))).mode & 0o777).toBe(0o600);
+    // Staged encrypted: not the plaintext, but it decrypts to it under the key the row wraps.
     const row = (await app.get(FileRepository).findById(a.id))!;
+    expect(row.keyRef).toMatch(/^local:/);
+    expect((await rawStaged(world.config, a.id)).indexOf(one.subarray(0, 32))).toBe(-1);
+    expect(await decryptStaged(world.config, row)).toEqual(one);
+    expect(await stagedLength(world.config, a.id)).toBe(1000);
+    expect((await stat(join(world.config.tempDir, a.id))).mode & 0o777).toBe(0o600);
     expect(row).toMatchObject({
       status: 'queued',
       size: 1000,
@@ -98,7 +103,7 @@ describe('POST /api/v1/uploads', () => {
     );
     expect(exact.status).toBe(202);
     const id = JSON.parse(exact.body).files[0].id;
-    expect((await stat(join(world.config.tempDir, id))).size).toBe(LIMIT);
+    expect(await stagedLength(world.config, id)).toBe(LIMIT);
     await queue.obliterate({ force: true });
     await app.get(FileRepository).delete(id);
     rmSync(join(world.config.tempDir, id));

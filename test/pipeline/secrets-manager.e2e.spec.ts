@@ -67,9 +67,10 @@ describe('envelope mode with the master key in Secrets Manager', { timeout: 60_0
       );
       expect(row.wrappedKey).toHaveLength(60);
     }
-    // One read (not found), one create, then the cached key for every file.
+    // The gateway (it wraps each upload's data key for staging) reads (not found) and creates the master
+    // key; the worker reads it once; both then use their cached key for every file.
     expect({ get: fake.calls.GetSecretValue, create: fake.calls.CreateSecret }).toEqual({
-      get: 1,
+      get: 2,
       create: 1,
     });
     expect(fake.secret(MASTER_KEY_SECRET_ID)?.versions).toHaveLength(1);

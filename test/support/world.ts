@@ -13,6 +13,7 @@ import { DataSource } from 'typeorm';
 import {
   AuditRepository,
   bullPrefix,
+  createDataSource,
   createRedisClient,
   deleteKeysWithPrefix,
   ensureDatabase,
@@ -271,6 +272,8 @@ async function build(
   let gateway: RunningGateway | undefined;
   let queue: Queue | undefined;
   let ownStore: ObjectStore | undefined;
+  // Worlds whose gateways are processes read the database through a connection of their own.
+  let ownDataSource: DataSource | undefined;
   const gatewayProcesses: TestProcess[] = [];
   const workers: TestProcess[] = [];
   const need = <T>(value: T | undefined, what: string): T => {
@@ -297,16 +300,16 @@ async function build(
     },
     urls,
     get files() {
-      return world.app.get(FileRepository);
+      return gateway ? gateway.app.get(FileRepository) : new FileRepository(world.dataSource);
     },
     get audit() {
-      return world.app.get(AuditRepository);
+      return gateway ? gateway.app.get(AuditRepository) : new AuditRepository(world.dataSource);
     },
     get users() {
-      return world.app.get(UserRepository);
+      return gateway ? gateway.app.get(UserRepository) : new UserRepository(world.dataSource);
     },
     get dataSource() {
-      return world.app.get(DataSource);
+      return gateway ? gateway.app.get(DataSource) : need(ownDataSource, 'database connection');
     },
     get store() {
       if (gateway) return gateway.app.get<ObjectStore>(OBJECT_STORE);
@@ -364,6 +367,11 @@ async function build(
     gatewayProcesses.push(...started);
     for (const proc of started) cleanups.push(() => proc.stop(5_000));
     await Promise.all(started.map((g) => g.waitForOutput(/gateway listening on/, 30_000)));
+    // The gateways have migrated the database by now.
+    const own = createDataSource(config);
+    await own.initialize();
+    cleanups.push(() => own.destroy());
+    ownDataSource = own;
   }
   if (options.workers === 'in-process') await world.startInProcessWorker();
   else for (let i = 0; i < (options.workers ?? 0); i++) await world.startWorker();

@@ -9,11 +9,14 @@ import {
   type EncryptFileResult,
   type FileEntity,
   FileRepository,
+  isStagingIntegrityError,
   type JobProgress,
   KEY_PROVIDER,
+  KeyUnwrapError,
   OBJECT_STORE,
   type ObjectStore,
   objectKeyFor,
+  StagingIntegrityError,
   TESS_CONFIG,
   type TessConfig,
   TessMetrics,
@@ -21,6 +24,7 @@ import {
 } from '#common';
 import type { HandlerJob, JobHandler } from '../jobs/job-handler.js';
 import { encryptPass } from './encrypt-pass.js';
+import { openPlaintextFile, type PlaintextSource, StagedPlaintext } from './plaintext-source.js';
 import { HashPool } from './taps/hash-pool.js';
 import { type FileFacts, plaintextTaps, SMALL_FILE } from './taps/plaintext-taps.js';
 
@@ -80,25 +84,13 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     if (!file) return this.skipped(await this.files.findById(fileId), fileId);
 
     const tempPath = this.tempPathOf(file);
-    const info = await stat(tempPath).catch(() => null);
-    if (!info) {
-      throw new UnrecoverableError(
-        'The uploaded data for this file is no longer on the server; upload it again.',
-      );
-    }
-    if (info.size !== file.size) {
-      throw new UnrecoverableError(
-        `The uploaded data changed size (${info.size} bytes on disk, ${file.size} recorded); upload it again.`,
-      );
-    }
-
-    const key = objectKeyFor(fileId);
-    await this.store.abortIncomplete(key);
-    const { dataKey, ...wrapped } = await this.keys.createDataKey(fileId);
+    const { source, dataKey, wrapped } = await this.openUpload(file, tempPath);
     try {
+      const key = objectKeyFor(fileId);
+      await this.store.abortIncomplete(key);
       const { facts, plaintextBytes, encryptedSize } = await this.encryptAndStore(
         job,
-        tempPath,
+        source,
         key,
         dataKey,
         wrapped,
@@ -149,8 +141,67 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
       });
       this.logger.log(`job ${job.id} file ${fileId}: stored ${file.size} bytes (${encryptedSize} encrypted)`);
       return { fileId, sha1, sha256, size: file.size, encryptedSize, ownerId: file.ownerId };
+    } catch (error) {
+      if (isStagingIntegrityError(error)) throw new StagedUploadRejected(error);
+      throw error;
     } finally {
       dataKey.fill(0);
+      await source.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Opens the upload for the pass. A row with a key reference was staged encrypted by the gateway
+   * (libs/common/src/staging, docs/format.md): its data key is unwrapped and the staging file's header and
+   * seal are authenticated before anything is written to the store; the same data key then protects the
+   * object (object and staging keys are derived from it under distinct HKDF labels). A row without one was
+   * accepted as plaintext by a gateway older than staging encryption (a rolling upgrade): it is read as
+   * plaintext once and gets a fresh data key.
+   */
+  private async openUpload(
+    file: FileEntity,
+    tempPath: string,
+  ): Promise<{
+    source: PlaintextSource & { minimumBuffer: number };
+    dataKey: Buffer;
+    wrapped: WrappedDataKey;
+  }> {
+    const gone = () =>
+      new UnrecoverableError('The uploaded data for this file is no longer on the server; upload it again.');
+    if (!file.keyRef) {
+      const info = await stat(tempPath).catch(() => null);
+      if (!info) throw gone();
+      if (info.size !== file.size) {
+        throw new UnrecoverableError(
+          `The uploaded data changed size (${info.size} bytes on disk, ${file.size} recorded); upload it again.`,
+        );
+      }
+      const source = await openPlaintextFile(tempPath);
+      const { dataKey, ...wrapped } = await this.keys.createDataKey(file.id);
+      return { source: Object.assign(source, { minimumBuffer: 1 }), dataKey, wrapped };
+    }
+    const wrapped = { keyRef: file.keyRef, wrappedKey: file.wrappedKey ?? Buffer.alloc(0) };
+    const dataKey = await this.keys.unwrapDataKey(file.id, wrapped).catch((error: unknown) => {
+      if (error instanceof KeyUnwrapError) {
+        throw new UnrecoverableError(`The upload's data key cannot be recovered: ${error.message}`);
+      }
+      throw error;
+    });
+    try {
+      const source = await StagedPlaintext.open(tempPath, { dataKey, fileId: file.id });
+      if (source.length !== file.size) {
+        await source.close();
+        throw new StagingIntegrityError(
+          'length',
+          `the staged upload holds ${source.length} bytes but ${file.size} were received`,
+        );
+      }
+      return { source, dataKey, wrapped };
+    } catch (error) {
+      dataKey.fill(0);
+      if ((error as { code?: string }).code === 'ENOENT') throw gone();
+      if (isStagingIntegrityError(error)) throw new StagedUploadRejected(error);
+      throw error;
     }
   }
 
@@ -165,7 +216,21 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     await this.files.markFailed(fileId, message);
     const file = await this.files.findById(fileId);
     if (file) await unlink(this.tempPathOf(file)).catch(() => undefined);
-    await this.audit.record({ action: 'file.failed', userId: ownerId, fileId, details: { error: message } });
+    const integrity = error instanceof StagedUploadRejected ? error.cause : undefined;
+    await this.audit.record({
+      action: 'file.failed',
+      userId: ownerId,
+      fileId,
+      details: integrity
+        ? {
+            error: message,
+            reason: 'staging-integrity',
+            check: integrity.reason,
+            record: integrity.recordIndex ?? null,
+          }
+        : { error: message },
+    });
+    if (integrity) this.logger.warn(`file ${fileId}: staged upload rejected (${integrity.message})`);
   }
 
   private async skipped(file: FileEntity | null, fileId: string): Promise<EncryptFileResult> {
@@ -185,7 +250,7 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
 
   private async encryptAndStore(
     job: EncryptFileJob,
-    tempPath: string,
+    source: PlaintextSource & { minimumBuffer: number },
     key: string,
     dataKey: Buffer,
     wrapped: WrappedDataKey,
@@ -211,11 +276,11 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     const small = size <= SMALL_FILE;
     if (!small) report(true);
     const pass = encryptPass({
-      path: tempPath,
+      source: async () => source,
       encrypt: { dataKey, fileId: job.data.fileId, ...wrapped },
       taps: plaintextTaps(size, this.hashPool),
-      // No bigger read buffers than the file needs.
-      chunkSize: Math.max(1, Math.min(READ_CHUNK, size)),
+      // No bigger read buffers than the file needs, but room for a whole staging record.
+      chunkSize: Math.max(source.minimumBuffer, Math.min(READ_CHUNK, size)),
       buffers: READ_BUFFERS,
       onPlaintext: (bytes) => {
         bytesDone += bytes;
@@ -227,7 +292,14 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
       headerLength: pass.encryptor.header.length,
       segmentSize: pass.encryptor.segmentSize,
     });
-    const stored = await this.store.put(key, pass.body, { signal, size: expected });
+    const stored = await this.store.put(key, pass.body, { signal, size: expected }).catch(async (error) => {
+      // The store only saw its body end early; the pass knows why (a staged record that did not verify).
+      const cause = await pass.result.then(
+        () => null,
+        (reason: unknown) => reason,
+      );
+      throw isStagingIntegrityError(cause) ? cause : error;
+    });
     const { plaintextBytes, ...facts } = await pass.result;
     metrics.bytes.inc({ stage: 'encrypted' }, stored.size);
     metrics.bytes.inc({ stage: 'uploaded' }, stored.size);
@@ -236,6 +308,16 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
       throw new Error(`Stored ${stored.size} bytes but the encrypted object should have ${expected}`);
     }
     return { facts, plaintextBytes, encryptedSize: stored.size };
+  }
+}
+
+/**
+ * A staged upload that failed authentication: permanent (retrying reads the same bytes), nothing is stored,
+ * and the row ends `failed` with a message starting `staging-integrity`.
+ */
+export class StagedUploadRejected extends UnrecoverableError {
+  constructor(override readonly cause: StagingIntegrityError) {
+    super(`${cause.message}; nothing was stored. Upload the file again.`);
   }
 }
 

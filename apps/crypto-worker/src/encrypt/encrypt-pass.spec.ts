@@ -1,10 +1,19 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ciphertextLength, decryptObject, encryptObject } from '#common';
+import {
+  ciphertextLength,
+  decryptObject,
+  encryptObject,
+  isStagingIntegrityError,
+  StagingWriter,
+} from '#common';
 import { encryptPass } from './encrypt-pass.js';
+import { openPlaintextFile, type PlaintextSource, StagedPlaintext } from './plaintext-source.js';
 import { HashPool, type HashSession, inlineHashSession } from './taps/hash-pool.js';
 import { PlaintextRejectedError, type PlaintextTap } from './taps/plaintext-tap.js';
 
@@ -24,10 +33,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function fileOf(bytes: Buffer): Promise<string> {
+async function fileOf(bytes: Buffer): Promise<() => Promise<PlaintextSource>> {
   const path = join(dir, randomUUID());
   await writeFile(path, bytes);
-  return path;
+  return () => openPlaintextFile(path);
 }
 
 function keyOptions() {
@@ -58,7 +67,7 @@ describe('encryptPass', () => {
         const plaintext = randomBytes(size);
         const encrypt = keyOptions();
         const pass = encryptPass({
-          path: await fileOf(plaintext),
+          source: await fileOf(plaintext),
           encrypt,
           taps: [hashing()],
           chunkSize: CHUNK,
@@ -86,7 +95,7 @@ describe('encryptPass', () => {
     const plaintext = randomBytes(10 * CHUNK + 333);
     const encrypt = { ...keyOptions(), noncePrefix: randomBytes(7) };
     const pass = encryptPass({
-      path: await fileOf(plaintext),
+      source: await fileOf(plaintext),
       encrypt,
       taps: [pool.session()],
       chunkSize: CHUNK,
@@ -99,7 +108,7 @@ describe('encryptPass', () => {
     const results = await Promise.all(
       inputs.map(async (plaintext) => {
         const pass = encryptPass({
-          path: await fileOf(plaintext),
+          source: await fileOf(plaintext),
           encrypt: keyOptions(),
           taps: [pool.session()],
           chunkSize: CHUNK,
@@ -116,7 +125,7 @@ describe('encryptPass', () => {
     const plaintext = randomBytes(7 * CHUNK + 1);
     let seen = 0;
     const pass = encryptPass({
-      path: await fileOf(plaintext),
+      source: await fileOf(plaintext),
       encrypt: keyOptions(),
       taps: [pool.session()],
       chunkSize: CHUNK,
@@ -130,9 +139,13 @@ describe('encryptPass', () => {
 
   it('fails the body and the result when the file cannot be read', async () => {
     const session = pool.session();
-    const pass = encryptPass({ path: join(dir, 'missing'), encrypt: keyOptions(), taps: [session] });
+    const pass = encryptPass({
+      source: () => openPlaintextFile(join(dir, 'missing')),
+      encrypt: keyOptions(),
+      taps: [session],
+    });
     await expect(drain(pass)).rejects.toThrow(/ENOENT/);
-    await expect(pass.result).rejects.toThrow(/did not finish/);
+    await expect(pass.result).rejects.toThrow(/ENOENT/);
   });
 
   it('stops reading, frees the hash session and rejects the result when the consumer gives up', async () => {
@@ -149,7 +162,7 @@ describe('encryptPass', () => {
     };
     let seen = 0;
     const pass = encryptPass({
-      path: await fileOf(plaintext),
+      source: await fileOf(plaintext),
       encrypt: keyOptions(),
       taps: [session],
       chunkSize: CHUNK,
@@ -162,6 +175,78 @@ describe('encryptPass', () => {
     await expect(pass.result).rejects.toThrow(/did not finish/);
     expect(aborted).toBe(1);
     expect(seen).toBeLessThan(plaintext.length);
+  });
+});
+
+describe('encryptPass over a staged upload', () => {
+  const RECORD = 1000;
+
+  async function staged(plaintext: Buffer, fileId: string, dataKey: Buffer): Promise<string> {
+    const path = join(dir, randomUUID());
+    await pipeline(
+      Readable.from([plaintext]),
+      StagingWriter.create({ path, fileId, dataKey, recordSize: RECORD }),
+    );
+    return path;
+  }
+
+  it.each([0, 1, RECORD, 3 * RECORD + 7, 9 * CHUNK + 3])(
+    '%i bytes: the taps and the object see the plaintext, decrypted record by record',
+    async (size) => {
+      const plaintext = randomBytes(size);
+      const encrypt = keyOptions();
+      const path = await staged(plaintext, encrypt.fileId, encrypt.dataKey);
+      const source = await StagedPlaintext.open(path, { dataKey: encrypt.dataKey, fileId: encrypt.fileId });
+      expect(source.length).toBe(size);
+      const pass = encryptPass({
+        source: async () => source,
+        encrypt,
+        taps: [pool.session()],
+        chunkSize: Math.max(source.minimumBuffer, CHUNK),
+      });
+      const object = await drain(pass);
+      const facts = await pass.result;
+      expect(facts.plaintextBytes).toBe(size);
+      expect(facts.sha256).toBe(createHash('sha256').update(plaintext).digest('hex'));
+      expect(
+        (await decryptObject(object, encrypt.dataKey, { fileId: encrypt.fileId })).equals(plaintext),
+      ).toBe(true);
+    },
+  );
+
+  it('ends with staging-integrity when a record in the middle was flipped, and no tap sees its bytes', async () => {
+    const plaintext = randomBytes(8 * RECORD);
+    const encrypt = keyOptions();
+    const path = await staged(plaintext, encrypt.fileId, encrypt.dataKey);
+    const bytes = await readFile(path);
+    const at = 65 + 4 * (5 + RECORD + 16) + 100;
+    bytes[at] = bytes[at]! ^ 1;
+    await writeFile(path, bytes);
+    let tapped = 0;
+    const source = await StagedPlaintext.open(path, { dataKey: encrypt.dataKey, fileId: encrypt.fileId });
+    const pass = encryptPass({
+      source: async () => source,
+      encrypt,
+      taps: [pool.session()],
+      chunkSize: RECORD,
+      onPlaintext: (n) => {
+        tapped += n;
+      },
+    });
+    await expect(drain(pass)).rejects.toThrow(/staging-integrity/);
+    await expect(pass.result).rejects.toSatisfy((error) => isStagingIntegrityError(error, 'record-tag'));
+    expect(tapped).toBe(4 * RECORD);
+  });
+
+  it('refuses a read buffer smaller than a record instead of reading a short file', async () => {
+    const encrypt = keyOptions();
+    const path = await staged(randomBytes(3 * RECORD), encrypt.fileId, encrypt.dataKey);
+    const source = await StagedPlaintext.open(path, { dataKey: encrypt.dataKey, fileId: encrypt.fileId });
+    try {
+      await expect(source.read(Buffer.alloc(RECORD - 1))).rejects.toThrow(RangeError);
+    } finally {
+      await source.close();
+    }
   });
 });
 
@@ -201,7 +286,7 @@ describe('HashPool', () => {
     try {
       const plaintext = randomBytes(9 * CHUNK + 3);
       const pass = encryptPass({
-        path: await fileOf(plaintext),
+        source: await fileOf(plaintext),
         encrypt: keyOptions(),
         taps: [own.session()],
         chunkSize: CHUNK,
@@ -244,7 +329,7 @@ describe('plaintext taps', () => {
     const plaintext = randomBytes(6 * CHUNK + 7);
     const counting = countingTap();
     const pass = encryptPass({
-      path: await fileOf(plaintext),
+      source: await fileOf(plaintext),
       encrypt: keyOptions(),
       taps: [pool.session(), counting.tap],
       chunkSize: CHUNK,
@@ -269,13 +354,13 @@ describe('plaintext taps', () => {
       abort: () => undefined,
     };
     const pass = encryptPass({
-      path: await fileOf(randomBytes(3 * CHUNK)),
+      source: await fileOf(randomBytes(3 * CHUNK)),
       encrypt: keyOptions(),
       taps: [counting.tap, rejecting],
       chunkSize: CHUNK,
     });
     await expect(drain(pass)).rejects.toBeInstanceOf(PlaintextRejectedError);
-    await expect(pass.result).rejects.toThrow(/did not finish/);
+    await expect(pass.result).rejects.toBeInstanceOf(PlaintextRejectedError);
     expect(counting.aborted()).toBe(1);
   });
 });

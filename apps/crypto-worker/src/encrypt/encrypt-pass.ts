@@ -1,13 +1,13 @@
-import { type FileHandle, open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { type EncryptOptions, SegmentEncryptor } from '#common';
+import type { PlaintextSource } from './plaintext-source.js';
 import type { FactsOf, PlaintextTap } from './taps/plaintext-tap.js';
 
 const MiB = 1024 * 1024;
 
 export interface EncryptPassOptions<T extends readonly PlaintextTap<object>[]> {
-  /** The plaintext file. */
-  path: string;
+  /** Opens the plaintext: a staged upload (StagedPlaintext) or a plain file; closed by the pass. */
+  source: () => Promise<PlaintextSource>;
   /** Key, file id and header fields for the object. */
   encrypt: EncryptOptions;
   /** See the very chunks that are encrypted (digests, checks); their facts make the pass's result. */
@@ -27,7 +27,10 @@ export interface EncryptPass<F> {
   /** The object bytes (header, then segments), one Buffer per read() in object mode. */
   body: Readable;
   encryptor: Pick<SegmentEncryptor, 'header' | 'segmentSize'>;
-  /** Settles once `body` has ended (with the taps' facts) or failed. */
+  /**
+   * Settles once `body` has ended (with the taps' facts) or failed: with the source's own error when reading
+   * failed (a StagingIntegrityError for staged bytes that do not authenticate).
+   */
   result: Promise<PassResult<F>>;
 }
 
@@ -60,7 +63,7 @@ class BufferRing {
 }
 
 /**
- * One pass over a plaintext file: each chunk is read once into a shared buffer, handed to every tap
+ * One pass over an upload's plaintext (decrypted from its staging records): each chunk is read once into a shared buffer, handed to every tap
  * (SHA-1 and SHA-256 on other threads when the tap is a HashPool session) and encrypted on this thread
  * meanwhile; the buffer is reused once all of them are done with it. The next read is issued before the
  * current chunk is encrypted, so disk, taps and encryption overlap. Memory is `buffers` x `chunkSize`
@@ -69,7 +72,7 @@ class BufferRing {
 export function encryptPass<const T extends readonly PlaintextTap<object>[]>(
   options: EncryptPassOptions<T>,
 ): EncryptPass<FactsOf<T>> {
-  const { path, taps, onPlaintext } = options;
+  const { taps, onPlaintext } = options;
   const chunkSize = options.chunkSize ?? MiB;
   let pieces: Buffer[] = [];
   const encryptor = new SegmentEncryptor(options.encrypt, (piece) => pieces.push(piece));
@@ -87,16 +90,23 @@ export function encryptPass<const T extends readonly PlaintextTap<object>[]>(
   };
 
   async function* produce(): AsyncGenerator<Buffer> {
-    let handle: FileHandle | undefined;
+    let source: PlaintextSource | undefined;
     let done = false;
+    // The first error of the source or a tap is what the result rejects with (not the consumer's own
+    // cancellation, which also ends up in here).
+    let failure: unknown;
+    const noted = <R>(promise: Promise<R>): Promise<R> =>
+      promise.catch((error: unknown) => {
+        failure ??= error;
+        throw error;
+      });
     let next: Promise<{ buffer: Buffer; bytes: number }> | undefined;
     try {
-      handle = await open(path, 'r');
-      const file = handle;
+      source = await noted(options.source());
+      const from = source;
       const read = async (): Promise<{ buffer: Buffer; bytes: number }> => {
         const buffer = await ring.acquire();
-        const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
-        return { buffer, bytes: bytesRead };
+        return { buffer, bytes: await noted(from.read(buffer)) };
       };
       next = read();
       for (;;) {
@@ -119,7 +129,7 @@ export function encryptPass<const T extends readonly PlaintextTap<object>[]>(
         onPlaintext?.(bytes);
         yield* take();
       }
-      const facts: object[] = await Promise.all(taps.map((tap) => tap.finish()));
+      const facts: object[] = await noted(Promise.all(taps.map((tap) => tap.finish())));
       encryptor.final();
       yield* take();
       done = true;
@@ -130,13 +140,13 @@ export function encryptPass<const T extends readonly PlaintextTap<object>[]>(
     } finally {
       if (!done) {
         for (const tap of taps) tap.abort();
-        settle.reject(new Error('The encryption pass did not finish'));
+        settle.reject(failure instanceof Error ? failure : new Error('The encryption pass did not finish'));
       }
       encryptor.wipe();
       pieces = [];
-      // A read issued ahead must finish before its file handle is closed.
+      // A read issued ahead must finish before its source is closed.
       await next?.catch(() => undefined);
-      await handle?.close();
+      await source?.close();
     }
   }
 

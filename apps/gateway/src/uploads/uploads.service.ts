@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -17,7 +16,17 @@ import {
 } from '@nestjs/common';
 import busboy from 'busboy';
 import type { Request } from 'express';
-import { AuditRepository, FileRepository, TESS_CONFIG, type TessConfig, TessMetrics } from '#common';
+import {
+  AuditRepository,
+  type ConfiguredKeyProvider,
+  FileRepository,
+  KEY_PROVIDER,
+  StagingWriter,
+  TESS_CONFIG,
+  type TessConfig,
+  TessMetrics,
+  type WrappedDataKey,
+} from '#common';
 import { ClientAbortedError } from '../http/client-aborted.error.js';
 import { formatBytes } from '../http/views.js';
 import { JobQueue } from '../infra/job-queue.js';
@@ -39,6 +48,15 @@ interface ReceivedFile {
   filename: string;
   contentType: string;
   size: number;
+  /** Set once the key provider created the file's data key (per-file-secret: a secret to remove on failure). */
+  wrapped?: WrappedDataKey;
+}
+
+/** The key service (Secrets Manager, or the master key file) could not give a data key. */
+class DataKeyUnavailable extends ServiceUnavailableException {
+  constructor() {
+    super('The key service is unavailable right now; nothing was stored. Try again in a moment.');
+  }
 }
 
 function writeError(error: unknown): HttpException {
@@ -56,8 +74,11 @@ function writeError(error: unknown): HttpException {
 }
 
 /**
- * Receives multipart uploads: every `file` part is streamed straight to `TEMP_DIR/<uuid>` (busboy,
- * 1 MiB buffers, never a whole file in memory) with the size limit enforced while streaming. Only when
+ * Receives multipart uploads: every `file` part is encrypted while it streams into `TEMP_DIR/<uuid>` as a
+ * staging file (libs/common/src/staging, docs/format.md "Staging format": authenticated 1 MiB records under
+ * the file's fresh data key, which the key provider wraps into the row), so no plaintext byte of an upload
+ * ever reaches the disk. busboy, 1 MiB buffers, never a whole file in memory, the size limit enforced while
+ * streaming. Only when
  * the whole request arrived intact does it record `files` rows and enqueue one `encrypt-file` job per
  * file (jobId = fileId). Any failure (oversize, malformed body, client abort, full disk, Redis down)
  * removes the temp files and leaves no row and no job behind. Used by the REST API and the dashboard.
@@ -72,6 +93,7 @@ export class UploadsService {
     private readonly audit: AuditRepository,
     private readonly jobs: JobQueue,
     private readonly metrics: TessMetrics,
+    @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
   ) {}
 
   async receive(req: Request, ownerId: string): Promise<AcceptedUpload[]> {
@@ -92,12 +114,14 @@ export class UploadsService {
           contentType: file.contentType,
           size: file.size,
           tempPath: file.id,
+          keyRef: file.wrapped!.keyRef,
+          wrappedKey: file.wrapped!.wrappedKey.length ? file.wrapped!.wrappedKey : null,
         });
       }
       await this.enqueue(ownerId, received);
     } catch (error) {
       await Promise.all(received.map((f) => this.files.delete(f.id).catch(() => undefined)));
-      await this.removeTempFiles(received);
+      await this.discard(received);
       throw error;
     }
     for (const file of received) {
@@ -155,8 +179,30 @@ export class UploadsService {
     }
   }
 
-  private async removeTempFiles(files: ReceivedFile[]): Promise<void> {
-    await Promise.all(files.map((f) => unlink(f.path).catch(() => undefined)));
+  /** Removes what a refused upload left: its staging files, and its data keys where they are secrets. */
+  private async discard(files: ReceivedFile[]): Promise<void> {
+    await Promise.all(
+      files.map(async (f) => {
+        await unlink(f.path).catch(() => undefined);
+        if (f.wrapped) {
+          await this.keys.destroyDataKey(f.id, f.wrapped).catch((error: Error) => {
+            this.logger.warn(`Could not remove the data key of refused upload ${f.id}: ${error.message}`);
+          });
+        }
+      }),
+    );
+  }
+
+  /** A fresh data key for a new upload; the caller gets the key, `entry` keeps the wrapped form. */
+  private async dataKeyFor(entry: ReceivedFile): Promise<Buffer> {
+    try {
+      const { dataKey, ...wrapped } = await this.keys.createDataKey(entry.id);
+      entry.wrapped = wrapped;
+      return dataKey;
+    } catch (error) {
+      this.logger.error(`Could not create a data key for an upload: ${(error as Error).message}`);
+      throw new DataKeyUnavailable();
+    }
   }
 
   private streamToTemp(req: Request): Promise<ReceivedFile[]> {
@@ -178,7 +224,7 @@ export class UploadsService {
         if (!(error instanceof ClientAbortedError)) drainAndClose(req);
         // Wait for open writes to stop before unlinking so no file is left behind.
         void Promise.allSettled(writes)
-          .then(() => this.removeTempFiles(files))
+          .then(() => this.discard(files))
           .finally(() => reject(error));
       };
 
@@ -236,12 +282,11 @@ export class UploadsService {
             ),
           ),
         );
-        const out = createWriteStream(entry.path, {
-          flags: 'wx',
-          mode: 0o600,
-          highWaterMark: MiB,
-          flush: true,
-        });
+        const dataKey = this.dataKeyFor(entry);
+        dataKey.catch(() => undefined);
+        const out = StagingWriter.create({ path: entry.path, fileId: id, dataKey });
+        // The writer keeps only keys derived from the data key: wipe it once the file is open.
+        out.once('ready', () => void dataKey.then((key) => key.fill(0)));
         // Registered before piping starts: busboy may emit 'limit' (and we may fail) synchronously
         // while pipeline() is still wiring the streams up.
         let settled!: () => void;
@@ -249,11 +294,18 @@ export class UploadsService {
         pipeline(stream, out)
           .then(
             () => {
-              entry.size = out.bytesWritten;
+              entry.size = out.plaintextBytes;
             },
-            (error: unknown) => fail(failure ?? writeError(error)),
+            (error: unknown) =>
+              fail(failure ?? (error instanceof DataKeyUnavailable ? error : writeError(error))),
           )
-          .finally(settled);
+          .finally(() => {
+            void dataKey.then(
+              (key) => key.fill(0),
+              () => undefined,
+            );
+            settled();
+          });
       });
       parser.on('filesLimit', () =>
         fail(

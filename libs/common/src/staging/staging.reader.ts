@@ -31,8 +31,13 @@ export interface StagingLayout {
   size: number;
 }
 
-async function readExactly(handle: FileHandle, length: number, position: number): Promise<Buffer> {
-  const buffer = Buffer.alloc(length);
+async function readExactly(
+  handle: FileHandle,
+  length: number,
+  position: number,
+  into?: Buffer,
+): Promise<Buffer> {
+  const buffer = into ? into.subarray(0, length) : Buffer.alloc(length);
   let done = 0;
   while (done < length) {
     const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
@@ -106,6 +111,7 @@ export class StagingReader {
   private offset = STAGING_HEADER_LENGTH;
   private index = 0;
   private released = 0;
+  private scratch?: Buffer;
 
   private constructor(
     private readonly handle: FileHandle,
@@ -178,7 +184,14 @@ export class StagingReader {
     const head = await readExactly(this.handle, RECORD_HEAD_LENGTH, this.offset);
     const { length } = checkRecordHead(head, this.ctx.recordSize, this.index);
     if (length > into.length) throw new RangeError(`readInto needs ${length} bytes, got ${into.length}`);
-    const body = await readExactly(this.handle, length + RECORD_TAG_LENGTH, this.offset + RECORD_HEAD_LENGTH);
+    // Ciphertext is not secret: one scratch buffer for every record's body, no allocation per record.
+    this.scratch ??= Buffer.allocUnsafe(this.ctx.recordSize + RECORD_TAG_LENGTH);
+    const body = await readExactly(
+      this.handle,
+      length + RECORD_TAG_LENGTH,
+      this.offset + RECORD_HEAD_LENGTH,
+      this.scratch,
+    );
     if (body.length !== length + RECORD_TAG_LENGTH) {
       throw new StagingIntegrityError(
         'record-format',

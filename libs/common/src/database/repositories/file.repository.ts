@@ -32,7 +32,8 @@ export class FileRepository {
   }
 
   async createQueued(
-    data: Pick<FileEntity, 'id' | 'ownerId' | 'filename' | 'contentType' | 'size' | 'tempPath'>,
+    data: Pick<FileEntity, 'id' | 'ownerId' | 'filename' | 'contentType' | 'size' | 'tempPath'> &
+      Partial<Pick<FileEntity, 'keyRef' | 'wrappedKey'>>,
   ): Promise<FileEntity> {
     // insert, not save: save would first SELECT the id to choose between INSERT and UPDATE, and wrap
     // the INSERT in a transaction of its own; this runs once per uploaded file.
