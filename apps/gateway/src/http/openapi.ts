@@ -65,7 +65,7 @@ export class JobProgressDto {
 export class JobDto {
   @ApiProperty({ format: 'uuid', description: 'Equals the file id' }) id!: string;
   @ApiProperty({ format: 'uuid' }) fileId!: string;
-  @ApiProperty({ enum: ['queued', 'active', 'completed', 'failed'] }) status!: string;
+  @ApiProperty({ enum: ['receiving', 'queued', 'active', 'completed', 'failed'] }) status!: string;
   @ApiProperty({ type: JobProgressDto }) progress!: JobProgressDto;
   @ApiPropertyOptional() error?: string;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;

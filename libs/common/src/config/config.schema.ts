@@ -103,6 +103,15 @@ export const envSchema = z
     TEMP_MAX_AGE: duration.default(24 * 3_600_000),
     MAX_FILE_SIZE: size.default(500 * MiB),
     MAX_FILES_PER_REQUEST: int(1, 1000).default(20),
+    TUS_UPLOAD_EXPIRY: duration.default(24 * 3_600_000),
+    TUS_CHUNK_SIZE: size
+      .pipe(
+        z
+          .number()
+          .min(256 * 1024, 'must be at least 256KiB')
+          .max(512 * MiB, 'must be at most 512MiB'),
+      )
+      .default(8 * MiB),
     QUOTA_BYTES: size.default(0),
     QUOTA_FILES: int(0).default(0),
     STORAGE_DRIVER: z.enum(['local', 's3']).default('local'),
@@ -201,6 +210,8 @@ export interface TessConfig {
   tempDir: string;
   tempMaxAgeMs: number;
   uploads: { maxFileSize: number; maxFilesPerRequest: number; quotaBytes: number; quotaFiles: number };
+  /** Resumable uploads (tus 1.0.0 at /api/v1/tus): how long an unfinished upload lives, the clients' chunk. */
+  tus: { uploadExpiryMs: number; chunkSize: number };
   storage: ObjectStoreConfig;
   keys: {
     provider: 'local' | 'aws-secrets-manager';
@@ -269,6 +280,7 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
       quotaBytes: env.QUOTA_BYTES,
       quotaFiles: env.QUOTA_FILES,
     },
+    tus: { uploadExpiryMs: env.TUS_UPLOAD_EXPIRY, chunkSize: env.TUS_CHUNK_SIZE },
     storage:
       env.STORAGE_DRIVER === 's3'
         ? {
