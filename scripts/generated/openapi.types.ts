@@ -302,6 +302,10 @@ export interface components {
             storedAt?: string;
             /** @description Why processing failed or the integrity check that failed */
             error?: string;
+            /** @description The SHA-256 the client declared before sending (tus Upload-Metadata sha256) */
+            clientSha256?: string;
+            /** @description true once stored: the stored file's SHA-256 is the one the client declared */
+            clientVerified?: boolean;
         };
         FilePageDto: {
             items: components["schemas"]["FileDto"][];

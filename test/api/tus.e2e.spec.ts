@@ -4,7 +4,8 @@ import http from 'node:http';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, sha1, sha256 } from '../support/bytes.js';
-import { auditCount, downloadContent, tempFiles, waitForStored } from '../support/client.js';
+import { auditCount, downloadContent, tempFiles, waitForStatus, waitForStored } from '../support/client.js';
+import { listObjects } from '../support/objects.js';
 import { isOpaque, rawStaged, stagedLength, stagedPath } from '../support/staging.js';
 import { TUS, tusUpload } from '../support/tus.js';
 import { createUser, type TestUser } from '../support/users.js';
@@ -72,6 +73,41 @@ describe.each<StoreKind>(['local', 's3'])('tus-js-client uploads (%s store)', (k
     },
     120_000,
   );
+
+  it('checks the SHA-256 the client declared: a match is recorded as clientVerified, a mismatch fails as client-hash-mismatch and stores nothing', async () => {
+    const body = randomBytes(CHUNK * 2 + 7);
+    const right = await tusUpload(world.base, alice, body, {
+      chunkSize: CHUNK,
+      metadata: { filename: 'verified.bin', sha256: sha256(body) },
+    });
+    await waitForStored(world, right.id);
+    const view = await request(world.server).get(`/api/v1/files/${right.id}`).set(alice.auth).expect(200);
+    expect(view.body).toMatchObject({ clientSha256: sha256(body), clientVerified: true });
+
+    const objectsBefore = await listObjects(world);
+    const wrong = await tusUpload(world.base, alice, body, {
+      chunkSize: CHUNK,
+      metadata: { filename: 'altered.bin', sha256: sha256(Buffer.from('something else')) },
+    });
+    const failed = await waitForStatus(world, wrong.id, 'failed');
+    expect(failed.error).toMatch(/^client-hash-mismatch: /);
+    expect(failed.error).toContain(sha256(body));
+    expect(await listObjects(world)).toEqual(objectsBefore);
+    expect(await tempFiles(world.config)).not.toContain(wrong.id);
+    const job = (await world.queue.getJob(wrong.id))!;
+    expect(job.attemptsMade).toBe(1);
+
+    const malformed = await request(world.server)
+      .post('/api/v1/tus')
+      .set({
+        ...alice.auth,
+        ...TUS,
+        'Upload-Length': '1',
+        'Upload-Metadata': `sha256 ${Buffer.from('abc').toString('base64')}`,
+      });
+    expect(malformed.status).toBe(400);
+    expect(malformed.body.message).toMatch(/64 hexadecimal/);
+  });
 
   it('creation-with-upload: the first chunk travels with the POST', async () => {
     const body = randomBytes(CHUNK + 5);

@@ -44,6 +44,14 @@ export class FileDto {
   @ApiPropertyOptional({ format: 'date-time' }) storedAt?: string;
   @ApiPropertyOptional({ description: 'Why processing failed or the integrity check that failed' })
   error?: string;
+  @ApiPropertyOptional({
+    description: 'The SHA-256 the client declared before sending (tus Upload-Metadata sha256)',
+  })
+  clientSha256?: string;
+  @ApiPropertyOptional({
+    description: "true once stored: the stored file's SHA-256 is the one the client declared",
+  })
+  clientVerified?: boolean;
 }
 
 export class FilePageDto {

@@ -18,6 +18,8 @@ export interface StoredFileFacts {
   objectKey: string;
   keyRef: string;
   wrappedKey: Buffer | null;
+  /** true when the client declared a SHA-256 and it matched; null when it declared none. */
+  clientVerified?: boolean | null;
 }
 
 /** created_at as text with all six fractional digits, for the cursor. */
