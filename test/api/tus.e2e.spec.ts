@@ -4,7 +4,14 @@ import http from 'node:http';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, sha1, sha256 } from '../support/bytes.js';
-import { auditCount, downloadContent, tempFiles, waitForStatus, waitForStored } from '../support/client.js';
+import {
+  auditCount,
+  downloadContent,
+  rawRequest,
+  tempFiles,
+  waitForStatus,
+  waitForStored,
+} from '../support/client.js';
 import { listObjects } from '../support/objects.js';
 import { isOpaque, rawStaged, stagedLength, stagedPath } from '../support/staging.js';
 import { TUS, tusUpload } from '../support/tus.js';
@@ -471,4 +478,56 @@ describe('expiry', () => {
     expect(await tempFiles(world.config)).toEqual([]);
     expect(await auditCount(world, untouched, 'upload.expired')).toBe(1);
   });
+});
+
+describe('resuming on another gateway process after the first one died', () => {
+  let world: World;
+  let alice: TestUser;
+
+  beforeAll(async () => {
+    world = await createWorld({ gateway: 'process', gateways: 2, workers: 1 });
+    alice = await createUser(world.urls[0]!, `alice_${world.id}`);
+  }, 90_000);
+
+  afterAll(async () => {
+    await world?.close();
+  });
+
+  it('an upload cut mid-chunk on gateway 1, which is then killed, resumes on gateway 2 from its offset and is stored once', async () => {
+    const body = randomBytes(20 * MiB + 123);
+    const first = await tusUpload(world.urls[0]!, alice, body, {
+      chunkSize: 4 * MiB,
+      abortWhileSending: 10 * MiB,
+    });
+    expect(first.aborted).toBe(true);
+    world.gatewayProcesses[0]!.signal('SIGKILL');
+    await world.gatewayProcesses[0]!.exited;
+
+    const url = `${world.urls[1]}/api/v1/tus/${first.id}`;
+    const state = await request(world.urls[1]!)
+      .head(`/api/v1/tus/${first.id}`)
+      .set({ ...alice.auth, ...TUS });
+    expect(state.status).toBe(200);
+    const offset = Number(state.headers['upload-offset']);
+    expect(offset).toBeGreaterThanOrEqual(8 * MiB);
+    expect(offset).toBeLessThan(body.length);
+
+    let resumedFrom: number | undefined;
+    const second = await tusUpload(world.urls[1]!, alice, body, {
+      chunkSize: 4 * MiB,
+      uploadUrl: url,
+      onProgress: (sent) => {
+        resumedFrom ??= sent;
+      },
+    });
+    expect(second).toMatchObject({ id: first.id, aborted: false });
+    expect(resumedFrom).toBeGreaterThanOrEqual(offset);
+    const row = await waitForStored(world, first.id, { timeoutMs: 60_000 });
+    expect(row.sha256).toBe(sha256(body));
+    const res = await rawRequest(`${world.urls[1]}/api/v1/files/${first.id}/content`, {
+      headers: alice.auth,
+    });
+    expect(res.sha256).toBe(sha256(body));
+    expect(await auditCount(world, first.id, 'upload.accepted')).toBe(1);
+  }, 120_000);
 });

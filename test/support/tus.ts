@@ -18,6 +18,8 @@ export interface TusUploadOptions {
   uploadDataDuringCreation?: boolean;
   /** Abort (without terminating) once this many bytes were acknowledged. */
   abortAfter?: number;
+  /** Abort (without terminating) in the middle of a chunk, once this many bytes were sent. */
+  abortWhileSending?: number;
 }
 
 /** Uploads `body` with the third-party tus client (tus-js-client, Node HTTP stack) to `base`. */
@@ -43,7 +45,13 @@ export function tusUpload(
           void upload.abort(false).then(() => resolve({ ...idOf(upload.url!), aborted: true }));
         }
       },
-      onProgress: options.onProgress,
+      onProgress: (sent, total) => {
+        options.onProgress?.(sent, total);
+        if (options.abortWhileSending !== undefined && sent >= options.abortWhileSending && !aborted) {
+          aborted = true;
+          void upload.abort(false).then(() => resolve({ ...idOf(upload.url!), aborted: true }));
+        }
+      },
       onSuccess: () => resolve({ ...idOf(upload.url!), aborted: false }),
       onError: (error) => reject(error),
     });

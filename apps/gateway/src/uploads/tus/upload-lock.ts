@@ -25,7 +25,7 @@ export class UploadLocks {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-    private readonly ttlMs = 30_000,
+    private readonly ttlMs = 15_000,
   ) {}
 
   /** The lock of upload `id`, or null while another request holds it. */
