@@ -74,6 +74,7 @@ describe('OpenAPI document', () => {
         'GET /api/v1/usage',
         'GET /healthz',
         'GET /readyz',
+        'POST /api/v1/account/password',
         'POST /api/v1/files/{id}/verify',
         'POST /api/v1/tokens',
         'POST /api/v1/uploads',
