@@ -1,6 +1,6 @@
-import { existsSync } from 'node:fs';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../support/browser.js';
 import { type SmtpCapture, startSmtpCapture } from '../support/smtp-server.js';
 import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
@@ -12,7 +12,6 @@ import { createWorld, type World } from '../support/world.js';
  * browser's session ending; then a change on the account page. The CSP is the production one.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const RESET_PASSWORD = 'a passphrase chosen after the reset';
 const CHANGED_PASSWORD = 'and then changed once more on the account page';
 
@@ -54,24 +53,10 @@ async function stillSignedIn(page: Page): Promise<boolean> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `No chromium at ${CHROMIUM}: install it (apt-get install -y chromium) or set CHROMIUM_PATH`,
-    );
-  }
+  browser = await launchChromium();
   smtp = await startSmtpCapture();
   world = await createWorld({ ownOrigins: true, ownPublicUrl: true, env: { SMTP_URL: smtp.url } });
   user = await createUser(world.server, `browser_reset_${world.id}`);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--no-first-run',
-    ],
-  });
 });
 
 afterAll(async () => {
