@@ -62,7 +62,7 @@ export class UserRepository {
     return this.repo
       .createQueryBuilder('u')
       .where('lower(u.email) = lower(:email)', { email })
-      .orderBy('u.created_at', 'ASC')
+      .orderBy('u.createdAt', 'ASC')
       .limit(limit)
       .getMany();
   }
