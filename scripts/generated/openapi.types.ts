@@ -98,8 +98,7 @@ export interface paths {
         /** Create a resumable upload (creation, creation-with-upload); 201 + Location */
         post: operations["tusCreate"];
         delete?: never;
-        /** tus discovery: version, extensions, size limit, checksums */
-        options: operations["tusOptions"];
+        options?: never;
         head?: never;
         patch?: never;
         trace?: never;
@@ -116,8 +115,7 @@ export interface paths {
         post?: never;
         /** Cancel an unfinished upload (termination); nothing is left */
         delete: operations["tusTerminate"];
-        /** tus discovery (on an upload URL) */
-        options: operations["tusUploadOptions"];
+        options?: never;
         /** An upload's offset, length and metadata */
         head: operations["tusHead"];
         /** Append a chunk (Content-Type: application/offset+octet-stream); 204 + Upload-Offset */
@@ -244,6 +242,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/account/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Change your password: the current one is required; your other sessions are signed out, your API tokens are kept */
+        post: operations["changePassword"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -260,6 +275,10 @@ export interface components {
              * @description Equals the file id
              */
             jobId: string;
+        };
+        ChangePasswordRequest: {
+            currentPassword: string;
+            newPassword: string;
         };
         CreateTokenRequest: {
             username: string;
@@ -827,24 +846,6 @@ export interface operations {
             };
         };
     };
-    tusOptions: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
-            };
-        };
-    };
     tusTerminate: {
         parameters: {
             query?: never;
@@ -909,24 +910,6 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorDto"];
                 };
-            };
-        };
-    };
-    tusUploadOptions: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm */
-            204: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content?: never;
             };
         };
     };
@@ -1547,6 +1530,64 @@ export interface operations {
             };
             /** @description Session call without a valid X-CSRF-Token */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+        };
+    };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangePasswordRequest"];
+            };
+        };
+        responses: {
+            /** @description Changed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Malformed body, or a new password the policy refuses */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Not authenticated, or the token is invalid or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description The current password is not correct (or a session call without a valid X-CSRF-Token) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Too many wrong passwords (the sign-in limits) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -9,6 +9,7 @@ import {
   downloadContent,
   rawRequest,
   tempFiles,
+  waitForJob,
   waitForStatus,
   waitForStored,
 } from '../support/client.js';
@@ -101,8 +102,9 @@ describe.each<StoreKind>(['local', 's3'])('tus-js-client uploads (%s store)', (k
     expect(failed.error).toContain(sha256(body));
     expect(await listObjects(world)).toEqual(objectsBefore);
     expect(await tempFiles(world.config)).not.toContain(wrong.id);
-    const job = (await world.queue.getJob(wrong.id))!;
-    expect(job.attemptsMade).toBe(1);
+    // Permanent: one attempt, no retry.
+    await waitForJob(world, wrong.id, 'failed');
+    expect((await world.queue.getJob(wrong.id))!.attemptsMade).toBe(1);
 
     const malformed = await request(world.server)
       .post('/api/v1/tus')

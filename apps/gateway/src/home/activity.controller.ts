@@ -12,6 +12,13 @@ const LABELS: Record<string, string> = {
   'login.failed': 'Failed sign-in',
   'login.throttled': 'Sign-in throttled',
   logout: 'Signed out',
+  'password.changed': 'Password changed',
+  'password.change_failed': 'Wrong current password',
+  'password.change_throttled': 'Password change throttled',
+  'password.reset_requested': 'Password reset requested',
+  'password.reset_throttled': 'Password reset throttled',
+  'password.reset_completed': 'Password reset',
+  'password.reset_failed': 'Password reset link refused',
   'token.created': 'API token created',
   'token.revoked': 'API token revoked',
   'upload.started': 'Resumable upload started',
@@ -25,6 +32,15 @@ const LABELS: Record<string, string> = {
   'file.corrupt': 'Integrity check failed',
   'file.deleted': 'File deleted',
 };
+
+/** Events shown as warnings. */
+const ALERTS = new Set([
+  'file.corrupt',
+  'login.failed',
+  'file.failed',
+  'password.change_failed',
+  'password.reset_failed',
+]);
 
 /** "Activity": the signed-in user's own audit events, newest first. */
 @ApiExcludeController()
@@ -45,7 +61,7 @@ export class ActivityController {
       events: events.map((e) => ({
         label: LABELS[e.action] ?? e.action,
         action: e.action,
-        alert: e.action === 'file.corrupt' || e.action === 'login.failed' || e.action === 'file.failed',
+        alert: ALERTS.has(e.action),
         when: utcLabel(e.createdAt),
         whenIso: e.createdAt.toISOString(),
         ip: e.ip ?? '',

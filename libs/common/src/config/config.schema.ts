@@ -98,6 +98,11 @@ export const envSchema = z
     REGISTER_MAX_PER_IP: int(1).default(10),
     REGISTER_THROTTLE_WINDOW: duration.default(60 * 60_000),
     API_TOKEN_MAX_LIFETIME: duration.optional(),
+    SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+    MAIL_FROM: z.string().trim().min(3).max(320).optional(),
+    PASSWORD_RESET_MAX_PER_ADDRESS: int(1).default(3),
+    PASSWORD_RESET_MAX_PER_IP: int(1).default(10),
+    PASSWORD_RESET_THROTTLE_WINDOW: duration.default(60 * 60_000),
     DATA_DIR: z.string().min(1).default('.data'),
     TEMP_DIR: z.string().min(1).optional(),
     TEMP_MAX_AGE: duration.default(24 * 3_600_000),
@@ -155,6 +160,13 @@ export const envSchema = z
       });
     }
     if (env.NODE_ENV === 'production') {
+      if (env.SMTP_URL && !env.PUBLIC_URL) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['PUBLIC_URL'],
+          message: 'is required in production when SMTP_URL is set (password reset links are built from it)',
+        });
+      }
       if (env.SESSION_SECRET === DEV_SESSION_SECRET) {
         ctx.addIssue({
           code: 'custom',
@@ -206,6 +218,10 @@ export interface TessConfig {
   metrics: { token: string | null; port: number | null };
   /** Longest API token lifetime; null: tokens may never expire. */
   apiTokens: { maxLifetimeMs: number | null };
+  /** Outgoing mail; `smtpUrl` null: no mail is sent, and password reset by e-mail is off. */
+  mail: { smtpUrl: string | null; from: string };
+  /** Password reset requests allowed per e-mail address and per client IP within `windowMs`. */
+  passwordReset: { maxPerAddress: number; maxPerIp: number; windowMs: number };
   dataDir: string;
   tempDir: string;
   tempMaxAgeMs: number;
@@ -271,6 +287,15 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
     },
     registerThrottle: { maxPerIp: env.REGISTER_MAX_PER_IP, windowMs: env.REGISTER_THROTTLE_WINDOW },
     apiTokens: { maxLifetimeMs: env.API_TOKEN_MAX_LIFETIME ?? null },
+    mail: {
+      smtpUrl: env.SMTP_URL ?? null,
+      from: env.MAIL_FROM ?? `TESS <no-reply@${new URL(publicUrl).hostname}>`,
+    },
+    passwordReset: {
+      maxPerAddress: env.PASSWORD_RESET_MAX_PER_ADDRESS,
+      maxPerIp: env.PASSWORD_RESET_MAX_PER_IP,
+      windowMs: env.PASSWORD_RESET_THROTTLE_WINDOW,
+    },
     dataDir,
     tempDir: env.TEMP_DIR ? abs(env.TEMP_DIR) : join(dataDir, 'tmp'),
     tempMaxAgeMs: env.TEMP_MAX_AGE,

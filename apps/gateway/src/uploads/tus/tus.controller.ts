@@ -15,11 +15,11 @@ import {
   UnsupportedMediaTypeException,
   UseGuards,
 } from '@nestjs/common';
-import { ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiExcludeEndpoint, ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { TESS_CONFIG, type TessConfig } from '#common';
 import { ApiAuthGuard } from '../../auth/api-auth.guard.js';
-import { ApiAuth, ApiErrors, PUBLIC } from '../../http/openapi.js';
+import { ApiAuth, ApiErrors } from '../../http/openapi.js';
 import { TusService, type TusUploadState } from './tus.service.js';
 import {
   parseByteCount,
@@ -61,28 +61,18 @@ export class TusController {
     private readonly tus: TusService,
   ) {}
 
+  // Discovery (Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm) is the tus protocol's own,
+  // public and the same on every URL; it stays out of the OpenAPI document (no generated client calls it).
   @Options()
   @HttpCode(204)
-  @ApiOperation({
-    summary: 'tus discovery: version, extensions, size limit, checksums',
-    operationId: 'tusOptions',
-    ...PUBLIC,
-  })
-  @ApiResponse({
-    status: 204,
-    description: 'Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm',
-  })
+  @ApiExcludeEndpoint()
   options(@Res({ passthrough: true }) res: Response): void {
     this.discovery(res);
   }
 
   @Options(':id')
   @HttpCode(204)
-  @ApiOperation({ summary: 'tus discovery (on an upload URL)', operationId: 'tusUploadOptions', ...PUBLIC })
-  @ApiResponse({
-    status: 204,
-    description: 'Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm',
-  })
+  @ApiExcludeEndpoint()
   uploadOptions(@Res({ passthrough: true }) res: Response): void {
     this.discovery(res);
   }

@@ -6,4 +6,8 @@ export {
   InvalidCursorError,
   type StoredFileFacts,
 } from './file.repository.js';
+export {
+  PasswordResetTokenRepository,
+  type ResetTokenState,
+} from './password-reset-token.repository.js';
 export { DuplicateUsernameError, UserRepository } from './user.repository.js';
