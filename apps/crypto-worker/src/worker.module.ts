@@ -6,6 +6,7 @@ import { HealthServer } from './health/health.server.js';
 import { CryptoWorkerService } from './jobs/crypto-worker.service.js';
 import { JOB_HANDLERS, type JobHandlers } from './jobs/job-handler.js';
 import { JobLocks } from './jobs/job-locks.js';
+import { JobReconciler } from './reconcile/job-reconciler.service.js';
 
 /** The crypto worker: an application context with no public HTTP server (only a health port). */
 @Module({})
@@ -25,6 +26,7 @@ export class WorkerModule {
         JobLocks,
         { provide: HashPool, useFactory: () => new HashPool() },
         CryptoWorkerService,
+        JobReconciler,
         HealthServer,
       ],
     };

@@ -20,6 +20,17 @@ export interface StoredFileFacts {
   wrappedKey: Buffer | null;
 }
 
+/** Where a page of `listStale` ended. */
+export interface StaleCursor {
+  updatedAt: string;
+  id: string;
+}
+
+/** What the reconciler needs of a file that may have lost its job. */
+export interface StaleFile extends Pick<FileEntity, 'id' | 'ownerId' | 'status' | 'tempPath' | 'keyRef'> {
+  cursor: StaleCursor;
+}
+
 /** created_at as text with all six fractional digits, for the cursor. */
 const CURSOR_TIME_SQL = `to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
@@ -40,6 +51,36 @@ export class FileRepository {
     const entity = this.repo.create({ ...data, status: 'queued', attempts: 0 });
     await this.repo.insert(entity);
     return entity;
+  }
+
+  /**
+   * Files `queued` or `processing` whose row has not changed for `graceMs`, oldest first, after `after`
+   * (keyset paging on the (status, updated_at) index, so a pass reads only such rows). `cursor` is the
+   * exact updated_at (microseconds) as text, for the next page.
+   */
+  async listStale(graceMs: number, limit: number, after?: StaleCursor): Promise<StaleFile[]> {
+    const rows: Array<{
+      id: string;
+      owner_id: string;
+      status: FileStatus;
+      temp_path: string | null;
+      key_ref: string | null;
+      cursor: string;
+    }> = await this.repo.query(
+      `SELECT id, owner_id, status, temp_path, key_ref, updated_at::text AS cursor FROM files
+       WHERE status IN ('queued', 'processing') AND updated_at < now() - make_interval(secs => $1)
+         AND ($2::timestamptz IS NULL OR (updated_at, id) > ($2::timestamptz, $3::uuid))
+       ORDER BY updated_at, id LIMIT $4`,
+      [graceMs / 1000, after?.updatedAt ?? null, after?.id ?? null, limit],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      ownerId: r.owner_id,
+      status: r.status,
+      tempPath: r.temp_path,
+      keyRef: r.key_ref,
+      cursor: { updatedAt: r.cursor, id: r.id },
+    }));
   }
 
   findById(id: string): Promise<FileEntity | null> {
@@ -132,6 +173,20 @@ export class FileRepository {
       },
     );
     return (result.affected ?? 0) > 0;
+  }
+
+  /**
+   * Marks a file failed only if it is still `queued`/`processing` and unchanged since `cursor` (the row the
+   * reconciler looked at): a worker that picked it up meanwhile wins. True when it was marked.
+   */
+  async markFailedIfUnchanged(id: string, cursor: StaleCursor, error: string): Promise<boolean> {
+    // TypeORM answers an UPDATE with [rows, rowCount].
+    const [rows]: [unknown[], number] = await this.repo.query(
+      `UPDATE files SET status = 'failed', error = $3, finished_at = now(), updated_at = now()
+       WHERE id = $1 AND status IN ('queued', 'processing') AND updated_at = $2::timestamptz RETURNING id`,
+      [id, cursor.updatedAt, error.slice(0, 2000)],
+    );
+    return rows.length > 0;
   }
 
   /** A failed attempt that will be retried: back to queued, with the reason kept for the user to see. */

@@ -4,6 +4,8 @@ export {
   type FilePage,
   FileRepository,
   InvalidCursorError,
+  type StaleCursor,
+  type StaleFile,
   type StoredFileFacts,
 } from './file.repository.js';
 export { DuplicateUsernameError, UserRepository } from './user.repository.js';
