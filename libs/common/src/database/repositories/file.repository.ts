@@ -20,6 +20,19 @@ export interface StoredFileFacts {
   wrappedKey: Buffer | null;
 }
 
+/** A PostgreSQL session (backend pid) and the advisory lock key (`hashtextextended(key, 0)`) it must hold. */
+export interface LockFence {
+  pid: number;
+  key: string;
+}
+
+/** A new upload's row, before it is `queued`. */
+export type NewQueuedFile = Pick<
+  FileEntity,
+  'id' | 'ownerId' | 'filename' | 'contentType' | 'size' | 'tempPath'
+> &
+  Partial<Pick<FileEntity, 'keyRef' | 'wrappedKey'>>;
+
 /** Where a page of `listStale` ended. */
 export interface StaleCursor {
   updatedAt: string;
@@ -42,15 +55,21 @@ export class FileRepository {
     this.repo = dataSource.getRepository(FileEntity);
   }
 
-  async createQueued(
-    data: Pick<FileEntity, 'id' | 'ownerId' | 'filename' | 'contentType' | 'size' | 'tempPath'> &
-      Partial<Pick<FileEntity, 'keyRef' | 'wrappedKey'>>,
-  ): Promise<FileEntity> {
+  async createQueued(data: NewQueuedFile): Promise<FileEntity> {
+    const [entity] = await this.createQueuedMany([data]);
+    return entity!;
+  }
+
+  /**
+   * The rows of one upload request in one INSERT: all of them or none, so a database that fails midway
+   * leaves no row of the request behind (docs/security.md item 34).
+   */
+  async createQueuedMany(files: NewQueuedFile[]): Promise<FileEntity[]> {
     // insert, not save: save would first SELECT the id to choose between INSERT and UPDATE, and wrap
-    // the INSERT in a transaction of its own; this runs once per uploaded file.
-    const entity = this.repo.create({ ...data, status: 'queued', attempts: 0 });
-    await this.repo.insert(entity);
-    return entity;
+    // the INSERT in a transaction of its own.
+    const entities = files.map((data) => this.repo.create({ ...data, status: 'queued', attempts: 0 }));
+    await this.repo.insert(entities);
+    return entities;
   }
 
   /**
@@ -159,19 +178,35 @@ export class FileRepository {
     return entity;
   }
 
-  /** Commits the stored state only if the file is still being processed (a deleted file stays deleted). */
-  async markStored(id: string, facts: StoredFileFacts): Promise<boolean> {
-    const result = await this.repo.update(
-      { id, status: 'processing' },
-      {
+  /**
+   * Commits the stored state only if the file is still being processed (a deleted file stays deleted) and,
+   * with a `fence`, only while that PostgreSQL session still holds the file's advisory lock: a worker
+   * whose lock session was killed (pg_terminate_backend, a network cut) cannot commit a file that another
+   * run now owns (docs/security.md item 34).
+   */
+  async markStored(id: string, facts: StoredFileFacts, fence?: LockFence): Promise<boolean> {
+    const qb = this.repo
+      .createQueryBuilder()
+      .update(FileEntity)
+      .set({
         ...facts,
         status: 'stored',
         error: null,
         tempPath: null,
-        storedAt: new Date(),
-        finishedAt: new Date(),
-      },
-    );
+        storedAt: () => 'now()',
+        finishedAt: () => 'now()',
+      })
+      .where('id = :id', { id })
+      .andWhere("status = 'processing'");
+    if (fence) {
+      qb.andWhere(
+        `EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.pid = :pid
+           AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(:lockKey, 0))`,
+        { pid: fence.pid, lockKey: fence.key },
+      );
+    }
+    const result = await qb.execute();
     return (result.affected ?? 0) > 0;
   }
 

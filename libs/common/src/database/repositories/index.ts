@@ -4,6 +4,8 @@ export {
   type FilePage,
   FileRepository,
   InvalidCursorError,
+  type LockFence,
+  type NewQueuedFile,
   type StaleCursor,
   type StaleFile,
   type StoredFileFacts,
