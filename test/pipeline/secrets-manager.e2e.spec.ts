@@ -51,6 +51,8 @@ describe('envelope mode with the master key in Secrets Manager', { timeout: 60_0
   });
 
   it('stores files under a master key created in Secrets Manager, fetched once and cached, and they decrypt', async () => {
+    // Created once, by the gateway's first audit event (the registration in beforeAll).
+    expect(fake.calls.CreateSecret).toBe(1);
     fake.resetCalls();
     worker = await world.startWorker({ env: AWS_ENV, name: 'worker (aws-sm)' });
     const bodies = [randomBytes(3 * MiB + 5), randomBytes(1000)];
@@ -67,11 +69,13 @@ describe('envelope mode with the master key in Secrets Manager', { timeout: 60_0
       );
       expect(row.wrappedKey).toHaveLength(60);
     }
-    // The gateway (it wraps each upload's data key for staging) reads (not found) and creates the master
-    // key; the worker reads it once; both then use their cached key for every file.
+    // The gateway created the master key before this test, at its first audit event (the registration:
+    // audit links are keyed from the master key, docs/security.md item 33), and keeps it cached. The worker
+    // reads the version it unwraps with and the current version for its audit links, once each; every
+    // file after that uses the cache.
     expect({ get: fake.calls.GetSecretValue, create: fake.calls.CreateSecret }).toEqual({
       get: 2,
-      create: 1,
+      create: 0,
     });
     expect(fake.secret(MASTER_KEY_SECRET_ID)?.versions).toHaveLength(1);
 
@@ -94,8 +98,9 @@ describe('envelope mode with the master key in Secrets Manager', { timeout: 60_0
     expect(row.sha256).toBe(sha256(body));
     expect(row.attempts).toBe(1);
     expect(row.keyRef).toMatch(new RegExp(`^aws-sm:${MASTER_KEY_SECRET_ID}:`));
-    // Two throttled answers, then the successful read: retried inside the attempt, not by BullMQ.
-    expect(fake.calls.GetSecretValue).toBe(3);
+    // Two throttled answers, then the two successful reads (the version it unwraps with, the current one
+    // for its audit links): retried inside the attempt, not by BullMQ.
+    expect(fake.calls.GetSecretValue).toBe(4);
     expect(fake.calls.CreateSecret).toBe(0);
     expect((await decryptStored(world.config, file!.id)).sha256).toBe(sha256(body));
     expect(await tempFiles(world.config)).toEqual([]);

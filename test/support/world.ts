@@ -12,6 +12,7 @@ import pg from 'pg';
 import { DataSource } from 'typeorm';
 import {
   AuditRepository,
+  auditKeyringFromConfig,
   bullPrefix,
   createDataSource,
   createRedisClient,
@@ -285,6 +286,7 @@ async function build(
   let gateway: RunningGateway | undefined;
   let queue: Queue | undefined;
   let ownStore: ObjectStore | undefined;
+  let ownAudit: AuditRepository | undefined;
   // Worlds whose gateways are processes read the database through a connection of their own.
   let ownDataSource: DataSource | undefined;
   const gatewayProcesses: TestProcess[] = [];
@@ -317,7 +319,13 @@ async function build(
       return gateway ? gateway.app.get(FileRepository) : new FileRepository(world.dataSource);
     },
     get audit() {
-      return gateway ? gateway.app.get(AuditRepository) : new AuditRepository(world.dataSource);
+      if (gateway) return gateway.app.get(AuditRepository);
+      if (!ownAudit) {
+        const keyring = auditKeyringFromConfig(config);
+        cleanups.push(() => keyring.close());
+        ownAudit = new AuditRepository(world.dataSource, keyring);
+      }
+      return ownAudit;
     },
     get users() {
       return gateway ? gateway.app.get(UserRepository) : new UserRepository(world.dataSource);

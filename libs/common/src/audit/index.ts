@@ -1,0 +1,3 @@
+/** The tamper-evident audit chain (docs/security.md item 33). */
+export * from './audit-chain.js';
+export * from './audit-keyring.js';
