@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type AuditKeyring,
@@ -6,9 +7,12 @@ import {
   auditKeyringFromConfig,
   chainOf,
   GENESIS_HASH,
+  LATEST_ANCHOR_KEY,
   linkHash,
+  readAuditAnchor,
   verifyAuditChains,
 } from '#common';
+import { waitFor } from '../support/client.js';
 import { AUDIT_VERIFY_ENTRY } from '../support/paths.js';
 import { killAllProcesses, startProcess } from '../support/processes.js';
 import { createUser } from '../support/users.js';
@@ -58,6 +62,12 @@ async function eventAt(userId: string, seq: number): Promise<{ id: string; creat
     [chainOf(userId), seq],
   );
   return row;
+}
+
+async function readObjectKey(key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await world.store.getRange(key, 0)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 function runVerify(args: string[] = []) {
@@ -175,6 +185,48 @@ describe('the audit chain', { timeout: 120_000 }, () => {
     const broken = await alice.agent.get('/activity').expect(200);
     expect(broken.text).toContain('alert-danger');
     expect(broken.text).toContain(`Audit trail broken: event ${id}`);
+  });
+
+  it('finds a tail cut together with its head row against the signed anchor a worker wrote', async () => {
+    const userId = await chainWith(10);
+    const chain = chainOf(userId);
+    // A worker anchors at start (and every AUDIT_ANCHOR_INTERVAL).
+    await world.startInProcessWorker();
+    await waitFor('the first anchor', async () => {
+      const anchor = await readAuditAnchor(world.store, keyring).catch(() => null);
+      return anchor?.checkpoints.get(chain)?.seq === 10;
+    });
+    await world.stopInProcessWorker();
+    const [seventh] = await world.dataSource.query(
+      'SELECT hash FROM audit_events WHERE chain = $1 AND seq = 7',
+      [chain],
+    );
+    await world.dataSource.query('DELETE FROM audit_events WHERE chain = $1 AND seq > 7', [chain]);
+    await world.dataSource.query('UPDATE audit_chain_heads SET seq = 7, hash = $2 WHERE chain = $1', [
+      chain,
+      seventh.hash,
+    ]);
+    // The database alone no longer shows it...
+    expect((await verifyAuditChains(world.dataSource, keyring, { only: chain })).ok).toBe(true);
+    // ...the anchor does, and so does the command, which reads it.
+    const anchor = (await readAuditAnchor(world.store, keyring))!;
+    const report = await verifyAuditChains(world.dataSource, keyring, {
+      only: chain,
+      anchors: anchor.checkpoints,
+    });
+    expect(report.breaks).toEqual([expect.objectContaining({ chain, kind: 'anchor', seq: 8 })]);
+    const run = await runVerify(['--chain', chain]);
+    expect(run.status.code).toBe(1);
+    expect(run.output).toMatch(new RegExp(`BROKEN ${chain}: anchor: .*#10: its tail was cut`));
+    expect(run.output).toContain(`checked against the anchor of ${anchor.at}`);
+
+    // An anchor edited in the store does not verify.
+    const raw = JSON.parse((await readObjectKey(LATEST_ANCHOR_KEY)).toString());
+    raw.heads = raw.heads.map((h: { chain: string; seq: number }) =>
+      h.chain === chain ? { ...h, seq: 7 } : h,
+    );
+    await world.store.put(LATEST_ANCHOR_KEY, Readable.from([Buffer.from(JSON.stringify(raw))]));
+    await expect(readAuditAnchor(world.store, keyring)).rejects.toThrow(/does not verify: it was altered/);
   });
 
   it('verifies an untouched chain of 10,000 events (benchmark)', async () => {

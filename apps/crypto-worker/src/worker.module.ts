@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule, TessMetrics } from '#common';
+import { AuditAnchorService } from './audit/audit-anchor.service.js';
 import { EncryptFileHandler } from './encrypt/encrypt-file.handler.js';
 import { HashPool } from './encrypt/taps/hash-pool.js';
 import { HealthServer } from './health/health.server.js';
@@ -27,6 +28,7 @@ export class WorkerModule {
         { provide: HashPool, useFactory: () => new HashPool() },
         CryptoWorkerService,
         JobReconciler,
+        AuditAnchorService,
         HealthServer,
       ],
     };

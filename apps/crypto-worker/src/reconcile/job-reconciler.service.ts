@@ -23,6 +23,7 @@ import {
   type TessConfig,
   TessMetrics,
 } from '#common';
+import { repeatEvery, underTryLock } from '../jobs/singleton-task.js';
 
 /** Arbitrary constant naming the reconciler in pg_try_advisory_lock (the migrations use ...001). */
 const RECONCILE_LOCK_KEY = 7_305_127_002;
@@ -63,8 +64,7 @@ export class JobReconciler implements OnApplicationBootstrap, OnApplicationShutd
   private readonly logger = new Logger('JobReconciler');
   private connection?: Redis;
   private queue?: Queue;
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private task?: { stop(): Promise<void> };
 
   constructor(
     @Inject(TESS_CONFIG) private readonly config: TessConfig,
@@ -85,44 +85,22 @@ export class JobReconciler implements OnApplicationBootstrap, OnApplicationShutd
       defaultJobOptions: defaultJobOptions(this.config),
     });
     this.queue.on('error', () => undefined);
-    const tick = (): void => {
-      // One pass at a time in this process; a slow pass skips ticks instead of piling up.
-      if (this.running) return;
-      this.running = this.reconcile()
-        .catch((error: Error) => this.logger.warn(`Reconcile pass failed: ${error.message}`))
-        .finally(() => {
-          this.running = undefined;
-        });
-    };
-    this.timer = setInterval(tick, this.config.reconcile.intervalMs);
-    this.timer.unref();
-    tick();
+    this.task = repeatEvery(
+      this.config.reconcile.intervalMs,
+      () => this.reconcile(),
+      (error) => this.logger.warn(`Reconcile pass failed: ${error.message}`),
+    );
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.task?.stop();
     await this.queue?.close().catch(() => undefined);
     this.connection?.disconnect();
   }
 
   /** One pass; null when another replica holds the reconciler lock. */
-  async reconcile(): Promise<ReconcileReport | null> {
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      const [{ locked }] = (await runner.query('SELECT pg_try_advisory_lock($1) AS locked', [
-        RECONCILE_LOCK_KEY,
-      ])) as [{ locked: boolean }];
-      if (!locked) return null;
-      try {
-        return await this.pass();
-      } finally {
-        await runner.query('SELECT pg_advisory_unlock($1)', [RECONCILE_LOCK_KEY]).catch(() => undefined);
-      }
-    } finally {
-      await runner.release();
-    }
+  reconcile(): Promise<ReconcileReport | null> {
+    return underTryLock(this.dataSource, RECONCILE_LOCK_KEY, () => this.pass());
   }
 
   private async pass(): Promise<ReconcileReport> {

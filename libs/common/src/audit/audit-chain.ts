@@ -153,13 +153,19 @@ export async function verifyAuditChains(
       )) as Array<{ chain: string; seq: string; hash: Buffer | null }>
     ).map((h) => [h.chain, { seq: Number(h.seq), hash: h.hash }]),
   );
+  // Anchored chains too: a chain deleted with its head still has its anchor.
   const chains: string[] = options.only
     ? [options.only]
-    : (
-        (await dataSource.query(
-          'SELECT DISTINCT chain FROM audit_events UNION SELECT chain FROM audit_chain_heads ORDER BY 1',
-        )) as Array<{ chain: string }>
-      ).map((r) => r.chain);
+    : [
+        ...new Set([
+          ...(
+            (await dataSource.query(
+              'SELECT DISTINCT chain FROM audit_events UNION SELECT chain FROM audit_chain_heads',
+            )) as Array<{ chain: string }>
+          ).map((r) => r.chain),
+          ...(options.anchors?.keys() ?? []),
+        ]),
+      ].sort();
   const report: AuditVerifyReport = { ok: true, chains: [], events: 0, legacyEvents: 0, breaks: [] };
   for (const chain of chains) {
     const result =

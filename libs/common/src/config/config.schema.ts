@@ -135,6 +135,7 @@ export const envSchema = z
     JOB_ATTEMPTS: int(1, 100).default(5),
     RECONCILE_INTERVAL: duration.default(60_000),
     RECONCILE_GRACE: duration.default(2 * 60_000),
+    AUDIT_ANCHOR_INTERVAL: duration.default(3_600_000),
   })
   .superRefine((env, ctx) => {
     if (env.STORAGE_DRIVER === 's3' && !env.S3_BUCKET) {
@@ -226,6 +227,8 @@ export interface TessConfig {
    * `queued` or `processing` for longer than `graceMs` without a live BullMQ job are re-enqueued.
    */
   reconcile: { intervalMs: number; graceMs: number };
+  /** How often a worker signs the audit chains' heads into the object store (libs/common/src/audit). */
+  auditAnchorIntervalMs: number;
 }
 
 export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): TessConfig {
@@ -309,5 +312,6 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
       jobAttempts: env.JOB_ATTEMPTS,
     },
     reconcile: { intervalMs: env.RECONCILE_INTERVAL, graceMs: env.RECONCILE_GRACE },
+    auditAnchorIntervalMs: env.AUDIT_ANCHOR_INTERVAL,
   };
 }

@@ -11,7 +11,7 @@ import { ApiTokenRepository, AuditRepository, FileRepository, UserRepository } f
 const REPOSITORIES = [UserRepository, FileRepository, ApiTokenRepository];
 
 /** The audit keyring (HMAC keys of the chain), released with the app. */
-const AUDIT_KEYRING = Symbol('AUDIT_KEYRING');
+export const AUDIT_KEYRING = Symbol('AUDIT_KEYRING');
 
 /** TypeORM on PostgreSQL plus the repository classes services use (services never touch the driver). */
 @Global()
@@ -42,7 +42,7 @@ export class DatabaseModule implements OnApplicationShutdown {
             new AuditRepository(dataSource, keyring),
         },
       ],
-      exports: [...REPOSITORIES, AuditRepository],
+      exports: [...REPOSITORIES, AuditRepository, AUDIT_KEYRING],
     };
   }
 }
