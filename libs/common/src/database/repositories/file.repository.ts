@@ -65,10 +65,21 @@ export class FileRepository {
    * leaves no row of the request behind (docs/security.md item 34).
    */
   async createQueuedMany(files: NewQueuedFile[]): Promise<FileEntity[]> {
-    // insert, not save: save would first SELECT the id to choose between INSERT and UPDATE, and wrap
-    // the INSERT in a transaction of its own.
     const entities = files.map((data) => this.repo.create({ ...data, status: 'queued', attempts: 0 }));
-    await this.repo.insert(entities);
+    // clock_timestamp(), evaluated row by row, keeps the request's files in upload order (now() would
+    // give them all the statement's time, and the file list sorts by created_at).
+    await this.repo
+      .createQueryBuilder()
+      .insert()
+      .into(FileEntity)
+      .values(
+        entities.map((entity) => ({
+          ...entity,
+          createdAt: () => 'clock_timestamp()',
+          updatedAt: () => 'clock_timestamp()',
+        })),
+      )
+      .execute();
     return entities;
   }
 
