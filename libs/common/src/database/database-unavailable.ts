@@ -17,6 +17,8 @@ const UNAVAILABLE_MESSAGES =
  * it as a bug (500) or a permanent failure. docs/security.md item 34.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
+  // The AWS SDK marks its errors ($metadata): an object store or Secrets Manager socket error is not one.
+  if ((error as { $metadata?: unknown } | null)?.$metadata !== undefined) return false;
   for (let e: unknown = error, depth = 0; e && depth < 4; depth++) {
     const { code, message, driverError, cause } = e as {
       code?: unknown;
