@@ -148,6 +148,9 @@ export const envSchema = z
     WORKER_SHUTDOWN_TIMEOUT: duration.default(60_000),
     WORKER_LOCK_DURATION: duration.default(30_000),
     JOB_ATTEMPTS: int(1, 100).default(5),
+    RECONCILE_INTERVAL: duration.default(60_000),
+    RECONCILE_GRACE: duration.default(2 * 60_000),
+    AUDIT_ANCHOR_INTERVAL: duration.default(3_600_000),
   })
   .superRefine((env, ctx) => {
     if (env.STORAGE_DRIVER === 's3' && !env.S3_BUCKET) {
@@ -255,6 +258,13 @@ export interface TessConfig {
     lockDurationMs: number;
     jobAttempts: number;
   };
+  /**
+   * The worker's reconciler (apps/crypto-worker/src/reconcile): every `intervalMs` (and at start), files
+   * `queued` or `processing` for longer than `graceMs` without a live BullMQ job are re-enqueued.
+   */
+  reconcile: { intervalMs: number; graceMs: number };
+  /** How often a worker signs the audit chains' heads into the object store (libs/common/src/audit). */
+  auditAnchorIntervalMs: number;
 }
 
 export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): TessConfig {
@@ -354,5 +364,7 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
       lockDurationMs: env.WORKER_LOCK_DURATION,
       jobAttempts: env.JOB_ATTEMPTS,
     },
+    reconcile: { intervalMs: env.RECONCILE_INTERVAL, graceMs: env.RECONCILE_GRACE },
+    auditAnchorIntervalMs: env.AUDIT_ANCHOR_INTERVAL,
   };
 }
