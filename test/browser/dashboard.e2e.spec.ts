@@ -4,7 +4,14 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parse as parseContentDisposition } from 'content-disposition';
-import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import {
+  type Browser,
+  type BrowserContext,
+  chromium,
+  type Locator,
+  type Page,
+  type Response,
+} from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, sha256 } from '../support/bytes.js';
 import { ROOT } from '../support/paths.js';
@@ -77,7 +84,8 @@ function watch(target: Page, sink: typeof problems = problems): void {
     else if (message.type() === 'error') sink.consoleErrors.push(text);
   });
   target.on('request', (req) => {
-    if (req.method() === 'POST' && new URL(req.url()).pathname === '/api/v1/uploads') uploadRequests++;
+    if (req.method() !== 'POST' || new URL(req.url()).pathname !== '/api/v1/uploads') return;
+    uploadRequests++;
   });
 }
 
@@ -522,6 +530,39 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
     expect(await usageLine.locator('[data-field="text"]').textContent()).toMatch(
       new RegExp(`^Storage used: .+ · ${after.files} files$`),
     );
+  });
+
+  it('sends each picked file in its own request, so one over the limit never takes the others down', async () => {
+    const sentBefore = uploadRequests;
+    // How many files the server accepted from each upload request the page sends.
+    const accepted: Promise<number>[] = [];
+    const onResponse = (res: Response) => {
+      const req = res.request();
+      if (req.method() === 'POST' && new URL(req.url()).pathname === '/api/v1/uploads') {
+        accepted.push(res.json().then((body: { files?: unknown[] }) => body.files?.length ?? 0));
+      }
+    };
+    page.on('response', onResponse);
+    const small = ['batch one.txt', 'batch two.txt'].map((name) => ({
+      name,
+      mimeType: 'text/plain',
+      buffer: Buffer.from(`${name}\n`.repeat(100)),
+    }));
+    const big = {
+      name: 'batch-too-big.bin',
+      mimeType: 'application/octet-stream',
+      buffer: Buffer.alloc(31 * MiB),
+    };
+    await page.setInputFiles('#file-input', [small[0]!, big, small[1]!]);
+    await card(big.name).and(page.locator('[data-state="rejected"]')).waitFor();
+    for (const { name } of small) {
+      await card(name).and(page.locator('[data-state="stored"]')).waitFor({ timeout: 30_000 });
+      await row(page, name).and(page.locator('[data-status="stored"]')).waitFor();
+    }
+    expect(uploadRequests - sentBefore).toBe(2);
+    page.off('response', onResponse);
+    expect(await Promise.all(accepted)).toEqual([1, 1]);
+    expect(await row(page, big.name).count()).toBe(0);
   });
 
   it('serves the API documentation under the CSP: no violation, no console error, no blank band', async () => {

@@ -74,6 +74,21 @@ function writeError(error: unknown): HttpException {
 }
 
 /**
+ * The end of a refusal: a request is stored whole or not at all, so the files that came before the bad
+ * one (named, a few at most) were not stored either and must be sent again without it.
+ */
+export function nothingStored(others: ReadonlyArray<{ filename: string }>): string {
+  if (others.length === 0) return 'nothing from this request was stored.';
+  const named = others.slice(0, 3).map((f) => `"${f.filename}"`);
+  const more = others.length > named.length ? ` and ${others.length - named.length} more` : '';
+  const them = others.length === 1 ? 'it' : 'them';
+  return (
+    `nothing from this request was stored, not ${named.join(', ')}${more} either ` +
+    `(a request is stored whole or not at all): send ${them} again without this file.`
+  );
+}
+
+/**
  * Receives multipart uploads: every `file` part is encrypted while it streams into `TEMP_DIR/<uuid>` as a
  * staging file (libs/common/src/staging, docs/format.md "Staging format": authenticated 1 MiB records under
  * the file's fresh data key, which the key provider wraps into the row), so no plaintext byte of an upload
@@ -278,7 +293,8 @@ export class UploadsService {
         stream.on('limit', () =>
           fail(
             new PayloadTooLargeException(
-              `"${entry.filename}" is larger than the ${formatBytes(maxFileSize)} limit (${maxFileSize} bytes); nothing was stored.`,
+              `"${entry.filename}" is larger than the ${formatBytes(maxFileSize)} limit (${maxFileSize} bytes); ` +
+                nothingStored(files.filter((f) => f !== entry)),
             ),
           ),
         );
@@ -310,7 +326,7 @@ export class UploadsService {
       parser.on('filesLimit', () =>
         fail(
           new PayloadTooLargeException(
-            `At most ${maxFilesPerRequest} files per request; nothing was stored.`,
+            `At most ${maxFilesPerRequest} files per request; nothing from this request was stored.`,
           ),
         ),
       );
