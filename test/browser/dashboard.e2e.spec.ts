@@ -380,7 +380,7 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
   });
 
   it('never leaves a stale bar when job events are lost, and re-reads the list after a reconnect', async () => {
-    // A tab whose Socket.IO frames pass through a relay that swallows every job event.
+    // A tab whose Socket.IO frames pass through a relay that swallows every job and file event.
     const tab = await context.newPage();
     watch(tab);
     tab.on('filechooser', () => undefined);
@@ -389,7 +389,7 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
     await tab.routeWebSocket(/\/socket\.io\//, (ws) => {
       const server = ws.connectToServer();
       server.onMessage((message) => {
-        if (typeof message === 'string' && message.includes('"job:')) swallowed++;
+        if (typeof message === 'string' && /"(?:job|file):/.test(message)) swallowed++;
         else ws.send(message);
       });
       routes.push(ws);
@@ -476,6 +476,84 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
     expect(await rows.first().locator('[data-field="filename"]').textContent()).toBe('from-the-cli.txt');
     await collectCsp(tab);
     await second.close();
+  });
+
+  it('lists a file queued in another tab at once, before any worker has taken it', async () => {
+    const tab = await context.newPage();
+    watch(tab);
+    await tab.goto(`${base}/home`);
+    await tab.locator('#live-status[data-state="connected"]').waitFor();
+    // No worker: the file stays queued, so no job event can be what brings the row.
+    await world.stopInProcessWorker();
+    try {
+      await page.setInputFiles('#file-input', {
+        name: 'queued-elsewhere.txt',
+        mimeType: 'text/plain',
+        buffer: Buffer.from('queued while no worker runs\n'),
+      });
+      await row(tab, 'queued-elsewhere.txt')
+        .and(tab.locator('[data-status="queued"]'))
+        .waitFor({ timeout: 5000 });
+    } finally {
+      await world.startInProcessWorker();
+    }
+    await row(tab, 'queued-elsewhere.txt')
+      .and(tab.locator('[data-status="stored"]'))
+      .waitFor({ timeout: 30_000 });
+    await card('queued-elsewhere.txt')
+      .and(page.locator('[data-state="stored"]'))
+      .waitFor({ timeout: 30_000 });
+    await collectCsp(tab);
+    await tab.close();
+  });
+
+  it('disables the drop zone of a tab signed out elsewhere and says so in plain words', async () => {
+    const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await other.addInitScript(CSP_PROBE);
+    const first = await other.newPage();
+    const second = await other.newPage();
+    // Requests the ended session makes are refused (console errors by design): these tabs keep their own record.
+    const signedOutTab = { pageErrors: [] as string[], consoleErrors: [] as string[], csp: [] as string[] };
+    watch(first, signedOutTab);
+    watch(second, signedOutTab);
+    await signIn(first, username, PASSWORD);
+    await second.goto(`${base}/home`);
+    await second.locator('#live-status[data-state="connected"]').waitFor();
+    expect(await second.locator('#signed-out').isVisible()).toBe(false);
+
+    // Log out in the first tab: the second one hears its socket end and learns why over REST.
+    await Promise.all([
+      first.waitForURL(`${base}/login`),
+      first.getByRole('button', { name: 'Log out' }).click(),
+    ]);
+    const banner = second.locator('#signed-out');
+    await banner.waitFor({ state: 'visible', timeout: 10_000 });
+    expect((await banner.textContent())?.replace(/\s+/g, ' ').trim()).toBe(
+      'You were signed out — sign in again.',
+    );
+    expect(await banner.getByRole('link', { name: 'sign in again' }).getAttribute('href')).toBe('/login');
+    expect(await second.locator('#drop-zone').isDisabled()).toBe(true);
+    await second.locator('#live-status[data-state="offline"]').waitFor();
+
+    // Nothing more is sent, and every refusal reads the same, never the API's developer wording.
+    const sent = uploadRequests;
+    await second.setInputFiles('#file-input', {
+      name: 'after-logout.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from('x'),
+    });
+    await second.getByRole('button', { name: 'Refresh the file list' }).click();
+    await second
+      .locator('#toasts .toast[data-kind="error"]', { hasText: 'You were signed out — sign in again.' })
+      .waitFor();
+    expect(uploadRequests).toBe(sent);
+    expect(await second.locator('.upload-card').count()).toBe(0);
+    expect(await second.locator('body').textContent()).not.toContain('Authentication required');
+    signedOutTab.csp.push(...((await second.evaluate('window.__cspViolations || []')) as string[]));
+    expect(signedOutTab.pageErrors).toEqual([]);
+    expect(signedOutTab.csp).toEqual([]);
+    for (const error of signedOutTab.consoleErrors) expect(error).toMatch(/status of 401/);
+    await other.close();
   });
 
   it('shows the stored name on the card, in the toast, the list and the download; usage follows', async () => {

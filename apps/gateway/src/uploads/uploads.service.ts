@@ -27,6 +27,7 @@ import {
   TessMetrics,
   type WrappedDataKey,
 } from '#common';
+import { EventsGateway } from '../events/events.gateway.js';
 import { ClientAbortedError } from '../http/client-aborted.error.js';
 import { formatBytes } from '../http/views.js';
 import { JobQueue } from '../infra/job-queue.js';
@@ -109,6 +110,7 @@ export class UploadsService {
     private readonly jobs: JobQueue,
     private readonly metrics: TessMetrics,
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
+    private readonly events: EventsGateway,
   ) {}
 
   async receive(req: Request, ownerId: string): Promise<AcceptedUpload[]> {
@@ -149,6 +151,10 @@ export class UploadsService {
         details: { filename: file.filename, size: file.size },
       });
     }
+    this.events.filesCreated(
+      ownerId,
+      received.map((f) => ({ fileId: f.id, filename: f.filename, size: f.size })),
+    );
     return received.map((f) => ({
       id: f.id,
       filename: f.filename,

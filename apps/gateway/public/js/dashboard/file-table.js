@@ -18,6 +18,10 @@ function findRow(id) {
   return rows().find((tr) => tr.dataset.fileId === id) ?? null;
 }
 
+export function hasRow(id) {
+  return findRow(id) !== null;
+}
+
 function updateEmpty() {
   const empty = rows().length === 0;
   dom.filesWrap.hidden = empty;

@@ -4,6 +4,7 @@ import { api, errorMessage, parseJson } from './api-client.js';
 import { refreshRow, setRowStatus, upsertRow } from './file-table.js';
 import { formatBytes, shortHash } from './format.js';
 import { announce, csrfToken, dom, field, maxFileSize, maxFileSizeLabel, setText } from './page.js';
+import { isSignedOut, onSignedOut, SIGNED_OUT_MESSAGE } from './session.js';
 import { toast } from './toasts.js';
 
 const FINAL = new Set(['stored', 'failed', 'rejected', 'cancelled']);
@@ -117,7 +118,7 @@ function cancelUpload(up) {
 
 function addFiles(fileList) {
   const files = Array.from(fileList ?? []);
-  if (!files.length) return;
+  if (!files.length || isSignedOut()) return;
   let accepted = 0;
   for (const file of files) {
     const up = createUpload(file);
@@ -299,6 +300,17 @@ let dragDepth = 0;
 
 /** Binds the drop zone, the picker and "Clear finished", and guards the page against stray drops. */
 export function initUploads() {
+  // Signed out: the uploads still waiting for their turn would only meet a 401.
+  onSignedOut(() => {
+    for (const up of queue.splice(0)) {
+      up.cancelled = true;
+      setBar(up, 'transfer', 0, 'not sent', 'bg-secondary');
+      setBar(up, 'process', 0, '—');
+      setState(up, 'cancelled', 'Not sent');
+      setMessage(up, SIGNED_OUT_MESSAGE, 'text-danger');
+    }
+  });
+
   window.addEventListener('beforeunload', (event) => {
     if (uploadsList().some((up) => up.state === 'uploading' || up.state === 'waiting')) {
       event.preventDefault();
