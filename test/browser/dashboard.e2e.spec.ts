@@ -57,7 +57,10 @@ const CSP_PROBE = `
   });
 `;
 
-/** Records every value each upload card's progress bars take, and every toast ever shown. */
+/**
+ * Records every value each upload card's progress bars take, and every text a toast ever shows (a grouped
+ * toast is recorded again each time another file joins it).
+ */
 const RECORDER = `
   window.__bars = {};
   window.__toasts = [];
@@ -69,6 +72,8 @@ const RECORDER = `
         const key = name + '|' + t.dataset.bar;
         (window.__bars[key] = window.__bars[key] || []).push(Number(t.getAttribute('aria-valuenow')));
       }
+      const toast = m.type === 'childList' && t.closest && t.closest('#toasts .toast');
+      if (toast) window.__toasts.push(toast.dataset.kind + ': ' + toast.textContent.trim());
       for (const n of m.addedNodes) {
         if (n.classList && n.classList.contains('toast')) window.__toasts.push(n.dataset.kind + ': ' + n.textContent.trim());
       }
@@ -242,7 +247,9 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
         expect(seen, `${name} ${bar} never goes back`).toEqual([...seen].sort((a, b) => a - b));
       }
       expect(
-        toasts.some((t) => t.startsWith('success:') && t.includes(`${name} is encrypted and stored`)),
+        toasts.some(
+          (t) => t.startsWith('success:') && t.includes(name) && / (is|are) encrypted and stored/.test(t),
+        ),
       ).toBe(true);
     }
     await page.locator('#toasts .toast[data-kind="success"]').first().waitFor();
@@ -478,6 +485,70 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
     await second.close();
   });
 
+  it('groups the toasts of a multi-file upload, caps them and keeps them off every control', async () => {
+    await page.evaluate(RECORDER);
+    const names = Array.from({ length: 6 }, (_, i) => `toast-${i + 1}.txt`);
+    await page.setInputFiles(
+      '#file-input',
+      names.map((name) => ({ name, mimeType: 'text/plain', buffer: Buffer.from(`${name}\n`) })),
+    );
+    for (const name of names)
+      await card(name).and(page.locator('[data-state="stored"]')).waitFor({ timeout: 30_000 });
+    const shown = page.locator('#toasts .toast.show');
+    // One toast for all of them, not six.
+    await page.locator('#toasts .toast.show[data-group="stored"]', { hasText: '6 files stored' }).waitFor();
+    expect(await page.locator('#toasts .toast.show[data-group="stored"]').count()).toBe(1);
+    const said = (await page.evaluate('window.__toasts')) as string[];
+    // Completion order decides which three are named.
+    expect(said.filter((t) => t.startsWith('success:')).at(-1)).toMatch(
+      /^success: 6 files stored(toast-\d\.txt, ){2}toast-\d\.txt and 3 more are encrypted and stored\.$/,
+    );
+    // However many notices come, at most three stand at once; copying the same hash again is one notice.
+    for (const name of names) {
+      for (let i = 0; i < 2; i++) {
+        await row(page, name)
+          .getByRole('button', { name: /Copy the SHA-256/ })
+          .click();
+      }
+    }
+    await page.locator('#toasts .toast.show', { hasText: 'SHA-256 copied' }).first().waitFor();
+    expect(await page.locator('#toasts .toast.show', { hasText: 'SHA-256 copied' }).count()).toBeLessThan(3);
+    await expect.poll(() => shown.count()).toBeLessThanOrEqual(3);
+    await page.waitForTimeout(500);
+    expect(await shown.count()).toBeLessThanOrEqual(3);
+
+    // Wherever the page is scrolled, no toast covers a control of the lists: the Actions column, the copy
+    // buttons, Refresh, Load more, the upload cards' buttons.
+    const covered = async () =>
+      (await page.evaluate(`(() => {
+        const boxes = [...document.querySelectorAll('#toasts .toast.show')].map((t) => t.getBoundingClientRect());
+        const controls = [...document.querySelectorAll('#files-body button, #files-body a, #refresh-files, #load-more, #clear-finished, .upload-card button')]
+          .filter((c) => !c.closest('#toasts') && c.getClientRects().length > 0);
+        const hit = [];
+        for (const c of controls) {
+          const r = c.getBoundingClientRect();
+          if (r.width === 0 || r.height === 0) continue;
+          for (const b of boxes) {
+            if (r.left < b.right && r.right > b.left && r.top < b.bottom && r.bottom > b.top) {
+              hit.push((c.getAttribute('aria-label') || c.textContent || c.id).trim().slice(0, 60));
+            }
+          }
+        }
+        return hit;
+      })()`)) as string[];
+    expect(await shown.count()).toBeGreaterThan(0);
+    expect(await covered()).toEqual([]);
+    await page.locator('#refresh-files').scrollIntoViewIfNeeded();
+    await page.evaluate(
+      "document.querySelector('#files-body tr:last-child').scrollIntoView({ block: 'end' })",
+    );
+    expect(await covered()).toEqual([]);
+    await page.evaluate('window.scrollTo(0, document.body.scrollHeight)');
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'toasts.png') });
+    expect(await covered()).toEqual([]);
+    await page.evaluate('window.scrollTo(0, 0)');
+  });
+
   it('lists a file queued in another tab at once, before any worker has taken it', async () => {
     const tab = await context.newPage();
     watch(tab);
@@ -597,8 +668,8 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
     }
     const toasts = (await page.evaluate('window.__toasts')) as string[];
     for (const { sent, stored } of files) {
-      const said = toasts.filter((t) => t.startsWith('success:') && t.includes(' is encrypted and stored'));
-      expect(said.some((t) => t.includes(`${stored} is encrypted and stored`))).toBe(true);
+      const said = toasts.filter((t) => t.startsWith('success:') && / (is|are) encrypted and stored/.test(t));
+      expect(said.some((t) => t.includes(stored))).toBe(true);
       expect(said.some((t) => t.includes(sent) && sent !== stored)).toBe(false);
       expect(said.some((t) => t.includes('%22'))).toBe(false);
     }

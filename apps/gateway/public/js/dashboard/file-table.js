@@ -3,7 +3,7 @@
 import { api } from './api-client.js';
 import { formatBytes, formatTime, shortHash, timeFormat } from './format.js';
 import { announce, bs, dom, field, pageSize, setOptionalText, setText } from './page.js';
-import { toast } from './toasts.js';
+import { groupedToast, toast } from './toasts.js';
 import { refreshUsage } from './usage.js';
 
 const rowRequests = new Map();
@@ -220,7 +220,8 @@ async function onCopy(button) {
     await copyText(hash);
     glyph.className = 'bi bi-clipboard-check text-success';
     announce(`${label} copied to the clipboard.`);
-    toast('info', `${label} copied`, hash);
+    // Copies of one hash are one notice; another hash replaces the text.
+    groupedToast('info', `copied-${label}`, hash, () => ({ title: `${label} copied`, text: hash }));
   } catch {
     glyph.className = 'bi bi-clipboard-x text-danger';
     toast('error', 'Could not copy', `Select the ${label} by hand: ${hash}`);

@@ -5,7 +5,7 @@ import { refreshRow, setRowStatus, upsertRow } from './file-table.js';
 import { formatBytes, shortHash } from './format.js';
 import { announce, csrfToken, dom, field, maxFileSize, maxFileSizeLabel, setText } from './page.js';
 import { isSignedOut, onSignedOut, SIGNED_OUT_MESSAGE } from './session.js';
-import { toast } from './toasts.js';
+import { groupedToast } from './toasts.js';
 
 const FINAL = new Set(['stored', 'failed', 'rejected', 'cancelled']);
 const STATE_ICON = {
@@ -128,7 +128,14 @@ function addFiles(fileList) {
       setBar(up, 'process', 0, '—');
       setState(up, 'rejected', 'Too large');
       setMessage(up, text, 'text-danger');
-      toast('error', 'File too large', text);
+      groupedToast('error', 'too-large', file.name, (n, names, list) =>
+        n === 1
+          ? { title: 'File too large', text }
+          : {
+              title: `${n} files too large`,
+              text: `${list(names)} are over the ${maxFileSizeLabel} limit per file; they were not uploaded.`,
+            },
+      );
       continue;
     }
     setState(up, 'waiting', 'Waiting');
@@ -226,7 +233,11 @@ function failUpload(up, message) {
   setBar(up, 'process', 0, '—');
   setState(up, 'failed', 'Upload failed');
   setMessage(up, message, 'text-danger');
-  toast('error', 'Upload failed', `${up.name}: ${message}`);
+  groupedToast('error', 'upload-failed', up.name, (n, names, list) =>
+    n === 1
+      ? { title: 'Upload failed', text: `${up.name}: ${message}` }
+      : { title: `${n} uploads failed`, text: `${list(names)}: see each card for why.` },
+  );
 }
 
 export function applyProgress(up, progress) {
@@ -251,7 +262,11 @@ export function completeUpload(up, result) {
   setState(up, 'stored', 'Stored');
   setMessage(up, result.sha256 ? `SHA-256 ${shortHash(result.sha256)}` : 'Stored.', 'text-success');
   if (result.sha256) field(up.card, 'message').title = result.sha256;
-  toast('success', 'Stored', `${up.name} is encrypted and stored.`);
+  groupedToast('success', 'stored', up.name, (n, names, list) =>
+    n === 1
+      ? { title: 'Stored', text: `${up.name} is encrypted and stored.` }
+      : { title: `${n} files stored`, text: `${list(names)} are encrypted and stored.` },
+  );
   announce(`${up.name} is stored.`);
 }
 
@@ -261,7 +276,11 @@ export function failProcessing(up, error) {
   setState(up, 'failed', 'Failed');
   const message = error || 'Processing failed.';
   setMessage(up, message, 'text-danger');
-  toast('error', 'Processing failed', `${up.name}: ${message}`);
+  groupedToast('error', 'processing-failed', up.name, (n, names, list) =>
+    n === 1
+      ? { title: 'Processing failed', text: `${up.name}: ${message}` }
+      : { title: `${n} files failed`, text: `${list(names)}: see each card for why.` },
+  );
 }
 
 /** Brings one upload's card in line with the job state over REST. */
