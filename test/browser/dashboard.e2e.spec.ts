@@ -692,17 +692,12 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
       }
     };
     page.on('response', onResponse);
-    const small = ['batch one.txt', 'batch two.txt'].map((name) => ({
-      name,
-      mimeType: 'text/plain',
-      buffer: Buffer.from(`${name}\n`.repeat(100)),
-    }));
-    const big = {
-      name: 'batch-too-big.bin',
-      mimeType: 'application/octet-stream',
-      buffer: Buffer.alloc(31 * MiB),
-    };
-    await page.setInputFiles('#file-input', [small[0]!, big, small[1]!]);
+    // From paths: a 31 MiB buffer through the DevTools protocol is slow on a busy machine.
+    const small = ['batch one.txt', 'batch two.txt'].map((name) => ({ name, path: join(scratch, name) }));
+    const big = { name: 'batch-too-big.bin', path: join(scratch, 'batch-too-big.bin') };
+    for (const { name, path } of small) await writeFile(path, `${name}\n`.repeat(100));
+    await writeFile(big.path, Buffer.alloc(31 * MiB, 1));
+    await page.setInputFiles('#file-input', [small[0]!.path, big.path, small[1]!.path]);
     await card(big.name).and(page.locator('[data-state="rejected"]')).waitFor();
     for (const { name } of small) {
       await card(name).and(page.locator('[data-state="stored"]')).waitFor({ timeout: 30_000 });
@@ -712,6 +707,122 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
     page.off('response', onResponse);
     expect(await Promise.all(accepted)).toEqual([1, 1]);
     expect(await row(page, big.name).count()).toBe(0);
+  });
+
+  it('shows Activity with file names, local times, filters, pages, and cards at phone width', async () => {
+    // Enough events for a second page: a few API tokens more.
+    for (let i = 0; i < 8; i++) {
+      const res = await fetch(`${base}/api/v1/tokens`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ username, password: PASSWORD, name: `activity ${i}` }),
+      });
+      expect(res.status).toBe(201);
+    }
+    const india = await browser.newContext({
+      viewport: { width: 1280, height: 900 },
+      timezoneId: 'Asia/Kolkata',
+    });
+    await india.addInitScript(CSP_PROBE);
+    const tab = await india.newPage();
+    watch(tab);
+    await signIn(tab, username, PASSWORD);
+    await tab.getByRole('link', { name: 'Activity' }).click();
+    await tab.waitForURL(`${base}/activity`);
+
+    // File events name the file (as it was when the event was written), the id on hover.
+    const quoted = 'Quarterly "final" report.txt';
+    const downloaded = tab
+      .locator('#activity-table tr[data-action="file.downloaded"]')
+      .filter({ has: tab.locator('[data-field="filename"]', { hasText: quoted }) })
+      .first();
+    const name = downloaded.locator('[data-field="filename"]');
+    expect(await name.textContent()).toBe(quoted);
+    const id = await downloaded.getAttribute('data-file-id');
+    expect(await name.getAttribute('title')).toBe(`File id ${id}`);
+    expect(await downloaded.getByRole('button', { name: `Copy the file id of ${quoted}` }).count()).toBe(1);
+    for (const action of ['file.stored', 'file.verified', 'upload.accepted']) {
+      expect(
+        await tab.locator(`#activity-table tr[data-action="${action}"] [data-field="filename"]`).count(),
+        action,
+      ).toBeGreaterThan(0);
+    }
+    expect(
+      await tab.locator('#activity-table tr[data-action="file.stored"] [data-field="file-id"]').count(),
+    ).toBe(0);
+
+    // Times in the browser's zone (UTC+5:30 here), as the dashboard shows them.
+    const when = tab.locator('#activity-table time').first();
+    const iso = (await when.getAttribute('datetime'))!;
+    const local = new Intl.DateTimeFormat('en-US', {
+      dateStyle: 'medium',
+      timeStyle: 'short',
+      timeZone: 'Asia/Kolkata',
+    });
+    expect(await when.textContent()).toBe(local.format(new Date(iso)));
+    expect(await tab.locator('#activity-table').textContent()).not.toContain('UTC');
+
+    // Filter by type, then by the user's own day.
+    await tab.locator('#filter-type').selectOption('downloads');
+    await Promise.all([
+      tab.waitForURL(/type=downloads/),
+      tab.getByRole('button', { name: 'Filter' }).click(),
+    ]);
+    expect(new URL(tab.url()).searchParams.get('tz')).toBe('-330');
+    const actions = await tab
+      .locator('#activity-table tr[data-action]')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-action')));
+    expect(actions.length).toBeGreaterThan(0);
+    expect(new Set(actions)).toEqual(new Set(['file.downloaded']));
+    const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Kolkata' }).format(new Date());
+    await tab.locator('#filter-from').fill(today);
+    await tab.locator('#filter-to').fill(today);
+    await Promise.all([tab.waitForURL(/from=/), tab.getByRole('button', { name: 'Filter' }).click()]);
+    expect(await tab.locator('#activity-table tr[data-action]').count()).toBe(actions.length);
+    await tab.getByRole('link', { name: 'Clear' }).click();
+    await tab.waitForURL(`${base}/activity`);
+
+    // Pages of 50, the next one older, none repeated.
+    const [{ count }] = (await world.dataSource.query(
+      'SELECT count(*)::int AS count FROM audit_events a JOIN users u ON u.id = a.user_id WHERE u.username = $1',
+      [username],
+    )) as [{ count: number }];
+    expect(count).toBeGreaterThan(50);
+    const firstPage = await tab
+      .locator('#activity-table time')
+      .evaluateAll((t) => t.map((n) => n.getAttribute('datetime')));
+    expect(firstPage).toHaveLength(50);
+    await Promise.all([tab.waitForURL(/cursor=/), tab.getByRole('link', { name: 'Older events' }).click()]);
+    const secondPage = await tab
+      .locator('#activity-table time')
+      .evaluateAll((t) => t.map((n) => n.getAttribute('datetime')));
+    expect(secondPage).toHaveLength(Math.min(50, count - 50));
+    expect(secondPage[0]! <= firstPage.at(-1)!).toBe(true);
+    await tab.getByRole('link', { name: 'Newest' }).click();
+
+    // Phone width: one card per event, nothing wider than the screen, names on one line.
+    await tab.setViewportSize({ width: 390, height: 844 });
+    await tab.waitForTimeout(100);
+    expect(
+      await tab.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth'),
+    ).toBeLessThanOrEqual(0);
+    expect(await tab.locator('#activity-table thead').isVisible()).toBe(false);
+    const layout = (await tab.evaluate(`(() => {
+      const table = document.getElementById('activity-table');
+      const names = [...table.querySelectorAll('[data-field="filename"]')];
+      return {
+        overflowing: table.scrollWidth - table.clientWidth,
+        rowsAsCards: [...table.querySelectorAll('tbody tr')].every((tr) => getComputedStyle(tr).display === 'block'),
+        wrappedNames: names.filter((n) => n.getClientRects().length > 1).map((n) => n.textContent),
+        names: names.length,
+      };
+    })()`)) as { overflowing: number; rowsAsCards: boolean; wrappedNames: string[]; names: number };
+    expect(layout).toMatchObject({ rowsAsCards: true, wrappedNames: [] });
+    expect(layout.overflowing).toBeLessThanOrEqual(0);
+    expect(layout.names).toBeGreaterThan(0);
+    if (SHOTS) await tab.screenshot({ path: join(SHOTS, 'activity-phone.png'), fullPage: true });
+    await collectCsp(tab);
+    await india.close();
   });
 
   it('serves the API documentation under the CSP: no violation, no console error, no blank band', async () => {

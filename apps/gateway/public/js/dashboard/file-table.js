@@ -1,6 +1,7 @@
 // "My files": the table rows (server-rendered first, then kept current over REST and live events), the
 // copy buttons, "Load more", "Refresh", verify and delete.
 import { api } from './api-client.js';
+import { copyText } from './clipboard.js';
 import { formatBytes, formatTime, shortHash, timeFormat } from './format.js';
 import { announce, bs, dom, field, pageSize, setOptionalText, setText } from './page.js';
 import { groupedToast, toast } from './toasts.js';
@@ -194,22 +195,6 @@ async function loadMore() {
 }
 
 // Copy a hash
-async function copyText(text) {
-  if (navigator.clipboard && window.isSecureContext) {
-    await navigator.clipboard.writeText(text);
-    return;
-  }
-  const area = document.createElement('textarea');
-  area.value = text;
-  area.className = 'visually-hidden';
-  area.setAttribute('readonly', '');
-  document.body.append(area);
-  area.select();
-  const ok = document.execCommand('copy');
-  area.remove();
-  if (!ok) throw new Error('copy refused');
-}
-
 async function onCopy(button) {
   const name = button.dataset.hashField;
   const hash = field(button.closest('tr'), name)?.dataset.hash;
