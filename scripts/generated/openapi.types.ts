@@ -229,6 +229,14 @@ export interface components {
             name?: string;
             expiresIn?: string;
         };
+        DuplicateOfDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example report.pdf */
+            filename: string;
+            /** Format: date-time */
+            createdAt: string;
+        };
         ErrorDto: {
             /** @example 404 */
             statusCode: number;
@@ -264,6 +272,8 @@ export interface components {
             storedAt?: string;
             /** @description Why processing failed or the integrity check that failed */
             error?: string;
+            /** @description Another of your stored files with the same SHA-256 (the oldest); never another user's */
+            duplicateOf?: components["schemas"]["DuplicateOfDto"];
         };
         FilePageDto: {
             items: components["schemas"]["FileDto"][];

@@ -22,6 +22,12 @@ export class ErrorDto {
   @ApiProperty({ example: 'No such file.' }) message!: string;
 }
 
+export class DuplicateOfDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ example: 'report.pdf' }) filename!: string;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+}
+
 export class FileDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty({ example: 'report.pdf', description: 'Normalized display name (never a storage path)' })
@@ -45,6 +51,11 @@ export class FileDto {
   @ApiPropertyOptional({ format: 'date-time' }) storedAt?: string;
   @ApiPropertyOptional({ description: 'Why processing failed or the integrity check that failed' })
   error?: string;
+  @ApiPropertyOptional({
+    type: DuplicateOfDto,
+    description: "Another of your stored files with the same SHA-256 (the oldest); never another user's",
+  })
+  duplicateOf?: DuplicateOfDto;
 }
 
 export class FilePageDto {

@@ -2,12 +2,18 @@
 // copy buttons, "Load more", "Refresh", verify and delete.
 import { api } from './api-client.js';
 import { copyText } from './clipboard.js';
-import { formatBytes, formatTime, shortHash, timeFormat } from './format.js';
+import { duplicateText, formatAgo, formatBytes, formatTime, shortHash, timeFormat } from './format.js';
 import { announce, bs, dom, field, pageSize, setOptionalText, setText } from './page.js';
 import { groupedToast, toast } from './toasts.js';
 import { refreshUsage } from './usage.js';
 
 const rowRequests = new Map();
+/** Called with each file written into a row (the upload cards follow what the list learns). */
+const rowListeners = [];
+
+export function onRowFilled(fn) {
+  rowListeners.push(fn);
+}
 const FINISHED = new Set(['stored', 'failed', 'corrupt']);
 let nextCursor = dom.loadMore.dataset.cursor || null;
 
@@ -57,6 +63,11 @@ function fillRow(tr, file) {
   tr.dataset.created = file.createdAt;
   setText(tr, 'filename', name);
   setOptionalText(tr, 'error', stored ? '' : file.error);
+  const twin = field(tr, 'duplicate');
+  twin.hidden = !file.duplicateOf;
+  twin.title = file.duplicateOf?.id ?? '';
+  setText(tr, 'duplicate-text', file.duplicateOf ? duplicateText(file.duplicateOf) : '');
+  for (const fn of rowListeners) fn(file);
   const size = setText(tr, 'size', formatBytes(file.size));
   size.title = `${file.size} bytes`;
   const badge = setText(tr, 'status', file.status);
@@ -329,7 +340,7 @@ export function initFileTable() {
   // First paint came from the server in UTC; show the times in the user's own zone.
   for (const node of dom.filesBody.querySelectorAll('time[datetime]')) {
     const iso = node.getAttribute('datetime');
-    if (iso) node.textContent = formatTime(iso);
+    if (iso) node.textContent = node.closest('[data-field="duplicate"]') ? formatAgo(iso) : formatTime(iso);
   }
   for (const tr of rows()) tr.dataset.created = field(tr, 'created').getAttribute('datetime') ?? '';
 }

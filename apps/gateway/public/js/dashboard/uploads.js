@@ -1,8 +1,8 @@
 // Uploads: the drop zone and picker, the client-side size check, a small queue of XHR uploads (their
 // transfer progress) and one card per file whose second bar follows the worker's job.
 import { api, errorMessage, parseJson } from './api-client.js';
-import { refreshRow, setRowStatus, upsertRow } from './file-table.js';
-import { formatBytes, shortHash } from './format.js';
+import { onRowFilled, refreshRow, setRowStatus, upsertRow } from './file-table.js';
+import { duplicateText, formatBytes, shortHash } from './format.js';
 import { announce, csrfToken, dom, field, maxFileSize, maxFileSizeLabel, setText } from './page.js';
 import { isSignedOut, onSignedOut, SIGNED_OUT_MESSAGE } from './session.js';
 import { groupedToast } from './toasts.js';
@@ -319,6 +319,14 @@ let dragDepth = 0;
 
 /** Binds the drop zone, the picker and "Clear finished", and guards the page against stray drops. */
 export function initUploads() {
+  // A stored upload whose content another of the user's files already has: its card says so too.
+  onRowFilled((file) => {
+    const up = byFileId.get(file.id);
+    if (!up) return;
+    const note = field(up.card, 'duplicate');
+    note.hidden = !file.duplicateOf;
+    note.textContent = file.duplicateOf ? `${duplicateText(file.duplicateOf)}.` : '';
+  });
   // Signed out: the uploads still waiting for their turn would only meet a 401.
   onSignedOut(() => {
     for (const up of queue.splice(0)) {
