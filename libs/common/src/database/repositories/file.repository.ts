@@ -84,12 +84,13 @@ export class FileRepository {
     const hashes = [...new Set(files.filter((f) => f.status === 'stored' && f.sha256).map((f) => f.sha256!))];
     const twins = new Map<string, Pick<FileEntity, 'id' | 'filename' | 'createdAt'>>();
     if (hashes.length === 0) return twins;
-    const rows: Array<{ id: string; filename: string; created_at: Date; sha256: string }> = await this.repo.query(
-      `SELECT id, filename, created_at, sha256 FROM files
+    const rows: Array<{ id: string; filename: string; created_at: Date; sha256: string }> =
+      await this.repo.query(
+        `SELECT id, filename, created_at, sha256 FROM files
         WHERE owner_id = $1 AND status = 'stored' AND sha256 = ANY($2::varchar[])
         ORDER BY created_at, id`,
-      [ownerId, hashes],
-    );
+        [ownerId, hashes],
+      );
     for (const file of files) {
       if (file.status !== 'stored' || !file.sha256) continue;
       const twin = rows.find((r) => r.sha256 === file.sha256 && r.id !== file.id);
