@@ -286,6 +286,14 @@ export interface components {
             name?: string;
             expiresIn?: string;
         };
+        DuplicateOfDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example report.pdf */
+            filename: string;
+            /** Format: date-time */
+            createdAt: string;
+        };
         ErrorDto: {
             /** @example 404 */
             statusCode: number;
@@ -325,6 +333,8 @@ export interface components {
             clientSha256?: string;
             /** @description true once stored: the stored file's SHA-256 is the one the client declared */
             clientVerified?: boolean;
+            /** @description Another of your stored files with the same SHA-256 (the oldest); never another user's */
+            duplicateOf?: components["schemas"]["DuplicateOfDto"];
         };
         FilePageDto: {
             items: components["schemas"]["FileDto"][];

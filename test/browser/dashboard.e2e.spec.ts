@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parse as parseContentDisposition } from 'content-disposition';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page, Response } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../support/browser.js';
 import { MiB, sha256 } from '../support/bytes.js';
@@ -49,7 +49,10 @@ const CSP_PROBE = `
   });
 `;
 
-/** Records every value each upload card's progress bars take, and every toast ever shown. */
+/**
+ * Records every value each upload card's progress bars take, and every text a toast ever shows (a grouped
+ * toast is recorded again each time another file joins it).
+ */
 const RECORDER = `
   window.__bars = {};
   window.__toasts = [];
@@ -61,6 +64,8 @@ const RECORDER = `
         const key = name + '|' + t.dataset.bar;
         (window.__bars[key] = window.__bars[key] || []).push(Number(t.getAttribute('aria-valuenow')));
       }
+      const toast = m.type === 'childList' && t.closest && t.closest('#toasts .toast');
+      if (toast) window.__toasts.push(toast.dataset.kind + ': ' + toast.textContent.trim());
       for (const n of m.addedNodes) {
         if (n.classList && n.classList.contains('toast')) window.__toasts.push(n.dataset.kind + ': ' + n.textContent.trim());
       }
@@ -68,15 +73,16 @@ const RECORDER = `
   }).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['aria-valuenow'] });
 `;
 
-function watch(target: Page): void {
-  target.on('pageerror', (error) => problems.pageErrors.push(error.message));
+function watch(target: Page, sink: typeof problems = problems): void {
+  target.on('pageerror', (error) => sink.pageErrors.push(error.message));
   target.on('console', (message) => {
     const text = message.text();
-    if (/Content.Security.Policy/i.test(text)) problems.csp.push(text);
-    else if (message.type() === 'error') problems.consoleErrors.push(text);
+    if (/Content.Security.Policy/i.test(text)) sink.csp.push(text);
+    else if (message.type() === 'error') sink.consoleErrors.push(text);
   });
   target.on('request', (req) => {
-    if (req.method() === 'POST' && new URL(req.url()).pathname === '/api/v1/uploads') uploadRequests++;
+    if (req.method() !== 'POST' || new URL(req.url()).pathname !== '/api/v1/uploads') return;
+    uploadRequests++;
   });
 }
 
@@ -214,7 +220,9 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
         expect(seen, `${name} ${bar} never goes back`).toEqual([...seen].sort((a, b) => a - b));
       }
       expect(
-        toasts.some((t) => t.startsWith('success:') && t.includes(`${name} is encrypted and stored`)),
+        toasts.some(
+          (t) => t.startsWith('success:') && t.includes(name) && / (is|are) encrypted and stored/.test(t),
+        ),
       ).toBe(true);
     }
     await page.locator('#toasts .toast[data-kind="success"]').first().waitFor();
@@ -352,7 +360,7 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
   });
 
   it('never leaves a stale bar when job events are lost, and re-reads the list after a reconnect', async () => {
-    // A tab whose Socket.IO frames pass through a relay that swallows every job event.
+    // A tab whose Socket.IO frames pass through a relay that swallows every job and file event.
     const tab = await context.newPage();
     watch(tab);
     tab.on('filechooser', () => undefined);
@@ -361,7 +369,7 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
     await tab.routeWebSocket(/\/socket\.io\//, (ws) => {
       const server = ws.connectToServer();
       server.onMessage((message) => {
-        if (typeof message === 'string' && message.includes('"job:')) swallowed++;
+        if (typeof message === 'string' && /"(?:job|file):/.test(message)) swallowed++;
         else ws.send(message);
       });
       routes.push(ws);
@@ -450,6 +458,148 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
     await second.close();
   });
 
+  it('groups the toasts of a multi-file upload, caps them and keeps them off every control', async () => {
+    await page.evaluate(RECORDER);
+    const names = Array.from({ length: 6 }, (_, i) => `toast-${i + 1}.txt`);
+    await page.setInputFiles(
+      '#file-input',
+      names.map((name) => ({ name, mimeType: 'text/plain', buffer: Buffer.from(`${name}\n`) })),
+    );
+    for (const name of names)
+      await card(name).and(page.locator('[data-state="stored"]')).waitFor({ timeout: 30_000 });
+    const shown = page.locator('#toasts .toast.show');
+    // One toast for all of them, not six.
+    await page.locator('#toasts .toast.show[data-group="stored"]', { hasText: '6 files stored' }).waitFor();
+    expect(await page.locator('#toasts .toast.show[data-group="stored"]').count()).toBe(1);
+    const said = (await page.evaluate('window.__toasts')) as string[];
+    // Completion order decides which three are named.
+    expect(said.filter((t) => t.startsWith('success:')).at(-1)).toMatch(
+      /^success: 6 files stored(toast-\d\.txt, ){2}toast-\d\.txt and 3 more are encrypted and stored\.$/,
+    );
+    // However many notices come, at most three stand at once; copying the same hash again is one notice.
+    for (const name of names) {
+      for (let i = 0; i < 2; i++) {
+        await row(page, name)
+          .getByRole('button', { name: /Copy the SHA-256/ })
+          .click();
+      }
+    }
+    await page.locator('#toasts .toast.show', { hasText: 'SHA-256 copied' }).first().waitFor();
+    expect(await page.locator('#toasts .toast.show', { hasText: 'SHA-256 copied' }).count()).toBeLessThan(3);
+    await expect.poll(() => shown.count()).toBeLessThanOrEqual(3);
+    await page.waitForTimeout(500);
+    expect(await shown.count()).toBeLessThanOrEqual(3);
+
+    // Wherever the page is scrolled, no toast covers a control of the lists: the Actions column, the copy
+    // buttons, Refresh, Load more, the upload cards' buttons.
+    const covered = async () =>
+      (await page.evaluate(`(() => {
+        const boxes = [...document.querySelectorAll('#toasts .toast.show')].map((t) => t.getBoundingClientRect());
+        const controls = [...document.querySelectorAll('#files-body button, #files-body a, #refresh-files, #load-more, #clear-finished, .upload-card button')]
+          .filter((c) => !c.closest('#toasts') && c.getClientRects().length > 0);
+        const hit = [];
+        for (const c of controls) {
+          const r = c.getBoundingClientRect();
+          if (r.width === 0 || r.height === 0) continue;
+          for (const b of boxes) {
+            if (r.left < b.right && r.right > b.left && r.top < b.bottom && r.bottom > b.top) {
+              hit.push((c.getAttribute('aria-label') || c.textContent || c.id).trim().slice(0, 60));
+            }
+          }
+        }
+        return hit;
+      })()`)) as string[];
+    expect(await shown.count()).toBeGreaterThan(0);
+    expect(await covered()).toEqual([]);
+    await page.locator('#refresh-files').scrollIntoViewIfNeeded();
+    await page.evaluate(
+      "document.querySelector('#files-body tr:last-child').scrollIntoView({ block: 'end' })",
+    );
+    expect(await covered()).toEqual([]);
+    await page.evaluate('window.scrollTo(0, document.body.scrollHeight)');
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'toasts.png') });
+    expect(await covered()).toEqual([]);
+    await page.evaluate('window.scrollTo(0, 0)');
+  });
+
+  it('lists a file queued in another tab at once, before any worker has taken it', async () => {
+    const tab = await context.newPage();
+    watch(tab);
+    await tab.goto(`${base}/home`);
+    await tab.locator('#live-status[data-state="connected"]').waitFor();
+    // No worker: the file stays queued, so no job event can be what brings the row.
+    await world.stopInProcessWorker();
+    try {
+      await page.setInputFiles('#file-input', {
+        name: 'queued-elsewhere.txt',
+        mimeType: 'text/plain',
+        buffer: Buffer.from('queued while no worker runs\n'),
+      });
+      await row(tab, 'queued-elsewhere.txt')
+        .and(tab.locator('[data-status="queued"]'))
+        .waitFor({ timeout: 5000 });
+    } finally {
+      await world.startInProcessWorker();
+    }
+    await row(tab, 'queued-elsewhere.txt')
+      .and(tab.locator('[data-status="stored"]'))
+      .waitFor({ timeout: 30_000 });
+    await card('queued-elsewhere.txt')
+      .and(page.locator('[data-state="stored"]'))
+      .waitFor({ timeout: 30_000 });
+    await collectCsp(tab);
+    await tab.close();
+  });
+
+  it('disables the drop zone of a tab signed out elsewhere and says so in plain words', async () => {
+    const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await other.addInitScript(CSP_PROBE);
+    const first = await other.newPage();
+    const second = await other.newPage();
+    // Requests the ended session makes are refused (console errors by design): these tabs keep their own record.
+    const signedOutTab = { pageErrors: [] as string[], consoleErrors: [] as string[], csp: [] as string[] };
+    watch(first, signedOutTab);
+    watch(second, signedOutTab);
+    await signIn(first, username, PASSWORD);
+    await second.goto(`${base}/home`);
+    await second.locator('#live-status[data-state="connected"]').waitFor();
+    expect(await second.locator('#signed-out').isVisible()).toBe(false);
+
+    // Log out in the first tab: the second one hears its socket end and learns why over REST.
+    await Promise.all([
+      first.waitForURL(`${base}/login`),
+      first.getByRole('button', { name: 'Log out' }).click(),
+    ]);
+    const banner = second.locator('#signed-out');
+    await banner.waitFor({ state: 'visible', timeout: 10_000 });
+    expect((await banner.textContent())?.replace(/\s+/g, ' ').trim()).toBe(
+      'You were signed out — sign in again.',
+    );
+    expect(await banner.getByRole('link', { name: 'sign in again' }).getAttribute('href')).toBe('/login');
+    expect(await second.locator('#drop-zone').isDisabled()).toBe(true);
+    await second.locator('#live-status[data-state="offline"]').waitFor();
+
+    // Nothing more is sent, and every refusal reads the same, never the API's developer wording.
+    const sent = uploadRequests;
+    await second.setInputFiles('#file-input', {
+      name: 'after-logout.txt',
+      mimeType: 'text/plain',
+      buffer: Buffer.from('x'),
+    });
+    await second.getByRole('button', { name: 'Refresh the file list' }).click();
+    await second
+      .locator('#toasts .toast[data-kind="error"]', { hasText: 'You were signed out — sign in again.' })
+      .waitFor();
+    expect(uploadRequests).toBe(sent);
+    expect(await second.locator('.upload-card').count()).toBe(0);
+    expect(await second.locator('body').textContent()).not.toContain('Authentication required');
+    signedOutTab.csp.push(...((await second.evaluate('window.__cspViolations || []')) as string[]));
+    expect(signedOutTab.pageErrors).toEqual([]);
+    expect(signedOutTab.csp).toEqual([]);
+    for (const error of signedOutTab.consoleErrors) expect(error).toMatch(/status of 401/);
+    await other.close();
+  });
+
   it('shows the stored name on the card, in the toast, the list and the download; usage follows', async () => {
     await page.evaluate(RECORDER);
     const usage = async () =>
@@ -491,8 +641,8 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
     }
     const toasts = (await page.evaluate('window.__toasts')) as string[];
     for (const { sent, stored } of files) {
-      const said = toasts.filter((t) => t.startsWith('success:') && t.includes(' is encrypted and stored'));
-      expect(said.some((t) => t.includes(`${stored} is encrypted and stored`))).toBe(true);
+      const said = toasts.filter((t) => t.startsWith('success:') && / (is|are) encrypted and stored/.test(t));
+      expect(said.some((t) => t.includes(stored))).toBe(true);
       expect(said.some((t) => t.includes(sent) && sent !== stored)).toBe(false);
       expect(said.some((t) => t.includes('%22'))).toBe(false);
     }
@@ -502,6 +652,174 @@ describe('dashboard in a browser', { timeout: 180_000 }, () => {
     expect(await usageLine.locator('[data-field="text"]').textContent()).toMatch(
       new RegExp(`^Storage used: .+ · ${after.files} files$`),
     );
+  });
+
+  it('sends each picked file in its own request, so one over the limit never takes the others down', async () => {
+    const sentBefore = uploadRequests;
+    // How many files the server accepted from each upload request the page sends.
+    const accepted: Promise<number>[] = [];
+    const onResponse = (res: Response) => {
+      const req = res.request();
+      if (req.method() === 'POST' && new URL(req.url()).pathname === '/api/v1/uploads') {
+        accepted.push(res.json().then((body: { files?: unknown[] }) => body.files?.length ?? 0));
+      }
+    };
+    page.on('response', onResponse);
+    // From paths: a 31 MiB buffer through the DevTools protocol is slow on a busy machine.
+    const small = ['batch one.txt', 'batch two.txt'].map((name) => ({ name, path: join(scratch, name) }));
+    const big = { name: 'batch-too-big.bin', path: join(scratch, 'batch-too-big.bin') };
+    for (const { name, path } of small) await writeFile(path, `${name}\n`.repeat(100));
+    await writeFile(big.path, Buffer.alloc(31 * MiB, 1));
+    await page.setInputFiles('#file-input', [small[0]!.path, big.path, small[1]!.path]);
+    await card(big.name).and(page.locator('[data-state="rejected"]')).waitFor();
+    for (const { name } of small) {
+      await card(name).and(page.locator('[data-state="stored"]')).waitFor({ timeout: 30_000 });
+      await row(page, name).and(page.locator('[data-status="stored"]')).waitFor();
+    }
+    expect(uploadRequests - sentBefore).toBe(2);
+    page.off('response', onResponse);
+    expect(await Promise.all(accepted)).toEqual([1, 1]);
+    expect(await row(page, big.name).count()).toBe(0);
+  });
+
+  it('shows Activity with file names, local times, filters, pages, and cards at phone width', async () => {
+    // Enough events for a second page: a few API tokens more.
+    for (let i = 0; i < 8; i++) {
+      const res = await fetch(`${base}/api/v1/tokens`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ username, password: PASSWORD, name: `activity ${i}` }),
+      });
+      expect(res.status).toBe(201);
+    }
+    const india = await browser.newContext({
+      viewport: { width: 1280, height: 900 },
+      timezoneId: 'Asia/Kolkata',
+    });
+    await india.addInitScript(CSP_PROBE);
+    const tab = await india.newPage();
+    watch(tab);
+    await signIn(tab, username, PASSWORD);
+    await tab.getByRole('link', { name: 'Activity' }).click();
+    await tab.waitForURL(`${base}/activity`);
+
+    // File events name the file (as it was when the event was written), the id on hover.
+    const quoted = 'Quarterly "final" report.txt';
+    const downloaded = tab
+      .locator('#activity-table tr[data-action="file.downloaded"]')
+      .filter({ has: tab.locator('[data-field="filename"]', { hasText: quoted }) })
+      .first();
+    const name = downloaded.locator('[data-field="filename"]');
+    expect(await name.textContent()).toBe(quoted);
+    const id = await downloaded.getAttribute('data-file-id');
+    expect(await name.getAttribute('title')).toBe(`File id ${id}`);
+    expect(await downloaded.getByRole('button', { name: `Copy the file id of ${quoted}` }).count()).toBe(1);
+    for (const action of ['file.stored', 'file.verified', 'upload.accepted']) {
+      expect(
+        await tab.locator(`#activity-table tr[data-action="${action}"] [data-field="filename"]`).count(),
+        action,
+      ).toBeGreaterThan(0);
+    }
+    expect(
+      await tab.locator('#activity-table tr[data-action="file.stored"] [data-field="file-id"]').count(),
+    ).toBe(0);
+
+    // Times in the browser's zone (UTC+5:30 here), as the dashboard shows them.
+    const when = tab.locator('#activity-table time').first();
+    const iso = (await when.getAttribute('datetime'))!;
+    const local = new Intl.DateTimeFormat('en-US', {
+      dateStyle: 'medium',
+      timeStyle: 'short',
+      timeZone: 'Asia/Kolkata',
+    });
+    expect(await when.textContent()).toBe(local.format(new Date(iso)));
+    expect(await tab.locator('#activity-table').textContent()).not.toContain('UTC');
+
+    // Filter by type, then by the user's own day.
+    await tab.locator('#filter-type').selectOption('downloads');
+    await Promise.all([
+      tab.waitForURL(/type=downloads/),
+      tab.getByRole('button', { name: 'Filter' }).click(),
+    ]);
+    expect(new URL(tab.url()).searchParams.get('tz')).toBe('-330');
+    const actions = await tab
+      .locator('#activity-table tr[data-action]')
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-action')));
+    expect(actions.length).toBeGreaterThan(0);
+    expect(new Set(actions)).toEqual(new Set(['file.downloaded']));
+    const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Kolkata' }).format(new Date());
+    await tab.locator('#filter-from').fill(today);
+    await tab.locator('#filter-to').fill(today);
+    await Promise.all([tab.waitForURL(/from=/), tab.getByRole('button', { name: 'Filter' }).click()]);
+    expect(await tab.locator('#activity-table tr[data-action]').count()).toBe(actions.length);
+    await tab.getByRole('link', { name: 'Clear' }).click();
+    await tab.waitForURL(`${base}/activity`);
+
+    // Pages of 50, the next one older, none repeated.
+    const [{ count }] = (await world.dataSource.query(
+      'SELECT count(*)::int AS count FROM audit_events a JOIN users u ON u.id = a.user_id WHERE u.username = $1',
+      [username],
+    )) as [{ count: number }];
+    expect(count).toBeGreaterThan(50);
+    const firstPage = await tab
+      .locator('#activity-table time')
+      .evaluateAll((t) => t.map((n) => n.getAttribute('datetime')));
+    expect(firstPage).toHaveLength(50);
+    await Promise.all([tab.waitForURL(/cursor=/), tab.getByRole('link', { name: 'Older events' }).click()]);
+    const secondPage = await tab
+      .locator('#activity-table time')
+      .evaluateAll((t) => t.map((n) => n.getAttribute('datetime')));
+    expect(secondPage).toHaveLength(Math.min(50, count - 50));
+    expect(secondPage[0]! <= firstPage.at(-1)!).toBe(true);
+    await tab.getByRole('link', { name: 'Newest' }).click();
+
+    // Phone width: one card per event, nothing wider than the screen, names on one line.
+    await tab.setViewportSize({ width: 390, height: 844 });
+    await tab.waitForTimeout(100);
+    expect(
+      await tab.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth'),
+    ).toBeLessThanOrEqual(0);
+    expect(await tab.locator('#activity-table thead').isVisible()).toBe(false);
+    const layout = (await tab.evaluate(`(() => {
+      const table = document.getElementById('activity-table');
+      const names = [...table.querySelectorAll('[data-field="filename"]')];
+      return {
+        overflowing: table.scrollWidth - table.clientWidth,
+        rowsAsCards: [...table.querySelectorAll('tbody tr')].every((tr) => getComputedStyle(tr).display === 'block'),
+        wrappedNames: names.filter((n) => n.getClientRects().length > 1).map((n) => n.textContent),
+        names: names.length,
+      };
+    })()`)) as { overflowing: number; rowsAsCards: boolean; wrappedNames: string[]; names: number };
+    expect(layout).toMatchObject({ rowsAsCards: true, wrappedNames: [] });
+    expect(layout.overflowing).toBeLessThanOrEqual(0);
+    expect(layout.names).toBeGreaterThan(0);
+    if (SHOTS) await tab.screenshot({ path: join(SHOTS, 'activity-phone.png'), fullPage: true });
+    await collectCsp(tab);
+    await india.close();
+  });
+
+  it('serves the API documentation under the CSP: no violation, no console error, no blank band', async () => {
+    const docs = await context.newPage();
+    const seen = { pageErrors: [] as string[], consoleErrors: [] as string[], csp: [] as string[] };
+    watch(docs, seen);
+    const response = await docs.goto(`${base}/api/docs`);
+    expect(response?.status()).toBe(200);
+    expect(response?.headers()['content-security-policy']).toContain("style-src 'self'");
+    await docs.locator('.swagger-ui .info .title', { hasText: 'TESS API' }).waitFor();
+    await docs.locator('.opblock-tag', { hasText: /files/i }).first().waitFor();
+    // Expanding an operation renders Swagger UI's inline-styled parts (markdown, schemas) too.
+    await docs.locator('.opblock-summary').first().click();
+    await docs.locator('.opblock-body').first().waitFor();
+    await docs.waitForTimeout(300);
+    seen.csp.push(...((await docs.evaluate('window.__cspViolations || []')) as string[]));
+    expect(seen).toEqual({ pageErrors: [], consoleErrors: [], csp: [] });
+    // The page starts with Swagger UI itself: nothing (such as an unstyled icon sprite) above it.
+    const top = (await docs.evaluate(
+      "document.querySelector('#swagger-ui').getBoundingClientRect().top + window.scrollY",
+    )) as number;
+    expect(top).toBeLessThanOrEqual(1);
+    if (SHOTS) await docs.screenshot({ path: join(SHOTS, 'api-docs.png') });
+    await docs.close();
   });
 
   it('reported no CSP violation, page error or console error', async () => {

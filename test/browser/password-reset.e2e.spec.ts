@@ -22,6 +22,7 @@ let user: TestUser;
 const problems: string[] = [];
 /** Chromium logs every 400 page as a console error; the flow expects exactly two (see the last test). */
 let pages400 = 0;
+let signedOut401 = 0;
 
 async function newPage(): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -30,6 +31,10 @@ async function newPage(): Promise<Page> {
   page.on('console', (message) => {
     if (/^Failed to load resource: the server responded with a status of 400\b/.test(message.text()))
       pages400++;
+    // A dashboard tab whose session the change or reset ended asks the API whether it is still signed
+    // in and hears 401 (then says "You were signed out"; test/browser/dashboard.e2e.spec.ts covers it).
+    else if (/^Failed to load resource: the server responded with a status of 401\b/.test(message.text()))
+      signedOut401++;
     else if (message.type() === 'error' || /Content.Security.Policy/i.test(message.text()))
       problems.push(`console: ${message.text()}`);
   });
@@ -143,5 +148,7 @@ describe('password reset in a browser', { timeout: 120_000 }, () => {
     expect(problems).toEqual([]);
     // The used link and the wrong current password, both answered 400 on purpose.
     expect(pages400).toBe(2);
+    // Only tabs that were signed out on purpose ever heard 401.
+    expect(signedOut401).toBeLessThanOrEqual(4);
   });
 });

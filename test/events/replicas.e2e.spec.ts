@@ -35,10 +35,13 @@ function listen(url: string, cookie: string) {
   });
   sockets.push(socket);
   const completed: string[] = [];
+  const created: string[] = [];
   socket.on('job:completed', (e) => completed.push(e.fileId));
+  socket.on('file:created', (e) => created.push(e.fileId));
   return {
     socket,
     completed,
+    created,
     ready: new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
       socket.once('connect_error', reject);
@@ -107,7 +110,7 @@ describe('two gateway processes', () => {
     }
   });
 
-  it('each deliver job events to their own clients, whichever replica received the upload', async () => {
+  it('each deliver new files and job events to their own clients, whichever replica received the upload', async () => {
     const [g1, g2] = urls as [string, string];
     const alice = await account(g1, `alice_${world.id}`);
     const bob = await account(g2, `bob_${world.id}`);
@@ -136,6 +139,9 @@ describe('two gateway processes', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(aliceEvents.completed).toEqual([aliceFile]);
     expect(bobEvents.completed).toEqual([bobFile]);
+    // The new rows too, once each, announced by the replica that accepted the upload.
+    expect(aliceEvents.created).toEqual([aliceFile]);
+    expect(bobEvents.created).toEqual([bobFile]);
   });
 
   it('disconnects a session’s sockets on every replica when it logs out on one', async () => {

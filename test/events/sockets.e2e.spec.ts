@@ -98,7 +98,7 @@ describe('Socket.IO', () => {
     );
   });
 
-  it("delivers progress and completion to the owner only, not to another user's socket", async () => {
+  it("delivers a new file, its progress and completion to the owner only, not to another user's socket", async () => {
     const [alice, bob] = await Promise.all([
       createUser(gw.app.getHttpServer(), `alice_${world.id}`),
       createUser(gw.app.getHttpServer(), `bob_${world.id}`),
@@ -109,7 +109,7 @@ describe('Socket.IO', () => {
     await Promise.all([connected(aliceSocket), connected(bobSocket)]);
     const aliceEvents: { event: string; payload: { fileId: string } }[] = [];
     const bobEvents: unknown[] = [];
-    for (const event of ['job:progress', 'job:completed', 'job:failed'] as const) {
+    for (const event of ['file:created', 'job:progress', 'job:completed', 'job:failed'] as const) {
       aliceSocket.on(event, (payload: { fileId: string }) => aliceEvents.push({ event, payload }));
       bobSocket.on(event, (payload: unknown) => bobEvents.push(payload));
     }
@@ -125,6 +125,12 @@ describe('Socket.IO', () => {
       await new Promise((r) => setTimeout(r, 50));
     }
     const file = (await gw.app.get(FileRepository).findById(fileId))!;
+    // The new row comes first, while the file is still queued (no worker ran yet when it was sent).
+    expect(aliceEvents[0]).toEqual({
+      event: 'file:created',
+      payload: { fileId, filename: 'a.bin', size: 3 * 1024 * 1024 },
+    });
+    expect(aliceEvents.filter((e) => e.event === 'file:created')).toHaveLength(1);
     const completed = aliceEvents.find((e) => e.event === 'job:completed');
     expect(completed?.payload).toEqual({
       jobId: fileId,
@@ -219,7 +225,7 @@ describe('Socket.IO and session expiry', () => {
     const socket = connect(short.base, { Origin: 'http://tess.test', Cookie: cookie });
     await connected(socket);
     const events: string[] = [];
-    for (const event of ['job:progress', 'job:completed', 'job:failed'] as const) {
+    for (const event of ['file:created', 'job:progress', 'job:completed', 'job:failed'] as const) {
       socket.on(event, () => events.push(event));
     }
     const gone = disconnectedWithin(socket, 8_000);

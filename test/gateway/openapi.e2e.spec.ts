@@ -177,5 +177,11 @@ describe('OpenAPI document', () => {
   it('serves the interactive documentation page', async () => {
     const res = await request(app.getHttpServer()).get('/api/docs/').expect(200);
     expect(res.text).toContain('swagger');
+    // Nothing inline for the CSP (style-src 'self', script-src 'self') to refuse, and every asset is served.
+    expect(res.text).not.toMatch(/<style|\sstyle=|<script(?![^>]*\ssrc=)/i);
+    const assets = [...res.text.matchAll(/(?:href|src)="(\/[^"]+)"/g)].map((m) => m[1]!);
+    expect(assets).toEqual(expect.arrayContaining(['/assets/swagger-ui/swagger-ui-bundle.js']));
+    for (const asset of assets) await request(app.getHttpServer()).get(asset).expect(200);
+    await request(app.getHttpServer()).get('/api/docs').expect(200);
   });
 });

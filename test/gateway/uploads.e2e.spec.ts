@@ -121,7 +121,7 @@ describe('POST /api/v1/uploads', () => {
       expect(JSON.parse(over.body)).toEqual({
         statusCode: 413,
         error: 'Payload Too Large',
-        message: `"over.bin" is larger than the 256 KiB limit (${LIMIT} bytes); nothing was stored.`,
+        message: `"over.bin" is larger than the 256 KiB limit (${LIMIT} bytes); nothing from this request was stored.`,
       });
       await assertNothingStored(alice);
     }
@@ -132,11 +132,18 @@ describe('POST /api/v1/uploads', () => {
       `${base}/api/v1/uploads`,
       [
         { filename: 'ok.bin', body: { size: 1000 } },
+        { filename: 'also ok.txt', body: { size: 10 } },
         { filename: 'big.bin', body: { size: LIMIT * 3 } },
+        { filename: 'after.bin', body: { size: 10 } },
       ],
       { headers: alice.auth },
     );
     expect(res.status).toBe(413);
+    // The message names the big file and says the others were not stored either.
+    expect(JSON.parse(res.body).message).toBe(
+      `"big.bin" is larger than the 256 KiB limit (${LIMIT} bytes); nothing from this request was stored, ` +
+        'not "ok.bin", "also ok.txt" either (a request is stored whole or not at all): send them again without this file.',
+    );
     await assertNothingStored(alice);
   });
 

@@ -56,6 +56,7 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
     app.useStaticAssets(gatewayPaths.bootstrap, { ...assets, prefix: '/assets/bootstrap/' });
     app.useStaticAssets(gatewayPaths.bootstrapIcons, { ...assets, prefix: '/assets/bootstrap-icons/' });
     app.useStaticAssets(gatewayPaths.socketIoClient, { ...assets, prefix: '/assets/socket.io/' });
+    app.useStaticAssets(gatewayPaths.swaggerUi, { ...assets, prefix: '/assets/swagger-ui/' });
     app.useStaticAssets(gatewayPaths.public, { ...assets, maxAge: '1h', prefix: '/static/' });
     app.use(bodyParsers());
     const passport = createSessionPassport(app.get(UserRepository));

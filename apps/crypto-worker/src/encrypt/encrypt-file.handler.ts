@@ -147,7 +147,7 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
         action: 'file.stored',
         userId: file.ownerId,
         fileId,
-        details: { size: file.size, sha256, attempt: job.attemptsMade + 1 },
+        details: { filename: file.filename, size: file.size, sha256, attempt: job.attemptsMade + 1 },
       });
       this.logger.log(`job ${job.id} file ${fileId}: stored ${file.size} bytes (${encryptedSize} encrypted)`);
       return { fileId, sha1, sha256, size: file.size, encryptedSize, ownerId: file.ownerId };
@@ -231,14 +231,14 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
       action: 'file.failed',
       userId: ownerId,
       fileId,
-      details: integrity
-        ? {
-            error: message,
-            reason: 'staging-integrity',
-            check: integrity.reason,
-            record: integrity.recordIndex ?? null,
-          }
-        : { error: message },
+      details: {
+        // The name as it was: the event outlives the file.
+        ...(file ? { filename: file.filename } : {}),
+        error: message,
+        ...(integrity
+          ? { reason: 'staging-integrity', check: integrity.reason, record: integrity.recordIndex ?? null }
+          : {}),
+      },
     });
     if (integrity) this.logger.warn(`file ${fileId}: staged upload rejected (${integrity.message})`);
   }

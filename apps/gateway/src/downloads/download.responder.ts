@@ -62,7 +62,14 @@ export class DownloadResponder {
     const range = rangeStillValid(req, etag) ? this.requestedRange(file, req, res) : undefined;
     const { opened, iterator, first } = await this.openFirstChunk(file, range, req.ip);
     writeHeaders(res, file, opened, range);
-    if (!range) await this.audit.record({ ...audit, fileId: file.id, ip: req.ip });
+    if (!range) {
+      await this.audit.record({
+        ...audit,
+        fileId: file.id,
+        ip: req.ip,
+        details: { filename: file.filename, ...audit.details },
+      });
+    }
     const status = range ? 206 : 200;
     async function* body(): AsyncGenerator<Buffer> {
       if (!first.done) yield first.value;

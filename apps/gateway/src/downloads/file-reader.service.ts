@@ -83,7 +83,7 @@ export class FileReader {
       userId: file.ownerId,
       fileId: file.id,
       ip,
-      details: { ok: !failure },
+      details: { filename: file.filename, ok: !failure },
     });
     return failure ? { ok: false, checkedBytes, error: failure.message } : { ok: true, checkedBytes };
   }
@@ -97,7 +97,7 @@ export class FileReader {
         userId: file.ownerId,
         fileId: file.id,
         ip,
-        details: { error: error.message.slice(0, 500) },
+        details: { filename: file.filename, error: error.message.slice(0, 500) },
       });
     }
   }

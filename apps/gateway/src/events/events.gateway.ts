@@ -8,11 +8,13 @@ import {
 import { QueueEvents } from 'bullmq';
 import type { Request } from 'express';
 import { Redis } from 'ioredis';
-import type { DefaultEventsMap, Server, Socket } from 'socket.io';
+import type { Server, Socket } from 'socket.io';
 import {
   bullPrefix,
   type ClientToServerEvents,
+  type FileCreatedEvent,
   FileRepository,
+  type InterServerEvents,
   isJobProgress,
   jobResultOf,
   QUEUE_NAMES,
@@ -36,8 +38,8 @@ interface SocketSession {
   idleEndsAt: number;
 }
 
-type TessServer = Server<ClientToServerEvents, ServerToClientEvents, DefaultEventsMap, SocketSession>;
-type TessSocket = Socket<ClientToServerEvents, ServerToClientEvents, DefaultEventsMap, SocketSession>;
+type TessServer = Server<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketSession>;
+type TessSocket = Socket<ClientToServerEvents, ServerToClientEvents, InterServerEvents, SocketSession>;
 
 export function sessionRoom(sessionId: string): string {
   return `session:${sessionId}`;
@@ -47,7 +49,9 @@ export function sessionRoom(sessionId: string): string {
  * Relays job events to the owner's sockets. Every gateway replica listens to BullMQ QueueEvents and
  * emits only to its *own* sockets in the owner's room (`server.local`), so each client gets each event
  * once from the replica it is connected to. QueueEvents is best effort; the dashboard reloads state
- * over REST whenever its socket (re)connects.
+ * over REST whenever its socket (re)connects. New uploads (`file:created`) are announced by the replica
+ * that accepted them: to its own sockets, and to the other replicas by a server-side emit, each of which
+ * relays it to its own sockets the same way.
  *
  * A socket lives no longer than its session: every `checkEveryMs` each replica reads the TTL of its
  * sockets' sessions (one pipelined PTTL per session) and disconnects those whose session is gone
@@ -88,6 +92,9 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       connection: this.connection,
       prefix: bullPrefix(this.config.redis.prefix),
     });
+    this.server.on('files:created', (ownerId, files) => {
+      if (UUID.test(ownerId) && Array.isArray(files)) this.relayCreated(ownerId, files);
+    });
     this.queueEvents.on('error', (error) => this.logger.warn(`QueueEvents: ${error.message}`));
     this.queueEvents.on('progress', ({ jobId, data }) => {
       if (!isJobProgress(data)) return;
@@ -111,6 +118,21 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
         () => this.owners.delete(jobId),
       );
     });
+  }
+
+  /** Tells every open dashboard of the owner, on every replica, about files just accepted. */
+  filesCreated(ownerId: string, files: FileCreatedEvent[]): void {
+    if (!this.server || files.length === 0) return;
+    this.relayCreated(ownerId, files);
+    try {
+      this.server.serverSideEmit('files:created', ownerId, files);
+    } catch (error) {
+      this.logger.warn(`Could not announce new files to the other replicas: ${(error as Error).message}`);
+    }
+  }
+
+  private relayCreated(ownerId: string, files: FileCreatedEvent[]): void {
+    for (const file of files) void this.emit(file.fileId, ownerId, 'file:created', file);
   }
 
   handleConnection(socket: TessSocket): void {

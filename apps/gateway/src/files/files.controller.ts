@@ -51,7 +51,8 @@ export class FilesController {
   async list(@CurrentPrincipal() principal: Principal, @Query() query: unknown) {
     const { limit, cursor } = parseOrThrow(pageQuerySchema, query);
     const page = await this.files.listForOwner(principal.userId, limit, cursor);
-    return { items: page.items.map(fileView), nextCursor: page.nextCursor };
+    const twins = await this.files.twinsOf(principal.userId, page.items);
+    return { items: page.items.map((f) => fileView(f, twins.get(f.id))), nextCursor: page.nextCursor };
   }
 
   @Get(':id')
@@ -59,7 +60,8 @@ export class FilesController {
   @ApiResponse({ status: 200, type: FileDto })
   @ApiErrors([404, 'No such file of yours'])
   async get(@CurrentPrincipal() principal: Principal, @Param('id', uuid) id: string) {
-    return fileView(await this.access.readableFile(principal, id));
+    const file = await this.access.readableFile(principal, id);
+    return fileView(file, (await this.files.twinsOf(file.ownerId, [file])).get(file.id));
   }
 
   /**

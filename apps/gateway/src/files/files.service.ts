@@ -14,8 +14,11 @@ import {
 } from '#common';
 import { JobQueue } from '../infra/job-queue.js';
 
+/** Another of the owner's stored files with the same content. */
+export type FileTwin = Pick<FileEntity, 'id' | 'filename' | 'createdAt'>;
+
 /** The public shape of a file (docs/architecture.md, Public contract). */
-export function fileView(file: FileEntity) {
+export function fileView(file: FileEntity, twin?: FileTwin) {
   return {
     id: file.id,
     filename: file.filename,
@@ -31,6 +34,7 @@ export function fileView(file: FileEntity) {
     ...(file.clientVerified !== null && file.clientVerified !== undefined
       ? { clientVerified: file.clientVerified }
       : {}),
+    ...(twin ? { duplicateOf: { id: twin.id, filename: twin.filename, createdAt: twin.createdAt } } : {}),
   };
 }
 export type FileView = ReturnType<typeof fileView>;

@@ -1,10 +1,15 @@
-import { Controller, Get, Req, Res, UseGuards } from '@nestjs/common';
+import { BadRequestException, Controller, Get, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { AuditRepository } from '#common';
+import { z } from 'zod';
+import { type AuditAction, type AuditEventEntity, AuditRepository, InvalidCursorError } from '#common';
 import { PageAuthGuard } from '../auth/page-auth.guard.js';
 import { csrfToken } from '../http/csrf.js';
+import { parseOrThrow } from '../http/validation.js';
 import { utcLabel } from './home.controller.js';
+
+/** Events per page of the Activity page. */
+export const ACTIVITY_PAGE_SIZE = 50;
 
 const LABELS: Record<string, string> = {
   'user.registered': 'Account created',
@@ -42,7 +47,112 @@ const ALERTS = new Set([
   'password.reset_failed',
 ]);
 
-/** "Activity": the signed-in user's own audit events, newest first. */
+/** The "Type" filter: groups of actions, in the order the select offers them. */
+const TYPES: Record<string, { label: string; actions: AuditAction[] }> = {
+  'sign-ins': {
+    label: 'Sign-ins and account',
+    actions: [
+      'user.registered',
+      'login.succeeded',
+      'login.failed',
+      'login.throttled',
+      'logout',
+      'password.changed',
+      'password.change_failed',
+      'password.change_throttled',
+      'password.reset_requested',
+      'password.reset_throttled',
+      'password.reset_completed',
+      'password.reset_failed',
+    ],
+  },
+  tokens: { label: 'API tokens', actions: ['token.created', 'token.revoked'] },
+  uploads: {
+    label: 'Uploads',
+    actions: [
+      'upload.started',
+      'upload.accepted',
+      'upload.cancelled',
+      'upload.expired',
+      'file.stored',
+      'file.failed',
+    ],
+  },
+  downloads: { label: 'Downloads', actions: ['file.downloaded'] },
+  integrity: { label: 'Verifications and integrity', actions: ['file.verified', 'file.corrupt'] },
+  deletions: { label: 'Deletions', actions: ['file.deleted'] },
+};
+
+const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** A calendar date of the form's date inputs, as the UTC instant its midnight is in the user's zone. */
+function localMidnight(date: string, offsetMinutes: number, addDays = 0): Date | null {
+  const m = DATE.exec(date);
+  if (!m) return null;
+  const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const utc = new Date(Date.UTC(year, month - 1, day));
+  if (utc.getUTCFullYear() !== year || utc.getUTCMonth() !== month - 1 || utc.getUTCDate() !== day)
+    return null;
+  return new Date(utc.getTime() + addDays * 86_400_000 + offsetMinutes * 60_000);
+}
+
+const optionalDate = (name: string) =>
+  z
+    .string()
+    .optional()
+    .transform((v) => v || undefined)
+    .refine((v) => v === undefined || localMidnight(v, 0) !== null, `${name} must be a date (YYYY-MM-DD)`);
+
+const activityQuerySchema = z.object({
+  type: z
+    .string()
+    .optional()
+    .transform((v) => v || undefined)
+    .refine((v) => v === undefined || Object.hasOwn(TYPES, v), {
+      message: `type must be one of ${Object.keys(TYPES).join(', ')}`,
+    }),
+  from: optionalDate('from'),
+  to: optionalDate('to'),
+  // The browser's Date#getTimezoneOffset (minutes behind UTC), so dates are the user's own days.
+  tz: z
+    .string()
+    .optional()
+    .transform((v) => (v ? v : '0'))
+    .refine((v) => /^-?\d{1,3}$/.test(v) && Math.abs(Number(v)) <= 840, 'tz must be minutes, -840 to 840')
+    .transform(Number),
+  cursor: z.string().max(200).optional(),
+});
+
+function query(params: Record<string, string | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value) q.set(key, value);
+  const text = q.toString();
+  return text ? `?${text}` : '';
+}
+
+function row(e: AuditEventEntity) {
+  const filename = typeof e.details.filename === 'string' ? e.details.filename : '';
+  return {
+    label: LABELS[e.action] ?? e.action,
+    action: e.action,
+    alert: ALERTS.has(e.action),
+    when: utcLabel(e.createdAt),
+    whenIso: e.createdAt.toISOString(),
+    ip: e.ip ?? '',
+    fileId: e.fileId ?? '',
+    fileIdShort: e.fileId ? `${e.fileId.slice(0, 8)}…` : '',
+    filename,
+    detail: [e.details.error, e.details.ok === false ? 'not ok' : e.details.ok === true ? 'ok' : null]
+      .filter((v) => typeof v === 'string' && v)
+      .join(' · '),
+  };
+}
+
+/**
+ * "Activity": the signed-in user's own audit events, newest first, a page at a time, filtered by type and
+ * by the user's own calendar days. File events show the file's name as it was when the event was written
+ * (kept in the event: the file may be gone), the id on hover and a copy button.
+ */
 @ApiExcludeController()
 @Controller()
 @UseGuards(PageAuthGuard)
@@ -51,7 +161,24 @@ export class ActivityController {
 
   @Get('activity')
   async activity(@Req() req: Request, @Res() res: Response): Promise<void> {
-    const events = await this.audit.listForUser(req.user!.id, 200);
+    const q = parseOrThrow(activityQuerySchema, req.query);
+    const from = q.from ? localMidnight(q.from, q.tz)! : undefined;
+    const before = q.to ? localMidnight(q.to, q.tz, 1)! : undefined;
+    if (from && before && from >= before) throw new BadRequestException('from must not be after to.');
+    let page: Awaited<ReturnType<AuditRepository['pageForUser']>>;
+    try {
+      page = await this.audit.pageForUser(req.user!.id, {
+        actions: q.type ? TYPES[q.type]!.actions : undefined,
+        from,
+        before,
+        cursor: q.cursor,
+        limit: ACTIVITY_PAGE_SIZE,
+      });
+    } catch (error) {
+      if (error instanceof InvalidCursorError) throw new BadRequestException(error.message);
+      throw error;
+    }
+    const filters = { type: q.type, from: q.from, to: q.to, tz: q.tz ? String(q.tz) : undefined };
     // The user's own chain, re-verified on every view (docs/security.md item 33).
     const [chain] = (await this.audit.verify({ userId: req.user!.id })).chains;
     const trail = chain?.break
@@ -68,24 +195,21 @@ export class ActivityController {
       title: 'Activity',
       user: req.user,
       csrfToken: csrfToken(req),
-      hasEvents: events.length > 0,
+      modules: ['/static/js/activity.js'],
+      hasEvents: page.items.length > 0,
       trail,
-      events: events.map((e) => ({
-        label: LABELS[e.action] ?? e.action,
-        action: e.action,
-        alert: ALERTS.has(e.action),
-        when: utcLabel(e.createdAt),
-        whenIso: e.createdAt.toISOString(),
-        ip: e.ip ?? '',
-        fileId: e.fileId ?? '',
-        detail: [
-          e.details.filename,
-          e.details.error,
-          e.details.ok === false ? 'not ok' : e.details.ok === true ? 'ok' : null,
-        ]
-          .filter((v) => typeof v === 'string' && v)
-          .join(' · '),
+      events: page.items.map(row),
+      filtered: Boolean(q.type || q.from || q.to),
+      types: Object.entries(TYPES).map(([value, t]) => ({
+        value,
+        label: t.label,
+        selected: value === q.type,
       })),
+      from: q.from ?? '',
+      to: q.to ?? '',
+      tz: q.tz,
+      olderHref: page.nextCursor ? `/activity${query({ ...filters, cursor: page.nextCursor })}` : '',
+      newestHref: q.cursor ? `/activity${query(filters)}` : '',
     });
   }
 }

@@ -25,8 +25,12 @@ function shortHash(hash: string | null | undefined): string {
  * What a row of "My files" needs. The same partial (views/partials/file_row.hbs) renders these rows on
  * the server and, empty, the <template> the dashboard script fills for rows it adds later.
  */
-export function fileRow(file: FileEntity) {
+export function fileRow(file: FileEntity, twin?: Pick<FileEntity, 'id' | 'filename' | 'createdAt'>) {
   return {
+    duplicateName: twin?.filename ?? '',
+    duplicateId: twin?.id ?? '',
+    duplicateIso: twin ? new Date(twin.createdAt).toISOString() : '',
+    duplicateLabel: twin ? utcLabel(twin.createdAt) : '',
     id: file.id,
     filename: file.filename,
     status: file.status,
@@ -65,6 +69,7 @@ export class HomeController {
       this.tokens.list(user.id),
       this.usage.of(user.id),
     ]);
+    const twins = await this.files.twinsOf(user.id, page.items);
     const flash = req.session.flash;
     if (flash) delete req.session.flash;
     const { maxFileSize } = this.config.uploads;
@@ -75,7 +80,7 @@ export class HomeController {
       user,
       flash,
       csrfToken: csrfToken(req),
-      files: page.items.map(fileRow),
+      files: page.items.map((f) => fileRow(f, twins.get(f.id))),
       hasFiles: page.items.length > 0,
       nextCursor: page.nextCursor ?? '',
       pageSize: FILES_PAGE_SIZE,

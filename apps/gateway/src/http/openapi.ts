@@ -11,6 +11,7 @@ import {
   type OpenAPIObject,
   SwaggerModule,
 } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
 import { z } from 'zod';
 import { FILE_STATUSES, JOB_STAGES } from '#common';
 
@@ -19,6 +20,12 @@ export class ErrorDto {
   @ApiProperty({ type: 'integer', example: 404 }) statusCode!: number;
   @ApiProperty({ example: 'Not Found' }) error!: string;
   @ApiProperty({ example: 'No such file.' }) message!: string;
+}
+
+export class DuplicateOfDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ example: 'report.pdf' }) filename!: string;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
 }
 
 export class FileDto {
@@ -52,6 +59,11 @@ export class FileDto {
     description: "true once stored: the stored file's SHA-256 is the one the client declared",
   })
   clientVerified?: boolean;
+  @ApiPropertyOptional({
+    type: DuplicateOfDto,
+    description: "Another of your stored files with the same SHA-256 (the oldest); never another user's",
+  })
+  duplicateOf?: DuplicateOfDto;
 }
 
 export class FilePageDto {
@@ -264,10 +276,20 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
   return document;
 }
 
-/** Serves the OpenAPI document at /api/docs.json and its UI at /api/docs. */
+/**
+ * Serves the OpenAPI document at /api/docs.json and its UI at /api/docs. The UI is our own page
+ * (views/pages/api-docs.hbs) rather than @nestjs/swagger's, whose inline `<style>` blocks and styled icon
+ * sprite the CSP (style-src 'self') blocks, leaving console errors and a blank band: Swagger UI's files
+ * from /assets/swagger-ui/, a stylesheet and an init script from /static/, the base layout (no top bar,
+ * whose logo carries an inline style) and no online validator badge (a third-party image).
+ */
 export function setupOpenApi(app: INestApplication): void {
   SwaggerModule.setup('api/docs', app, createOpenApiDocument(app), {
     jsonDocumentUrl: 'api/docs.json',
     raw: ['json'],
+    ui: false,
+  });
+  app.getHttpAdapter().get('/api/docs', (_req: Request, res: Response) => {
+    res.render('pages/api-docs', { layout: false });
   });
 }

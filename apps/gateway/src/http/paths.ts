@@ -16,6 +16,10 @@ function findRoot(start: string): string {
 
 const root = findRoot(dirname(fileURLToPath(import.meta.url)));
 const require = createRequire(join(root, 'package.json'));
+/** Swagger UI as @nestjs/swagger resolves it: the version that package was built and tested with. */
+const swaggerUiPackage = createRequire(require.resolve('@nestjs/swagger/package.json')).resolve(
+  'swagger-ui-dist/package.json',
+);
 
 export const gatewayPaths = {
   root,
@@ -25,4 +29,5 @@ export const gatewayPaths = {
   bootstrap: join(dirname(require.resolve('bootstrap/package.json')), 'dist'),
   bootstrapIcons: join(dirname(require.resolve('bootstrap-icons/package.json')), 'font'),
   socketIoClient: join(dirname(require.resolve('socket.io/package.json')), 'client-dist'),
+  swaggerUi: dirname(swaggerUiPackage),
 };

@@ -27,6 +27,7 @@ import {
   TessMetrics,
   type WrappedDataKey,
 } from '#common';
+import { EventsGateway } from '../events/events.gateway.js';
 import { ClientAbortedError } from '../http/client-aborted.error.js';
 import { formatBytes } from '../http/views.js';
 import { JobQueue } from '../infra/job-queue.js';
@@ -75,6 +76,21 @@ export function writeError(error: unknown): HttpException {
 }
 
 /**
+ * The end of a refusal: a request is stored whole or not at all, so the files that came before the bad
+ * one (named, a few at most) were not stored either and must be sent again without it.
+ */
+export function nothingStored(others: ReadonlyArray<{ filename: string }>): string {
+  if (others.length === 0) return 'nothing from this request was stored.';
+  const named = others.slice(0, 3).map((f) => `"${f.filename}"`);
+  const more = others.length > named.length ? ` and ${others.length - named.length} more` : '';
+  const them = others.length === 1 ? 'it' : 'them';
+  return (
+    `nothing from this request was stored, not ${named.join(', ')}${more} either ` +
+    `(a request is stored whole or not at all): send ${them} again without this file.`
+  );
+}
+
+/**
  * Receives multipart uploads: every `file` part is encrypted while it streams into `TEMP_DIR/<uuid>` as a
  * staging file (libs/common/src/staging, docs/format.md "Staging format": authenticated 1 MiB records under
  * the file's fresh data key, which the key provider wraps into the row), so no plaintext byte of an upload
@@ -95,6 +111,7 @@ export class UploadsService {
     private readonly jobs: JobQueue,
     private readonly metrics: TessMetrics,
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
+    private readonly events: EventsGateway,
   ) {}
 
   async receive(req: Request, ownerId: string): Promise<AcceptedUpload[]> {
@@ -143,6 +160,10 @@ export class UploadsService {
         `Accepted ${received.length} upload(s) but could not audit them: ${(error as Error).message}`,
       );
     }
+    this.events.filesCreated(
+      ownerId,
+      received.map((f) => ({ fileId: f.id, filename: f.filename, size: f.size })),
+    );
     return received.map((f) => ({
       id: f.id,
       filename: f.filename,
@@ -289,7 +310,8 @@ export class UploadsService {
         stream.on('limit', () =>
           fail(
             new PayloadTooLargeException(
-              `"${entry.filename}" is larger than the ${formatBytes(maxFileSize)} limit (${maxFileSize} bytes); nothing was stored.`,
+              `"${entry.filename}" is larger than the ${formatBytes(maxFileSize)} limit (${maxFileSize} bytes); ` +
+                nothingStored(files.filter((f) => f !== entry)),
             ),
           ),
         );
@@ -321,7 +343,7 @@ export class UploadsService {
       parser.on('filesLimit', () =>
         fail(
           new PayloadTooLargeException(
-            `At most ${maxFilesPerRequest} files per request; nothing was stored.`,
+            `At most ${maxFilesPerRequest} files per request; nothing from this request was stored.`,
           ),
         ),
       );

@@ -1,26 +1,13 @@
 // The REST client: same-origin JSON calls with the CSRF header on unsafe methods, and the server's JSON
 // error message (or a plain description of the status) as the error text.
-import { setLive } from './live-status.js';
 import { csrfToken } from './page.js';
-import { toast } from './toasts.js';
+import { SIGNED_OUT_MESSAGE, signedOut } from './session.js';
 
 class ApiError extends Error {
   constructor(status, message) {
     super(message);
     this.status = status;
   }
-}
-
-let sessionEndedShown = false;
-
-function sessionEnded() {
-  if (sessionEndedShown) return;
-  sessionEndedShown = true;
-  setLive('offline', 'Signed out');
-  toast('error', 'Session ended', 'Your session has ended; nothing more can be uploaded from this page.', {
-    href: '/login',
-    text: 'Sign in again',
-  });
 }
 
 export function parseJson(text) {
@@ -31,12 +18,15 @@ export function parseJson(text) {
   }
 }
 
-/** The server's JSON `message` when it sent one, else a plain description of the status. */
+/** The server's JSON `message` when it sent one, else a plain description of the status; a 401 ends the page's session. */
 export function errorMessage(status, body) {
-  if (status === 401) sessionEnded();
+  // A 401 here is always the session's end: the API's wording (meant for API clients) is not for this page.
+  if (status === 401) {
+    signedOut();
+    return SIGNED_OUT_MESSAGE;
+  }
   if (body && typeof body.message === 'string' && body.message) return body.message;
   if (status === 0) return 'The server could not be reached. Check the connection and try again.';
-  if (status === 401) return 'Your session has ended. Sign in again.';
   return `The server answered ${status}.`;
 }
 

@@ -1,12 +1,19 @@
 // "My files": the table rows (server-rendered first, then kept current over REST and live events), the
 // copy buttons, "Load more", "Refresh", verify and delete.
 import { api } from './api-client.js';
-import { formatBytes, formatTime, shortHash, timeFormat } from './format.js';
+import { copyText } from './clipboard.js';
+import { duplicateText, formatAgo, formatBytes, formatTime, shortHash, timeFormat } from './format.js';
 import { announce, bs, dom, field, pageSize, setOptionalText, setText } from './page.js';
-import { toast } from './toasts.js';
+import { groupedToast, toast } from './toasts.js';
 import { refreshUsage } from './usage.js';
 
 const rowRequests = new Map();
+/** Called with each file written into a row (the upload cards follow what the list learns). */
+const rowListeners = [];
+
+export function onRowFilled(fn) {
+  rowListeners.push(fn);
+}
 const FINISHED = new Set(['stored', 'failed', 'corrupt']);
 let nextCursor = dom.loadMore.dataset.cursor || null;
 
@@ -16,6 +23,10 @@ function rows() {
 
 function findRow(id) {
   return rows().find((tr) => tr.dataset.fileId === id) ?? null;
+}
+
+export function hasRow(id) {
+  return findRow(id) !== null;
 }
 
 function updateEmpty() {
@@ -52,6 +63,11 @@ function fillRow(tr, file) {
   tr.dataset.created = file.createdAt;
   setText(tr, 'filename', name);
   setOptionalText(tr, 'error', stored ? '' : file.error);
+  const twin = field(tr, 'duplicate');
+  twin.hidden = !file.duplicateOf;
+  twin.title = file.duplicateOf?.id ?? '';
+  setText(tr, 'duplicate-text', file.duplicateOf ? duplicateText(file.duplicateOf) : '');
+  for (const fn of rowListeners) fn(file);
   const size = setText(tr, 'size', formatBytes(file.size));
   size.title = `${file.size} bytes`;
   const badge = setText(tr, 'status', file.status);
@@ -190,22 +206,6 @@ async function loadMore() {
 }
 
 // Copy a hash
-async function copyText(text) {
-  if (navigator.clipboard && window.isSecureContext) {
-    await navigator.clipboard.writeText(text);
-    return;
-  }
-  const area = document.createElement('textarea');
-  area.value = text;
-  area.className = 'visually-hidden';
-  area.setAttribute('readonly', '');
-  document.body.append(area);
-  area.select();
-  const ok = document.execCommand('copy');
-  area.remove();
-  if (!ok) throw new Error('copy refused');
-}
-
 async function onCopy(button) {
   const name = button.dataset.hashField;
   const hash = field(button.closest('tr'), name)?.dataset.hash;
@@ -216,7 +216,8 @@ async function onCopy(button) {
     await copyText(hash);
     glyph.className = 'bi bi-clipboard-check text-success';
     announce(`${label} copied to the clipboard.`);
-    toast('info', `${label} copied`, hash);
+    // Copies of one hash are one notice; another hash replaces the text.
+    groupedToast('info', `copied-${label}`, hash, () => ({ title: `${label} copied`, text: hash }));
   } catch {
     glyph.className = 'bi bi-clipboard-x text-danger';
     toast('error', 'Could not copy', `Select the ${label} by hand: ${hash}`);
@@ -339,7 +340,7 @@ export function initFileTable() {
   // First paint came from the server in UTC; show the times in the user's own zone.
   for (const node of dom.filesBody.querySelectorAll('time[datetime]')) {
     const iso = node.getAttribute('datetime');
-    if (iso) node.textContent = formatTime(iso);
+    if (iso) node.textContent = node.closest('[data-field="duplicate"]') ? formatAgo(iso) : formatTime(iso);
   }
   for (const tr of rows()) tr.dataset.created = field(tr, 'created').getAttribute('datetime') ?? '';
 }

@@ -23,3 +23,30 @@ export function formatTime(iso) {
 export function shortHash(hash) {
   return hash ? `${hash.slice(0, 12)}…` : '';
 }
+
+const relative = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+const STEPS = [
+  ['second', 60],
+  ['minute', 60],
+  ['hour', 24],
+  ['day', 7],
+  ['week', 4.35],
+  ['month', 12],
+  ['year', Infinity],
+];
+
+/** "5 minutes ago", "yesterday", "last week": how long ago `iso` was. */
+export function formatAgo(iso) {
+  let value = (new Date(iso).getTime() - Date.now()) / 1000;
+  if (Number.isNaN(value)) return '';
+  for (const [unit, size] of STEPS) {
+    if (Math.abs(value) < size) return relative.format(Math.round(value), unit);
+    value /= size;
+  }
+  return '';
+}
+
+/** What a row and a card say of a file with the same content as another of yours. */
+export function duplicateText(twin) {
+  return `Identical to ${twin.filename}, uploaded ${formatAgo(twin.createdAt)}`;
+}

@@ -1,8 +1,10 @@
 // Live updates: the Socket.IO client (its ESM build, served by the gateway) and the job events it delivers,
 // with REST as the fallback whenever an event may have been missed.
 import { io } from '/assets/socket.io/socket.io.esm.min.js';
-import { refreshRow, reloadList, setRowStatus } from './file-table.js';
+import { api } from './api-client.js';
+import { hasRow, refreshRow, reloadList, setRowStatus } from './file-table.js';
 import { setLive } from './live-status.js';
+import { isSignedOut, onSignedOut } from './session.js';
 import { toast } from './toasts.js';
 import {
   applyProgress,
@@ -27,6 +29,24 @@ async function resync() {
   }
 }
 
+let lastSessionCheck = 0;
+
+/**
+ * Whether the session still holds, asked over REST when the socket says it may not: a 401 ends the page's
+ * session (api-client), anything else leaves it be. At most every few seconds while the socket retries.
+ */
+async function sessionHolds(force) {
+  const now = Date.now();
+  if (!force && now - lastSessionCheck < 5000) return true;
+  lastSessionCheck = now;
+  try {
+    await api('GET', '/api/v1/usage');
+    return true;
+  } catch (error) {
+    return error.status !== 401;
+  }
+}
+
 /** Connects the socket; every (re)connect reads back over REST what may have been missed. */
 export function initLiveUpdates() {
   // Long-polling first, then WebSocket when the network allows it (proxies that block WebSockets still get
@@ -36,11 +56,32 @@ export function initLiveUpdates() {
     setLive('connected', 'Live updates on');
     void resync();
   });
-  socket.on('disconnect', (reason) => {
-    if (reason === 'io server disconnect') setLive('offline', 'Live updates ended (signed out?)');
-    else setLive('reconnecting', 'Reconnecting…');
+  onSignedOut(() => socket.disconnect());
+  // Logging out from this very page ends its socket too; that needs no check and no banner.
+  let loggingOut = false;
+  document.addEventListener('submit', (event) => {
+    if (new URL(event.target.action, window.location.href).pathname === '/logout') loggingOut = true;
   });
-  socket.on('connect_error', () => setLive('reconnecting', 'Live updates unavailable, retrying…'));
+  socket.on('disconnect', async (reason) => {
+    if (isSignedOut() || loggingOut) return;
+    if (reason !== 'io server disconnect') {
+      setLive('reconnecting', 'Reconnecting…');
+      return;
+    }
+    // The server ends a socket when its session ends (logout elsewhere, a timeout); REST says whether it did.
+    setLive('offline', 'Live updates ended');
+    if (await sessionHolds(true)) socket.connect();
+  });
+  socket.on('connect_error', () => {
+    if (isSignedOut()) return;
+    setLive('reconnecting', 'Live updates unavailable, retrying…');
+    void sessionHolds(false);
+  });
+
+  // A file accepted from another tab or client: listed at once, while it is still queued.
+  socket.on('file:created', (event) => {
+    if (!hasRow(event.fileId)) void refreshRow(event.fileId, true);
+  });
 
   socket.on('job:progress', (event) => {
     const up = byFileId.get(event.fileId);

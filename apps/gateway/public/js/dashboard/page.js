@@ -13,6 +13,7 @@ const $ = (id) => document.getElementById(id);
 export const dom = {
   dropZone: $('drop-zone'),
   fileInput: $('file-input'),
+  signedOut: $('signed-out'),
   uploads: $('uploads'),
   uploadList: $('upload-list'),
   clearFinished: $('clear-finished'),

@@ -1,10 +1,11 @@
 // Uploads: the drop zone and picker, the client-side size check, a small queue of XHR uploads (their
 // transfer progress) and one card per file whose second bar follows the worker's job.
 import { api, errorMessage, parseJson } from './api-client.js';
-import { refreshRow, setRowStatus, upsertRow } from './file-table.js';
-import { formatBytes, shortHash } from './format.js';
+import { onRowFilled, refreshRow, setRowStatus, upsertRow } from './file-table.js';
+import { duplicateText, formatBytes, shortHash } from './format.js';
 import { announce, csrfToken, dom, field, maxFileSize, maxFileSizeLabel, setText } from './page.js';
-import { toast } from './toasts.js';
+import { isSignedOut, onSignedOut, SIGNED_OUT_MESSAGE } from './session.js';
+import { groupedToast } from './toasts.js';
 
 const FINAL = new Set(['stored', 'failed', 'rejected', 'cancelled']);
 const STATE_ICON = {
@@ -117,7 +118,7 @@ function cancelUpload(up) {
 
 function addFiles(fileList) {
   const files = Array.from(fileList ?? []);
-  if (!files.length) return;
+  if (!files.length || isSignedOut()) return;
   let accepted = 0;
   for (const file of files) {
     const up = createUpload(file);
@@ -127,7 +128,14 @@ function addFiles(fileList) {
       setBar(up, 'process', 0, '—');
       setState(up, 'rejected', 'Too large');
       setMessage(up, text, 'text-danger');
-      toast('error', 'File too large', text);
+      groupedToast('error', 'too-large', file.name, (n, names, list) =>
+        n === 1
+          ? { title: 'File too large', text }
+          : {
+              title: `${n} files too large`,
+              text: `${list(names)} are over the ${maxFileSizeLabel} limit per file; they were not uploaded.`,
+            },
+      );
       continue;
     }
     setState(up, 'waiting', 'Waiting');
@@ -225,7 +233,11 @@ function failUpload(up, message) {
   setBar(up, 'process', 0, '—');
   setState(up, 'failed', 'Upload failed');
   setMessage(up, message, 'text-danger');
-  toast('error', 'Upload failed', `${up.name}: ${message}`);
+  groupedToast('error', 'upload-failed', up.name, (n, names, list) =>
+    n === 1
+      ? { title: 'Upload failed', text: `${up.name}: ${message}` }
+      : { title: `${n} uploads failed`, text: `${list(names)}: see each card for why.` },
+  );
 }
 
 export function applyProgress(up, progress) {
@@ -250,7 +262,11 @@ export function completeUpload(up, result) {
   setState(up, 'stored', 'Stored');
   setMessage(up, result.sha256 ? `SHA-256 ${shortHash(result.sha256)}` : 'Stored.', 'text-success');
   if (result.sha256) field(up.card, 'message').title = result.sha256;
-  toast('success', 'Stored', `${up.name} is encrypted and stored.`);
+  groupedToast('success', 'stored', up.name, (n, names, list) =>
+    n === 1
+      ? { title: 'Stored', text: `${up.name} is encrypted and stored.` }
+      : { title: `${n} files stored`, text: `${list(names)} are encrypted and stored.` },
+  );
   announce(`${up.name} is stored.`);
 }
 
@@ -260,7 +276,11 @@ export function failProcessing(up, error) {
   setState(up, 'failed', 'Failed');
   const message = error || 'Processing failed.';
   setMessage(up, message, 'text-danger');
-  toast('error', 'Processing failed', `${up.name}: ${message}`);
+  groupedToast('error', 'processing-failed', up.name, (n, names, list) =>
+    n === 1
+      ? { title: 'Processing failed', text: `${up.name}: ${message}` }
+      : { title: `${n} files failed`, text: `${list(names)}: see each card for why.` },
+  );
 }
 
 /** Brings one upload's card in line with the job state over REST. */
@@ -299,6 +319,25 @@ let dragDepth = 0;
 
 /** Binds the drop zone, the picker and "Clear finished", and guards the page against stray drops. */
 export function initUploads() {
+  // A stored upload whose content another of the user's files already has: its card says so too.
+  onRowFilled((file) => {
+    const up = byFileId.get(file.id);
+    if (!up) return;
+    const note = field(up.card, 'duplicate');
+    note.hidden = !file.duplicateOf;
+    note.textContent = file.duplicateOf ? `${duplicateText(file.duplicateOf)}.` : '';
+  });
+  // Signed out: the uploads still waiting for their turn would only meet a 401.
+  onSignedOut(() => {
+    for (const up of queue.splice(0)) {
+      up.cancelled = true;
+      setBar(up, 'transfer', 0, 'not sent', 'bg-secondary');
+      setBar(up, 'process', 0, '—');
+      setState(up, 'cancelled', 'Not sent');
+      setMessage(up, SIGNED_OUT_MESSAGE, 'text-danger');
+    }
+  });
+
   window.addEventListener('beforeunload', (event) => {
     if (uploadsList().some((up) => up.state === 'uploading' || up.state === 'waiting')) {
       event.preventDefault();

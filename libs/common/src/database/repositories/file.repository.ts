@@ -188,6 +188,32 @@ export class FileRepository {
     };
   }
 
+  /**
+   * For each given stored file, the owner's oldest *other* stored file with the same SHA-256 (one query;
+   * never another owner's, which would tell that someone else holds the same content).
+   */
+  async twinsOf(
+    ownerId: string,
+    files: ReadonlyArray<Pick<FileEntity, 'id' | 'sha256' | 'status'>>,
+  ): Promise<Map<string, Pick<FileEntity, 'id' | 'filename' | 'createdAt'>>> {
+    const hashes = [...new Set(files.filter((f) => f.status === 'stored' && f.sha256).map((f) => f.sha256!))];
+    const twins = new Map<string, Pick<FileEntity, 'id' | 'filename' | 'createdAt'>>();
+    if (hashes.length === 0) return twins;
+    const rows: Array<{ id: string; filename: string; created_at: Date; sha256: string }> =
+      await this.repo.query(
+        `SELECT id, filename, created_at, sha256 FROM files
+        WHERE owner_id = $1 AND status = 'stored' AND sha256 = ANY($2::varchar[])
+        ORDER BY created_at, id`,
+        [ownerId, hashes],
+      );
+    for (const file of files) {
+      if (file.status !== 'stored' || !file.sha256) continue;
+      const twin = rows.find((r) => r.sha256 === file.sha256 && r.id !== file.id);
+      if (twin) twins.set(file.id, { id: twin.id, filename: twin.filename, createdAt: twin.created_at });
+    }
+    return twins;
+  }
+
   async usage(ownerId: string): Promise<{ files: number; bytes: number }> {
     const row = await this.repo
       .createQueryBuilder('f')

@@ -1,5 +1,5 @@
 export { type ActiveTokenOwner, ApiTokenRepository } from './api-token.repository.js';
-export { type AuditRecord, AuditRepository } from './audit.repository.js';
+export { type AuditPage, type AuditQuery, type AuditRecord, AuditRepository } from './audit.repository.js';
 export {
   type FilePage,
   FileRepository,
