@@ -32,7 +32,15 @@ describe('migrations', () => {
     const applied = await Promise.all([migrate(a), migrate(b)]);
     // The advisory lock serializes the two runners: one applies everything, the other nothing.
     expect(applied.map((x) => x.length).sort()).toEqual([0, MIGRATIONS.length]);
-    expect(await tables()).toEqual(['api_tokens', 'audit_events', 'files', 'migrations', 'users']);
+    expect(await tables()).toEqual([
+      'api_tokens',
+      'audit_events',
+      'files',
+      'migrations',
+      'share_download_leases',
+      'shares',
+      'users',
+    ]);
 
     for (let i = 0; i < MIGRATIONS.length; i++) await a.undoLastMigration({ transaction: 'each' });
     expect(await tables()).toEqual(['migrations']);

@@ -5,11 +5,12 @@ import { AuthService } from './auth.service.js';
 import { LoginProtectionService } from './login-protection.service.js';
 import { PasswordService } from './password.service.js';
 
-/** Registration, the login form and logout; exports AuthService (credentials + throttle) to tokens/. */
+/** Registration, the login form and logout; exports AuthService (credentials + throttle) to tokens/
+ * and PasswordService (argon2id) to shares/. */
 @Module({
   imports: [EventsModule],
   controllers: [AuthController],
   providers: [AuthService, PasswordService, LoginProtectionService],
-  exports: [AuthService],
+  exports: [AuthService, PasswordService],
 })
 export class AuthModule {}

@@ -3,9 +3,15 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { TESS_CONFIG } from '../config/config.module.js';
 import type { TessConfig } from '../config/config.schema.js';
 import { dataSourceOptions } from './data-source.js';
-import { ApiTokenRepository, AuditRepository, FileRepository, UserRepository } from './repositories/index.js';
+import {
+  ApiTokenRepository,
+  AuditRepository,
+  FileRepository,
+  ShareRepository,
+  UserRepository,
+} from './repositories/index.js';
 
-const REPOSITORIES = [UserRepository, FileRepository, ApiTokenRepository, AuditRepository];
+const REPOSITORIES = [UserRepository, FileRepository, ApiTokenRepository, AuditRepository, ShareRepository];
 
 /** TypeORM on PostgreSQL plus the repository classes services use (services never touch the driver). */
 @Global()

@@ -6,4 +6,5 @@ export {
   InvalidCursorError,
   type StoredFileFacts,
 } from './file.repository.js';
+export { type DownloadLease, type SharePage, ShareRepository } from './share.repository.js';
 export { DuplicateUsernameError, UserRepository } from './user.repository.js';
