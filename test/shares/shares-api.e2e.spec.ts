@@ -208,7 +208,13 @@ describe('share link API', () => {
       const listed = all.body.items.find((s: { id: string }) => s.id === share.id);
       expect(listed).toMatchObject({ fileId: null, state: 'revoked' });
     }
-    expect(await auditCount(world, file!.id, 'share.revoked')).toBe(2);
+    const revoked: Array<{ details: { shareId: string; reason: string } }> = await world.dataSource.query(
+      "SELECT details FROM audit_events WHERE action = 'share.revoked' AND file_id = $1",
+      [file!.id],
+    );
+    expect(revoked.map((e) => e.details).sort((x, y) => x.shareId.localeCompare(y.shareId))).toEqual(
+      [a.id, b.id].sort().map((shareId) => ({ shareId, reason: 'file deleted' })),
+    );
   });
 });
 

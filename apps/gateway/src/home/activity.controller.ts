@@ -21,7 +21,21 @@ const LABELS: Record<string, string> = {
   'file.verified': 'File verified',
   'file.corrupt': 'Integrity check failed',
   'file.deleted': 'File deleted',
+  'share.created': 'Share link created',
+  'share.revoked': 'Share link revoked',
+  'share.viewed': 'Share link opened',
+  'share.downloaded': 'Downloaded through a share link',
+  'share.password_failed': 'Wrong share link password',
+  'share.throttled': 'Share link attempts throttled',
 };
+
+const ALERTS = new Set([
+  'file.corrupt',
+  'login.failed',
+  'file.failed',
+  'share.password_failed',
+  'share.throttled',
+]);
 
 /** "Activity": the signed-in user's own audit events, newest first. */
 @ApiExcludeController()
@@ -42,7 +56,7 @@ export class ActivityController {
       events: events.map((e) => ({
         label: LABELS[e.action] ?? e.action,
         action: e.action,
-        alert: e.action === 'file.corrupt' || e.action === 'login.failed' || e.action === 'file.failed',
+        alert: ALERTS.has(e.action),
         when: utcLabel(e.createdAt),
         whenIso: e.createdAt.toISOString(),
         ip: e.ip ?? '',
@@ -50,6 +64,8 @@ export class ActivityController {
         detail: [
           e.details.filename,
           e.details.error,
+          e.details.reason,
+          typeof e.details.bytes === 'number' ? `${e.details.bytes} bytes` : null,
           e.details.ok === false ? 'not ok' : e.details.ok === true ? 'ok' : null,
         ]
           .filter((v) => typeof v === 'string' && v)

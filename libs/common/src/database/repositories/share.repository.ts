@@ -14,6 +14,11 @@ export interface DownloadLease {
   shareId: string;
 }
 
+/** TypeORM answers an UPDATE ... RETURNING on PostgreSQL with `[rows, rowCount]`, a SELECT with the rows. */
+function returned<T>(result: [T[], number]): T[] {
+  return result[0];
+}
+
 /**
  * Share links and their download slots. Every time it compares with is passed in (`now`), so the
  * gateway's clock, not the database's, decides expiry; tests move that clock.
@@ -66,9 +71,11 @@ export class ShareRepository {
 
   /** Revokes every active link of a file (before the file is deleted); returns their ids. */
   async revokeForFile(fileId: string, now: Date): Promise<string[]> {
-    const rows: Array<{ id: string }> = await this.repo.query(
-      'UPDATE shares SET revoked_at = $2 WHERE file_id = $1 AND revoked_at IS NULL RETURNING id',
-      [fileId, now],
+    const rows = returned<{ id: string }>(
+      await this.repo.query(
+        'UPDATE shares SET revoked_at = $2 WHERE file_id = $1 AND revoked_at IS NULL RETURNING id',
+        [fileId, now],
+      ),
     );
     return rows.map((r) => r.id);
   }
@@ -128,11 +135,13 @@ export class ShareRepository {
   async countDownload(shareId: string, lease: DownloadLease | null, now: Date): Promise<number | null> {
     return this.dataSource.transaction(async (m) => {
       if (lease) await m.query('DELETE FROM share_download_leases WHERE id = $1', [lease.id]);
-      const rows: Array<{ downloads: number }> = await m.query(
-        `UPDATE shares SET downloads = downloads + 1, last_download_at = $2
-          WHERE id = $1 AND (max_downloads IS NULL OR downloads < max_downloads)
-          RETURNING downloads`,
-        [shareId, now],
+      const rows = returned<{ downloads: number }>(
+        await m.query(
+          `UPDATE shares SET downloads = downloads + 1, last_download_at = $2
+            WHERE id = $1 AND (max_downloads IS NULL OR downloads < max_downloads)
+            RETURNING downloads`,
+          [shareId, now],
+        ),
       );
       return rows[0]?.downloads ?? null;
     });
