@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parse as parseContentDisposition } from 'content-disposition';
-import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../support/browser.js';
 import { MiB, sha256 } from '../support/bytes.js';
 import { ROOT } from '../support/paths.js';
 import { createUser, TEST_PASSWORD } from '../support/users.js';
@@ -18,7 +18,6 @@ import { createWorld, type World } from '../support/world.js';
  * The page's CSP is the production one, so any inline script or style it needed would show up here.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** The README's screenshot; rewritten only when TESS_UPDATE_SCREENSHOT=1, so test runs leave the tree clean. */
 const SCREENSHOT = join(ROOT, 'docs/screenshot-dashboard.png');
 const UPDATE_SCREENSHOT = process.env.TESS_UPDATE_SCREENSHOT === '1';
@@ -107,11 +106,6 @@ async function signIn(target: Page, user: string, password: string): Promise<voi
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `No chromium at ${CHROMIUM}: install it (apt-get install -y chromium) or set CHROMIUM_PATH`,
-    );
-  }
   // The page's Origin must be on the Socket.IO allowlist, so the gateway listens on a port picked first.
   world = await createWorld({
     ownOrigins: true,
@@ -120,21 +114,7 @@ beforeAll(async () => {
   });
   base = world.base;
   scratch = await mkdtemp(join(tmpdir(), 'tess-browser-'));
-  // launch() gives chromium a fresh temporary profile of its own (it refuses --user-data-dir) and
-  // removes it on close; the other flags keep the headless browser off the network and quiet.
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
   await context.addInitScript(CSP_PROBE);

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../support/browser.js';
 import { MiB, sha256 } from '../support/bytes.js';
 import { upload, waitForStored } from '../support/client.js';
 import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
@@ -15,7 +15,6 @@ import { createWorld, type World } from '../support/world.js';
  * dialog turns the link into a 410 page. The production CSP applies throughout.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CSP_PROBE = `
   window.__cspViolations = [];
   document.addEventListener('securitypolicyviolation', (e) => {
@@ -43,22 +42,12 @@ async function cspViolations(page: Page): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`No chromium at ${CHROMIUM}: apt-get install -y chromium`);
   world = await createWorld({ ownOrigins: true, workers: 'in-process' });
   owner = await createUser(world.server, `sharer_${world.id}`);
   data = randomBytes(2 * MiB + 777);
   const [file] = await upload(world, owner, [{ filename: 'board minutes.pdf', body: data }]);
   await waitForStored(world, file!.id);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--no-first-run',
-    ],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
@@ -66,22 +55,29 @@ afterAll(async () => {
   await world?.close();
 });
 
+/** A signed-in dashboard of the owner, in a context of its own. */
+async function ownerPage(clipboard = false) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  if (clipboard)
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: world.base });
+  await context.addInitScript(CSP_PROBE);
+  const page = await context.newPage();
+  watch(page);
+  await page.goto(`${world.base}/login`);
+  await page.getByLabel('Username').fill(owner.username);
+  await page.getByLabel('Password').fill(TEST_PASSWORD);
+  await Promise.all([
+    page.waitForURL(`${world.base}/home`),
+    page.getByRole('button', { name: 'Sign in' }).click(),
+  ]);
+  return { context, page };
+}
+
 describe('share links in a browser', { timeout: 120_000 }, () => {
   let url: string;
 
   it('creates a link with a password and a download limit from the Share dialog, and copies it', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: world.base });
-    await context.addInitScript(CSP_PROBE);
-    const page = await context.newPage();
-    watch(page);
-    await page.goto(`${world.base}/login`);
-    await page.getByLabel('Username').fill(owner.username);
-    await page.getByLabel('Password').fill(TEST_PASSWORD);
-    await Promise.all([
-      page.waitForURL(`${world.base}/home`),
-      page.getByRole('button', { name: 'Sign in' }).click(),
-    ]);
+    const { context, page } = await ownerPage(true);
 
     await page.getByRole('button', { name: 'Share board minutes.pdf' }).click();
     const modal = page.locator('#share-modal');
@@ -142,17 +138,7 @@ describe('share links in a browser', { timeout: 120_000 }, () => {
   });
 
   it('shows the count to the owner and revokes the link from the dialog; the link then answers 410', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-    await context.addInitScript(CSP_PROBE);
-    const page = await context.newPage();
-    watch(page);
-    await page.goto(`${world.base}/login`);
-    await page.getByLabel('Username').fill(owner.username);
-    await page.getByLabel('Password').fill(TEST_PASSWORD);
-    await Promise.all([
-      page.waitForURL(`${world.base}/home`),
-      page.getByRole('button', { name: 'Sign in' }).click(),
-    ]);
+    const { context, page } = await ownerPage();
     await page.getByRole('button', { name: 'Share board minutes.pdf' }).click();
     const modal = page.locator('#share-modal');
     const item = modal.locator('#share-list li[data-state="active"]');
