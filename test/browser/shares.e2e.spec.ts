@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../support/browser.js';
@@ -22,6 +23,8 @@ const CSP_PROBE = `
   });
 `;
 const LINK_PASSWORD = 'a passphrase for the auditors';
+/** Set TESS_BROWSER_SHOTS=<dir> to keep screenshots of the dialog and the link page for a look. */
+const SHOTS = process.env.TESS_BROWSER_SHOTS;
 
 let world: World;
 let browser: Browser;
@@ -99,6 +102,7 @@ describe('share links in a browser', { timeout: 120_000 }, () => {
     await item.waitFor();
     expect(await item.textContent()).toContain('0 downloads of 2');
     expect(await item.textContent()).toContain('for the board');
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'share-dialog.png') });
     expect(await cspViolations(page)).toEqual([]);
     await context.close();
   });
@@ -123,6 +127,7 @@ describe('share links in a browser', { timeout: 120_000 }, () => {
     expect(await page.getByTestId('share-error').textContent()).toContain('That password is not right.');
     await page.getByLabel('Password').fill(LINK_PASSWORD);
     await Promise.all([page.waitForURL(url), page.getByRole('button', { name: 'Unlock' }).click()]);
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, 'share-page.png') });
     const [download] = await Promise.all([
       page.waitForEvent('download'),
       page.getByTestId('share-download').click(),

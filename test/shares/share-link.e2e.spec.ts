@@ -8,13 +8,14 @@ import { Clock } from '../../apps/gateway/src/shares/clock.js';
 import { MiB, sha256 } from '../support/bytes.js';
 import { auditCount, rawRequest, upload, waitFor, waitForStored } from '../support/client.js';
 import { csrfFrom, formCookie } from '../support/http.js';
+import { headerLength, readObject, SEGMENT, writeObject } from '../support/objects.js';
 import { createUser, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
 /**
  * The public side of share links, without any session: GET /s/:token (page), POST /s/:token
  * (password), GET /s/:token/content (the verified download through the share principal). Counting,
- * passwords, expiry on a moved clock, throttles and audit (docs/security.md 31a-31k).
+ * passwords, expiry on a moved clock, throttles and audit (docs/security.md 31a-31l).
  */
 
 let world: World;
@@ -250,6 +251,51 @@ describe('counting downloads', () => {
       spy.mockRestore();
     }
     await waitFor('the count', async () => (await row(link)).downloads === 1);
+  });
+});
+
+describe('integrity through a link', () => {
+  async function tampered(name: string, at: (H: number) => number) {
+    const body = randomBytes(3 * MiB);
+    const [file] = await upload(world, alice, [{ filename: name, body }]);
+    const row = await waitForStored(world, file!.id);
+    const link = await share(file!.id, { maxDownloads: 1 });
+    const object = await readObject(world, file!.id);
+    const offset = at(headerLength(row));
+    object[offset] = object[offset]! ^ 0x01;
+    await writeObject(world, file!.id, object);
+    return { id: file!.id, link, body };
+  }
+
+  it('a flipped header byte is a 502 before any header, the file turns corrupt, the link 410, nothing counted', async () => {
+    const { id, link } = await tampered('bad-header.bin', (H) => H - 33);
+    const res = await content(link);
+    expect(res.status).toBe(502);
+    expect(res.headers['content-disposition']).toBeUndefined();
+    expect((await world.files.findById(id))!.status).toBe('corrupt');
+    expect((await row(link)).downloads).toBe(0);
+    expect(await world.app.get(ShareRepository).liveLeases(link.id, new Date())).toBe(0);
+    const after = await request(world.server).get(link.path).expect(410);
+    expect(after.text).toContain('The shared file is no longer available');
+  });
+
+  it('a flipped byte in a middle segment cuts the connection before the bad plaintext; it never counts', async () => {
+    const { id, link, body } = await tampered('bad-middle.bin', (H) => H + SEGMENT + 500);
+    const res = await content(link);
+    expect(res.status).toBe(200);
+    expect(res.complete).toBe(false);
+    expect(res.bytes).toBeLessThan(body.length);
+    await waitFor(
+      'the file to be marked corrupt',
+      async () => (await world.files.findById(id))!.status === 'corrupt',
+    );
+    await waitFor(
+      'the slot to be given back',
+      async () => (await world.app.get(ShareRepository).liveLeases(link.id, new Date())) === 0,
+    );
+    expect((await row(link)).downloads).toBe(0);
+    expect(await auditCount(world, id, 'share.downloaded')).toBe(0);
+    expect(await auditCount(world, id, 'file.corrupt')).toBe(1);
   });
 });
 

@@ -52,7 +52,7 @@ function linkHeaders(res: Response): void {
 }
 
 /**
- * The public side of share links (docs/security.md 31a-31k): `GET /s/:token` (the link page),
+ * The public side of share links (docs/security.md 31a-31l): `GET /s/:token` (the link page),
  * `POST /s/:token` (the password form, CSRF-checked like every form) and `GET /s/:token/content` (the
  * verified download). No session is needed. The content goes through the access policy as a `share`
  * principal and the same DownloadResponder as the owner's downloads.

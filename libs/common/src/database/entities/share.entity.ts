@@ -1,6 +1,6 @@
 import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
 
-/** A share link: one file of its owner, for a while, a few times (docs/security.md 31a-31k). */
+/** A share link: one file of its owner, for a while, a few times (docs/security.md 31a-31l). */
 @Entity({ name: 'shares' })
 export class ShareEntity {
   @PrimaryGeneratedColumn('uuid')

@@ -1,7 +1,7 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
- * Share links (docs/security.md 31a-31k): one row per link, holding only the SHA-256 of its token, and
+ * Share links (docs/security.md 31a-31l): one row per link, holding only the SHA-256 of its token, and
  * the download slots reserved by downloads in flight. A deleted file revokes its links first; the
  * foreign key then keeps the revoked row (file_id NULL) so its link answers 410, not 404.
  */
