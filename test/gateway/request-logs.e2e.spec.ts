@@ -42,7 +42,7 @@ describe('request logs', () => {
 
   it('never contain a share link token, of a page, a refused password or a download', async () => {
     const gateway = world.gatewayProcesses[0]!;
-    const token = 'Q'.repeat(20) + 'SHARETOKENSECRET' + 'Q'.repeat(7);
+    const token = `${'Q'.repeat(20)}SHARETOKENSECRET${'Q'.repeat(7)}`;
     const paths = [`/s/${token}`, `/s/${token}/content`, `/s/${token}/content?x=1`];
     for (const path of paths) expect((await fetch(`${world.base}${path}`)).status).toBe(404);
     const post = await fetch(`${world.base}/s/${token}`, { method: 'POST' });

@@ -136,7 +136,8 @@ describe('the link page and download', () => {
   });
 
   it('answers 404 for unknown or malformed tokens, and 410 pages that name nothing of the file', async () => {
-    for (const path of ['/s/' + 'A'.repeat(43), '/s/short', '/s/' + 'A'.repeat(43) + '/content']) {
+    const unknown = `/s/${'A'.repeat(43)}`;
+    for (const path of [unknown, '/s/short', `${unknown}/content`]) {
       const res = await request(world.server).get(path).expect(404);
       expect(res.text).toContain('No such link');
       expect(res.headers['referrer-policy']).toBe('no-referrer');
@@ -230,6 +231,19 @@ describe('counting downloads', () => {
     await sleep(200);
     expect((await row(limited)).downloads).toBe(0);
     expect((await content(limited)).status).toBe(200);
+  });
+
+  it('ten concurrent reservations of the last slot: exactly one gets it; revoked links give none', async () => {
+    const link = await share(small.id, { maxDownloads: 1 });
+    const repo = world.app.get(ShareRepository);
+    const now = new Date();
+    const leases = await Promise.all(
+      Array.from({ length: 10 }, () => repo.reserve(link.id, now, new Date(now.getTime() + 60_000))),
+    );
+    expect(leases.filter(Boolean)).toHaveLength(1);
+    await repo.release(leases.find(Boolean)!);
+    await request(world.server).delete(`/api/v1/shares/${link.id}`).set(alice.auth).expect(204);
+    expect(await repo.reserve(link.id, now, new Date(now.getTime() + 60_000))).toBeNull();
   });
 
   it('a crashed download slot runs out: a reservation past its lease no longer counts', async () => {

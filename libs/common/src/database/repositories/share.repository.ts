@@ -82,16 +82,19 @@ export class ShareRepository {
 
   /**
    * Reserves one download slot of a limited link, or null when completed downloads plus the live
-   * reservations of others already reach the limit. The link's row is locked while it counts, so two
+   * reservations of others already reach the limit (or the link was revoked or expired meanwhile). The link's row is locked while it counts, so two
    * concurrent last downloads cannot both get a slot. A reservation lives until `leaseUntil`; a
    * gateway that dies mid-download stops renewing it, and it stops counting once it is past.
    */
   async reserve(shareId: string, now: Date, leaseUntil: Date): Promise<DownloadLease | null> {
     return this.dataSource.transaction(async (m) => {
       const rows: Array<{ downloads: number; max_downloads: number | null }> = await m.query(
-        'SELECT downloads, max_downloads FROM shares WHERE id = $1 FOR UPDATE',
-        [shareId],
+        `SELECT downloads, max_downloads FROM shares
+          WHERE id = $1 AND revoked_at IS NULL AND file_id IS NOT NULL AND expires_at > $2
+          FOR UPDATE`,
+        [shareId, now],
       );
+      // Revoked or expired since the link was looked up: no slot.
       const row = rows[0];
       if (!row) return null;
       await m.query('DELETE FROM share_download_leases WHERE share_id = $1 AND expires_at <= $2', [
