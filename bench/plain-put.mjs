@@ -20,7 +20,7 @@ const started = performance.now();
 const stored = await store.put(key, createReadStream(file, { highWaterMark: 1024 * 1024 }), { size });
 const seconds = (performance.now() - started) / 1000;
 if (stored.size !== size) throw new Error(`stored ${stored.size} of ${size} bytes`);
-store.destroy();
+await store.close();
 console.log(
   JSON.stringify({
     bytes: size,

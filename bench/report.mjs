@@ -1,5 +1,5 @@
 // Turns the measurements of bench/run.mjs into docs/benchmarks.md, hand-written SVG charts and the
-// summary printed at the end of the run. Targets come from issue 7.
+// summary printed at the end of the run. Targets come from issue 7 (the ceiling's fourth primitive and the 0.6x ingest target from issue 14, encrypted staging).
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -257,16 +257,16 @@ export async function writeReport(r, docsDir) {
 
   const targets = [
     {
-      what: 'Worker pass / single-core ceiling of the three primitives',
+      what: 'Worker pass / single-core ceiling of the four primitives',
       target: '>= 1.2x (never < 0.8x)',
       measured: `${times(wpRatio)} (${mbs(wp?.mbps)} vs ${mbs(ceiling)})`,
       verdict: verdict(has(wpRatio) ? wpRatio >= 1.2 : undefined, has(wpRatio) ? wpRatio >= 0.8 : undefined),
     },
     {
-      what: 'Gateway ingest / bare Node HTTP server to disk',
-      target: '>= 0.7x',
+      what: 'Gateway ingest (encrypting into staging) / bare Node HTTP server to disk',
+      target: '>= 0.6x',
       measured: `${times(ingestRatio)} (${mbs(r.e2eLocal?.ingestMbps)} vs ${mbs(r.ingestBaseline?.mbps)})`,
-      verdict: verdict(has(ingestRatio) ? ingestRatio >= 0.7 : undefined),
+      verdict: verdict(has(ingestRatio) ? ingestRatio >= 0.6 : undefined),
     },
     {
       what: 'End to end on s3rver / plain multipart upload to the same s3rver',
@@ -325,7 +325,7 @@ export async function writeReport(r, docsDir) {
     title: `${size} MiB file: throughput on this machine (higher is better)`,
     unit: 'MB/s',
     rows: [
-      { label: 'openssl: 1-core ceiling, sha1+sha256+gcm', value: ceiling, kind: 'ceiling' },
+      { label: 'openssl: 1-core ceiling, gcm-dec+sha1+sha256+gcm', value: ceiling, kind: 'ceiling' },
       { label: 'Worker pass (hash + encrypt, discard)', value: wp?.mbps },
       { label: 'Worker pass into the local store', value: r.workerPass?.local?.mbps },
       { label: 'Bare Node server: POST to disk', value: r.ingestBaseline?.mbps, kind: 'peer' },
@@ -415,7 +415,7 @@ export async function writeReport(r, docsDir) {
     '## Targets',
     '',
     table(
-      ['target (issue 7)', 'wanted', 'measured', 'verdict'],
+      ['target (issues 7 and 14)', 'wanted', 'measured', 'verdict'],
       targets.map((t) => [t.what, t.target, t.measured, t.verdict]),
     ),
     '',
@@ -426,26 +426,31 @@ export async function writeReport(r, docsDir) {
   );
 
   md.push(
-    '## 1. Ceiling: one core doing the three primitives',
+    '## 1. Ceiling: one core doing the four primitives',
     '',
-    '`openssl speed -evp <alg> -bytes 16384 -seconds 2` (single core, 16 KiB blocks). One pass that must',
-    'SHA-1, SHA-256 and AES-256-GCM every byte on one core cannot beat 1 / (1/a + 1/b + 1/c).',
+    '`openssl speed [-decrypt] -evp <alg> -bytes 16384 -seconds 2` (single core, 16 KiB blocks). Uploads are',
+    'staged encrypted (docs/format.md, staging format), so one pass must AES-256-GCM-decrypt the staging',
+    'records, SHA-1 and SHA-256 the plaintext and AES-256-GCM-encrypt it again: on one core it cannot beat',
+    '1 / (1/a + 1/b + 1/c + 1/d).',
     '',
     table(
       ['primitive', 'MB/s'],
       [
-        ['AES-256-GCM', fmt(r.ceiling?.gcm)],
+        ['AES-256-GCM decrypt (staging records)', fmt(r.ceiling?.gcmDecrypt)],
+        ['AES-256-GCM encrypt (object segments)', fmt(r.ceiling?.gcm)],
         ['SHA-1', fmt(r.ceiling?.sha1)],
         ['SHA-256', fmt(r.ceiling?.sha256)],
         ['**implied one-pass ceiling (one core)**', `**${fmt(ceiling)}**`],
+        ['(without staging decryption: the three primitives of the object)', fmt(r.ceiling?.threePrimitives)],
       ],
     ),
     '',
     '## 2. Worker pass (no network)',
     '',
-    `The crypto worker's own \`EncryptFileHandler.run()\` (built code from dist/) over a ${size} MiB temp file, as a`,
-    'job runs it: 2 MiB reads into shared buffers -> SHA-1 and SHA-256 on two hash threads, AES-256-GCM segments',
-    'on the main thread meanwhile -> object store. The database, audit log and key provider are in-memory',
+    `The crypto worker's own \`EncryptFileHandler.run()\` (built code from dist/) over a ${size} MiB staged upload, as a`,
+    'job runs it: staging records decrypted and verified into shared buffers -> SHA-1 and SHA-256 on two hash',
+    'threads, AES-256-GCM segments on the main thread meanwhile -> object store. The upload is staged by the',
+    "gateway's own `StagingWriter` before the clock starts. The database, audit log and key provider are in-memory",
     'stand-ins (bench/worker-pass.mjs);',
     'each run is a fresh `node` process with the worker environment of scripts/runtime-env.mjs.',
     '',
@@ -529,21 +534,24 @@ export async function writeReport(r, docsDir) {
     '(what the gateway does with an upload, minus multipart parsing, authentication and the database).',
     '',
     table(
-      ['receiver', 'seconds until answered', 'MB/s', 'peak RSS'],
+      ['receiver', 'seconds until answered', 'MB/s', 'CPU s per GiB', 'peak RSS'],
       [
         [
           'bare Node HTTP server',
           sec(r.ingestBaseline?.seconds),
           fmt(r.ingestBaseline?.mbps),
+          fmt(r.ingestBaseline?.cpuSeconds / (size / 1024), 2),
           mib(r.ingestBaseline?.peakMiB),
         ],
         [
-          'TESS gateway (until 202)',
+          'TESS gateway (until 202), encrypting into staging',
           sec(r.e2eLocal?.ingestSeconds),
           fmt(r.e2eLocal?.ingestMbps),
+          // The gateway's CPU from the first byte until the row is stored (it relays progress meanwhile).
+          fmt(r.e2eLocal?.gatewayCpuSeconds / (size / 1024), 2),
           mib(r.e2eLocal?.gatewayMiB),
         ],
-        ['**ratio**', '', `**${times(ingestRatio)}** (target >= 0.7x: ${targets[1].verdict})`, ''],
+        ['**ratio**', '', `**${times(ingestRatio)}** (target >= 0.6x: ${targets[1].verdict})`, '', ''],
       ],
     ),
     '',
@@ -794,15 +802,18 @@ function analysis(r, { ceiling, wpRatio, ingestRatio, plainRatio }) {
     const categoryMs = (label) =>
       profiles.reduce((sum, p) => sum + (p.categories.find((c) => c.label.startsWith(label))?.ms ?? 0), 0);
     const megabytes = (size * 1048576) / 1e6;
-    // CPU seconds the three primitives need at openssl's speed, and what that allows on every core.
+    // CPU seconds the four primitives need at openssl's speed, and what that allows on every core.
     const primitiveSeconds =
-      megabytes / r.ceiling.gcm + megabytes / r.ceiling.sha1 + megabytes / r.ceiling.sha256;
+      megabytes / r.ceiling.gcmDecrypt +
+      megabytes / r.ceiling.gcm +
+      megabytes / r.ceiling.sha1 +
+      megabytes / r.ceiling.sha256;
     const bound = megabytes / (primitiveSeconds / m.cores);
     out.push(
       `- **Worker pass**: ${mbs(wp.mbps)} is ${times(wpRatio)} the one-core ceiling of ${mbs(ceiling)}. SHA-1 and SHA-256 run on ` +
         `${Math.max(profiles.length - 1, 0)} hash threads that read the very buffers the main thread encrypts (no copy), so the pass used ` +
         `${fmt(wp.cpuSeconds, 2)} s of CPU in ${fmt(wp.seconds, 2)} s (${fmt(wp.cpuSeconds / wp.seconds, 1)} cores). In the profile the hashes took ` +
-        `${ms(categoryMs('SHA-1'))} and AES-GCM ${ms(categoryMs('AES'))}. The three primitives alone need ${fmt(primitiveSeconds, 2)} s of CPU ` +
+        `${ms(categoryMs('SHA-1'))} and AES-GCM ${ms(categoryMs('AES'))}. The four primitives alone need ${fmt(primitiveSeconds, 2)} s of CPU ` +
         `for ${size} MiB at openssl's speed, so ${m.cores} cores cannot pass ${mbs(bound)} (${times(bound / ceiling)} the ceiling) whatever the code; ` +
         'the rest goes to reading the file, handing buffers to the hash threads and garbage collection of the cipher output' +
         (wpRatio >= 1.2 ? '.' : ', and the profile above shows how much each took.'),
@@ -823,9 +834,9 @@ function analysis(r, { ceiling, wpRatio, ingestRatio, plainRatio }) {
   if (has(ingestRatio)) {
     out.push(
       `- **Ingest**: the gateway takes the upload at ${times(ingestRatio)} the rate of a bare Node server writing the same body to disk` +
-        (ingestRatio >= 0.7
-          ? '.'
-          : ': multipart parsing (busboy), the middleware stack and the database writes cost more than the target allows.'),
+        (ingestRatio >= 0.6
+          ? ', encrypting every record into staging on the way.'
+          : ': multipart parsing (busboy), staging encryption, the middleware stack and the database writes cost more than the target allows.'),
     );
   }
   if (has(plainRatio)) {

@@ -1,12 +1,15 @@
 // The worker pass alone (no network, no database): drives the crypto worker's own EncryptFileHandler.run()
 // over a file, as a job would, with in-memory stand-ins for the database, audit log and key provider, so
-// the bytes go through exactly the code the worker runs (read temp file -> SHA-1 + SHA-256 -> AES-256-GCM
-// segments -> object store). Usage: node bench/worker-pass.mjs <file> <discard|local> <workdir>
+// the bytes go through exactly the code the worker runs (read the staged upload, decrypting and verifying its
+// records -> SHA-1 + SHA-256 -> AES-256-GCM segments -> object store). The plaintext input is staged first, by
+// the gateway's own StagingWriter, outside the measured time. Usage: node bench/worker-pass.mjs <file> <discard|local> <workdir>
 // Prints one JSON line: seconds, bytes, peak RSS (KiB) and the digests the service computed.
 import 'reflect-metadata';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { link, mkdir, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 
 const [file, sink = 'discard', workdir] = process.argv.slice(2);
 if (!file || !workdir) {
@@ -20,9 +23,14 @@ const { EncryptFileHandler } = await import('../dist/apps/crypto-worker/src/encr
 const size = (await stat(file)).size;
 const fileId = randomUUID();
 const tempDir = join(workdir, `tmp-${fileId}`);
-await mkdir(tempDir, { recursive: true });
-// The service deletes its temp file once stored: give it a hard link, not the shared input.
-await link(file, join(tempDir, fileId));
+await mkdir(tempDir, { recursive: true, mode: 0o700 });
+// The upload as the gateway leaves it in TEMP_DIR: staging records under the file's data key.
+const dataKey = randomBytes(32);
+const wrapped = { keyRef: 'local:bench', wrappedKey: randomBytes(60) };
+await pipeline(
+  createReadStream(file, { highWaterMark: 1024 * 1024 }),
+  common.StagingWriter.create({ path: join(tempDir, fileId), fileId, dataKey: Buffer.from(dataKey) }),
+);
 
 /** Consumes the ciphertext and counts it: the pass with no storage cost at all. */
 const discardStore = {
@@ -48,7 +56,15 @@ const store =
   sink === 'local' ? new common.LocalObjectStore({ root: join(workdir, `objects-${fileId}`) }) : discardStore;
 
 const owner = randomUUID();
-let row = { id: fileId, ownerId: owner, status: 'queued', size, tempPath: fileId, filename: 'bench.bin' };
+let row = {
+  id: fileId,
+  ownerId: owner,
+  status: 'queued',
+  size,
+  tempPath: fileId,
+  filename: 'bench.bin',
+  ...wrapped,
+};
 let stored = null;
 const files = {
   async findById() {
@@ -67,12 +83,13 @@ const files = {
 const keys = {
   mode: 'envelope',
   async createDataKey() {
-    return { dataKey: randomBytes(32), keyRef: 'local:bench', wrappedKey: randomBytes(60) };
+    throw new Error('not used: the staged upload has its data key');
   },
   async recordHashes() {},
   async destroyDataKey() {},
   async unwrapDataKey() {
-    throw new Error('not used');
+    // The handler wipes the key it is given once done.
+    return Buffer.from(dataKey);
   },
   async check() {},
 };

@@ -106,6 +106,7 @@ async function signIn(target: Page, user: string, password: string): Promise<voi
 }
 
 beforeAll(async () => {
+  browser = await launchChromium();
   // The page's Origin must be on the Socket.IO allowlist, so the gateway listens on a port picked first.
   world = await createWorld({
     ownOrigins: true,
@@ -114,7 +115,6 @@ beforeAll(async () => {
   });
   base = world.base;
   scratch = await mkdtemp(join(tmpdir(), 'tess-browser-'));
-  browser = await launchChromium();
   context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
   await context.addInitScript(CSP_PROBE);

@@ -37,6 +37,7 @@ describe('migrations', () => {
       'audit_events',
       'files',
       'migrations',
+      'password_reset_tokens',
       'share_download_leases',
       'shares',
       'users',

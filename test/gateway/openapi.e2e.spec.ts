@@ -78,9 +78,14 @@ describe('OpenAPI document', () => {
         'GET /api/v1/usage',
         'GET /healthz',
         'GET /readyz',
+        'POST /api/v1/account/password',
         'POST /api/v1/files/{id}/verify',
         'POST /api/v1/tokens',
         'POST /api/v1/uploads',
+        'POST /api/v1/tus',
+        'HEAD /api/v1/tus/{id}',
+        'PATCH /api/v1/tus/{id}',
+        'DELETE /api/v1/tus/{id}',
       ].sort(),
     );
     for (const { key, op } of operations) {
@@ -91,6 +96,9 @@ describe('OpenAPI document', () => {
     }
     expect(Object.keys(paths['/api/v1/uploads']!.post!.responses)).toEqual(
       expect.arrayContaining(['202', '400', '413', '415', '503', '507']),
+    );
+    expect(Object.keys(paths['/api/v1/tus/{id}']!.patch!.responses)).toEqual(
+      expect.arrayContaining(['204', '400', '404', '409', '410', '413', '415', '423', '460']),
     );
     expect(Object.keys(body.components.schemas)).toEqual(
       expect.arrayContaining(['ErrorDto', 'FileDto', 'JobDto', 'UploadAcceptedDto', 'TokenCreatedDto']),

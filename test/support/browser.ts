@@ -1,13 +1,12 @@
 import { existsSync } from 'node:fs';
 import { type Browser, chromium } from 'playwright-core';
 
-/** Debian's chromium (apt-get install -y chromium), or CHROMIUM_PATH. */
+/** Debian's chromium (`apt-get install -y chromium`), or CHROMIUM_PATH. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /**
- * Launches headless chromium for the browser specs. launch() gives chromium a fresh temporary profile
- * of its own (it refuses --user-data-dir) and removes it on close; the other flags keep the headless
- * browser off the network and quiet.
+ * Headless chromium for the browser specs. launch() gives it a fresh temporary profile of its own (it
+ * refuses --user-data-dir) and removes it on close; the other flags keep it off the network and quiet.
  */
 export function launchChromium(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {

@@ -35,3 +35,15 @@ export async function createUser(server: Server | string, username: string): Pro
     csrf: csrfFrom(home),
   };
 }
+
+/** Submits the account page's password change form from the user's signed-in agent. */
+export async function changePasswordOnPage(
+  user: TestUser,
+  fields: { currentPassword?: string; newPassword?: string; confirmPassword?: string },
+): Promise<request.Response> {
+  const page = await user.agent.get('/account').expect(200);
+  return user.agent
+    .post('/account/password')
+    .type('form')
+    .send({ _csrf: csrfFrom(page), ...fields });
+}

@@ -71,6 +71,8 @@ export interface WorldOptions {
   workers?: 'in-process' | number;
   /** ALLOWED_ORIGINS = the gateways' own URLs (their ports are picked before they start). */
   ownOrigins?: boolean;
+  /** PUBLIC_URL = the first gateway's own URL (links TESS builds, as in mail, then open in a browser). */
+  ownPublicUrl?: boolean;
   /** A private redis-server started with these extra arguments instead of the shared Redis. */
   privateRedis?: string[];
   /** KEY_PROVIDER=aws-secrets-manager against the Secrets Manager fake (a fresh one unless given). */
@@ -231,11 +233,13 @@ async function build(
 
   const gatewayCount = gatewayMode === 'process' ? (options.gateways ?? 1) : gatewayMode === 'app' ? 1 : 0;
   const ports: number[] = [];
-  if (gatewayMode === 'process' || options.ownOrigins) {
+  const ownPorts = options.ownOrigins || options.ownPublicUrl;
+  if (gatewayMode === 'process' || ownPorts) {
     for (let i = 0; i < gatewayCount; i++) ports.push(await freePort());
   }
   const urls = ports.map((port) => `http://127.0.0.1:${port}`);
   if (options.ownOrigins) overrides.ALLOWED_ORIGINS = urls.join(',');
+  if (options.ownPublicUrl && urls[0]) overrides.PUBLIC_URL = urls[0];
   if (gatewayMode === 'app' && ports[0] !== undefined) overrides.PORT = String(ports[0]);
 
   const database = `tess_test_${id}`;

@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule } from '#common';
+import { AccountModule } from './account/account.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { EventsModule } from './events/events.module.js';
 import { FilesModule } from './files/files.module.js';
@@ -41,6 +42,7 @@ export class AppModule {
         JobsModule,
         UsageModule,
         SharesModule,
+        AccountModule,
       ],
       controllers: [HealthController, HomeController, ActivityController],
       providers: [

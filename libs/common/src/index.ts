@@ -11,4 +11,5 @@ export * from './read/index.js';
 export * from './redis/index.js';
 export * from './staging/index.js';
 export * from './storage/index.js';
+export { releaseBuffer } from './util/release-buffer.js';
 export { withTimeout } from './util/with-timeout.js';

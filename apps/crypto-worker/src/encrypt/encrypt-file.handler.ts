@@ -26,6 +26,7 @@ import type { HandlerJob, JobHandler } from '../jobs/job-handler.js';
 import { encryptPass } from './encrypt-pass.js';
 import { openPlaintextFile, type PlaintextSource, StagedPlaintext } from './plaintext-source.js';
 import { HashPool } from './taps/hash-pool.js';
+import { PlaintextRejectedError } from './taps/plaintext-tap.js';
 import { type FileFacts, plaintextTaps, SMALL_FILE } from './taps/plaintext-taps.js';
 
 /**
@@ -94,7 +95,7 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
         key,
         dataKey,
         wrapped,
-        file.size,
+        file,
         signal,
       );
       if (plaintextBytes !== file.size) {
@@ -114,6 +115,7 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
       }
       const committed = await this.files.markStored(fileId, {
         ...facts,
+        clientVerified: file.clientSha256 ? true : null,
         encryptedSize,
         storageDriver: this.store.driver,
         objectKey: key,
@@ -254,9 +256,10 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     key: string,
     dataKey: Buffer,
     wrapped: WrappedDataKey,
-    size: number,
+    file: Pick<FileEntity, 'size' | 'clientSha256'>,
     signal?: AbortSignal,
   ): Promise<{ facts: FileFacts; plaintextBytes: number; encryptedSize: number }> {
+    const { size, clientSha256 } = file;
     const metrics = this.metrics;
     let bytesDone = 0;
     let lastReport = 0;
@@ -287,18 +290,25 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
         metrics.bytes.inc({ stage: 'hashed' }, bytes);
         report();
       },
+      // The SHA-256 the client computed before sending must be the one of what arrived.
+      check: clientSha256
+        ? ({ sha256 }) => {
+            if (sha256 !== clientSha256) throw new ClientHashMismatch(clientSha256, sha256);
+          }
+        : undefined,
     });
     const expected = ciphertextLength(size, {
       headerLength: pass.encryptor.header.length,
       segmentSize: pass.encryptor.segmentSize,
     });
     const stored = await this.store.put(key, pass.body, { signal, size: expected }).catch(async (error) => {
-      // The store only saw its body end early; the pass knows why (a staged record that did not verify).
+      // The store only saw its body end early; the pass knows why (a staged record that did not verify,
+      // a tap or check that rejected the content).
       const cause = await pass.result.then(
         () => null,
         (reason: unknown) => reason,
       );
-      throw isStagingIntegrityError(cause) ? cause : error;
+      throw isStagingIntegrityError(cause) || cause instanceof PlaintextRejectedError ? cause : error;
     });
     const { plaintextBytes, ...facts } = await pass.result;
     metrics.bytes.inc({ stage: 'encrypted' }, stored.size);
@@ -308,6 +318,20 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
       throw new Error(`Stored ${stored.size} bytes but the encrypted object should have ${expected}`);
     }
     return { facts, plaintextBytes, encryptedSize: stored.size };
+  }
+}
+
+/**
+ * The client declared the SHA-256 of its file before sending it (tus `Upload-Metadata` `sha256`, or the
+ * multipart `sha256` field) and the plaintext that arrived has another: permanent, nothing is stored.
+ */
+export class ClientHashMismatch extends PlaintextRejectedError {
+  constructor(declared: string, actual: string) {
+    super(
+      `client-hash-mismatch: the file that arrived (SHA-256 ${actual}) is not the one your device sent ` +
+        `(SHA-256 ${declared}); nothing was stored. Upload it again.`,
+    );
+    this.name = 'ClientHashMismatch';
   }
 }
 

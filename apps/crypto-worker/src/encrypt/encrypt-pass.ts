@@ -18,6 +18,11 @@ export interface EncryptPassOptions<T extends readonly PlaintextTap<object>[]> {
   buffers?: number;
   /** Called after each chunk is handed to the taps and encrypted, with its length. */
   onPlaintext?: (bytes: number) => void;
+  /**
+   * Judges the whole file's facts before the object's last bytes are released: throwing (a
+   * PlaintextRejectedError) fails the body, so the store never completes the object.
+   */
+  check?: (facts: FactsOf<T>) => void;
 }
 
 /** What a pass learnt: the facts of all its taps, and how many plaintext bytes it read. */
@@ -130,12 +135,14 @@ export function encryptPass<const T extends readonly PlaintextTap<object>[]>(
         yield* take();
       }
       const facts: object[] = await noted(Promise.all(taps.map((tap) => tap.finish())));
+      // Each tap contributes its own fields, so the merge is FactsOf<T> by construction.
+      const merged = Object.assign({}, ...facts) as FactsOf<T>;
+      if (options.check) await noted(Promise.resolve(merged).then(options.check));
       encryptor.final();
       yield* take();
       done = true;
-      // Each tap contributes its own fields, so the merge is FactsOf<T> by construction.
       settle.resolve(
-        Object.assign({}, ...facts, { plaintextBytes: encryptor.plaintextBytes }) as PassResult<FactsOf<T>>,
+        Object.assign({}, merged, { plaintextBytes: encryptor.plaintextBytes }) as PassResult<FactsOf<T>>,
       );
     } finally {
       if (!done) {

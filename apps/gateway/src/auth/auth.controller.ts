@@ -1,7 +1,17 @@
-import { Body, Controller, Get, HttpStatus, Post, Req, Res, UnauthorizedException } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpStatus,
+  Inject,
+  Post,
+  Req,
+  Res,
+  UnauthorizedException,
+} from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { AuditRepository, DuplicateUsernameError } from '#common';
+import { AuditRepository, DuplicateUsernameError, TESS_CONFIG, type TessConfig } from '#common';
 import { EventsGateway } from '../events/events.gateway.js';
 import { csrfToken } from '../http/csrf.js';
 import { SESSION_COOKIE } from '../http/session.js';
@@ -10,17 +20,7 @@ import { fieldErrors } from '../http/validation.js';
 import { loginSchema, registerSchema } from './auth.schemas.js';
 import { AuthService, WeakPasswordError } from './auth.service.js';
 import { ThrottledException } from './login-protection.service.js';
-
-/** Logs the user into a fresh session (passport regenerates the id, so the pre-login id dies). */
-export function startSession(req: Request, user: Express.User): Promise<void> {
-  return new Promise((resolve, reject) => {
-    req.login(user, (err) => {
-      if (err) return reject(err);
-      req.session.authenticatedAt = Date.now();
-      req.session.save((saveErr) => (saveErr ? reject(saveErr) : resolve()));
-    });
-  });
-}
+import { UserSessionsService } from './user-sessions.service.js';
 
 function render(req: Request, res: Response, view: string, status: number, locals: Record<string, unknown>) {
   res.status(status).render(view, { csrfToken: csrfToken(req), ...locals });
@@ -33,7 +33,14 @@ export class AuthController {
     private readonly auth: AuthService,
     private readonly audit: AuditRepository,
     private readonly events: EventsGateway,
+    private readonly sessions: UserSessionsService,
+    @Inject(TESS_CONFIG) private readonly config: TessConfig,
   ) {}
+
+  /** "Forgot password?" is offered only when TESS can send mail. */
+  private loginLinks(): { canResetPassword: boolean } {
+    return { canResetPassword: this.config.mail.smtpUrl !== null };
+  }
 
   @Get('/')
   root(@Req() req: Request, @Res() res: Response): void {
@@ -59,7 +66,7 @@ export class AuthController {
     if (!parsed.success) return show(HttpStatus.BAD_REQUEST, fieldErrors(parsed.error));
     try {
       const user = await this.auth.register(parsed.data, req.ip ?? 'unknown');
-      await startSession(req, { id: user.id, username: user.username });
+      await this.sessions.start(req, { id: user.id, username: user.username });
       req.session.flash = { kind: 'success', text: `Welcome to TESS, ${user.username}.` };
       res.redirect(303, '/home');
     } catch (error) {
@@ -83,7 +90,15 @@ export class AuthController {
     }
     const flash = req.session?.flash;
     if (flash) delete req.session.flash;
-    render(req, res, 'pages/login', HttpStatus.OK, { title: 'Sign in', values: {}, flash });
+    // After a password reset (anonymous, so no session to carry a flash message).
+    const notice =
+      req.query.reset === 'done' ? 'Your password was changed. Sign in with the new one.' : undefined;
+    render(req, res, 'pages/login', HttpStatus.OK, {
+      title: 'Sign in',
+      values: {},
+      flash: flash ?? (notice ? { kind: 'success', text: notice } : undefined),
+      ...this.loginLinks(),
+    });
   }
 
   @Post('/login')
@@ -97,6 +112,7 @@ export class AuthController {
     // each field partial, which inherits this context, and be shown under every field.
     const show = (status: number, error: string) =>
       render(req, res, 'pages/login', status, {
+        ...this.loginLinks(),
         title: 'Sign in',
         values: { username },
         errors: { form: error },
@@ -108,7 +124,7 @@ export class AuthController {
         parsed.data.password,
         req.ip ?? 'unknown',
       );
-      await startSession(req, { id: user.id, username: user.username });
+      await this.sessions.start(req, { id: user.id, username: user.username });
       await this.audit.record({ action: 'login.succeeded', userId: user.id, ip: req.ip });
       res.redirect(303, '/home');
     } catch (error) {
@@ -124,12 +140,17 @@ export class AuthController {
   @Post('/logout')
   async logout(@Req() req: Request, @Res() res: Response): Promise<void> {
     const userId = req.user?.id;
-    this.events.disconnectSession(req.sessionID);
+    // Read before logout: passport regenerates the session on the way out.
+    const sessionId = req.sessionID;
+    this.events.disconnectSession(sessionId);
     await new Promise<void>((resolve, reject) => req.logout((err) => (err ? reject(err) : resolve())));
     await new Promise<void>((resolve, reject) =>
       req.session.destroy((err) => (err ? reject(err) : resolve())),
     );
-    if (userId) await this.audit.record({ action: 'logout', userId, ip: req.ip });
+    if (userId) {
+      await this.sessions.remove(userId, sessionId);
+      await this.audit.record({ action: 'logout', userId, ip: req.ip });
+    }
     res.clearCookie(SESSION_COOKIE, { path: '/' });
     res.redirect(303, '/login');
   }

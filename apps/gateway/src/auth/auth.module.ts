@@ -4,13 +4,16 @@ import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { LoginProtectionService } from './login-protection.service.js';
 import { PasswordService } from './password.service.js';
+import { UserSessionsService } from './user-sessions.service.js';
 
-/** Registration, the login form and logout; exports AuthService (credentials + throttle) to tokens/
- * and PasswordService (argon2id) to shares/. */
+/**
+ * Registration, the login form and logout; exports AuthService (credentials + throttle) to tokens/ and
+ * account/, with the password hashing (also to shares/), the throttle and the per-user session index.
+ */
 @Module({
   imports: [EventsModule],
   controllers: [AuthController],
-  providers: [AuthService, PasswordService, LoginProtectionService],
-  exports: [AuthService, PasswordService],
+  providers: [AuthService, PasswordService, LoginProtectionService, UserSessionsService],
+  exports: [AuthService, PasswordService, LoginProtectionService, UserSessionsService],
 })
 export class AuthModule {}

@@ -9,13 +9,15 @@ export const usernameSchema = z
   .trim()
   .regex(USERNAME_PATTERN, 'Username must be 3-80 characters: letters, digits, dot, underscore or hyphen.');
 
+export const emailSchema = z
+  .string({ message: 'Email is required.' })
+  .trim()
+  .max(254, 'Email must be at most 254 characters.')
+  .pipe(z.email({ message: 'Enter a valid email address.' }));
+
 export const registerSchema = z.object({
   username: usernameSchema,
-  email: z
-    .string({ message: 'Email is required.' })
-    .trim()
-    .max(254, 'Email must be at most 254 characters.')
-    .pipe(z.email({ message: 'Enter a valid email address.' })),
+  email: emailSchema,
   // The length and common-password policy runs after the other fields pass; an empty field is flagged
   // with them so one submission shows every missing field.
   password: z.string({ message: 'Password is required.' }).min(1, 'Password is required.'),
@@ -29,3 +31,35 @@ export const loginSchema = z.object({
     .min(1, 'Password is required.')
     .max(PASSWORD_MAX_LENGTH * 4),
 });
+
+/** A password field whose policy (passwordProblem) is checked after the other fields pass. */
+const passwordField = (label: string) =>
+  z
+    .string({ message: `${label} is required.` })
+    .min(1, `${label} is required.`)
+    .max(PASSWORD_MAX_LENGTH * 4);
+
+const sameNewPassword = (d: { newPassword: string; confirmPassword: string }) =>
+  d.newPassword === d.confirmPassword;
+const SAME_NEW_PASSWORD = { path: ['confirmPassword'], message: 'The two new passwords are not the same.' };
+
+/** `POST /api/v1/account/password`. */
+export const changePasswordSchema = z.object({
+  currentPassword: passwordField('Current password'),
+  newPassword: passwordField('New password'),
+});
+
+/** The account page's form: the API's fields and the new password typed twice. */
+export const changePasswordFormSchema = changePasswordSchema
+  .extend({ confirmPassword: z.string({ message: 'Type the new password again.' }) })
+  .refine(sameNewPassword, SAME_NEW_PASSWORD);
+
+export const forgotPasswordSchema = z.object({ email: emailSchema });
+
+export const resetPasswordSchema = z
+  .object({
+    token: z.string({ message: 'The reset link is incomplete.' }).max(200),
+    newPassword: passwordField('New password'),
+    confirmPassword: z.string({ message: 'Type the new password again.' }),
+  })
+  .refine(sameNewPassword, SAME_NEW_PASSWORD);

@@ -1,9 +1,27 @@
 import { Injectable, Logger, OnModuleInit, UnauthorizedException } from '@nestjs/common';
-import { AuditRepository, DuplicateUsernameError, type UserEntity, UserRepository } from '#common';
+import {
+  type AuditAction,
+  AuditRepository,
+  DuplicateUsernameError,
+  type UserEntity,
+  UserRepository,
+} from '#common';
 import { LoginProtectionService, ThrottledException } from './login-protection.service.js';
 import { PasswordService, passwordProblem } from './password.service.js';
+import { UserSessionsService } from './user-sessions.service.js';
 
 export class WeakPasswordError extends Error {}
+
+/** The current password given to change it was wrong. */
+export class WrongPasswordError extends Error {
+  constructor() {
+    super('Your current password is not correct.');
+    this.name = 'WrongPasswordError';
+  }
+}
+
+/** Where a password change came from, recorded in its audit event. */
+export type PasswordChangeVia = 'page' | 'api';
 
 /** The one message for every credential failure: no hint whether the user exists. */
 export const INVALID_CREDENTIALS = 'Invalid username or password.';
@@ -19,6 +37,7 @@ export class AuthService implements OnModuleInit {
     private readonly passwords: PasswordService,
     private readonly protection: LoginProtectionService,
     private readonly audit: AuditRepository,
+    private readonly sessions: UserSessionsService,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -68,14 +87,64 @@ export class AuthService implements OnModuleInit {
     return user;
   }
 
-  /** Runs a throttle step; a refusal is audited (which limit, never the username) and rethrown. */
-  private async throttled<T>(step: () => Promise<T>, ip: string): Promise<T> {
+  /**
+   * Changes a signed-in user's password (docs/security.md item 11a). The new password passes the
+   * registration policy first (so a refusal says nothing about the current password); the current one
+   * is then verified under the sign-in throttle, whose limits a wrong one counts against exactly like a
+   * wrong sign-in. The new hash is stored with the current argon2 parameters, the user's outstanding
+   * reset links die with the old password, and every session but `keepSessionId` is ended. API tokens
+   * are kept: they are separate credentials the user manages (and revokes) on their own, and scripts
+   * using them should not break because a password was rotated. Returns how many sessions were ended.
+   */
+  async changePassword(
+    user: Express.User,
+    input: { currentPassword: string; newPassword: string },
+    ip: string,
+    via: PasswordChangeVia,
+    keepSessionId?: string,
+  ): Promise<number> {
+    const problem = passwordProblem(input.newPassword, user.username);
+    if (problem) throw new WeakPasswordError(problem);
+    const attempt = await this.throttled(
+      () => this.protection.begin(user.username, ip),
+      ip,
+      'password.change_throttled',
+      user.id,
+    );
+    const stored = await this.users.findById(user.id);
+    const ok = await this.passwords.verify(stored?.passwordHash ?? this.dummyHash, input.currentPassword);
+    if (!stored || !ok) {
+      await this.audit.record({ action: 'password.change_failed', userId: user.id, ip, details: { via } });
+      throw new WrongPasswordError();
+    }
+    await this.protection.succeeded(attempt);
+    await this.users.changePassword(user.id, await this.passwords.hash(input.newPassword));
+    const endedSessions = await this.sessions.endAll(user.id, keepSessionId);
+    await this.audit.record({
+      action: 'password.changed',
+      userId: user.id,
+      ip,
+      details: { via, endedSessions },
+    });
+    return endedSessions;
+  }
+
+  /**
+   * Runs a throttle step; a refusal is audited (which limit, never the username) and rethrown. Sign-in
+   * and registration refusals are anonymous; `action` and `userId` name others (a password change).
+   */
+  private async throttled<T>(
+    step: () => Promise<T>,
+    ip: string,
+    action?: AuditAction,
+    userId?: string,
+  ): Promise<T> {
     try {
       return await step();
     } catch (error) {
       if (error instanceof ThrottledException) {
-        const action = error.limit === 'registration' ? 'register.throttled' : 'login.throttled';
-        await this.audit.record({ action, ip, details: { limit: error.limit } });
+        const refused = action ?? (error.limit === 'registration' ? 'register.throttled' : 'login.throttled');
+        await this.audit.record({ action: refused, userId, ip, details: { limit: error.limit } });
       }
       throw error;
     }

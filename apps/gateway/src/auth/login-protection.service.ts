@@ -5,7 +5,15 @@ import { TESS_CONFIG, type TessConfig } from '#common';
 import { REDIS } from '../infra/redis.module.js';
 
 /** Which limit refused an attempt; recorded in the audit event, never shown to the client. */
-export type ThrottleLimit = 'pair' | 'address' | 'account' | 'registration' | 'share-link' | 'share-address';
+export type ThrottleLimit =
+  | 'pair'
+  | 'address'
+  | 'account'
+  | 'registration'
+  | 'reset-email'
+  | 'reset-address'
+  | 'share-link'
+  | 'share-address';
 
 export class ThrottledException extends HttpException {
   constructor(
@@ -42,6 +50,18 @@ export class RegistrationThrottledException extends ThrottledException {
       'registration',
       retryAfterSeconds,
       `Too many registrations from your address. Try again in ${waitText(retryAfterSeconds)}.`,
+    );
+  }
+}
+
+export class PasswordResetThrottledException extends ThrottledException {
+  constructor(limit: 'reset-email' | 'reset-address', retryAfterSeconds: number) {
+    super(
+      limit,
+      retryAfterSeconds,
+      limit === 'reset-email'
+        ? `Too many password reset requests for this address. Try again in ${waitText(retryAfterSeconds)}.`
+        : `Too many password reset requests from your address. Try again in ${waitText(retryAfterSeconds)}.`,
     );
   }
 }
@@ -120,10 +140,12 @@ export class LoginProtectionService {
   /** How many delayed attempts the username has had; picks the next delay. */
   private readonly accountDelays: RateLimiterRedis;
   private readonly registration: RateLimiterRedis;
+  private readonly resetEmail: RateLimiterRedis;
+  private readonly resetAddress: RateLimiterRedis;
   private readonly delaysSeconds: number[];
 
   constructor(@Inject(TESS_CONFIG) config: TessConfig, @Inject(REDIS) redis: Redis) {
-    const { loginThrottle: login, registerThrottle: register } = config;
+    const { loginThrottle: login, registerThrottle: register, passwordReset: reset } = config;
     const windowSeconds = Math.ceil(login.windowMs / 1000);
     const limiter = (name: string, points: number, duration = windowSeconds) =>
       new RateLimiterRedis({
@@ -139,6 +161,9 @@ export class LoginProtectionService {
     this.accountGate = limiter('login-account-gate', 1);
     this.accountDelays = limiter('login-account-delays', Number.MAX_SAFE_INTEGER);
     this.registration = limiter('register-address', register.maxPerIp, Math.ceil(register.windowMs / 1000));
+    const resetWindow = Math.ceil(reset.windowMs / 1000);
+    this.resetEmail = limiter('reset-email', reset.maxPerAddress, resetWindow);
+    this.resetAddress = limiter('reset-address', reset.maxPerIp, resetWindow);
     this.delaysSeconds = growingDelays(login.accountMaxDelayMs);
   }
 
@@ -194,6 +219,26 @@ export class LoginProtectionService {
       await this.registration.consume(ip, 1);
     } catch (error) {
       throw new RegistrationThrottledException(retryAfter(rejection(error)));
+    }
+  }
+
+  /**
+   * Takes a point per client address and per e-mail address asked about (registered or not, so a
+   * refusal says nothing about accounts), or throws PasswordResetThrottledException, giving back the
+   * client address's point when the e-mail address is the limit that refused.
+   */
+  async beginPasswordReset(email: string, ip: string): Promise<void> {
+    try {
+      await this.resetAddress.consume(ip, 1);
+    } catch (error) {
+      throw new PasswordResetThrottledException('reset-address', retryAfter(rejection(error)));
+    }
+    try {
+      await this.resetEmail.consume(email.trim().toLowerCase(), 1);
+    } catch (error) {
+      const res = rejection(error);
+      await this.resetAddress.reward(ip, 1);
+      throw new PasswordResetThrottledException('reset-email', retryAfter(res));
     }
   }
 }

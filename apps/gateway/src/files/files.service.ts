@@ -28,6 +28,10 @@ export function fileView(file: FileEntity) {
     createdAt: file.createdAt,
     ...(file.storedAt ? { storedAt: file.storedAt } : {}),
     ...(file.error ? { error: file.error } : {}),
+    ...(file.clientSha256 ? { clientSha256: file.clientSha256 } : {}),
+    ...(file.clientVerified !== null && file.clientVerified !== undefined
+      ? { clientVerified: file.clientVerified }
+      : {}),
   };
 }
 export type FileView = ReturnType<typeof fileView>;

@@ -12,9 +12,19 @@ const LABELS: Record<string, string> = {
   'login.failed': 'Failed sign-in',
   'login.throttled': 'Sign-in throttled',
   logout: 'Signed out',
+  'password.changed': 'Password changed',
+  'password.change_failed': 'Wrong current password',
+  'password.change_throttled': 'Password change throttled',
+  'password.reset_requested': 'Password reset requested',
+  'password.reset_throttled': 'Password reset throttled',
+  'password.reset_completed': 'Password reset',
+  'password.reset_failed': 'Password reset link refused',
   'token.created': 'API token created',
   'token.revoked': 'API token revoked',
+  'upload.started': 'Resumable upload started',
   'upload.accepted': 'Upload accepted',
+  'upload.cancelled': 'Upload cancelled',
+  'upload.expired': 'Unfinished upload expired',
   'file.stored': 'File stored',
   'file.failed': 'Processing failed',
   'file.downloaded': 'File downloaded',
@@ -29,10 +39,13 @@ const LABELS: Record<string, string> = {
   'share.throttled': 'Share link attempts throttled',
 };
 
+/** Events shown as warnings. */
 const ALERTS = new Set([
   'file.corrupt',
   'login.failed',
   'file.failed',
+  'password.change_failed',
+  'password.reset_failed',
   'share.password_failed',
   'share.throttled',
 ]);

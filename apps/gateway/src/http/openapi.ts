@@ -44,6 +44,14 @@ export class FileDto {
   @ApiPropertyOptional({ format: 'date-time' }) storedAt?: string;
   @ApiPropertyOptional({ description: 'Why processing failed or the integrity check that failed' })
   error?: string;
+  @ApiPropertyOptional({
+    description: 'The SHA-256 the client declared before sending (tus Upload-Metadata sha256)',
+  })
+  clientSha256?: string;
+  @ApiPropertyOptional({
+    description: "true once stored: the stored file's SHA-256 is the one the client declared",
+  })
+  clientVerified?: boolean;
 }
 
 export class FilePageDto {
@@ -65,7 +73,7 @@ export class JobProgressDto {
 export class JobDto {
   @ApiProperty({ format: 'uuid', description: 'Equals the file id' }) id!: string;
   @ApiProperty({ format: 'uuid' }) fileId!: string;
-  @ApiProperty({ enum: ['queued', 'active', 'completed', 'failed'] }) status!: string;
+  @ApiProperty({ enum: ['receiving', 'queued', 'active', 'completed', 'failed'] }) status!: string;
   @ApiProperty({ type: JobProgressDto }) progress!: JobProgressDto;
   @ApiPropertyOptional() error?: string;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;

@@ -21,6 +21,8 @@ import { pageQuerySchema, parseOrThrow } from '../http/validation.js';
 import { JobQueue } from '../infra/job-queue.js';
 
 const JOB_STATUS = {
+  // A resumable upload still arriving: its job is created once the last byte is in.
+  receiving: 'receiving',
   queued: 'queued',
   processing: 'active',
   stored: 'completed',

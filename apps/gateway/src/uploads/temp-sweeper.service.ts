@@ -14,7 +14,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /**
  * Removes orphaned upload temp files (a gateway killed mid-upload, a job that gave up) older than
  * TEMP_MAX_AGE. A temp file whose file is still queued or processing is never touched, however old:
- * it is the only copy until the worker stores it. Safe to run on every replica at once.
+ * it is the only copy until the worker stores it. An unfinished resumable upload (`receiving`) lives until
+ * its own expiry (TUS_UPLOAD_EXPIRY), when TusService removes it with its row and key. Safe to run on every replica at once.
  */
 @Injectable()
 export class TempSweeperService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -55,6 +56,7 @@ export class TempSweeperService implements OnApplicationBootstrap, OnApplication
       if (UUID.test(name)) {
         const file = await this.files.findById(name);
         if (file && (file.status === 'queued' || file.status === 'processing')) continue;
+        if (file?.status === 'receiving') continue;
       }
       await unlink(path).catch(() => undefined);
       removed.push(name);

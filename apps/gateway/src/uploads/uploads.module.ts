@@ -1,11 +1,18 @@
-import { Module } from '@nestjs/common';
+import { type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
 import { TempSweeperService } from './temp-sweeper.service.js';
+import { TusController } from './tus/tus.controller.js';
+import { TusService } from './tus/tus.service.js';
+import { TusResumableMiddleware } from './tus/tus-resumable.middleware.js';
 import { UploadsController } from './uploads.controller.js';
 import { UploadsService } from './uploads.service.js';
 
 @Module({
-  controllers: [UploadsController],
-  providers: [UploadsService, TempSweeperService],
+  controllers: [UploadsController, TusController],
+  providers: [UploadsService, TusService, TempSweeperService],
   exports: [UploadsService],
 })
-export class UploadsModule {}
+export class UploadsModule implements NestModule {
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(TusResumableMiddleware).forRoutes(TusController);
+  }
+}

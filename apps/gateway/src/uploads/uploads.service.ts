@@ -53,13 +53,14 @@ interface ReceivedFile {
 }
 
 /** The key service (Secrets Manager, or the master key file) could not give a data key. */
-class DataKeyUnavailable extends ServiceUnavailableException {
+export class DataKeyUnavailable extends ServiceUnavailableException {
   constructor() {
     super('The key service is unavailable right now; nothing was stored. Try again in a moment.');
   }
 }
 
-function writeError(error: unknown): HttpException {
+/** What a failed write of an upload means for the client: 507 when the temp volume is full, else 500. */
+export function writeError(error: unknown): HttpException {
   const code = (error as { code?: string }).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     return new HttpException(
@@ -143,7 +144,8 @@ export class UploadsService {
     }));
   }
 
-  private async enqueue(ownerId: string, files: ReceivedFile[]): Promise<void> {
+  /** One `encrypt-file` job per file (job id = file id, so a repeated enqueue is a no-op); 503 if Redis fails. */
+  async enqueue(ownerId: string, files: ReadonlyArray<{ id: string }>): Promise<void> {
     try {
       await this.jobs.enqueueMany(
         files.map((f) => ({
@@ -160,7 +162,8 @@ export class UploadsService {
     }
   }
 
-  private async enforceQuota(ownerId: string, files: ReceivedFile[]): Promise<void> {
+  /** 409 (file count) or 413 (bytes) when `files` would take the owner over a quota. */
+  async enforceQuota(ownerId: string, files: ReadonlyArray<{ size: number }>): Promise<void> {
     const { quotaBytes, quotaFiles } = this.config.uploads;
     if (!quotaBytes && !quotaFiles) return;
     const usage = await this.files.usage(ownerId);

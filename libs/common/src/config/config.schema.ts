@@ -102,11 +102,25 @@ export const envSchema = z
     SHARE_MAX_FAILURES_PER_LINK: int(1).default(10),
     SHARE_MAX_FAILURES_PER_IP: int(1).default(30),
     SHARE_THROTTLE_WINDOW: duration.default(15 * 60_000),
+    SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+    MAIL_FROM: z.string().trim().min(3).max(320).optional(),
+    PASSWORD_RESET_MAX_PER_ADDRESS: int(1).default(3),
+    PASSWORD_RESET_MAX_PER_IP: int(1).default(10),
+    PASSWORD_RESET_THROTTLE_WINDOW: duration.default(60 * 60_000),
     DATA_DIR: z.string().min(1).default('.data'),
     TEMP_DIR: z.string().min(1).optional(),
     TEMP_MAX_AGE: duration.default(24 * 3_600_000),
     MAX_FILE_SIZE: size.default(500 * MiB),
     MAX_FILES_PER_REQUEST: int(1, 1000).default(20),
+    TUS_UPLOAD_EXPIRY: duration.default(24 * 3_600_000),
+    TUS_CHUNK_SIZE: size
+      .pipe(
+        z
+          .number()
+          .min(256 * 1024, 'must be at least 256KiB')
+          .max(512 * MiB, 'must be at most 512MiB'),
+      )
+      .default(8 * MiB),
     QUOTA_BYTES: size.default(0),
     QUOTA_FILES: int(0).default(0),
     STORAGE_DRIVER: z.enum(['local', 's3']).default('local'),
@@ -150,6 +164,13 @@ export const envSchema = z
       });
     }
     if (env.NODE_ENV === 'production') {
+      if (env.SMTP_URL && !env.PUBLIC_URL) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['PUBLIC_URL'],
+          message: 'is required in production when SMTP_URL is set (password reset links are built from it)',
+        });
+      }
       if (env.SESSION_SECRET === DEV_SESSION_SECRET) {
         ctx.addIssue({
           code: 'custom',
@@ -213,10 +234,16 @@ export interface TessConfig {
     windowMs: number;
     baseUrl: string | null;
   };
+  /** Outgoing mail; `smtpUrl` null: no mail is sent, and password reset by e-mail is off. */
+  mail: { smtpUrl: string | null; from: string };
+  /** Password reset requests allowed per e-mail address and per client IP within `windowMs`. */
+  passwordReset: { maxPerAddress: number; maxPerIp: number; windowMs: number };
   dataDir: string;
   tempDir: string;
   tempMaxAgeMs: number;
   uploads: { maxFileSize: number; maxFilesPerRequest: number; quotaBytes: number; quotaFiles: number };
+  /** Resumable uploads (tus 1.0.0 at /api/v1/tus): how long an unfinished upload lives, the clients' chunk. */
+  tus: { uploadExpiryMs: number; chunkSize: number };
   storage: ObjectStoreConfig;
   keys: {
     provider: 'local' | 'aws-secrets-manager';
@@ -283,6 +310,15 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
       windowMs: env.SHARE_THROTTLE_WINDOW,
       baseUrl: env.PUBLIC_URL ? env.PUBLIC_URL.replace(/\/+$/, '') : null,
     },
+    mail: {
+      smtpUrl: env.SMTP_URL ?? null,
+      from: env.MAIL_FROM ?? `TESS <no-reply@${new URL(publicUrl).hostname}>`,
+    },
+    passwordReset: {
+      maxPerAddress: env.PASSWORD_RESET_MAX_PER_ADDRESS,
+      maxPerIp: env.PASSWORD_RESET_MAX_PER_IP,
+      windowMs: env.PASSWORD_RESET_THROTTLE_WINDOW,
+    },
     dataDir,
     tempDir: env.TEMP_DIR ? abs(env.TEMP_DIR) : join(dataDir, 'tmp'),
     tempMaxAgeMs: env.TEMP_MAX_AGE,
@@ -292,6 +328,7 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
       quotaBytes: env.QUOTA_BYTES,
       quotaFiles: env.QUOTA_FILES,
     },
+    tus: { uploadExpiryMs: env.TUS_UPLOAD_EXPIRY, chunkSize: env.TUS_CHUNK_SIZE },
     storage:
       env.STORAGE_DRIVER === 's3'
         ? {

@@ -94,6 +94,28 @@ describe('loadConfig', () => {
     expect(prod.session.secret).not.toBe(DEV_SESSION_SECRET);
   });
 
+  it('turns password reset on with SMTP_URL only, never printing it, and needs PUBLIC_URL in production', () => {
+    expect(loadConfig({}).mail.smtpUrl).toBeNull();
+    const config = loadConfig({ SMTP_URL: 'smtps://tess:s3cret@mail.example.test:465' });
+    expect(config.mail).toEqual({
+      smtpUrl: 'smtps://tess:s3cret@mail.example.test:465',
+      from: 'TESS <no-reply@127.0.0.1>',
+    });
+    expect(config.passwordReset).toEqual({ maxPerAddress: 3, maxPerIp: 10, windowMs: 3_600_000 });
+    const wrong = problems({ SMTP_URL: 'http://user:s3cret@mail.example.test' });
+    expect(wrong).toContain('SMTP_URL must be a URL starting with smtp:// or smtps://');
+    expect(wrong).not.toContain('s3cret');
+    const prod = {
+      NODE_ENV: 'production',
+      SESSION_SECRET: STRONG_SECRET,
+      SMTP_URL: 'smtp://mail.example.test',
+    };
+    expect(problems(prod)).toContain('PUBLIC_URL is required in production when SMTP_URL is set');
+    expect(loadConfig({ ...prod, PUBLIC_URL: 'https://files.example.test' }).mail.from).toBe(
+      'TESS <no-reply@files.example.test>',
+    );
+  });
+
   it('refuses a long but low-entropy session secret in production, saying how to make one', () => {
     for (const secret of [
       'a'.repeat(32),

@@ -7,6 +7,7 @@ const SENSITIVE = new Set([
   'S3_SECRET_ACCESS_KEY',
   'DATABASE_URL',
   'REDIS_URL',
+  'SMTP_URL',
 ]);
 
 export class ConfigError extends Error {

@@ -7,11 +7,19 @@ import {
   ApiTokenRepository,
   AuditRepository,
   FileRepository,
+  PasswordResetTokenRepository,
   ShareRepository,
   UserRepository,
 } from './repositories/index.js';
 
-const REPOSITORIES = [UserRepository, FileRepository, ApiTokenRepository, AuditRepository, ShareRepository];
+const REPOSITORIES = [
+  UserRepository,
+  FileRepository,
+  ApiTokenRepository,
+  AuditRepository,
+  PasswordResetTokenRepository,
+  ShareRepository,
+];
 
 /** TypeORM on PostgreSQL plus the repository classes services use (services never touch the driver). */
 @Global()

@@ -19,6 +19,7 @@ import {
   timingSafeEqual,
 } from 'node:crypto';
 import { fileIdFromBytes, fileIdToBytes } from '../format/object-header.js';
+import { releaseBuffer } from '../util/release-buffer.js';
 import { StagingIntegrityError } from './staging-integrity.error.js';
 
 export const STAGING_MAGIC: Buffer = Buffer.from('TSTG', 'ascii');
@@ -213,7 +214,10 @@ export function openRecord(
   decipher.setAuthTag(body.subarray(length, length + RECORD_TAG_LENGTH));
   let offset = 0;
   for (let at = 0; at < length; at += PIECE) {
-    offset += decipher.update(body.subarray(at, Math.min(at + PIECE, length))).copy(into, offset);
+    const piece = decipher.update(body.subarray(at, Math.min(at + PIECE, length)));
+    offset += piece.copy(into, offset);
+    // Copied: free it at once (util/release-buffer.ts says why that matters).
+    releaseBuffer(piece);
   }
   try {
     decipher.final();

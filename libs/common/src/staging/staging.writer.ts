@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import { Writable } from 'node:stream';
+import { releaseBuffer } from '../util/release-buffer.js';
 import { scanStaging } from './staging.reader.js';
 import {
   createStagingContext,
@@ -241,6 +242,8 @@ export class StagingWriter extends Writable {
       const rest = written === 0 ? frame : [Buffer.concat(frame).subarray(written)];
       written += (await position.handle.writev(rest, position.offset + written)).bytesWritten;
     }
+    // The frame's ciphertext is ours alone and written: free it now, not at V8's next full GC.
+    for (const buffer of frame) releaseBuffer(buffer);
     position.offset += bytes;
     position.index += 1;
     position.length += plaintext;

@@ -1,6 +1,7 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 
-export const FILE_STATUSES = ['queued', 'processing', 'stored', 'failed', 'corrupt'] as const;
+/** `receiving`: a resumable (tus) upload still arriving; its staged bytes are in TEMP_DIR, its size reserved. */
+export const FILE_STATUSES = ['receiving', 'queued', 'processing', 'stored', 'failed', 'corrupt'] as const;
 export type FileStatus = (typeof FILE_STATUSES)[number];
 
 /** Postgres bigint arrives as a string; sizes stay below 2^53 so a number is exact. */
@@ -57,6 +58,18 @@ export class FileEntity {
   wrappedKey!: Buffer | null;
 
   /** Server-generated temp path of the upload until the object is stored. */
+  /** A `receiving` (tus) upload's end of life: after it the upload answers 410 and the sweeper removes it. */
+  @Column({ name: 'upload_expires_at', type: 'timestamptz', nullable: true })
+  uploadExpiresAt!: Date | null;
+
+  /** The SHA-256 the client computed and declared before sending (lowercase hex), if it did. */
+  @Column({ name: 'client_sha256', type: 'char', length: 64, nullable: true })
+  clientSha256!: string | null;
+
+  /** Whether the stored plaintext's SHA-256 equals `clientSha256` (null: the client declared none). */
+  @Column({ name: 'client_verified', type: 'boolean', nullable: true })
+  clientVerified!: boolean | null;
+
   @Column({ name: 'temp_path', type: 'varchar', length: 1024, nullable: true })
   tempPath!: string | null;
 

@@ -18,6 +18,8 @@ export interface StoredFileFacts {
   objectKey: string;
   keyRef: string;
   wrappedKey: Buffer | null;
+  /** true when the client declared a SHA-256 and it matched; null when it declared none. */
+  clientVerified?: boolean | null;
 }
 
 @Injectable()
@@ -30,13 +32,55 @@ export class FileRepository {
 
   async createQueued(
     data: Pick<FileEntity, 'id' | 'ownerId' | 'filename' | 'contentType' | 'size' | 'tempPath'> &
-      Partial<Pick<FileEntity, 'keyRef' | 'wrappedKey'>>,
+      Partial<Pick<FileEntity, 'keyRef' | 'wrappedKey' | 'clientSha256'>>,
   ): Promise<FileEntity> {
     // insert, not save: save would first SELECT the id to choose between INSERT and UPDATE, and wrap
     // the INSERT in a transaction of its own; this runs once per uploaded file.
     const entity = this.repo.create({ ...data, status: 'queued', attempts: 0 });
     await this.repo.insert(entity);
     return entity;
+  }
+
+  /** A resumable upload's row, from its creation: its size reserved against the quota while it arrives. */
+  async createReceiving(
+    data: Pick<
+      FileEntity,
+      | 'id'
+      | 'ownerId'
+      | 'filename'
+      | 'contentType'
+      | 'size'
+      | 'tempPath'
+      | 'keyRef'
+      | 'wrappedKey'
+      | 'uploadExpiresAt'
+      | 'clientSha256'
+    >,
+  ): Promise<FileEntity> {
+    const entity = this.repo.create({ ...data, status: 'receiving', attempts: 0 });
+    await this.repo.insert(entity);
+    return entity;
+  }
+
+  /** receiving -> queued once every byte arrived; false when the row is gone or no longer receiving. */
+  async markReceived(id: string): Promise<boolean> {
+    const result = await this.repo
+      .createQueryBuilder()
+      .update(FileEntity)
+      .set({ status: 'queued', uploadExpiresAt: null })
+      .where('id = :id AND status = :receiving', { id, receiving: 'receiving' })
+      .execute();
+    return (result.affected ?? 0) > 0;
+  }
+
+  /** Unfinished resumable uploads whose time is up, oldest first (files_receiving_expiry_idx). */
+  expiredReceiving(now: Date, limit = 100): Promise<FileEntity[]> {
+    return this.repo
+      .createQueryBuilder('f')
+      .where('f.status = :receiving AND f.upload_expires_at <= :now', { receiving: 'receiving', now })
+      .orderBy('f.upload_expires_at', 'ASC')
+      .limit(limit)
+      .getMany();
   }
 
   findById(id: string): Promise<FileEntity | null> {

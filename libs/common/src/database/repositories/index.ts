@@ -6,5 +6,9 @@ export {
   InvalidCursorError,
   type StoredFileFacts,
 } from './file.repository.js';
+export {
+  PasswordResetTokenRepository,
+  type ResetTokenState,
+} from './password-reset-token.repository.js';
 export { type DownloadLease, type SharePage, ShareRepository } from './share.repository.js';
 export { DuplicateUsernameError, UserRepository } from './user.repository.js';

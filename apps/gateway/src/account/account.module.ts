@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { AuthModule } from '../auth/auth.module.js';
+import { MailModule } from '../mail/mail.module.js';
+import { TokensModule } from '../tokens/tokens.module.js';
+import { AccountController } from './account.controller.js';
+import { AccountApiController } from './account-api.controller.js';
+import { MailEnabledGuard, PasswordResetController } from './password-reset.controller.js';
+import { PasswordResetService } from './password-reset.service.js';
+
+/** The account page, password change (page and API) and password reset by e-mail. */
+@Module({
+  imports: [AuthModule, TokensModule, MailModule],
+  controllers: [AccountController, AccountApiController, PasswordResetController],
+  providers: [PasswordResetService, MailEnabledGuard],
+})
+export class AccountModule {}

@@ -1,0 +1,534 @@
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import { mkdir, stat, truncate, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import {
+  BadRequestException,
+  ConflictException,
+  GoneException,
+  HttpException,
+  HttpStatus,
+  Inject,
+  Injectable,
+  Logger,
+  NotFoundException,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+  PayloadTooLargeException,
+  ServiceUnavailableException,
+} from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import {
+  AuditRepository,
+  type ConfiguredKeyProvider,
+  type FileEntity,
+  FileRepository,
+  KEY_PROVIDER,
+  recoverLength,
+  StagingWriter,
+  TESS_CONFIG,
+  type TessConfig,
+  TessMetrics,
+} from '#common';
+import { ClientAbortedError } from '../../http/client-aborted.error.js';
+import { formatBytes } from '../../http/views.js';
+import { REDIS } from '../../infra/redis.module.js';
+import { normalizeContentType, storedFilename } from '../filename.js';
+import { DataKeyUnavailable, UploadsService, writeError } from '../uploads.service.js';
+import { formatMetadata, type TusChecksumAlgorithm } from './tus-headers.js';
+import { type HeldLock, UploadLocks } from './upload-lock.js';
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** A PATCH that sends nothing for this long is cut off, so a dead connection does not hold the lock. */
+const BODY_IDLE_MS = 60_000;
+
+/** What HEAD (and every answer about an upload) reports. */
+export interface TusUploadState {
+  id: string;
+  offset: number;
+  length: number;
+  metadata: string;
+  /** Null once the upload is complete (a finished upload does not expire). */
+  expiresAt: Date | null;
+}
+
+export interface TusCreate {
+  length: number;
+  metadata: Map<string, string>;
+  ip?: string;
+}
+
+export interface TusPatch {
+  offset: number;
+  body: Readable;
+  checksum: { algorithm: TusChecksumAlgorithm; digest: Buffer } | null;
+  ip?: string;
+}
+
+/** 460 Checksum Mismatch (tus checksum extension): the chunk was discarded, the offset did not move. */
+class ChecksumMismatch extends HttpException {
+  constructor() {
+    super(
+      'The chunk does not match its Upload-Checksum; it was discarded and the offset did not move. Send it again.',
+      460,
+    );
+  }
+}
+
+/**
+ * Resumable uploads (tus 1.0.0: core, creation, creation-with-upload, termination, expiration, checksum)
+ * into the same encrypted staging as the multipart endpoint: an upload is a file row in status
+ * `receiving` from its creation (its size reserved against the quota) and a staging file that each PATCH
+ * appends authenticated records to (docs/format.md, "Staging format"). The offset is the staged length,
+ * recovered from the file itself; when it reaches Upload-Length the file is sealed, the row becomes
+ * `queued` and its job is enqueued exactly as for a multipart upload.
+ *
+ * Written here rather than on @tus/server 2.x: that server lacks the checksum extension and a shared
+ * locker, answers through WHATWG Request/Response objects (srvx) that would sit between Express, our
+ * guards and the staging writer, and its data-store interface hides the request headers the checksum
+ * needs. The protocol itself is small; conformance is tested with tus-js-client (test/api/tus.e2e.spec.ts).
+ */
+@Injectable()
+export class TusService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(TusService.name);
+  private readonly locks: UploadLocks;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    @Inject(TESS_CONFIG) private readonly config: TessConfig,
+    private readonly files: FileRepository,
+    private readonly audit: AuditRepository,
+    private readonly uploads: UploadsService,
+    private readonly metrics: TessMetrics,
+    @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
+    @Inject(REDIS) redis: Redis,
+  ) {
+    this.locks = new UploadLocks(redis, `${config.redis.prefix}:tus-lock`);
+  }
+
+  onApplicationBootstrap(): void {
+    const every = Math.min(Math.max(this.config.tus.uploadExpiryMs / 4, 1_000), 10 * 60_000);
+    this.timer = setInterval(() => {
+      this.sweepExpired().then(
+        (removed) => {
+          if (removed.length) this.logger.log(`Removed ${removed.length} expired unfinished upload(s)`);
+        },
+        (error: Error) => this.logger.warn(`Sweeping expired uploads failed: ${error.message}`),
+      );
+    }, every);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  /** POST: a new upload of `length` bytes; limits and quotas are checked before anything is kept. */
+  async create(ownerId: string, input: TusCreate): Promise<TusUploadState> {
+    const { maxFileSize } = this.config.uploads;
+    if (input.length > maxFileSize) {
+      throw new PayloadTooLargeException(
+        `Upload-Length ${input.length} is larger than the ${formatBytes(maxFileSize)} limit (${maxFileSize} bytes); nothing was created.`,
+      );
+    }
+    const clientSha256 = input.metadata.get('sha256')?.toLowerCase() ?? null;
+    if (clientSha256 !== null && !SHA256_HEX.test(clientSha256)) {
+      throw new BadRequestException('Upload-Metadata "sha256" must be 64 hexadecimal characters.');
+    }
+    await this.uploads.enforceQuota(ownerId, [{ size: input.length }]);
+
+    const id = randomUUID();
+    const path = this.pathOf(id);
+    await mkdir(this.config.tempDir, { recursive: true, mode: 0o700 });
+    let wrapped: { keyRef: string; wrappedKey: Buffer } | undefined;
+    try {
+      const created = await this.keys.createDataKey(id).catch((error: Error) => {
+        this.logger.error(`Could not create a data key for an upload: ${error.message}`);
+        throw new DataKeyUnavailable();
+      });
+      const { dataKey, ...rest } = created;
+      wrapped = rest;
+      // The staging file starts as its header alone; PATCHes append records, the last one seals it.
+      const writer = StagingWriter.create({ path, fileId: id, dataKey, sealOnEnd: false });
+      writer.end();
+      await finished(writer).catch((error: unknown) => {
+        throw writeError(error);
+      });
+      dataKey.fill(0);
+      const row = await this.files.createReceiving({
+        id,
+        ownerId,
+        filename: storedFilename(input.metadata.get('filename') ?? 'upload'),
+        contentType: normalizeContentType(input.metadata.get('filetype')),
+        size: input.length,
+        tempPath: id,
+        keyRef: wrapped.keyRef,
+        wrappedKey: wrapped.wrappedKey.length ? wrapped.wrappedKey : null,
+        uploadExpiresAt: new Date(Date.now() + this.config.tus.uploadExpiryMs),
+        clientSha256,
+      });
+      await this.audit.record({
+        action: 'upload.started',
+        userId: ownerId,
+        fileId: id,
+        ip: input.ip,
+        details: { filename: row.filename, size: row.size, resumable: true },
+      });
+      // An empty file is complete at creation: no PATCH will come (clients send none for 0 bytes).
+      if (row.size === 0) {
+        await this.seal(row);
+        return this.stateOf(await this.finish(row, input.ip), 0);
+      }
+      return this.stateOf(row, 0);
+    } catch (error) {
+      await this.files.delete(id).catch(() => undefined);
+      await this.removeStaging(id, wrapped);
+      throw error;
+    }
+  }
+
+  /** HEAD: where the upload stands. 404 for a missing or another user's upload, 410 once expired. */
+  async head(ownerId: string, id: string): Promise<TusUploadState> {
+    const row = await this.live(ownerId, id);
+    if (row.status !== 'receiving') return this.stateOf(row, row.size);
+    return this.stateOf(row, await this.stagedLength(row));
+  }
+
+  /**
+   * PATCH: appends the body at `offset` (409 unless it is the current offset) under the upload's lock (423
+   * while another request writes to it). The chunk is streamed through the staging writer, never held
+   * whole. With Upload-Checksum, a mismatch (or a chunk cut short) is truncated away again: 460, the offset
+   * does not move. Without one, what arrived before a disconnect is kept, and HEAD says how much.
+   */
+  async patch(ownerId: string, id: string, input: TusPatch): Promise<TusUploadState> {
+    let row = await this.live(ownerId, id);
+    if (row.status !== 'receiving') {
+      // A repeated final PATCH (its answer was lost): the upload is complete; make sure its job exists.
+      if (input.offset !== row.size) throw this.offsetConflict(input.offset, row.size);
+      await drainEmpty(input.body);
+      if (row.status === 'queued') await this.uploads.enqueue(ownerId, [{ id }]);
+      return this.stateOf(row, row.size);
+    }
+    const lock = await this.lockOrBusy(id);
+    let offset: number;
+    try {
+      offset = await this.append(row, input, lock);
+      if (offset === row.size) {
+        await this.seal(row);
+        row = await this.finish(row, input.ip);
+      }
+    } finally {
+      await lock.release();
+    }
+    return this.stateOf(row, offset);
+  }
+
+  /** DELETE (termination): the unfinished upload, its staging and its data key are gone; 204. */
+  async terminate(ownerId: string, id: string, ip?: string): Promise<void> {
+    const row = await this.live(ownerId, id);
+    if (row.status !== 'receiving') {
+      throw new ConflictException(
+        `This upload is complete; delete the file with DELETE /api/v1/files/${id} instead.`,
+      );
+    }
+    const lock = await this.lockOrBusy(id);
+    try {
+      await this.discard(row, 'upload.cancelled', ip);
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** Removes every expired unfinished upload whose lock is free; returns their ids (the temp sweeper). */
+  async sweepExpired(now = new Date()): Promise<string[]> {
+    const removed: string[] = [];
+    for (const row of await this.files.expiredReceiving(now)) {
+      const lock = await this.locks.acquire(row.id);
+      if (!lock) continue;
+      try {
+        await this.discard(row, 'upload.expired');
+        removed.push(row.id);
+      } finally {
+        await lock.release();
+      }
+    }
+    return removed;
+  }
+
+  /** The upload's lock, or 423 while another request holds it. */
+  private async lockOrBusy(id: string): Promise<HeldLock> {
+    const lock = await this.locks.acquire(id);
+    if (!lock) {
+      throw new HttpException(
+        'Another request is writing to this upload right now; retry in a moment.',
+        HttpStatus.LOCKED,
+      );
+    }
+    return lock;
+  }
+
+  /** The owner's upload, expired ones removed (410) on the way; 404 for anything else. */
+  private async live(ownerId: string, id: string): Promise<FileEntity> {
+    const row = await this.files.findOwned(ownerId, id);
+    if (!row) throw new NotFoundException('No such upload.');
+    if (row.status === 'receiving' && row.uploadExpiresAt && row.uploadExpiresAt.getTime() <= Date.now()) {
+      const lock = await this.locks.acquire(id);
+      if (lock) {
+        try {
+          await this.discard(row, 'upload.expired');
+        } finally {
+          await lock.release();
+        }
+      }
+      throw new GoneException(
+        'This upload expired before it was finished and has been removed; start it again.',
+      );
+    }
+    return row;
+  }
+
+  private async append(row: FileEntity, input: TusPatch, lock: HeldLock): Promise<number> {
+    const path = this.pathOf(row.id);
+    const dataKey = await this.dataKeyOf(row);
+    const writer = StagingWriter.resume({ path, fileId: row.id, dataKey, sealOnEnd: false });
+    // An open failure surfaces through ready(); keep the stream from reporting it a second time.
+    writer.on('error', () => undefined);
+    let current: number;
+    try {
+      current = await writer.ready();
+    } catch (error) {
+      writer.destroy();
+      throw this.stagingError(row, error);
+    } finally {
+      dataKey.fill(0);
+    }
+    const before = (await stat(path)).size;
+    if (current !== input.offset) {
+      writer.destroy();
+      await finished(writer).catch(() => undefined);
+      throw this.offsetConflict(input.offset, current);
+    }
+
+    const room = row.size - current;
+    const hash = input.checksum ? createHash(input.checksum.algorithm) : null;
+    let received = 0;
+    let failure: Error | null = null;
+    const idle = new IdleTimer(BODY_IDLE_MS, () => input.body.destroy(new Error('no bytes for a minute')));
+    const onLost = () => input.body.destroy(new Error('the upload lock was lost'));
+    lock.lost.addEventListener('abort', onLost, { once: true });
+    try {
+      for await (const chunk of input.body as AsyncIterable<Buffer>) {
+        idle.touch();
+        received += chunk.length;
+        if (received > room) {
+          failure = new PayloadTooLargeException(
+            `This chunk goes past Upload-Length (${row.size} bytes); nothing of it was kept.`,
+          );
+          break;
+        }
+        hash?.update(chunk);
+        if (!writer.write(chunk)) await onceDrainOrError(writer);
+      }
+    } catch (error) {
+      // The client went away (or stalled): keep what arrived unless a checksum has to cover the chunk.
+      failure = error as Error;
+    } finally {
+      idle.stop();
+      lock.lost.removeEventListener('abort', onLost);
+    }
+
+    const keepPartial = failure !== null && !(failure instanceof HttpException) && !hash;
+    if (failure && !keepPartial) {
+      writer.destroy();
+      await finished(writer).catch(() => undefined);
+      await truncate(path, before);
+      throw failure instanceof HttpException ? failure : new ChecksumMismatch();
+    }
+    writer.end();
+    try {
+      await finished(writer);
+    } catch (error) {
+      await truncate(path, before).catch(() => undefined);
+      throw writeError(error);
+    }
+    if (hash && input.checksum && !sameDigest(hash.digest(), input.checksum.digest)) {
+      await truncate(path, before);
+      throw new ChecksumMismatch();
+    }
+    const offset = writer.plaintextBytes;
+    if (failure) {
+      this.logger.log(`Upload ${row.id}: connection ended at offset ${offset} of ${row.size}; it can resume`);
+      throw new ClientAbortedError();
+    }
+    return offset;
+  }
+
+  /** Appends the seal (the staged total) so the worker accepts the file. */
+  private async seal(row: FileEntity): Promise<void> {
+    const dataKey = await this.dataKeyOf(row);
+    const writer = StagingWriter.resume({
+      path: this.pathOf(row.id),
+      fileId: row.id,
+      dataKey,
+      sealOnEnd: true,
+    });
+    writer.end();
+    try {
+      await finished(writer);
+    } catch (error) {
+      throw this.stagingError(row, error);
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  /** receiving -> queued, then the job: the same path and the same audit as a multipart upload. */
+  private async finish(row: FileEntity, ip?: string): Promise<FileEntity> {
+    if (!(await this.files.markReceived(row.id))) {
+      throw new NotFoundException('No such upload.');
+    }
+    // If Redis is down the client gets 503 and repeats the final PATCH, which enqueues then.
+    await this.uploads.enqueue(row.ownerId, [{ id: row.id }]);
+    this.metrics.uploadFileBytes.observe(row.size);
+    await this.audit.record({
+      action: 'upload.accepted',
+      userId: row.ownerId,
+      fileId: row.id,
+      ip,
+      details: { filename: row.filename, size: row.size, resumable: true },
+    });
+    return { ...row, status: 'queued', uploadExpiresAt: null } as FileEntity;
+  }
+
+  private async discard(
+    row: FileEntity,
+    action: 'upload.cancelled' | 'upload.expired',
+    ip?: string,
+  ): Promise<void> {
+    await this.files.delete(row.id);
+    await this.removeStaging(
+      row.id,
+      row.keyRef ? { keyRef: row.keyRef, wrappedKey: row.wrappedKey ?? Buffer.alloc(0) } : undefined,
+    );
+    await this.audit.record({
+      action,
+      userId: row.ownerId,
+      fileId: row.id,
+      ip,
+      details: { filename: row.filename, size: row.size },
+    });
+  }
+
+  private async removeStaging(
+    id: string,
+    wrapped: { keyRef: string; wrappedKey: Buffer } | undefined,
+  ): Promise<void> {
+    await unlink(this.pathOf(id)).catch(() => undefined);
+    if (wrapped) {
+      await this.keys.destroyDataKey(id, wrapped).catch((error: Error) => {
+        this.logger.warn(`Could not remove the data key of upload ${id}: ${error.message}`);
+      });
+    }
+  }
+
+  private async stagedLength(row: FileEntity): Promise<number> {
+    try {
+      return await recoverLength(this.pathOf(row.id));
+    } catch (error) {
+      throw this.stagingError(row, error);
+    }
+  }
+
+  private async dataKeyOf(row: FileEntity): Promise<Buffer> {
+    try {
+      return await this.keys.unwrapDataKey(row.id, {
+        keyRef: row.keyRef!,
+        wrappedKey: row.wrappedKey ?? Buffer.alloc(0),
+      });
+    } catch (error) {
+      this.logger.error(`Could not unwrap the data key of upload ${row.id}: ${(error as Error).message}`);
+      throw new ServiceUnavailableException(
+        'The key service is unavailable right now; nothing was changed. Try again in a moment.',
+      );
+    }
+  }
+
+  /** The staging file is missing or does not authenticate: nothing can be appended; the upload is lost. */
+  private stagingError(row: FileEntity, error: unknown): HttpException {
+    if ((error as { code?: string }).code === 'ENOENT') {
+      return new GoneException('This upload is no longer on the server; start it again.');
+    }
+    if (error instanceof HttpException) return error;
+    this.logger.warn(`Upload ${row.id}: staging unusable: ${(error as Error).message}`);
+    return new ConflictException(
+      'The stored part of this upload failed its integrity check and cannot be continued; cancel it and start again.',
+    );
+  }
+
+  private offsetConflict(sent: number, current: number): ConflictException {
+    return new ConflictException(
+      `Upload-Offset ${sent} is not the upload's current offset ${current}; ask with HEAD and continue from there.`,
+    );
+  }
+
+  private stateOf(row: FileEntity, offset: number): TusUploadState {
+    return {
+      id: row.id,
+      offset,
+      length: row.size,
+      metadata: formatMetadata({
+        filename: row.filename,
+        filetype: row.contentType,
+        sha256: row.clientSha256,
+      }),
+      expiresAt: row.status === 'receiving' ? row.uploadExpiresAt : null,
+    };
+  }
+
+  private pathOf(id: string): string {
+    return join(this.config.tempDir, id);
+  }
+}
+
+function sameDigest(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** A PATCH to a complete upload may only be empty. */
+async function drainEmpty(body: Readable): Promise<void> {
+  let extra = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) extra += chunk.length;
+  if (extra) throw new ConflictException('This upload is complete; it takes no more bytes.');
+}
+
+function onceDrainOrError(writer: StagingWriter): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (error?: Error) => {
+      writer.off('drain', onDrain);
+      writer.off('error', done);
+      writer.off('close', onClose);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new Error('the staging writer closed'));
+    writer.once('drain', onDrain);
+    writer.once('error', done);
+    writer.once('close', onClose);
+  });
+}
+
+/** Calls `onIdle` once `ms` pass without a touch. */
+class IdleTimer {
+  private readonly timer: NodeJS.Timeout;
+  constructor(ms: number, onIdle: () => void) {
+    this.timer = setTimeout(onIdle, ms);
+  }
+  touch(): void {
+    this.timer.refresh();
+  }
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+}
