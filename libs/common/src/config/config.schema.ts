@@ -75,6 +75,7 @@ export const envSchema = z
     PUBLIC_URL: url(['http:', 'https:']).optional(),
     ALLOWED_ORIGINS: z.string().optional(),
     TRUST_PROXY: z.string().default('loopback'),
+    HTTP_IDLE_TIMEOUT: duration.default(60_000),
     DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/tess'),
     DATABASE_POOL_SIZE: int(1, 200).default(10),
     MIGRATE_ON_START: bool.default(true),
@@ -202,7 +203,15 @@ export interface TessConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /** `auto`: human-readable on a terminal (stdout is a TTY), JSON lines otherwise. */
   logFormat: 'auto' | 'json' | 'pretty';
-  http: { host: string; port: number; publicUrl: string; allowedOrigins: string[]; trustProxy: string };
+  http: {
+    host: string;
+    port: number;
+    publicUrl: string;
+    allowedOrigins: string[];
+    trustProxy: string;
+    /** A connection silent this long (no byte either way) is closed; there is no cap on a whole request. */
+    idleTimeoutMs: number;
+  };
   database: { url: string; poolSize: number; migrateOnStart: boolean };
   redis: { url: string; prefix: string };
   session: { secret: string; idleTimeoutMs: number; absoluteTimeoutMs: number; cookieSecure: boolean };
@@ -275,7 +284,14 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
     env: env.NODE_ENV,
     logLevel: env.LOG_LEVEL,
     logFormat: env.LOG_FORMAT,
-    http: { host: env.HOST, port: env.PORT, publicUrl, allowedOrigins: origins, trustProxy: env.TRUST_PROXY },
+    http: {
+      host: env.HOST,
+      port: env.PORT,
+      publicUrl,
+      allowedOrigins: origins,
+      trustProxy: env.TRUST_PROXY,
+      idleTimeoutMs: env.HTTP_IDLE_TIMEOUT,
+    },
     database: {
       url: env.DATABASE_URL,
       poolSize: env.DATABASE_POOL_SIZE,
