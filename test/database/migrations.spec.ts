@@ -39,6 +39,8 @@ describe('migrations', () => {
       'files',
       'migrations',
       'password_reset_tokens',
+      'share_download_leases',
+      'shares',
       'users',
     ]);
 

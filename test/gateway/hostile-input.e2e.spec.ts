@@ -160,9 +160,9 @@ function expectClean(res: request.Response, what: string): void {
 const auths: Auth[] = ['bearer', 'session'];
 
 describe('hostile query parameters, ids and ranges', () => {
-  it('known-nasty cursors answer 400 with the JSON error shape, for both listings and both credentials', async () => {
+  it('known-nasty cursors answer 400 with the JSON error shape, for every listing and both credentials', async () => {
     for (const auth of auths) {
-      for (const list of ['/api/v1/files', '/api/v1/jobs']) {
+      for (const list of ['/api/v1/files', '/api/v1/jobs', '/api/v1/shares']) {
         for (const cursor of NASTY_CURSORS.filter(Boolean)) {
           const res = await send(auth, 'get', `${list}?cursor=${encodeURIComponent(cursor)}`);
           expectClean(res, `${auth} ${list} cursor=${cursor.slice(0, 40)}`);
@@ -212,6 +212,9 @@ describe('hostile query parameters, ids and ranges', () => {
           );
         }
         expectClean(await send(auth, 'get', `/api/v1/jobs/${id}`), `jobs/${id}`);
+        expectClean(await send(auth, 'get', `/api/v1/files/${id}/shares`), `files/${id}/shares`);
+        expectClean(await send(auth, 'post', `/api/v1/files/${id}/shares`), `post files/${id}/shares`);
+        expectClean(await send(auth, 'delete', `/api/v1/shares/${id}`), `delete shares/${id}`);
       }
       for (const range of NASTY_RANGES) {
         const res = await send(auth, 'get', `/api/v1/files/${stored.id}/content`, { Range: range });

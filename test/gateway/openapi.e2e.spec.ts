@@ -64,7 +64,11 @@ describe('OpenAPI document', () => {
     expect(operations.map((o) => o.key).sort()).toEqual(
       [
         'DELETE /api/v1/files/{id}',
+        'DELETE /api/v1/shares/{id}',
         'DELETE /api/v1/tokens/{id}',
+        'GET /api/v1/files/{id}/shares',
+        'GET /api/v1/shares',
+        'POST /api/v1/files/{id}/shares',
         'GET /api/v1/files',
         'GET /api/v1/files/{id}',
         'GET /api/v1/files/{id}/content',

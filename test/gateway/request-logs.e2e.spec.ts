@@ -40,6 +40,23 @@ describe('request logs', () => {
     });
   });
 
+  it('never contain a share link token, of a page, a refused password or a download', async () => {
+    const gateway = world.gatewayProcesses[0]!;
+    const token = `${'Q'.repeat(20)}SHARETOKENSECRET${'Q'.repeat(7)}`;
+    const paths = [`/s/${token}`, `/s/${token}/content`, `/s/${token}/content?x=1`];
+    for (const path of paths) expect((await fetch(`${world.base}${path}`)).status).toBe(404);
+    const post = await fetch(`${world.base}/s/${token}`, { method: 'POST' });
+    expect(post.status).toBe(403);
+    await gateway.waitForOutput(/\/s\/\[redacted\]\/content\?x=1/, 5_000);
+    expect(gateway.output()).not.toContain('SHARETOKENSECRET');
+    const urls = jsonLines(gateway.output())
+      .map((l) => (l.req as { url?: string } | undefined)?.url)
+      .filter((u) => u?.startsWith('/s/'));
+    expect(urls).toEqual(
+      expect.arrayContaining(['/s/[redacted]', '/s/[redacted]/content', '/s/[redacted]/content?x=1']),
+    );
+  });
+
   it('carry the request id on every Nest Logger call made while serving the request', async () => {
     const username = `rehash_${world.id}`;
     await createUser(world.base, username);

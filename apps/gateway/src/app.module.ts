@@ -16,6 +16,7 @@ import { QueueModule } from './infra/queue.module.js';
 import { RedisModule } from './infra/redis.module.js';
 import { JobsModule } from './jobs/jobs.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { SharesModule } from './shares/shares.module.js';
 import { TokensModule } from './tokens/tokens.module.js';
 import { UploadsModule } from './uploads/uploads.module.js';
 import { UsageModule } from './usage/usage.module.js';
@@ -40,6 +41,7 @@ export class AppModule {
         FilesModule,
         JobsModule,
         UsageModule,
+        SharesModule,
         AccountModule,
       ],
       controllers: [HealthController, HomeController, ActivityController],

@@ -5,10 +5,12 @@
 // is a classic script of the layout, so it has run before any module is evaluated.
 import { initFileTable } from './dashboard/file-table.js';
 import { initLiveUpdates } from './dashboard/live-updates.js';
+import { initShares } from './dashboard/shares.js';
 import { initUploads } from './dashboard/uploads.js';
 import { initUsage } from './dashboard/usage.js';
 
 initUsage();
 initFileTable();
+initShares();
 initUploads();
 initLiveUpdates();

@@ -45,4 +45,20 @@ describe('AccessPolicy', () => {
       expect(await policy.findReadableFile(user(who), id)).toBeNull();
     }
   });
+
+  it('a share link reads only the file it names, while its owner owns it, and never deletes', async () => {
+    const share = (ownerId: string, fileId: string): Principal => ({
+      kind: 'share',
+      shareId: '00000000-0000-4000-8000-0000000000c1',
+      ownerId,
+      fileId,
+    });
+    expect((await policy.readableFile(share(ALICE, FILE), FILE)).id).toBe(FILE);
+    // Another file id than the link's, a link whose owner does not own the file: 404.
+    expect(await policy.findReadableFile(share(ALICE, FILE), BOB)).toBeNull();
+    expect(await policy.findReadableFile(share(BOB, FILE), FILE)).toBeNull();
+    await expect(policy.deletableFile(share(ALICE, FILE), FILE)).rejects.toThrow(
+      new NotFoundException('No such file.'),
+    );
+  });
 });

@@ -16,6 +16,9 @@ export class AccessPolicy {
     switch (principal.kind) {
       case 'user':
         return this.files.findOwned(principal.userId, fileId);
+      case 'share':
+        // Only the file the link names, and only while its owner still owns it.
+        return fileId === principal.fileId ? this.files.findOwned(principal.ownerId, fileId) : null;
     }
   }
 
@@ -29,6 +32,9 @@ export class AccessPolicy {
     switch (principal.kind) {
       case 'user':
         return found(await this.files.findOwned(principal.userId, fileId));
+      case 'share':
+        // A link reads; it never deletes.
+        return found(null);
     }
   }
 }

@@ -12,10 +12,23 @@ export interface UserPrincipal {
 }
 
 /**
- * Who is asking, as the {@link AccessPolicy} sees it. A discriminated union on `kind`: share links
- * join it as their own kind, and the policy's exhaustive switches then say where they need a rule.
+ * Someone outside TESS holding a share link (and its password cookie, when it has one): may read the
+ * one file the link names while the link is live, and nothing else. Built only by the link routes
+ * (apps/gateway/src/shares/) after they checked the link.
  */
-export type Principal = UserPrincipal;
+export interface SharePrincipal {
+  kind: 'share';
+  shareId: string;
+  /** The owner of the link and of the file. */
+  ownerId: string;
+  fileId: string;
+}
+
+/**
+ * Who is asking, as the {@link AccessPolicy} sees it. A discriminated union on `kind`: the policy's
+ * exhaustive switches say what each kind may do.
+ */
+export type Principal = UserPrincipal | SharePrincipal;
 
 /** The principal of a request that passed ApiAuthGuard or PageAuthGuard (page routes are session-only). */
 export function principalOf(req: Request): UserPrincipal {

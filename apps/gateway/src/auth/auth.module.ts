@@ -8,7 +8,7 @@ import { UserSessionsService } from './user-sessions.service.js';
 
 /**
  * Registration, the login form and logout; exports AuthService (credentials + throttle) to tokens/ and
- * account/, with the password hashing, the throttle and the per-user session index.
+ * account/, with the password hashing (also to shares/), the throttle and the per-user session index.
  */
 @Module({
   imports: [EventsModule],

@@ -5,7 +5,15 @@ import { TESS_CONFIG, type TessConfig } from '#common';
 import { REDIS } from '../infra/redis.module.js';
 
 /** Which limit refused an attempt; recorded in the audit event, never shown to the client. */
-export type ThrottleLimit = 'pair' | 'address' | 'account' | 'registration' | 'reset-email' | 'reset-address';
+export type ThrottleLimit =
+  | 'pair'
+  | 'address'
+  | 'account'
+  | 'registration'
+  | 'reset-email'
+  | 'reset-address'
+  | 'share-link'
+  | 'share-address';
 
 export class ThrottledException extends HttpException {
   constructor(
@@ -21,7 +29,8 @@ export class ThrottledException extends HttpException {
   }
 }
 
-function waitText(seconds: number): string {
+/** "30 second(s)" or "15 minute(s)", for throttle messages. */
+export function waitText(seconds: number): string {
   return seconds < 120 ? `${seconds} second(s)` : `${Math.ceil(seconds / 60)} minute(s)`;
 }
 
@@ -78,12 +87,36 @@ export function growingDelays(maxDelayMs: number): number[] {
   return delays.map((d) => Math.min(d, max));
 }
 
-const retryAfter = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+/** Whole seconds until a limiter lets the key try again (at least 1). */
+export const retryAfter = (res: RateLimiterRes) => Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 
 /** rate-limiter-flexible rejects with a RateLimiterRes when out of points, and with an Error when Redis fails. */
-function rejection(error: unknown): RateLimiterRes {
+export function rejection(error: unknown): RateLimiterRes {
   if (error instanceof RateLimiterRes) return error;
   throw error;
+}
+
+/**
+ * Takes one point from each limiter in order; when one refuses, gives back what was taken and throws
+ * `refuse(limit, seconds)`. Resolves to the function that gives every point back.
+ */
+export async function takeEach<L extends string>(
+  limits: ReadonlyArray<readonly [L, RateLimiterRedis, string]>,
+  refuse: (limit: L, retryAfterSeconds: number) => Error,
+): Promise<() => Promise<unknown>> {
+  const taken: Array<[RateLimiterRedis, string]> = [];
+  const giveBack = () => Promise.all(taken.map(([l, key]) => l.reward(key, 1)));
+  for (const [limit, l, key] of limits) {
+    try {
+      await l.consume(key, 1);
+      taken.push([l, key]);
+    } catch (error) {
+      const res = rejection(error);
+      await giveBack();
+      throw refuse(limit, retryAfter(res));
+    }
+  }
+  return giveBack;
 }
 
 /**
@@ -145,21 +178,13 @@ export class LoginProtectionService {
   async begin(username: string, ip: string): Promise<LoginAttempt> {
     const accountKey = LoginProtectionService.accountKey(username);
     const pairKey = `${ip}|${accountKey}`;
-    const taken: Array<[RateLimiterRedis, string]> = [];
-    const giveBack = () => Promise.all(taken.map(([l, key]) => l.reward(key, 1)));
-    for (const [limit, l, key] of [
-      ['pair', this.pair, pairKey],
-      ['address', this.address, ip],
-    ] as const) {
-      try {
-        await l.consume(key, 1);
-        taken.push([l, key]);
-      } catch (error) {
-        const res = rejection(error);
-        await giveBack();
-        throw new LoginThrottledException(limit, retryAfter(res));
-      }
-    }
+    const giveBack = await takeEach(
+      [
+        ['pair', this.pair, pairKey],
+        ['address', this.address, ip],
+      ] as const,
+      (limit, seconds) => new LoginThrottledException(limit, seconds),
+    );
     try {
       await this.accountFree.consume(accountKey, 1);
       return { pairKey, ip, accountKey, accountFree: true };

@@ -24,6 +24,16 @@ export interface DownloadAudit {
   details?: AuditRecord['details'];
 }
 
+/** How a route wants the protocol bent (the owner's download takes the defaults). */
+export interface DownloadOptions {
+  /**
+   * False: `Range` and `If-Range` are ignored and every answer is the whole file, with
+   * `Accept-Ranges: none` (share links with a download limit, so a partial read can neither use up nor
+   * dodge the count). Default true.
+   */
+  ranges?: boolean;
+}
+
 /** How a download ended, once its response is over. */
 export interface DownloadOutcome {
   /** 200 for the whole file, 206 for a range, 304 when the client's copy is current. */
@@ -55,14 +65,22 @@ export class DownloadResponder {
   /**
    * Answers `req` with `file`, which the caller's access check already allowed. Resolves once the
    * response is over; rejects (before any header) with the HttpException the error filter renders.
+   * `audit` null: the caller audits the outcome itself (share links record completed downloads only).
    */
-  async send(file: FileEntity, req: Request, res: Response, audit: DownloadAudit): Promise<DownloadOutcome> {
+  async send(
+    file: FileEntity,
+    req: Request,
+    res: Response,
+    audit: DownloadAudit | null,
+    options: DownloadOptions = {},
+  ): Promise<DownloadOutcome> {
+    const ranges = options.ranges ?? true;
     const etag = file.status === 'stored' ? entityTag(file.sha256) : undefined;
     if (etag && notModified(req, etag)) return answerNotModified(res, etag);
-    const range = rangeStillValid(req, etag) ? this.requestedRange(file, req, res) : undefined;
+    const range = ranges && rangeStillValid(req, etag) ? this.requestedRange(file, req, res) : undefined;
     const { opened, iterator, first } = await this.openFirstChunk(file, range, req.ip);
-    writeHeaders(res, file, opened, range);
-    if (!range) {
+    writeHeaders(res, file, opened, range, ranges);
+    if (!range && audit) {
       await this.audit.record({
         ...audit,
         fileId: file.id,
@@ -132,6 +150,7 @@ function writeHeaders(
   file: FileEntity,
   opened: OpenedObject,
   range: ByteRange | undefined,
+  ranges: boolean,
 ): void {
   res.status(range ? 206 : 200);
   // The second argument is where a content-sniffed type goes once uploads record one.
@@ -139,7 +158,7 @@ function writeHeaders(
   res.setHeader('Content-Length', String(opened.end - opened.start + 1));
   res.setHeader('Content-Disposition', contentDisposition(file.filename, { type: 'attachment' }));
   res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('Accept-Ranges', ranges ? 'bytes' : 'none');
   res.setHeader('Cache-Control', 'private, no-store');
   const etag = entityTag(file.sha256);
   if (etag) res.setHeader('ETag', etag);

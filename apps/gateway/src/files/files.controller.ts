@@ -17,7 +17,7 @@ import type { Request, Response } from 'express';
 import { FileRepository } from '#common';
 import { AccessPolicy } from '../access/access.policy.js';
 import { CurrentPrincipal } from '../access/principal.decorator.js';
-import type { Principal } from '../access/principal.js';
+import type { UserPrincipal } from '../access/principal.js';
 import { ApiAuthGuard } from '../auth/api-auth.guard.js';
 import { DownloadResponder } from '../downloads/download.responder.js';
 import { FileReader } from '../downloads/file-reader.service.js';
@@ -48,7 +48,7 @@ export class FilesController {
   @ApiQueryFrom(pageQuerySchema, { limit: 'Page size', cursor: 'nextCursor of the previous page' })
   @ApiResponse({ status: 200, type: FilePageDto })
   @ApiErrors([400, 'Invalid limit or cursor'])
-  async list(@CurrentPrincipal() principal: Principal, @Query() query: unknown) {
+  async list(@CurrentPrincipal() principal: UserPrincipal, @Query() query: unknown) {
     const { limit, cursor } = parseOrThrow(pageQuerySchema, query);
     const page = await this.files.listForOwner(principal.userId, limit, cursor);
     const twins = await this.files.twinsOf(principal.userId, page.items);
@@ -59,7 +59,7 @@ export class FilesController {
   @ApiOperation({ summary: 'One file', operationId: 'getFile' })
   @ApiResponse({ status: 200, type: FileDto })
   @ApiErrors([404, 'No such file of yours'])
-  async get(@CurrentPrincipal() principal: Principal, @Param('id', uuid) id: string) {
+  async get(@CurrentPrincipal() principal: UserPrincipal, @Param('id', uuid) id: string) {
     const file = await this.access.readableFile(principal, id);
     return fileView(file, (await this.files.twinsOf(file.ownerId, [file])).get(file.id));
   }
@@ -90,7 +90,7 @@ export class FilesController {
     [502, 'The stored object failed its integrity check; the file is now corrupt'],
   )
   async content(
-    @CurrentPrincipal() principal: Principal,
+    @CurrentPrincipal() principal: UserPrincipal,
     @Req() req: Request,
     @Res() res: Response,
     @Param('id', uuid) id: string,
@@ -107,7 +107,11 @@ export class FilesController {
   })
   @ApiResponse({ status: 200, type: VerifyResultDto })
   @ApiErrors([404, 'No such file of yours'], [409, 'The file is not stored'])
-  async verify(@CurrentPrincipal() principal: Principal, @Req() req: Request, @Param('id', uuid) id: string) {
+  async verify(
+    @CurrentPrincipal() principal: UserPrincipal,
+    @Req() req: Request,
+    @Param('id', uuid) id: string,
+  ) {
     const file = await this.access.readableFile(principal, id);
     const { ok, checkedBytes } = await this.reader.verify(file, req.ip);
     return { ok, checkedBytes };
@@ -122,7 +126,7 @@ export class FilesController {
   @ApiResponse({ status: 204, description: 'Deleted' })
   @ApiErrors([404, 'No such file of yours (or already deleted)'])
   async delete(
-    @CurrentPrincipal() principal: Principal,
+    @CurrentPrincipal() principal: UserPrincipal,
     @Req() req: Request,
     @Param('id', uuid) id: string,
   ): Promise<void> {

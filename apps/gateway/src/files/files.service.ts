@@ -13,6 +13,7 @@ import {
   type TessConfig,
 } from '#common';
 import { JobQueue } from '../infra/job-queue.js';
+import { SharesService } from '../shares/shares.service.js';
 
 /** Another of the owner's stored files with the same content. */
 export type FileTwin = Pick<FileEntity, 'id' | 'filename' | 'createdAt'>;
@@ -49,14 +50,17 @@ export class FilesService {
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
     private readonly jobs: JobQueue,
+    private readonly shares: SharesService,
   ) {}
 
   /**
    * Deletes the row first (a job still running then fails to commit and cleans up after itself), then
    * the queued job, the object, the key (per-file secret) and any temp file. A crash in between can
-   * leave an unreferenced ciphertext object, never a row pointing at nothing.
+   * leave an unreferenced ciphertext object, never a row pointing at nothing. Its share links are
+   * revoked first (their rows stay, so the links answer 410).
    */
   async delete(file: FileEntity, ip?: string): Promise<void> {
+    await this.shares.revokeForFile(file, ip);
     await this.files.delete(file.id);
     await this.jobs.remove('encrypt-file', file.id).catch(() => 0);
     if (file.objectKey) await this.store.delete(file.objectKey);

@@ -36,6 +36,12 @@ const LABELS: Record<string, string> = {
   'file.verified': 'File verified',
   'file.corrupt': 'Integrity check failed',
   'file.deleted': 'File deleted',
+  'share.created': 'Share link created',
+  'share.revoked': 'Share link revoked',
+  'share.viewed': 'Share link opened',
+  'share.downloaded': 'Downloaded through a share link',
+  'share.password_failed': 'Wrong share link password',
+  'share.throttled': 'Share link attempts throttled',
 };
 
 /** Events shown as warnings. */
@@ -45,6 +51,8 @@ const ALERTS = new Set([
   'file.failed',
   'password.change_failed',
   'password.reset_failed',
+  'share.password_failed',
+  'share.throttled',
 ]);
 
 /** The "Type" filter: groups of actions, in the order the select offers them. */
@@ -79,6 +87,17 @@ const TYPES: Record<string, { label: string; actions: AuditAction[] }> = {
     ],
   },
   downloads: { label: 'Downloads', actions: ['file.downloaded'] },
+  shares: {
+    label: 'Share links',
+    actions: [
+      'share.created',
+      'share.revoked',
+      'share.viewed',
+      'share.downloaded',
+      'share.password_failed',
+      'share.throttled',
+    ],
+  },
   integrity: { label: 'Verifications and integrity', actions: ['file.verified', 'file.corrupt'] },
   deletions: { label: 'Deletions', actions: ['file.deleted'] },
 };
@@ -142,7 +161,12 @@ function row(e: AuditEventEntity) {
     fileId: e.fileId ?? '',
     fileIdShort: e.fileId ? `${e.fileId.slice(0, 8)}…` : '',
     filename,
-    detail: [e.details.error, e.details.ok === false ? 'not ok' : e.details.ok === true ? 'ok' : null]
+    detail: [
+      e.details.error,
+      e.details.reason,
+      typeof e.details.bytes === 'number' ? `${e.details.bytes} bytes` : null,
+      e.details.ok === false ? 'not ok' : e.details.ok === true ? 'ok' : null,
+    ]
       .filter((v) => typeof v === 'string' && v)
       .join(' · '),
   };

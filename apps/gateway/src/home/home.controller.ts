@@ -86,6 +86,7 @@ export class HomeController {
       pageSize: FILES_PAGE_SIZE,
       maxFileSize,
       maxFileSizeLabel: formatBytes(maxFileSize),
+      shareMaxExpiryMs: this.config.shares.maxExpiryMs,
       usage,
       emptyRow: {},
       tokens,

@@ -8,7 +8,12 @@ import {
   Logger,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { DATABASE_UNAVAILABLE_MESSAGE, InvalidCursorError, isDatabaseUnavailable } from '#common';
+import {
+  DATABASE_UNAVAILABLE_MESSAGE,
+  InvalidCursorError,
+  isDatabaseUnavailable,
+  redactRequestUrl,
+} from '#common';
 import { ClientAbortedError } from './client-aborted.error.js';
 import { csrfToken } from './csrf.js';
 import { RedirectException } from './redirect.exception.js';
@@ -69,10 +74,15 @@ export class HttpExceptionFilter implements ExceptionFilter {
       message = DATABASE_UNAVAILABLE_MESSAGE;
       this.logger.warn(`${req.method} ${req.path}: database unavailable (${(exception as Error).message})`);
     } else if (exception instanceof ClientAbortedError) {
-      this.logger.warn(`${req.method} ${req.path}: ${exception.message}; partial upload removed`);
+      this.logger.warn(
+        `${req.method} ${redactRequestUrl(req.path)}: ${exception.message}; partial upload removed`,
+      );
       return;
     } else {
-      this.logger.error(`${req.method} ${req.path} failed`, (exception as Error)?.stack ?? String(exception));
+      this.logger.error(
+        `${req.method} ${redactRequestUrl(req.path)} failed`,
+        (exception as Error)?.stack ?? String(exception),
+      );
     }
     if (res.headersSent) {
       // A stream failed after the status line went out: cut the connection so the client sees an error.

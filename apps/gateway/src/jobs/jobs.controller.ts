@@ -14,7 +14,7 @@ import type { Request } from 'express';
 import { type FileEntity, FileRepository, type JobProgress } from '#common';
 import { AccessPolicy } from '../access/access.policy.js';
 import { CurrentPrincipal } from '../access/principal.decorator.js';
-import type { Principal } from '../access/principal.js';
+import type { UserPrincipal } from '../access/principal.js';
 import { ApiAuthGuard } from '../auth/api-auth.guard.js';
 import { ApiAuth, ApiErrors, ApiQueryFrom, JobDto, JobPageDto } from '../http/openapi.js';
 import { pageQuerySchema, parseOrThrow } from '../http/validation.js';
@@ -98,7 +98,7 @@ export class JobsController {
   @ApiOperation({ summary: 'One job with live progress', operationId: 'getJob' })
   @ApiResponse({ status: 200, type: JobDto })
   @ApiErrors([404, 'No such job of yours'])
-  async get(@CurrentPrincipal() principal: Principal, @Param('id', uuid) id: string): Promise<JobView> {
+  async get(@CurrentPrincipal() principal: UserPrincipal, @Param('id', uuid) id: string): Promise<JobView> {
     const file = await this.access.findReadableFile(principal, id);
     if (!file) throw new HttpException('No such job.', HttpStatus.NOT_FOUND);
     return this.view(file);

@@ -1,7 +1,7 @@
 import { Controller, Get, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CurrentPrincipal } from '../access/principal.decorator.js';
-import type { Principal } from '../access/principal.js';
+import type { UserPrincipal } from '../access/principal.js';
 import { ApiAuthGuard } from '../auth/api-auth.guard.js';
 import { ApiAuth } from '../http/openapi.js';
 import { UsageDto } from './usage.dto.js';
@@ -20,7 +20,7 @@ export class UsageController {
     operationId: 'getUsage',
   })
   @ApiResponse({ status: 200, type: UsageDto })
-  async get(@CurrentPrincipal() principal: Principal): Promise<StorageUsage> {
+  async get(@CurrentPrincipal() principal: UserPrincipal): Promise<StorageUsage> {
     return this.usage.of(principal.userId);
   }
 }

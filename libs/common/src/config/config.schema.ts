@@ -99,6 +99,10 @@ export const envSchema = z
     REGISTER_MAX_PER_IP: int(1).default(10),
     REGISTER_THROTTLE_WINDOW: duration.default(60 * 60_000),
     API_TOKEN_MAX_LIFETIME: duration.optional(),
+    SHARE_MAX_EXPIRY: duration.default(30 * 86_400_000),
+    SHARE_MAX_FAILURES_PER_LINK: int(1).default(10),
+    SHARE_MAX_FAILURES_PER_IP: int(1).default(30),
+    SHARE_THROTTLE_WINDOW: duration.default(15 * 60_000),
     SMTP_URL: url(['smtp:', 'smtps:']).optional(),
     MAIL_FROM: z.string().trim().min(3).max(320).optional(),
     PASSWORD_RESET_MAX_PER_ADDRESS: int(1).default(3),
@@ -230,6 +234,18 @@ export interface TessConfig {
   metrics: { token: string | null; port: number | null };
   /** Longest API token lifetime; null: tokens may never expire. */
   apiTokens: { maxLifetimeMs: number | null };
+  /**
+   * Share links: the longest expiry; wrong passwords per link and failures (wrong passwords and unknown
+   * tokens) per client address within the window; `baseUrl` is PUBLIC_URL when set (links are otherwise
+   * built from the owner's request).
+   */
+  shares: {
+    maxExpiryMs: number;
+    maxFailuresPerLink: number;
+    maxFailuresPerIp: number;
+    windowMs: number;
+    baseUrl: string | null;
+  };
   /** Outgoing mail; `smtpUrl` null: no mail is sent, and password reset by e-mail is off. */
   mail: { smtpUrl: string | null; from: string };
   /** Password reset requests allowed per e-mail address and per client IP within `windowMs`. */
@@ -313,6 +329,13 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
     },
     registerThrottle: { maxPerIp: env.REGISTER_MAX_PER_IP, windowMs: env.REGISTER_THROTTLE_WINDOW },
     apiTokens: { maxLifetimeMs: env.API_TOKEN_MAX_LIFETIME ?? null },
+    shares: {
+      maxExpiryMs: env.SHARE_MAX_EXPIRY,
+      maxFailuresPerLink: env.SHARE_MAX_FAILURES_PER_LINK,
+      maxFailuresPerIp: env.SHARE_MAX_FAILURES_PER_IP,
+      windowMs: env.SHARE_THROTTLE_WINDOW,
+      baseUrl: env.PUBLIC_URL ? env.PUBLIC_URL.replace(/\/+$/, '') : null,
+    },
     mail: {
       smtpUrl: env.SMTP_URL ?? null,
       from: env.MAIL_FROM ?? `TESS <no-reply@${new URL(publicUrl).hostname}>`,

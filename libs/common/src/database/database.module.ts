@@ -11,10 +11,17 @@ import {
   AuditRepository,
   FileRepository,
   PasswordResetTokenRepository,
+  ShareRepository,
   UserRepository,
 } from './repositories/index.js';
 
-const REPOSITORIES = [UserRepository, FileRepository, ApiTokenRepository, PasswordResetTokenRepository];
+const REPOSITORIES = [
+  UserRepository,
+  FileRepository,
+  ApiTokenRepository,
+  PasswordResetTokenRepository,
+  ShareRepository,
+];
 
 /** The audit keyring (HMAC keys of the chain), released with the app. */
 export const AUDIT_KEYRING = Symbol('AUDIT_KEYRING');

@@ -36,4 +36,15 @@ describe('redactRequestUrl', () => {
       expect(redactRequestUrl(url)).toBe(url);
     expect(redactRequestUrl('/x?token=SECRET#frag')).toBe('/x?token=[redacted]#frag');
   });
+
+  it('replaces the token of a share-link path, keeping the route and the query', () => {
+    const token = 'IFGfrbsanImvgMBMbqRtnznEcbaydCHJQwW_vViIBJ4';
+    expect(redactRequestUrl(`/s/${token}`)).toBe('/s/[redacted]');
+    expect(redactRequestUrl(`/s/${token}/content`)).toBe('/s/[redacted]/content');
+    expect(redactRequestUrl(`/s/${token}/content?token=x&a=1`)).toBe(
+      '/s/[redacted]/content?token=[redacted]&a=1',
+    );
+    for (const url of ['/static/s/x', '/api/v1/shares', '/s', '/sx/abc'])
+      expect(redactRequestUrl(url)).toBe(url);
+  });
 });

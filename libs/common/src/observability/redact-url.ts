@@ -8,11 +8,19 @@ const SENSITIVE_NAME = /token|passw|pwd|secret|key|signature|sig$|credential|aut
 export const REDACTED = '[redacted]';
 
 /**
- * The URL (path + query, as in a request line) with the values of credential-like query parameters
- * replaced by `[redacted]`; everything else is kept byte for byte so the log still shows what was asked.
- * Hand-written rather than URLSearchParams, which would re-encode the parameters it does not touch.
+ * Paths that carry a credential themselves: a share link's token (`/s/<token>`, `/s/<token>/content`).
+ * The segment is replaced, so the log still shows which route was asked for.
  */
-export function redactRequestUrl(url: string): string {
+const SECRET_PATH = /^(\/s\/)[^/?#]+/;
+
+/**
+ * The URL (path + query, as in a request line) with the values of credential-like query parameters
+ * and the token of a share-link path replaced by `[redacted]`; everything else is kept byte for byte
+ * so the log still shows what was asked. Hand-written rather than URLSearchParams, which would
+ * re-encode the parameters it does not touch.
+ */
+export function redactRequestUrl(raw: string): string {
+  const url = raw.replace(SECRET_PATH, `$1${REDACTED}`);
   const start = url.indexOf('?');
   if (start < 0) return url;
   const hash = url.indexOf('#', start);

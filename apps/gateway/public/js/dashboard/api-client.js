@@ -30,17 +30,25 @@ export function errorMessage(status, body) {
   return `The server answered ${status}.`;
 }
 
-export async function api(method, path) {
+/** One JSON call; `body` (optional) is sent as JSON. */
+export async function api(method, path, body) {
   const headers = { Accept: 'application/json' };
   if (method !== 'GET') headers['X-CSRF-Token'] = csrfToken;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   let res;
   try {
-    res = await fetch(path, { method, headers, credentials: 'same-origin', cache: 'no-store' });
+    res = await fetch(path, {
+      method,
+      headers,
+      credentials: 'same-origin',
+      cache: 'no-store',
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
   } catch {
     throw new ApiError(0, errorMessage(0, null));
   }
   if (res.status === 204) return null;
-  const body = parseJson(await res.text());
-  if (!res.ok) throw new ApiError(res.status, errorMessage(res.status, body));
-  return body;
+  const answer = parseJson(await res.text());
+  if (!res.ok) throw new ApiError(res.status, errorMessage(res.status, answer));
+  return answer;
 }

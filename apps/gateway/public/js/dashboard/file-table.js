@@ -97,6 +97,9 @@ function fillRow(tr, file) {
   const verify = tr.querySelector('[data-action="verify"]');
   if (!verify.dataset.busy) verify.disabled = !(stored || file.status === 'corrupt');
   verify.setAttribute('aria-label', `Verify ${name}`);
+  const share = tr.querySelector('[data-action="share"]');
+  share.disabled = !stored;
+  share.setAttribute('aria-label', `Share ${name}`);
   tr.querySelector('[data-action="delete"]').setAttribute('aria-label', `Delete ${name}`);
   tr.querySelector('.file-actions').setAttribute('aria-label', `Actions for ${name}`);
 }

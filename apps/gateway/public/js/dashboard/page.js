@@ -8,6 +8,8 @@ export const csrfToken = document.querySelector('meta[name="csrf-token"]')?.getA
 export const maxFileSize = Number(root.dataset.maxFileSize);
 export const maxFileSizeLabel = root.dataset.maxFileSizeLabel ?? '';
 export const pageSize = Number(root.dataset.pageSize) || 25;
+/** SHARE_MAX_EXPIRY in milliseconds: the share dialog offers no longer expiry. */
+export const shareMaxExpiryMs = Number(root.dataset.shareMaxExpiryMs) || 30 * 86_400_000;
 
 const $ = (id) => document.getElementById(id);
 export const dom = {
@@ -29,6 +31,7 @@ export const dom = {
   announcer: $('announcer'),
   liveStatus: $('live-status'),
   deleteModal: $('delete-modal'),
+  shareModal: $('share-modal'),
   confirmDelete: $('confirm-delete'),
   rowTemplate: $('file-row-template'),
   cardTemplate: $('upload-card-template'),

@@ -26,6 +26,12 @@ export const AUDIT_ACTIONS = [
   'file.verified',
   'file.corrupt',
   'file.deleted',
+  'share.created',
+  'share.revoked',
+  'share.viewed',
+  'share.downloaded',
+  'share.password_failed',
+  'share.throttled',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

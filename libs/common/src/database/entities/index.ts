@@ -2,12 +2,21 @@ import { ApiTokenEntity } from './api-token.entity.js';
 import { AuditEventEntity } from './audit-event.entity.js';
 import { FileEntity } from './file.entity.js';
 import { PasswordResetTokenEntity } from './password-reset-token.entity.js';
+import { ShareEntity } from './share.entity.js';
 import { UserEntity } from './user.entity.js';
 
 export { ApiTokenEntity } from './api-token.entity.js';
 export { AUDIT_ACTIONS, type AuditAction, AuditEventEntity } from './audit-event.entity.js';
 export { FILE_STATUSES, FileEntity, type FileStatus } from './file.entity.js';
 export { PasswordResetTokenEntity } from './password-reset-token.entity.js';
+export { ShareEntity } from './share.entity.js';
 export { UserEntity } from './user.entity.js';
 
-export const ENTITIES = [UserEntity, FileEntity, ApiTokenEntity, AuditEventEntity, PasswordResetTokenEntity];
+export const ENTITIES = [
+  UserEntity,
+  FileEntity,
+  ApiTokenEntity,
+  AuditEventEntity,
+  PasswordResetTokenEntity,
+  ShareEntity,
+];

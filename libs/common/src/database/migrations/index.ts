@@ -1,6 +1,7 @@
 import { InitialSchema1764300000000 } from './1764300000000-initial-schema.js';
 import { ApiTokenExpiry1764400000000 } from './1764400000000-api-token-expiry.js';
 import { Reliability1764500000000 } from './1764500000000-reliability.js';
+import { Shares1764600000000 } from './1764600000000-shares.js';
 import { PasswordResetTokens1764800000000 } from './1764800000000-password-reset-tokens.js';
 import { ResumableUploads1765000000000 } from './1765000000000-resumable-uploads.js';
 
@@ -9,6 +10,7 @@ export const MIGRATIONS = [
   InitialSchema1764300000000,
   ApiTokenExpiry1764400000000,
   Reliability1764500000000,
+  Shares1764600000000,
   PasswordResetTokens1764800000000,
   ResumableUploads1765000000000,
 ];

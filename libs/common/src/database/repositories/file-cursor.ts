@@ -1,3 +1,5 @@
+import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
+
 /**
  * Cursor = base64url of `<created_at in UTC with microseconds>|<id>`, newest first. PostgreSQL keeps
  * microseconds; a cursor cut to JavaScript's milliseconds would skip rows created in the same millisecond.
@@ -51,4 +53,46 @@ export function decodeCursor(cursor: string): FileCursor {
   // Buffer skips characters outside the alphabet; a cursor we issued re-encodes to itself.
   if (encodeCursor(iso, id) !== canonical) throw new InvalidCursorError();
   return { createdAt: iso, id };
+}
+
+/** A keyset page of rows newest first (`created_at DESC, id DESC`), with the cursor of the next page. */
+export interface KeysetPage<T> {
+  items: T[];
+  nextCursor: string | null;
+}
+
+/**
+ * Runs `qb` (rows of `alias`, already filtered) as one keyset page newest first after `cursor`: the files
+ * list and the share links list page alike. Reads one row more than `limit` to know whether a next
+ * page exists.
+ */
+export async function keysetPage<T extends ObjectLiteral>(
+  qb: SelectQueryBuilder<T>,
+  alias: string,
+  limit: number,
+  cursor?: string,
+): Promise<KeysetPage<T>> {
+  qb.orderBy(`${alias}.created_at`, 'DESC')
+    .addOrderBy(`${alias}.id`, 'DESC')
+    // created_at as text with all six fractional digits, for the cursor.
+    .addSelect(
+      `to_char(${alias}.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+      'cursor_time',
+    )
+    .limit(limit + 1);
+  if (cursor) {
+    const c = decodeCursor(cursor);
+    qb.andWhere(
+      `(${alias}.created_at, ${alias}.id) < (CAST(:createdAt AS timestamptz), CAST(:id AS uuid))`,
+      c,
+    );
+  }
+  const { entities, raw } = await qb.getRawAndEntities<{ cursor_time: string }>();
+  const items = entities.slice(0, limit);
+  const last = items[items.length - 1] as (T & { id: string }) | undefined;
+  return {
+    items,
+    nextCursor:
+      entities.length > limit && last ? encodeCursor(raw[items.length - 1]!.cursor_time, last.id) : null,
+  };
 }

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, In, type Repository } from 'typeorm';
 import { FileEntity, type FileStatus } from '../entities/file.entity.js';
-import { decodeCursor, encodeCursor } from './file-cursor.js';
+import { keysetPage } from './file-cursor.js';
 
 export { InvalidCursorError } from './file-cursor.js';
 
@@ -45,9 +45,6 @@ export interface StaleCursor {
 export interface StaleFile extends Pick<FileEntity, 'id' | 'ownerId' | 'status' | 'tempPath' | 'keyRef'> {
   cursor: StaleCursor;
 }
-
-/** created_at as text with all six fractional digits, for the cursor. */
-const CURSOR_TIME_SQL = `to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 @Injectable()
 export class FileRepository {
@@ -166,26 +163,9 @@ export class FileRepository {
     return this.repo.findOneBy({ id, ownerId });
   }
 
-  async listForOwner(ownerId: string, limit: number, cursor?: string): Promise<FilePage> {
-    const qb = this.repo
-      .createQueryBuilder('f')
-      .where('f.owner_id = :ownerId', { ownerId })
-      .orderBy('f.created_at', 'DESC')
-      .addOrderBy('f.id', 'DESC')
-      .addSelect(CURSOR_TIME_SQL, 'cursor_time')
-      .limit(limit + 1);
-    if (cursor) {
-      const c = decodeCursor(cursor);
-      qb.andWhere('(f.created_at, f.id) < (CAST(:createdAt AS timestamptz), CAST(:id AS uuid))', c);
-    }
-    const { entities, raw } = await qb.getRawAndEntities<{ cursor_time: string }>();
-    const items = entities.slice(0, limit);
-    const last = items[items.length - 1];
-    return {
-      items,
-      nextCursor:
-        entities.length > limit && last ? encodeCursor(raw[items.length - 1]!.cursor_time, last.id) : null,
-    };
+  listForOwner(ownerId: string, limit: number, cursor?: string): Promise<FilePage> {
+    const qb = this.repo.createQueryBuilder('f').where('f.owner_id = :ownerId', { ownerId });
+    return keysetPage(qb, 'f', limit, cursor);
   }
 
   /**

@@ -14,4 +14,5 @@ export {
   PasswordResetTokenRepository,
   type ResetTokenState,
 } from './password-reset-token.repository.js';
+export { type DownloadLease, type SharePage, ShareRepository } from './share.repository.js';
 export { DuplicateUsernameError, UserRepository } from './user.repository.js';
