@@ -200,12 +200,13 @@ function chunkSizeOf(text: string | undefined): number {
  * Unfinished uploads: `{ <LocalFile.key>: { url, sha256 } }` in `uploads.json` in the user's config
  * directory (`$XDG_CONFIG_HOME/tess`, default `~/.config/tess`), 0600. An entry lives from the upload's
  * creation until its last byte was accepted. Each change is written to a temporary file and renamed, so a
- * killed CLI leaves the old or the new state, never half of one.
+ * killed CLI leaves the old or the new state, never half of one; the changes of one run are queued.
  */
 class UploadState {
   readonly path = join(process.env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'tess', 'uploads.json');
 
   async get(key: string): Promise<{ url: string; sha256: string } | undefined> {
+    await this.queue;
     return (await this.read())[key];
   }
 
@@ -236,7 +237,16 @@ class UploadState {
     }
   }
 
-  private async update(change: (all: Record<string, { url: string; sha256: string }>) => void) {
+  /** Updates run one after another (tus-js-client's callbacks do not wait for each other). */
+  private queue: Promise<void> = Promise.resolve();
+
+  private update(change: (all: Record<string, { url: string; sha256: string }>) => void): Promise<void> {
+    const next = this.queue.then(() => this.write(change));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async write(change: (all: Record<string, { url: string; sha256: string }>) => void) {
     const all = await this.read();
     change(all);
     const temporary = `${this.path}.${process.pid}.tmp`;
@@ -336,11 +346,11 @@ async function cancelUpload(conn: Connection, url: string, name: string): Promis
 /** Sends one file through tus; resolves with its id once the last byte was accepted. */
 async function tusSend(
   conn: Connection,
+  state: UploadState,
   file: LocalFile,
   name: string,
   options: UploadOptions,
 ): Promise<string> {
-  const state = new UploadState();
   let earlier = await state.get(file.key);
   if (earlier && !options.resume) {
     // Starting over: the unfinished upload would otherwise hold its size against the quota until it expires.
@@ -400,9 +410,10 @@ async function tusSend(
 
 async function upload(conn: Connection, paths: string[], options: UploadOptions): Promise<void> {
   const files = await Promise.all(paths.map(localFile));
+  const state = new UploadState();
   for (const file of files) {
     const name = basename(file.path);
-    const id = await tusSend(conn, file, name, options);
+    const id = await tusSend(conn, state, file, name, options);
     for (;;) {
       const job = await api<JobDto>(conn, `/api/v1/jobs/${id}`);
       if (job.status === 'completed') break;

@@ -337,6 +337,24 @@ describe('tess upload (tus, resumable)', () => {
     expect(await unfinished()).toEqual({});
   }, 90_000);
 
+  it('uploads an empty file (complete at creation) and several files in one command', async () => {
+    const empty = join(world.config.dataDir, 'empty.bin');
+    const other = join(world.config.dataDir, 'other.bin');
+    await writeFile(empty, '');
+    await writeFile(other, 'other');
+    const up = await tess(['upload', empty, other]);
+    expect(up.code, up.stderr).toBe(0);
+    const lines = up.stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split(/\s+/));
+    expect(lines.map(([, hash, name]) => [hash, name])).toEqual([
+      [sha256(''), 'empty.bin'],
+      [sha256('other'), 'other.bin'],
+    ]);
+    expect(await unfinished()).toEqual({});
+  });
+
   it('refuses a bad --chunk-size and reports a refused upload in one line, exiting non-zero', async () => {
     const path = join(world.config.dataDir, 'small.bin');
     await writeFile(path, 'small');
