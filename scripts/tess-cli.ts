@@ -288,7 +288,7 @@ async function hashFile(file: LocalFile, name: string): Promise<string> {
 }
 
 /** A tus-js-client error as one line: the gateway's own message where it answered, else why not. */
-async function tusFailure(conn: Connection, name: string, error: unknown): Promise<CliError> {
+function tusFailure(conn: Connection, name: string, error: unknown): CliError {
   const detailed = error as Partial<tus.DetailedError>;
   const res = detailed.originalResponse;
   if (res) {
@@ -399,7 +399,7 @@ async function tusSend(
       },
       onError: (error) => {
         if (process.stderr.isTTY) process.stderr.write('\n');
-        tusFailure(conn, name, error).then(fail, fail);
+        fail(tusFailure(conn, name, error));
       },
     });
     upload.start();
