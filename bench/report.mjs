@@ -234,6 +234,7 @@ export async function writeReport(r, docsDir) {
       r.e2eS3?.gatewayMiB,
       r.download?.local?.gatewayMiB,
       r.download?.s3?.gatewayMiB,
+      r.tus?.gatewayMiB,
     ].filter(has),
   );
   const workerPeak = Math.max(
@@ -254,6 +255,7 @@ export async function writeReport(r, docsDir) {
   const FLAT = has(sizeGrowth) ? sizeGrowth * 0.1 : undefined;
   const flat = [passGrowth, gatewayGrowth, workerGrowth].filter(has);
   const sf = r.smallFiles;
+  const tusRatio = r.tus?.ratio;
 
   const targets = [
     {
@@ -319,6 +321,12 @@ export async function writeReport(r, docsDir) {
         sf ? sf.filesPerSecond >= 50 : undefined,
       ),
     },
+    {
+      what: `Resumable upload (tus, ${fmt(r.tus?.chunkMiB)} MiB chunks) / multipart upload of the same file`,
+      target: '>= 0.8x',
+      measured: `${times(tusRatio)} (${mbs(r.tus?.uploadMbps)} vs ${mbs(r.tus?.multipartMbps)})`,
+      verdict: verdict(has(tusRatio) ? tusRatio >= 0.8 : undefined),
+    },
   ];
 
   const throughputSvg = barChart({
@@ -330,6 +338,7 @@ export async function writeReport(r, docsDir) {
       { label: 'Worker pass into the local store', value: r.workerPass?.local?.mbps },
       { label: 'Bare Node server: POST to disk', value: r.ingestBaseline?.mbps, kind: 'peer' },
       { label: 'Gateway ingest (until 202)', value: r.e2eLocal?.ingestMbps },
+      { label: 'Gateway ingest over tus (8 MiB chunks)', value: r.tus?.uploadMbps },
       { label: 'TESS end to end, local store', value: r.e2eLocal?.mbps },
       { label: 'TESS end to end, s3rver', value: r.e2eS3?.mbps },
       { label: 'Plain multipart to s3rver (no crypto)', value: r.plainS3?.mbps, kind: 'peer' },
@@ -348,6 +357,7 @@ export async function writeReport(r, docsDir) {
     rows: [
       { label: 'Gateway: upload (local store)', value: r.e2eLocal?.gatewayMiB },
       { label: 'Gateway: upload (s3rver)', value: r.e2eS3?.gatewayMiB },
+      { label: 'Gateway: tus upload (local store)', value: r.tus?.gatewayMiB },
       { label: 'Gateway: download (local store)', value: r.download?.local?.gatewayMiB },
       { label: 'Gateway: download (s3rver)', value: r.download?.s3?.gatewayMiB },
       { label: 'Worker: end to end (local store)', value: r.e2eLocal?.workerMiB },
@@ -717,6 +727,37 @@ export async function writeReport(r, docsDir) {
     '',
   );
 
+  const tu = r.tus;
+  md.push(
+    '## 8. Resumable uploads (tus) against the multipart endpoint',
+    '',
+    `The ${fmt(tu?.mib)} MiB file with tus-js-client (${fmt(tu?.chunkMiB)} MiB PATCHes, each chunk read from disk, the`,
+    "file's SHA-256 declared in `Upload-Metadata`) and with one multipart POST, alternating on the same",
+    `gateway and worker (local store), ${fmt(tu?.runs)} runs each, medians. Upload time runs from the first request to`,
+    "the final PATCH's answer (tus) or the 202 (multipart); the gateway's peak RSS is taken over the upload.",
+    '',
+    table(
+      ['', 'tus', 'multipart'],
+      [
+        ['upload', mbs(tu?.uploadMbps), mbs(tu?.multipartMbps)],
+        ['upload until stored', sec(tu?.seconds), sec(tu?.multipartSeconds)],
+        [
+          'final answer (last PATCH / 202) to stored',
+          sec(tu?.toStoredSeconds),
+          sec(tu?.multipartToStoredSeconds),
+        ],
+        ['gateway peak RSS during the upload', mib(tu?.gatewayMiB), mib(tu?.multipartGatewayMiB)],
+        ['gateway CPU', sec(tu?.gatewayCpuSeconds), sec(tu?.multipartGatewayCpuSeconds)],
+      ],
+    ),
+    '',
+    `Ratio tus / multipart: ${times(tusRatio)} (target >= 0.8x): ${targets.at(-1).verdict}. Above its idle`,
+    `${mib(tu?.idleGatewayMiB)}, the gateway grew by ${mib(tu?.gatewayMiB - tu?.idleGatewayMiB)} during the tus upload`,
+    `(${mib(tu?.multipartGatewayMiB - tu?.idleGatewayMiB)} during the multipart one): a chunk is streamed through the`,
+    'staging writer, never held whole.',
+    '',
+  );
+
   md.push('## Where the worker pass spends its time', '');
   if (r.profile?.profiles?.length) {
     md.push(
@@ -767,7 +808,7 @@ export async function writeReport(r, docsDir) {
     'with their own database (`tess_bench_*`), Redis prefix (`tess-bench-*`) and temp directory, all removed',
     'at the end, also after a failure or Ctrl+C. Knobs: `BENCH_SIZE_MIB` (512), `BENCH_SMALL_FILES` (1000),',
     '`BENCH_REPEATS` (3), `BENCH_TIMEOUT_MIN` (25), `TEST_DATABASE_URL`, `TEST_REDIS_URL`;',
-    '`BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,s3` runs only those phases and prints the',
+    '`BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,tus,s3` runs only those phases and prints the',
     'results (this page is left alone); `BENCH_PROFILE_DIR=<dir>` makes the gateway and worker processes write',
     'CPU profiles. Run it on an idle machine: the load average is recorded above because other work on 2',
     'cores moves every number.',

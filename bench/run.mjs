@@ -3,12 +3,12 @@
 // docs/benchmarks.md with its charts. Every database, Redis key, temp file and child process it creates
 // is removed at the end, also on failure or Ctrl+C. Knobs (environment): BENCH_SIZE_MIB (512),
 // BENCH_SMALL_FILES (1000), BENCH_REPEATS (3), BENCH_TIMEOUT_MIN (25), TEST_DATABASE_URL, TEST_REDIS_URL;
-// BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,s3 runs only those and prints the results;
+// BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,tus,s3 runs only those and prints the results;
 // BENCH_PROFILE_DIR=<dir> makes the gateway and worker processes write CPU profiles there;
 // BENCH_RUNTIME_ENV=off starts them without the settings of scripts/runtime-env.mjs (to re-measure those).
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomFillSync, randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import * as tus from 'tus-js-client';
 import * as runtimeEnv from '../scripts/runtime-env.mjs';
 import {
   createUser,
@@ -604,6 +605,86 @@ async function localPhase(files) {
   }
 }
 
+// --- Resumable uploads: tus in TUS_CHUNK_SIZE chunks against the multipart endpoint ---------------------------
+
+const TUS_CHUNK = 8 * MiB;
+
+/** One upload with tus-js-client (8 MiB PATCHes, the file read from disk per chunk, as the CLI does). */
+function tusSend(base, token, file) {
+  return new Promise((resolve, reject) => {
+    const upload = new tus.Upload(createReadStream(file.path), {
+      endpoint: `${base}/api/v1/tus`,
+      headers: { Authorization: `Bearer ${token}` },
+      chunkSize: TUS_CHUNK,
+      metadata: { filename: file.filename, filetype: 'application/octet-stream', sha256: file.sha256 },
+      storeFingerprintForResuming: false,
+      retryDelays: null,
+      onSuccess: () => resolve({ id: upload.url.split('/').pop(), answeredAt: Date.now() }),
+      onError: reject,
+    });
+    upload.start();
+  });
+}
+
+/** tus upload until `stored`: upload MB/s (POST to the final PATCH's answer), gateway peak RSS, then to stored. */
+async function tusRun(tess, token, file) {
+  await settle();
+  const rss = new PeakRss([tess.gateway, ...tess.workers]);
+  await rss.start();
+  const t0 = Date.now();
+  const { id, answeredAt } = await tusSend(tess.base, token, file);
+  const uploadPeaks = await rss.stop();
+  const [row] = await waitStored(tess, [id]);
+  if (row.sha256 !== file.sha256) throw new Error(`stored SHA-256 ${row.sha256}, expected ${file.sha256}`);
+  const { rows } = await tess.db.query('SELECT client_verified FROM files WHERE id = $1', [id]);
+  if (rows[0]?.client_verified !== true) throw new Error(`file ${id} is not clientVerified`);
+  const uploadSeconds = (answeredAt - t0) / 1000;
+  return {
+    uploadSeconds,
+    uploadMbps: mbps(file.size, uploadSeconds),
+    toStoredSeconds: (row.stored - answeredAt) / 1000,
+    seconds: (row.stored - t0) / 1000,
+    gatewayMiB: uploadPeaks.gateway,
+    gatewayCpuSeconds: rss.cpuMs.gateway / 1000,
+  };
+}
+
+/** The same file over tus (8 MiB chunks) and the multipart endpoint, alternating, on one TESS. */
+async function tusPhase(big) {
+  const world = await tessEnv('tus', { TUS_CHUNK_SIZE: String(TUS_CHUNK) });
+  const tess = await startTess(world, 1);
+  try {
+    const token = await createUser(tess.base, `bench_${randomBytes(3).toString('hex')}`, PASSWORD);
+    const tusRuns = [];
+    const multipartRuns = [];
+    for (let i = 0; i < Math.min(REPEATS, 2); i++) {
+      multipartRuns.push(await endToEnd(tess, token, big));
+      tusRuns.push(await tusRun(tess, token, big));
+    }
+    const pick = (runs, key) => median(runs.map((r) => r[key]));
+    const multipartMbps = pick(multipartRuns, 'ingestMbps');
+    results.tus = {
+      runs: tusRuns.length,
+      mib: big.size / MiB,
+      chunkMiB: TUS_CHUNK / MiB,
+      uploadMbps: pick(tusRuns, 'uploadMbps'),
+      multipartMbps,
+      ratio: pick(tusRuns, 'uploadMbps') / multipartMbps,
+      seconds: pick(tusRuns, 'seconds'),
+      multipartSeconds: pick(multipartRuns, 'seconds'),
+      toStoredSeconds: pick(tusRuns, 'toStoredSeconds'),
+      multipartToStoredSeconds: median(multipartRuns.map((r) => r.seconds - r.ingestSeconds)),
+      gatewayMiB: Math.max(...tusRuns.map((r) => r.gatewayMiB)),
+      multipartGatewayMiB: Math.max(...multipartRuns.map((r) => r.gatewayMiB)),
+      gatewayCpuSeconds: pick(tusRuns, 'gatewayCpuSeconds'),
+      multipartGatewayCpuSeconds: pick(multipartRuns, 'gatewayCpuSeconds'),
+      idleGatewayMiB: results.idle.tus.gatewayMiB,
+    };
+  } finally {
+    await stopTess(tess);
+  }
+}
+
 // --- S3: TESS and its peers on the same s3rver ------------------------------------------------------------------
 
 async function rcloneCopy(file, endpoint, name) {
@@ -767,6 +848,7 @@ async function main() {
   await phase('ingest baseline (bare Node HTTP server)', () => ingestBaseline(big), 'ingest');
   await phase('memory floor (module footprint)', footprint, 'footprint');
   await phase('3/5/6. TESS with the local store', () => localPhase(files), 'local', 'small');
+  await phase('8. resumable uploads (tus) vs multipart', () => tusPhase(big), 'tus');
   await phase('3/4/6. TESS and peers on s3rver', () => s3Phase(big), 's3');
   results.machine.loadAfter = os.loadavg();
   results.totalSeconds = (performance.now() - startedAt) / 1000;

@@ -586,6 +586,8 @@ export interface components {
             files: components["schemas"]["AcceptedFileDto"][];
         };
         UploadBodyDto: {
+            /** @description Optional: the hex SHA-256 of the file whose `file` part follows this field (send it before that part). The worker compares it with the stored plaintext: a match sets clientVerified, a difference fails the file as client-hash-mismatch; a malformed value is 400 and nothing is stored. */
+            sha256?: string[];
             /** @description One or more files */
             file: string[];
         };

@@ -111,6 +111,16 @@ export class UploadAcceptedDto {
 
 export class UploadBodyDto {
   @ApiProperty({
+    required: false,
+    type: 'array',
+    items: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' },
+    description:
+      'Optional: the hex SHA-256 of the file whose `file` part follows this field (send it before that part). ' +
+      'The worker compares it with the stored plaintext: a match sets clientVerified, a difference fails the ' +
+      'file as client-hash-mismatch; a malformed value is 400 and nothing is stored.',
+  })
+  sha256?: string[];
+  @ApiProperty({
     type: 'array',
     items: { type: 'string', format: 'binary' },
     description: 'One or more files',

@@ -51,7 +51,12 @@ interface ReceivedFile {
   size: number;
   /** Set once the key provider created the file's data key (per-file-secret: a secret to remove on failure). */
   wrapped?: WrappedDataKey;
+  /** The SHA-256 the client declared in a `sha256` field before this file part (checked by the worker). */
+  clientSha256: string | null;
 }
+
+/** A client-declared SHA-256: 64 hexadecimal characters (either case; stored lower-case). */
+export const SHA256_HEX = /^[0-9a-f]{64}$/i;
 
 /** The key service (Secrets Manager, or the master key file) could not give a data key. */
 export class DataKeyUnavailable extends ServiceUnavailableException {
@@ -95,7 +100,8 @@ export function nothingStored(others: ReadonlyArray<{ filename: string }>): stri
  * staging file (libs/common/src/staging, docs/format.md "Staging format": authenticated 1 MiB records under
  * the file's fresh data key, which the key provider wraps into the row), so no plaintext byte of an upload
  * ever reaches the disk. busboy, 1 MiB buffers, never a whole file in memory, the size limit enforced while
- * streaming. Only when
+ * streaming. A `sha256` form field before a `file` part declares that file's SHA-256 (64 hex characters);
+ * the worker checks it against the plaintext (`client-hash-mismatch` on a difference). Only when
  * the whole request arrived intact does it record `files` rows and enqueue one `encrypt-file` job per
  * file (jobId = fileId). Any failure (oversize, malformed body, client abort, full disk, Redis down)
  * removes the temp files and leaves no row and no job behind. Used by the REST API and the dashboard.
@@ -134,6 +140,7 @@ export class UploadsService {
           tempPath: file.id,
           keyRef: file.wrapped!.keyRef,
           wrappedKey: file.wrapped!.wrappedKey.length ? file.wrapped!.wrappedKey : null,
+          clientSha256: file.clientSha256,
         })),
       );
       await this.enqueue(ownerId, received);
@@ -244,6 +251,8 @@ export class UploadsService {
       const writes: Promise<void>[] = [];
       const sources: Readable[] = [];
       let failure: Error | null = null;
+      /** A `sha256` field waiting for the `file` part it describes. */
+      let declared: string | null = null;
 
       const fail = (error: Error) => {
         if (failure) return;
@@ -283,6 +292,17 @@ export class UploadsService {
         return;
       }
 
+      parser.on('field', (field, value) => {
+        if (failure || field !== 'sha256') return;
+        if (declared !== null) {
+          fail(new BadRequestException('Two "sha256" fields in a row; send one before each "file" part.'));
+        } else if (!SHA256_HEX.test(value)) {
+          fail(new BadRequestException('The "sha256" field must be 64 hexadecimal characters.'));
+        } else {
+          declared = value.toLowerCase();
+        }
+      });
+
       parser.on('file', (field, stream, info) => {
         if (failure) {
           stream.resume();
@@ -304,7 +324,9 @@ export class UploadsService {
           filename: storedFilename(info.filename),
           contentType: normalizeContentType(info.mimeType),
           size: 0,
+          clientSha256: declared,
         };
+        declared = null;
         files.push(entry);
         sources.push(stream);
         stream.on('limit', () =>
@@ -355,6 +377,10 @@ export class UploadsService {
           if (failure) return;
           if (files.length === 0) {
             fail(new BadRequestException('No file in the request: send one or more "file" fields.'));
+            return;
+          }
+          if (declared !== null) {
+            fail(new BadRequestException('A "sha256" field must come before the "file" part it describes.'));
             return;
           }
           resolve(files);

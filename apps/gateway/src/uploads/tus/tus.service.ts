@@ -35,11 +35,10 @@ import { ClientAbortedError } from '../../http/client-aborted.error.js';
 import { formatBytes } from '../../http/views.js';
 import { REDIS } from '../../infra/redis.module.js';
 import { normalizeContentType, storedFilename } from '../filename.js';
-import { DataKeyUnavailable, UploadsService, writeError } from '../uploads.service.js';
+import { DataKeyUnavailable, SHA256_HEX, UploadsService, writeError } from '../uploads.service.js';
 import { formatMetadata, type TusChecksumAlgorithm } from './tus-headers.js';
 import { type HeldLock, UploadLocks } from './upload-lock.js';
 
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** A PATCH that sends nothing for this long is cut off, so a dead connection does not hold the lock. */
 const BODY_IDLE_MS = 60_000;
 
