@@ -1,4 +1,5 @@
 export * from './config/index.js';
+export * from './content/index.js';
 export * from './contracts/index.js';
 export * from './database/index.js';
 export * from './format/index.js';

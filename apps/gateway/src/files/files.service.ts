@@ -21,12 +21,15 @@ export function fileView(file: FileEntity) {
     filename: file.filename,
     size: file.size,
     contentType: file.contentType,
+    detectedType: file.detectedType,
     status: file.status,
     sha1: file.sha1,
     sha256: file.sha256,
     createdAt: file.createdAt,
     ...(file.storedAt ? { storedAt: file.storedAt } : {}),
     ...(file.error ? { error: file.error } : {}),
+    ...(file.typeWarning ? { typeWarning: file.typeWarning } : {}),
+    ...(file.scannedWith ? { scannedWith: file.scannedWith } : {}),
   };
 }
 export type FileView = ReturnType<typeof fileView>;

@@ -17,6 +17,8 @@ const LABELS: Record<string, string> = {
   'upload.accepted': 'Upload accepted',
   'file.stored': 'File stored',
   'file.failed': 'Processing failed',
+  'file.rejected': 'File refused',
+  'file.infected': 'Malware found',
   'file.downloaded': 'File downloaded',
   'file.verified': 'File verified',
   'file.corrupt': 'Integrity check failed',
@@ -42,7 +44,12 @@ export class ActivityController {
       events: events.map((e) => ({
         label: LABELS[e.action] ?? e.action,
         action: e.action,
-        alert: e.action === 'file.corrupt' || e.action === 'login.failed' || e.action === 'file.failed',
+        alert:
+          e.action === 'file.corrupt' ||
+          e.action === 'login.failed' ||
+          e.action === 'file.failed' ||
+          e.action === 'file.rejected' ||
+          e.action === 'file.infected',
         when: utcLabel(e.createdAt),
         whenIso: e.createdAt.toISOString(),
         ip: e.ip ?? '',

@@ -25,6 +25,7 @@ import {
   TESS_CONFIG,
   type TessConfig,
   TessMetrics,
+  TypePolicy,
   type WrappedDataKey,
 } from '#common';
 import { ClientAbortedError } from '../http/client-aborted.error.js';
@@ -86,6 +87,8 @@ function writeError(error: unknown): HttpException {
 @Injectable()
 export class UploadsService {
   private readonly logger = new Logger(UploadsService.name);
+  /** The type policy on what the client says (name, declared type); the worker checks the content. */
+  private readonly typePolicy: TypePolicy;
 
   constructor(
     @Inject(TESS_CONFIG) private readonly config: TessConfig,
@@ -94,7 +97,9 @@ export class UploadsService {
     private readonly jobs: JobQueue,
     private readonly metrics: TessMetrics,
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
-  ) {}
+  ) {
+    this.typePolicy = new TypePolicy(config.content);
+  }
 
   async receive(req: Request, ownerId: string): Promise<AcceptedUpload[]> {
     if (!req.is('multipart/form-data')) {
@@ -265,12 +270,21 @@ export class UploadsService {
           );
           return;
         }
+        const filename = storedFilename(info.filename);
+        const contentType = normalizeContentType(info.mimeType);
+        // Obviously blocked names and declared types are refused before a byte is stored.
+        const violation = this.typePolicy.checkDeclared(filename, contentType);
+        if (violation) {
+          stream.resume();
+          fail(new UnsupportedMediaTypeException(violation.message));
+          return;
+        }
         const id = randomUUID();
         const entry: ReceivedFile = {
           id,
           path: join(this.config.tempDir, id),
-          filename: storedFilename(info.filename),
-          contentType: normalizeContentType(info.mimeType),
+          filename,
+          contentType,
           size: 0,
         };
         files.push(entry);

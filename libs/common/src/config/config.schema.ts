@@ -1,5 +1,11 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import {
+  DEFAULT_BLOCKED_TYPES,
+  invalidTypeEntry,
+  parseTypeList,
+  type TypePolicyConfig,
+} from '../content/type-policy.js';
 import type { ObjectStoreConfig } from '../storage/index.js';
 
 const MiB = 1024 * 1024;
@@ -60,6 +66,29 @@ const url = (protocols: string[]) =>
       },
       `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
     );
+
+/** A comma-separated list of MIME patterns and `.ext` names (ALLOWED_TYPES, BLOCKED_TYPES). */
+const typeList = z
+  .string()
+  .transform((v) => parseTypeList(v))
+  .superRefine((entries, ctx) => {
+    for (const entry of entries) {
+      const problem = invalidTypeEntry(entry);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }
+  });
+
+/** Where clamd listens: `tcp://host:port` or `unix:/absolute/path/to/clamd.ctl`. */
+export type ClamdAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+export function parseClamdUrl(raw: string): ClamdAddress | null {
+  const unix = /^unix:(\/\/)?(\/.+)$/.exec(raw);
+  if (unix) return { kind: 'unix', path: unix[2]! };
+  const tcp = /^tcp:\/\/(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/i.exec(raw);
+  if (!tcp) return null;
+  const port = Number(tcp[2]);
+  return port >= 1 && port <= 65535 ? { kind: 'tcp', host: tcp[1]!.replace(/^\[|\]$/g, ''), port } : null;
+}
 
 /**
  * The environment TESS reads, validated once at startup. Every name is documented in `.env.example`.
@@ -133,6 +162,17 @@ export const envSchema = z
     WORKER_SHUTDOWN_TIMEOUT: duration.default(60_000),
     WORKER_LOCK_DURATION: duration.default(30_000),
     JOB_ATTEMPTS: int(1, 100).default(5),
+    ALLOWED_TYPES: typeList.optional(),
+    BLOCKED_TYPES: typeList.optional(),
+    BLOCK_ACTIVE_CONTENT: bool.default(false),
+    TYPE_MISMATCH: z.enum(['reject', 'flag', 'allow']).default('flag'),
+    SCAN_MODE: z.enum(['off', 'required']).default('off'),
+    CLAMD_URL: z
+      .string()
+      .trim()
+      .refine((v) => parseClamdUrl(v) !== null, 'must be tcp://host:port or unix:/path/to/clamd.socket')
+      .default('tcp://127.0.0.1:3310'),
+    SCAN_TIMEOUT: duration.default(60_000),
   })
   .superRefine((env, ctx) => {
     if (env.STORAGE_DRIVER === 's3' && !env.S3_BUCKET) {
@@ -219,6 +259,13 @@ export interface TessConfig {
     lockDurationMs: number;
     jobAttempts: number;
   };
+  /** File-type policy: the gateway checks names and declared types, the worker the sniffed content. */
+  content: TypePolicyConfig;
+  /**
+   * Malware scanning in the worker's pass (clamd INSTREAM). `required`: a file is stored only with a clean
+   * verdict; an unreachable or failing scanner retries the job (fails closed).
+   */
+  scan: { mode: 'off' | 'required'; clamd: ClamdAddress; timeoutMs: number };
 }
 
 export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): TessConfig {
@@ -301,5 +348,12 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
       lockDurationMs: env.WORKER_LOCK_DURATION,
       jobAttempts: env.JOB_ATTEMPTS,
     },
+    content: {
+      allowedTypes: env.ALLOWED_TYPES ?? [],
+      blockedTypes: env.BLOCKED_TYPES ?? [...DEFAULT_BLOCKED_TYPES],
+      blockActiveContent: env.BLOCK_ACTIVE_CONTENT,
+      typeMismatch: env.TYPE_MISMATCH,
+    },
+    scan: { mode: env.SCAN_MODE, clamd: parseClamdUrl(env.CLAMD_URL)!, timeoutMs: env.SCAN_TIMEOUT },
   };
 }

@@ -13,6 +13,7 @@ export class TessMetrics {
   readonly jobDuration: Histogram<'outcome'>;
   readonly bytes: Counter<'stage'>;
   readonly jobFailures: Counter<'reason'>;
+  readonly scanResults: Counter<'result'>;
   readonly queueJobs: Gauge<'state'>;
 
   constructor(app: 'gateway' | 'crypto-worker', queueCounts?: () => Promise<Record<string, number>>) {
@@ -49,6 +50,12 @@ export class TessMetrics {
       name: 'tess_job_failures_total',
       help: 'Failed job attempts by reason',
       labelNames: ['reason'],
+      registers,
+    });
+    this.scanResults = new Counter({
+      name: 'tess_scan_results_total',
+      help: 'Malware scan verdicts: clean, infected, too-large (over clamd StreamMaxLength), error (no verdict)',
+      labelNames: ['result'],
       registers,
     });
     this.queueJobs = new Gauge({

@@ -7,7 +7,7 @@ import { toast } from './toasts.js';
 import { refreshUsage } from './usage.js';
 
 const rowRequests = new Map();
-const FINISHED = new Set(['stored', 'failed', 'corrupt']);
+const FINISHED = new Set(['stored', 'failed', 'corrupt', 'rejected', 'infected']);
 let nextCursor = dom.loadMore.dataset.cursor || null;
 
 function rows() {
@@ -52,6 +52,10 @@ function fillRow(tr, file) {
   tr.dataset.created = file.createdAt;
   setText(tr, 'filename', name);
   setOptionalText(tr, 'error', stored ? '' : file.error);
+  setText(tr, 'content-type', file.contentType);
+  setText(tr, 'detected-type', file.detectedType ?? '');
+  field(tr, 'detected-line').hidden = !file.detectedType;
+  setOptionalText(tr, 'type-warning', file.typeWarning);
   const size = setText(tr, 'size', formatBytes(file.size));
   size.title = `${file.size} bytes`;
   const badge = setText(tr, 'status', file.status);

@@ -12,6 +12,8 @@ export const AUDIT_ACTIONS = [
   'upload.accepted',
   'file.stored',
   'file.failed',
+  'file.rejected',
+  'file.infected',
   'file.downloaded',
   'file.verified',
   'file.corrupt',
