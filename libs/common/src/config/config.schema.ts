@@ -67,10 +67,13 @@ const url = (protocols: string[]) =>
       `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
     );
 
-/** A comma-separated list of MIME patterns and `.ext` names (ALLOWED_TYPES, BLOCKED_TYPES). */
+/**
+ * A comma-separated list of MIME patterns and `.ext` names (ALLOWED_TYPES, BLOCKED_TYPES); `none` is the
+ * empty list (an empty variable counts as unset, which means the default).
+ */
 const typeList = z
   .string()
-  .transform((v) => parseTypeList(v))
+  .transform((v) => (v.trim().toLowerCase() === 'none' ? [] : parseTypeList(v)))
   .superRefine((entries, ctx) => {
     for (const entry of entries) {
       const problem = invalidTypeEntry(entry);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../config/config.js';
 import {
   DEFAULT_BLOCKED_TYPES,
   type DetectedContent,
@@ -100,5 +101,23 @@ describe('TypePolicy', () => {
     expect(
       policy().checkContent('archive.bin', 'application/octet-stream', binary('application/zip')),
     ).toEqual(ok);
+  });
+});
+
+describe('type policy configuration', () => {
+  it('defaults to blocking executables and scripts; `none` blocks nothing; a bad entry is refused', () => {
+    expect(loadConfig({}).content.blockedTypes).toEqual([...DEFAULT_BLOCKED_TYPES]);
+    expect(loadConfig({ BLOCKED_TYPES: '' }).content.blockedTypes).toEqual([...DEFAULT_BLOCKED_TYPES]);
+    expect(loadConfig({ BLOCKED_TYPES: 'none' }).content.blockedTypes).toEqual([]);
+    expect(loadConfig({ ALLOWED_TYPES: ' image/* , application/PDF ' }).content.allowedTypes).toEqual([
+      'image/*',
+      'application/pdf',
+    ]);
+    expect(() => loadConfig({ ALLOWED_TYPES: 'images' })).toThrow(/ALLOWED_TYPES/);
+    expect(() => loadConfig({ CLAMD_URL: 'http://clamd:3310' })).toThrow(/CLAMD_URL/);
+    expect(loadConfig({ CLAMD_URL: 'unix:/run/clamav/clamd.ctl' }).scan.clamd).toEqual({
+      kind: 'unix',
+      path: '/run/clamav/clamd.ctl',
+    });
   });
 });

@@ -1,7 +1,6 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { UnrecoverableError } from 'bullmq';
 import type { DetectedContent } from '#common';
 
@@ -37,10 +36,10 @@ type Answer = { id: number; mime: string | null } | { id: number; error: string 
 /**
  * Finds a file's type from its first bytes: magic numbers on the detection thread (time-limited), then,
  * for what has none, an inspection of the text (plain, CSV, JSON, HTML, SVG/XML, scripts with a shebang).
- * A detector failure or timeout fails the job: a file is never passed unchecked.
+ * A detector failure or timeout fails the job: a file is never passed unchecked. Owned by ContentChecks,
+ * which stops its thread at shutdown.
  */
-@Injectable()
-export class TypeDetector implements OnApplicationShutdown {
+export class TypeDetector {
   private thread?: Worker;
   private nextId = 1;
   private readonly pending = new Map<
