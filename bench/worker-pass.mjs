@@ -19,6 +19,7 @@ if (!file || !workdir) {
 
 const common = await import('../dist/libs/common/src/index.js');
 const { EncryptFileHandler } = await import('../dist/apps/crypto-worker/src/encrypt/encrypt-file.handler.js');
+const { ContentChecks } = await import('../dist/apps/crypto-worker/src/encrypt/taps/content-checks.js');
 
 const size = (await stat(file)).size;
 const fileId = randomUUID();
@@ -109,7 +110,14 @@ function lenient(target = {}) {
 }
 
 // Build the service from its own constructor metadata, so new dependencies do not break the benchmark.
-const config = { tempDir, worker: { concurrency: 2 } };
+const config = {
+  tempDir,
+  worker: { concurrency: 2 },
+  // The content checks as `npm start` runs them: the type check on, scanning off.
+  ...common.loadConfig({ DATA_DIR: workdir }),
+};
+config.tempDir = tempDir;
+const checks = new ContentChecks(config, new common.TessMetrics('crypto-worker'));
 const byToken = new Map([
   [common.TESS_CONFIG, config],
   [common.OBJECT_STORE, store],
@@ -118,6 +126,7 @@ const byToken = new Map([
 const byType = new Map([
   [common.FileRepository, files],
   [common.AuditRepository, { async record() {} }],
+  [ContentChecks, checks],
 ]);
 const types = Reflect.getMetadata('design:paramtypes', EncryptFileHandler) ?? [];
 const injected = Reflect.getMetadata('self:paramtypes', EncryptFileHandler) ?? [];

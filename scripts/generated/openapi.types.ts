@@ -382,10 +382,21 @@ export interface components {
              * @example 1048576
              */
             size: number;
-            /** @example application/pdf */
+            /**
+             * @description The type the client declared
+             * @example application/pdf
+             */
             contentType: string;
-            /** @enum {string} */
-            status: "receiving" | "queued" | "processing" | "stored" | "failed" | "corrupt";
+            /**
+             * @description The type the worker detected from the content; null until processed
+             * @example application/pdf
+             */
+            detectedType: string | null;
+            /**
+             * @description `rejected`: refused by the type policy; `infected`: malware found (nothing stored; `error` says why)
+             * @enum {string}
+             */
+            status: "receiving" | "queued" | "processing" | "stored" | "failed" | "corrupt" | "rejected" | "infected";
             /** @description SHA-1 of the plaintext (hex); null until stored */
             sha1: string | null;
             /** @description SHA-256 of the plaintext (hex); null until stored */
@@ -394,7 +405,7 @@ export interface components {
             createdAt: string;
             /** Format: date-time */
             storedAt?: string;
-            /** @description Why processing failed or the integrity check that failed */
+            /** @description Why processing failed, the rule that rejected the file, the malware signature found, or the integrity check that failed */
             error?: string;
             /** @description The SHA-256 the client declared before sending (tus Upload-Metadata sha256) */
             clientSha256?: string;
@@ -402,6 +413,10 @@ export interface components {
             clientVerified?: boolean;
             /** @description Another of your stored files with the same SHA-256 (the oldest); never another user's */
             duplicateOf?: components["schemas"]["DuplicateOfDto"];
+            /** @description A name or declared type that disagrees with the content (TYPE_MISMATCH=flag) */
+            typeWarning?: string;
+            /** @description The malware scanner (and signature database) that passed the file */
+            scannedWith?: string;
         };
         FilePageDto: {
             items: components["schemas"]["FileDto"][];

@@ -17,7 +17,9 @@ const files: Record<string, UploadedFile> = {};
 const body = randomBytes(500);
 
 beforeAll(async () => {
-  world = await createWorld({ workers: 'in-process' });
+  // The download defense must hold whatever the upload policy lets in (files stored before it, or an
+  // operator's BLOCKED_TYPES): here nothing is blocked, so a declared text/javascript is stored at all.
+  world = await createWorld({ workers: 'in-process', env: { BLOCKED_TYPES: 'none' } });
   alice = await createUser(world.server, `alice_${world.id}`);
   const declared = ['text/html', 'image/svg+xml', 'text/javascript', 'application/atom+xml', 'image/png'];
   const uploaded = await upload(

@@ -65,6 +65,7 @@ describe('jobs API shapes', () => {
       filename: 'stored.txt',
       size: 3000,
       contentType: 'text/plain',
+      detectedType: null,
       status: 'queued',
       sha1: null,
       sha256: null,
@@ -107,6 +108,9 @@ describe('jobs API shapes', () => {
       filename: 'stored.txt',
       size: 3000,
       contentType: 'text/plain',
+      // Random bytes declared as text: the content decides, and TYPE_MISMATCH=flag (the default) says so.
+      detectedType: 'application/octet-stream',
+      typeWarning: 'the name says .txt (text/plain) but the content is application/octet-stream',
       status: 'stored',
       sha1: row.sha1,
       sha256: row.sha256,

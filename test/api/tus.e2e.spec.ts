@@ -341,6 +341,22 @@ describe('the tus protocol, request by request', () => {
     expect(await tempFiles(world.config)).toEqual(before);
   });
 
+  it('refuses a blocked name or declared type with 415 before anything is created', async () => {
+    const before = await tempFiles(world.config);
+    const b64 = (v: string) => Buffer.from(v).toString('base64');
+    for (const metadata of [
+      `filename ${b64('setup.exe')}`,
+      `filename ${b64('a.bin')},filetype ${b64('application/x-msdownload')}`,
+    ]) {
+      const res = await request(world.server)
+        .post('/api/v1/tus')
+        .set({ ...alice.auth, ...TUS, 'Upload-Length': '10', 'Upload-Metadata': metadata });
+      expect(res.status).toBe(415);
+      expect(res.body.message).toMatch(/BLOCKED_TYPES|blocked/);
+    }
+    expect(await tempFiles(world.config)).toEqual(before);
+  });
+
   it('a chunk past Upload-Length is 413 and nothing of it is kept', async () => {
     const id = await create(alice, 4);
     const res = await patch(alice, id, 0, Buffer.from('too long'));

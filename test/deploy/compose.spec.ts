@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { envSchema } from '#common';
+import { envSchema, loadConfig } from '#common';
 import { ROOT } from '../support/paths.js';
 import { composeEnvironment, parseEnvFile } from './support/compose.js';
 import { isPinnedImage, parseDockerfile } from './support/dockerfile.js';
@@ -50,9 +50,10 @@ function durationSeconds(value: unknown): number {
 }
 
 describe('docker-compose.yml', () => {
-  it('runs the whole system: postgres, redis, minio + bucket init, migrations, gateway, workers, optional localstack', () => {
+  it('runs the whole system: postgres, redis, minio + bucket init, clamav, migrations, gateway, workers, optional localstack', () => {
     expect(Object.keys(services).sort()).toEqual(
       [
+        'clamav',
         'crypto-worker',
         'gateway',
         'localstack',
@@ -106,14 +107,18 @@ describe('docker-compose.yml', () => {
           expect(services[dependency]!.healthcheck).toBeDefined();
       }
     }
-    for (const name of ['gateway', 'crypto-worker']) {
-      expect(services[name]!.depends_on).toEqual({
-        postgres: { condition: 'service_healthy' },
-        redis: { condition: 'service_healthy' },
-        'minio-init': { condition: 'service_completed_successfully' },
-        migrate: { condition: 'service_completed_successfully' },
-      });
-    }
+    const common = {
+      postgres: { condition: 'service_healthy' },
+      redis: { condition: 'service_healthy' },
+      'minio-init': { condition: 'service_completed_successfully' },
+      migrate: { condition: 'service_completed_successfully' },
+    };
+    expect(services.gateway!.depends_on).toEqual(common);
+    // Workers scan every upload: they start once clamd answers.
+    expect(services['crypto-worker']!.depends_on).toEqual({
+      ...common,
+      clamav: { condition: 'service_healthy' },
+    });
   });
 
   it('postgres, redis and minio keep their data on named volumes; redis: noeviction + append-only file', () => {
@@ -134,6 +139,29 @@ describe('docker-compose.yml', () => {
       expect(mounts(name).get(env.DATA_DIR!), `${name} DATA_DIR`).toBe('tess-data');
       expect(env.MASTER_KEY_FILE!.startsWith(`${env.DATA_DIR}/`)).toBe(true);
     }
+  });
+
+  it('workers scan with the clamav service: SCAN_MODE=required, CLAMD_URL at it, started only once clamd is healthy', () => {
+    const env = composeEnvironment(services['crypto-worker']!.environment);
+    expect(env.SCAN_MODE).toBe('required');
+    expect(env.CLAMD_URL).toBe('tcp://clamav:3310');
+    expect(dig(services['crypto-worker'], 'depends_on', 'clamav', 'condition')).toBe('service_healthy');
+    expect(asArray<string>(dig(services.clamav, 'healthcheck', 'test'))).toEqual(['CMD', 'clamdcheck.sh']);
+    expect(mounts('clamav').get('/var/lib/clamav')).toBe('clamav-db');
+    expect(services.clamav!.ports, 'clamd is not published').toBeUndefined();
+  });
+
+  it("clamd's limits cover MAX_FILE_SIZE, and what exceeds a limit is reported, never passed", () => {
+    const conf = readFileSync(join(ROOT, 'deploy', 'clamav', 'clamd.conf'), 'utf8');
+    const setting = (name: string) => new RegExp(`^${name} (\\S+)$`, 'm').exec(conf)?.[1];
+    const maxFileSize = loadConfig({}).uploads.maxFileSize;
+    for (const name of ['StreamMaxLength', 'MaxFileSize', 'MaxScanSize']) {
+      const value = setting(name);
+      expect(value, name).toMatch(/^\d+M$/);
+      expect(Number.parseInt(value!, 10) * 1024 * 1024, name).toBeGreaterThanOrEqual(maxFileSize);
+    }
+    expect(setting('AlertExceedsMax')).toBe('yes');
+    expect(setting('TCPSocket')).toBe('3310');
   });
 
   it('the bucket the init step creates is the one TESS uses', () => {
@@ -208,7 +236,8 @@ describe.skipIf(!composeCli)(
     // The env file the walkthrough tells users to create: the example with its secrets filled in.
     copyFileSync(join(ROOT, 'docker-compose.yml'), join(dir, 'docker-compose.yml'));
     copyFileSync(join(ROOT, 'Dockerfile'), join(dir, 'Dockerfile'));
-    mkdirSync(join(dir, 'deploy'));
+    mkdirSync(join(dir, 'deploy', 'clamav'), { recursive: true });
+    copyFileSync(join(ROOT, 'deploy', 'clamav', 'clamd.conf'), join(dir, 'deploy', 'clamav', 'clamd.conf'));
     const filled = readFileSync(join(ROOT, 'deploy', 'tess.env.example'), 'utf8')
       .replace(/^POSTGRES_PASSWORD=$/m, 'POSTGRES_PASSWORD=pgpass0123456789')
       .replace(/^SESSION_SECRET=$/m, 'SESSION_SECRET=session-secret-0123456789-0123456789-0123456789')

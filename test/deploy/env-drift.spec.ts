@@ -255,7 +255,17 @@ describe('docker-compose.yml: each TESS container gets a complete, valid configu
 });
 
 describe('k8s: each TESS container gets a complete, valid production configuration', () => {
-  const owners = baseObjects.filter((o) => podOf(o));
+  // TESS's own pods (its images); the clamav Deployment runs ClamAV's image with its own configuration.
+  const owners = baseObjects.filter((o) =>
+    podOf(o)?.containers.some((c) => String(c.image).startsWith('tess/')),
+  );
+  it('covers the gateway, the workers and the migration Job', () => {
+    expect(owners.map((o) => String(dig(o, 'metadata', 'name'))).sort()).toEqual([
+      'tess-crypto-worker',
+      'tess-gateway',
+      'tess-migrate',
+    ]);
+  });
 
   it.each(owners.map((o) => [`${String(o.kind)} ${String(dig(o, 'metadata', 'name'))}`, o] as const))(
     '%s',

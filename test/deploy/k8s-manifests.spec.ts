@@ -340,6 +340,48 @@ describe('k8s/base: crypto worker', () => {
   });
 });
 
+describe('k8s/base: clamav (malware scanning)', () => {
+  const clamav = findObject(baseObjects, 'Deployment', 'tess-clamav');
+  const service = findObject(baseObjects, 'Service', 'tess-clamav');
+  const conf = String(dig(findObject(baseObjects, 'ConfigMap', 'tess-clamav-config'), 'data', 'clamd.conf'));
+  const setting = (name: string) => new RegExp(`^${name} (\\S+)$`, 'm').exec(conf)?.[1];
+
+  it('workers scan every upload with the clamd behind the tess-clamav Service', () => {
+    expect(parsedConfig.SCAN_MODE).toBe('required');
+    const labels = dig(clamav, 'spec', 'template', 'metadata', 'labels') as Obj;
+    expect(selectorMatches({ matchLabels: dig(service, 'spec', 'selector') }, labels)).toBe(true);
+    const port = asArray(dig(service, 'spec', 'ports'))[0]!;
+    expect(parsedConfig.CLAMD_URL).toBe(`tcp://tess-clamav:${Number(port.port)}`);
+    expect(setting('TCPSocket')).toBe(String(port.port));
+  });
+
+  it("clamd's limits cover MAX_FILE_SIZE, and what exceeds a limit is reported, never passed", () => {
+    for (const name of ['StreamMaxLength', 'MaxFileSize', 'MaxScanSize']) {
+      expect(Number.parseInt(setting(name)!, 10) * MiB, name).toBeGreaterThanOrEqual(
+        parsedConfig.MAX_FILE_SIZE,
+      );
+    }
+    expect(setting('AlertExceedsMax')).toBe('yes');
+  });
+
+  it('only the crypto workers may connect to clamd', () => {
+    const policies = baseObjects.filter(
+      (o) =>
+        o.kind === 'NetworkPolicy' &&
+        dig(o, 'spec', 'podSelector', 'matchLabels', 'app.kubernetes.io/component') === 'clamav',
+    );
+    expect(policies).toHaveLength(1);
+    const rules = asArray(dig(policies[0], 'spec', 'ingress'));
+    const workerLabels = dig(worker, 'spec', 'template', 'metadata', 'labels') as Obj;
+    const gatewayLabels = dig(gateway, 'spec', 'template', 'metadata', 'labels') as Obj;
+    const peers = rules.flatMap((r) => asArray(r.from));
+    expect(peers.every((p) => isObj(p.podSelector) && !p.namespaceSelector)).toBe(true);
+    expect(peers.some((p) => selectorMatches(p.podSelector as Obj, workerLabels))).toBe(true);
+    expect(peers.some((p) => selectorMatches(p.podSelector as Obj, gatewayLabels))).toBe(false);
+    expect(rules.flatMap((r) => asArray(r.ports).map((p) => Number(p.port)))).toEqual([3310]);
+  });
+});
+
 describe('k8s/base: shared settings', () => {
   const tessPods = [gateway, worker, findObject(baseObjects, 'Job', 'tess-migrate')];
 

@@ -207,7 +207,7 @@ describe('POST /api/v1/uploads', () => {
       '../../escape.txt',
       '..\\..\\win.txt',
       '/etc/passwd',
-      'a\u202Etxt.exe',
+      'a\u202Efdp.txt',
       'x'.repeat(10_000),
     ];
     for (const filename of names) {
@@ -223,6 +223,19 @@ describe('POST /api/v1/uploads', () => {
       await app.get(FileRepository).delete(file.id);
       rmSync(join(world.config.tempDir, file.id));
     }
+    // The classic disguise: shown as "aexe.txt", really .exe; a blocked extension is refused, nothing kept.
+    const disguised = await postMultipart(
+      `${base}/api/v1/uploads`,
+      [{ filename: 'a\u202Etxt.exe', body: { size: 5 } }],
+      {
+        headers: alice.auth,
+      },
+    );
+    expect(disguised.status).toBe(415);
+    expect(JSON.parse(disguised.body).message).toBe(
+      '"atxt.exe" was refused: files named .exe are blocked (BLOCKED_TYPES); nothing was stored.',
+    );
+    expect(await tempFiles()).toEqual([]);
   });
 });
 

@@ -185,6 +185,9 @@ describe('PostgreSQL outages', { timeout: 180_000 }, () => {
       objectKey: row.objectKey!,
       keyRef: row.keyRef!,
       wrappedKey: row.wrappedKey,
+      detectedType: row.detectedType!,
+      typeWarning: row.typeWarning,
+      scannedWith: row.scannedWith,
     };
     const key = `tess:encrypt-file:${row.id}`;
     const holder = new pg.Client({ connectionString: world.config.database.url });

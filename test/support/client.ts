@@ -58,7 +58,7 @@ export async function waitFor<T>(
   }
 }
 
-const FINAL: FileStatus[] = ['stored', 'failed', 'corrupt'];
+const FINAL: FileStatus[] = ['stored', 'failed', 'corrupt', 'rejected', 'infected'];
 /** Final statuses a file still leaves: a stored file is marked corrupt when a read finds tampering. */
 const LEAVES_TO: Partial<Record<FileStatus, FileStatus[]>> = { stored: ['corrupt'] };
 

@@ -5,6 +5,14 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.js';
 
+/** SIGTERM to a helper server started by a test, resolved once it has exited (no-op when it is not running). */
+export async function terminate(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
 /** A private redis-server (no persistence) for tests that must misconfigure or restart Redis. */
 export interface RedisServer {
   port: number;
@@ -65,13 +73,7 @@ export async function startRedisServer(args: string[] = []): Promise<RedisServer
       child = started;
       await waitForPing(port, started);
     },
-    async stop() {
-      const running = child;
-      if (!running || running.exitCode !== null || running.signalCode !== null) return;
-      const exited = new Promise((resolve) => running.once('exit', resolve));
-      running.kill('SIGTERM');
-      await exited;
-    },
+    stop: () => terminate(child),
     async dispose() {
       await server.stop();
       await rm(dir, { recursive: true, force: true });

@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule, TessMetrics } from '#common';
 import { AuditAnchorService } from './audit/audit-anchor.service.js';
 import { EncryptFileHandler } from './encrypt/encrypt-file.handler.js';
+import { ContentChecks } from './encrypt/taps/content-checks.js';
 import { HashPool } from './encrypt/taps/hash-pool.js';
 import { HealthServer } from './health/health.server.js';
 import { CryptoWorkerService } from './jobs/crypto-worker.service.js';
@@ -26,6 +27,7 @@ export class WorkerModule {
         },
         JobLocks,
         { provide: HashPool, useFactory: () => new HashPool() },
+        ContentChecks,
         CryptoWorkerService,
         JobReconciler,
         AuditAnchorService,

@@ -1,5 +1,6 @@
 export * from './audit/index.js';
 export * from './config/index.js';
+export * from './content/index.js';
 export * from './contracts/index.js';
 export * from './database/index.js';
 export * from './format/index.js';

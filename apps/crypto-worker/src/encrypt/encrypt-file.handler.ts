@@ -24,11 +24,13 @@ import {
 } from '#common';
 import type { HandlerJob, JobHandler } from '../jobs/job-handler.js';
 import { LockLostError } from '../jobs/job-locks.js';
+import { ScannerUnavailableError } from '../scan/clamd-client.js';
 import { encryptPass } from './encrypt-pass.js';
 import { openPlaintextFile, type PlaintextSource, StagedPlaintext } from './plaintext-source.js';
+import { ContentChecks } from './taps/content-checks.js';
 import { HashPool } from './taps/hash-pool.js';
 import { PlaintextRejectedError } from './taps/plaintext-tap.js';
-import { type FileFacts, plaintextTaps, SMALL_FILE } from './taps/plaintext-taps.js';
+import { type FileFacts, plaintextTaps, SMALL_FILE, type TappedFile } from './taps/plaintext-taps.js';
 
 /**
  * Bytes per read of the temp file, and read buffers in flight per job (measured in `npm run bench`: 4 MiB x 3
@@ -64,6 +66,7 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
     private readonly metrics: TessMetrics,
     private readonly hashPool: HashPool,
+    private readonly checks: ContentChecks,
   ) {}
 
   tempPathOf(file: Pick<FileEntity, 'id' | 'tempPath'>): string {
@@ -215,12 +218,29 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     }
   }
 
-  /** Records a failure: back to queued when BullMQ will retry, `failed` (and temp file removed) when final. */
+  /**
+   * Records a failure: back to queued when BullMQ will retry, `failed` (and temp file removed) when final;
+   * a file the content checks refused ends `rejected` or `infected`, audited with the rule (and the
+   * signature and scanner version).
+   */
   async onFailed(job: EncryptFileJob, error: Error, final: boolean): Promise<void> {
     const { fileId, ownerId } = job.data;
     const message = readableError(error);
     if (!final) {
       await this.files.markRetrying(fileId, `Attempt ${job.attemptsMade + 1} failed (${message}); retrying.`);
+      return;
+    }
+    if (error instanceof PlaintextRejectedError) {
+      const file = await this.files.findById(fileId);
+      await this.files.markRefused(fileId, error.status, message, error.details.detectedType ?? null);
+      if (file) await unlink(this.tempPathOf(file)).catch(() => undefined);
+      await this.audit.record({
+        action: error.status === 'infected' ? 'file.infected' : 'file.rejected',
+        userId: ownerId,
+        fileId,
+        details: { error: message, ...error.details },
+      });
+      this.logger.warn(`file ${fileId}: ${error.status} (${error.details.rule}): ${message}`);
       return;
     }
     await this.files.markFailed(fileId, message);
@@ -264,7 +284,7 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     key: string,
     dataKey: Buffer,
     wrapped: WrappedDataKey,
-    file: Pick<FileEntity, 'size' | 'clientSha256'>,
+    file: TappedFile & Pick<FileEntity, 'clientSha256'>,
     signal?: AbortSignal,
   ): Promise<{ facts: FileFacts; plaintextBytes: number; encryptedSize: number }> {
     const { size, clientSha256 } = file;
@@ -289,7 +309,7 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     const pass = encryptPass({
       source: async () => source,
       encrypt: { dataKey, fileId: job.data.fileId, ...wrapped },
-      taps: plaintextTaps(size, this.hashPool),
+      taps: plaintextTaps(file, this.hashPool, this.checks),
       // No bigger read buffers than the file needs, but room for a whole staging record.
       chunkSize: Math.max(source.minimumBuffer, Math.min(READ_CHUNK, size)),
       buffers: READ_BUFFERS,
@@ -310,13 +330,13 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
       segmentSize: pass.encryptor.segmentSize,
     });
     const stored = await this.store.put(key, pass.body, { signal, size: expected }).catch(async (error) => {
-      // The store only saw its body end early; the pass knows why (a staged record that did not verify,
-      // a tap or check that rejected the content).
+      // The store only saw its body end early; the pass knows why (a staged record that did not verify, a
+      // tap that refused the file or could not check it).
       const cause = await pass.result.then(
         () => null,
         (reason: unknown) => reason,
       );
-      throw isStagingIntegrityError(cause) || cause instanceof PlaintextRejectedError ? cause : error;
+      throw isPassFailure(cause) ? cause : error;
     });
     const { plaintextBytes, ...facts } = await pass.result;
     metrics.bytes.inc({ stage: 'encrypted' }, stored.size);
@@ -333,7 +353,7 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
  * The client declared the SHA-256 of its file before sending it (tus `Upload-Metadata` `sha256`, or the
  * multipart `sha256` field) and the plaintext that arrived has another: permanent, nothing is stored.
  */
-export class ClientHashMismatch extends PlaintextRejectedError {
+export class ClientHashMismatch extends UnrecoverableError {
   constructor(declared: string, actual: string) {
     super(
       `client-hash-mismatch: the file that arrived (SHA-256 ${actual}) is not the one your device sent ` +
@@ -351,6 +371,16 @@ export class StagedUploadRejected extends UnrecoverableError {
   constructor(override readonly cause: StagingIntegrityError) {
     super(`${cause.message}; nothing was stored. Upload the file again.`);
   }
+}
+
+/** The pass's own reasons for ending early: the store's error then only says its body was cut. */
+function isPassFailure(cause: unknown): cause is Error {
+  return (
+    isStagingIntegrityError(cause) ||
+    cause instanceof PlaintextRejectedError ||
+    cause instanceof ScannerUnavailableError ||
+    cause instanceof UnrecoverableError
+  );
 }
 
 /** A one-line message a user can read; never a stack trace, never key material. */

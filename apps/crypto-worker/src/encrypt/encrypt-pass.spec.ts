@@ -349,7 +349,7 @@ describe('plaintext taps', () => {
     const rejecting: PlaintextTap<object> = {
       update: (_chunk, release) => release(),
       finish: async () => {
-        throw new PlaintextRejectedError('EICAR test signature found');
+        throw new PlaintextRejectedError('EICAR test signature found', 'infected', { rule: 'malware' });
       },
       abort: () => undefined,
     };

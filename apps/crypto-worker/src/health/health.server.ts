@@ -20,13 +20,14 @@ import {
   type TessConfig,
   TessMetrics,
 } from '#common';
+import { ContentChecks } from '../encrypt/taps/content-checks.js';
 import { CryptoWorkerService } from '../jobs/crypto-worker.service.js';
 
 /**
  * The worker's only HTTP surface: `GET /healthz` (process up), `GET /metrics` (Prometheus; with
  * METRICS_TOKEN set it needs `Authorization: Bearer <METRICS_TOKEN>`, probes stay open) and
  * `GET /readyz` (database, Redis queue
- * connection, object store and key provider), for orchestrator probes. Set WORKER_HEALTH_PORT=0 to
+ * connection, object store, key provider and, with SCAN_MODE=required, clamd), for orchestrator probes. Set WORKER_HEALTH_PORT=0 to
  * pick a free port (logged).
  */
 @Injectable()
@@ -41,6 +42,7 @@ export class HealthServer implements OnApplicationBootstrap, OnApplicationShutdo
     @Inject(OBJECT_STORE) private readonly store: ObjectStore,
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
     private readonly metrics: TessMetrics,
+    private readonly checks: ContentChecks,
   ) {}
 
   readiness(): Promise<ReadinessReport> {
@@ -51,6 +53,8 @@ export class HealthServer implements OnApplicationBootstrap, OnApplicationShutdo
       },
       objectStore: () => this.store.check(),
       keys: () => this.keys.check(),
+      // SCAN_MODE=required: no upload is stored without a verdict, so a worker without its scanner is not ready.
+      ...(this.checks.clamd ? { scanner: () => this.checks.checkScanner() } : {}),
     });
   }
 

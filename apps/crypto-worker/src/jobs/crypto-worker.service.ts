@@ -126,8 +126,7 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
       this.metrics.jobFailures.inc({ reason: error instanceof Error ? error.name : 'Error' });
       if (error instanceof LockLostError) this.logger.warn(`job ${job.id}: ${error.message}`);
       // A lock session also dies when the whole server goes away: that is an outage, not a failed try.
-      const outage =
-        isDatabaseUnavailable(error) || (error instanceof LockLostError && !(await this.databaseAnswers()));
+      const outage = await this.isOutage(error);
       if (outage && token && job.attemptsStarted <= MAX_OUTAGE_DELAYS) {
         this.pauseForDatabase((error as Error).message);
         this.logger.warn(`job ${job.id}: PostgreSQL unavailable; trying again once it answers`);
@@ -136,6 +135,16 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
       }
       throw error;
     }
+  }
+
+  /**
+   * Whether `error` means PostgreSQL is down: it looks like it (a connection error, an unavailable
+   * SQLSTATE, a lost lock session) and the database does not answer a probe. The probe keeps other
+   * network failures (clamd refusing connections, an S3 socket reset) from passing for an outage.
+   */
+  private async isOutage(error: unknown): Promise<boolean> {
+    if (!isDatabaseUnavailable(error) && !(error instanceof LockLostError)) return false;
+    return !(await this.databaseAnswers());
   }
 
   private async databaseAnswers(): Promise<boolean> {
@@ -191,7 +200,7 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
         if (held?.signal.reason instanceof LockLostError) throw held.signal.reason;
         if (error instanceof LockLostError) throw error;
         // Nothing can be recorded while the database is down; process() puts the job back.
-        if (isDatabaseUnavailable(error)) throw error;
+        if (await this.isOutage(error)) throw error;
         throw await this.recordFailure(handler, job, attempts, error, true);
       }
     };
@@ -211,7 +220,7 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
     } catch (error) {
       // Could not take the lock: BullMQ retries (a database outage without spending an attempt); only a
       // final failure is recorded.
-      if (!locked && !isDatabaseUnavailable(error)) {
+      if (!locked && !(await this.isOutage(error))) {
         throw await this.recordFailure(handler, job, attempts, error, false);
       }
       throw error;

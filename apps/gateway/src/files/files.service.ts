@@ -25,6 +25,7 @@ export function fileView(file: FileEntity, twin?: FileTwin) {
     filename: file.filename,
     size: file.size,
     contentType: file.contentType,
+    detectedType: file.detectedType,
     status: file.status,
     sha1: file.sha1,
     sha256: file.sha256,
@@ -36,6 +37,8 @@ export function fileView(file: FileEntity, twin?: FileTwin) {
       ? { clientVerified: file.clientVerified }
       : {}),
     ...(twin ? { duplicateOf: { id: twin.id, filename: twin.filename, createdAt: twin.createdAt } } : {}),
+    ...(file.typeWarning ? { typeWarning: file.typeWarning } : {}),
+    ...(file.scannedWith ? { scannedWith: file.scannedWith } : {}),
   };
 }
 export type FileView = ReturnType<typeof fileView>;

@@ -32,6 +32,8 @@ const LABELS: Record<string, string> = {
   'upload.expired': 'Unfinished upload expired',
   'file.stored': 'File stored',
   'file.failed': 'Processing failed',
+  'file.rejected': 'File refused',
+  'file.infected': 'Malware found',
   'file.downloaded': 'File downloaded',
   'file.verified': 'File verified',
   'file.corrupt': 'Integrity check failed',
@@ -53,6 +55,8 @@ const ALERTS = new Set([
   'password.reset_failed',
   'share.password_failed',
   'share.throttled',
+  'file.rejected',
+  'file.infected',
 ]);
 
 /** The "Type" filter: groups of actions, in the order the select offers them. */
@@ -84,6 +88,8 @@ const TYPES: Record<string, { label: string; actions: AuditAction[] }> = {
       'upload.expired',
       'file.stored',
       'file.failed',
+      'file.rejected',
+      'file.infected',
     ],
   },
   downloads: { label: 'Downloads', actions: ['file.downloaded'] },

@@ -33,8 +33,21 @@ export class FileDto {
   @ApiProperty({ example: 'report.pdf', description: 'Normalized display name (never a storage path)' })
   filename!: string;
   @ApiProperty({ type: 'integer', example: 1048576, description: 'Plaintext size in bytes' }) size!: number;
-  @ApiProperty({ example: 'application/pdf' }) contentType!: string;
-  @ApiProperty({ enum: FILE_STATUSES }) status!: string;
+  @ApiProperty({ example: 'application/pdf', description: 'The type the client declared' })
+  contentType!: string;
+  @ApiProperty({
+    nullable: true,
+    type: String,
+    example: 'application/pdf',
+    description: 'The type the worker detected from the content; null until processed',
+  })
+  detectedType!: string | null;
+  @ApiProperty({
+    enum: FILE_STATUSES,
+    description:
+      '`rejected`: refused by the type policy; `infected`: malware found (nothing stored; `error` says why)',
+  })
+  status!: string;
   @ApiProperty({
     nullable: true,
     type: String,
@@ -49,7 +62,10 @@ export class FileDto {
   sha256!: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiPropertyOptional({ format: 'date-time' }) storedAt?: string;
-  @ApiPropertyOptional({ description: 'Why processing failed or the integrity check that failed' })
+  @ApiPropertyOptional({
+    description:
+      'Why processing failed, the rule that rejected the file, the malware signature found, or the integrity check that failed',
+  })
   error?: string;
   @ApiPropertyOptional({
     description: 'The SHA-256 the client declared before sending (tus Upload-Metadata sha256)',
@@ -64,6 +80,12 @@ export class FileDto {
     description: "Another of your stored files with the same SHA-256 (the oldest); never another user's",
   })
   duplicateOf?: DuplicateOfDto;
+  @ApiPropertyOptional({
+    description: 'A name or declared type that disagrees with the content (TYPE_MISMATCH=flag)',
+  })
+  typeWarning?: string;
+  @ApiPropertyOptional({ description: 'The malware scanner (and signature database) that passed the file' })
+  scannedWith?: string;
 }
 
 export class FilePageDto {

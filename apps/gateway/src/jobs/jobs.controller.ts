@@ -11,7 +11,7 @@ import {
 } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { type FileEntity, FileRepository, type JobProgress } from '#common';
+import { type FileEntity, FileRepository, type FileStatus, type JobProgress } from '#common';
 import { AccessPolicy } from '../access/access.policy.js';
 import { CurrentPrincipal } from '../access/principal.decorator.js';
 import type { UserPrincipal } from '../access/principal.js';
@@ -28,7 +28,9 @@ const JOB_STATUS = {
   stored: 'completed',
   corrupt: 'completed',
   failed: 'failed',
-} as const;
+  rejected: 'failed',
+  infected: 'failed',
+} as const satisfies Record<FileStatus, string>;
 
 export interface JobView {
   id: string;
@@ -64,7 +66,8 @@ export class JobsController {
     let progress: JobProgress = { stage: 'queued', bytesDone: 0, bytesTotal: file.size };
     if (file.status === 'stored' || file.status === 'corrupt')
       progress = { stage: 'stored', bytesDone: file.size, bytesTotal: file.size };
-    if (file.status === 'failed') progress = { stage: 'failed', bytesDone: 0, bytesTotal: file.size };
+    if (file.status === 'failed' || file.status === 'rejected' || file.status === 'infected')
+      progress = { stage: 'failed', bytesDone: 0, bytesTotal: file.size };
     if (file.status === 'processing') {
       progress = (await this.jobs.progressOf('encrypt-file', file.id)) ?? {
         stage: 'encrypting',

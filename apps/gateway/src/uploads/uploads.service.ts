@@ -25,6 +25,7 @@ import {
   TESS_CONFIG,
   type TessConfig,
   TessMetrics,
+  TypePolicy,
   type WrappedDataKey,
 } from '#common';
 import { EventsGateway } from '../events/events.gateway.js';
@@ -109,6 +110,8 @@ export function nothingStored(others: ReadonlyArray<{ filename: string }>): stri
 @Injectable()
 export class UploadsService {
   private readonly logger = new Logger(UploadsService.name);
+  /** The type policy on what the client says (name, declared type); the worker checks the content. */
+  private readonly typePolicy: TypePolicy;
 
   constructor(
     @Inject(TESS_CONFIG) private readonly config: TessConfig,
@@ -118,7 +121,9 @@ export class UploadsService {
     private readonly metrics: TessMetrics,
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
     private readonly events: EventsGateway,
-  ) {}
+  ) {
+    this.typePolicy = new TypePolicy(config.content);
+  }
 
   async receive(req: Request, ownerId: string): Promise<AcceptedUpload[]> {
     if (!req.is('multipart/form-data')) {
@@ -196,6 +201,12 @@ export class UploadsService {
         'The processing queue is unavailable right now; nothing was stored. Try again in a moment.',
       );
     }
+  }
+
+  /** 415 naming the rule when a name or declared type is obviously blocked: before a byte is stored. */
+  refuseDeclared(filename: string, contentType: string): void {
+    const violation = this.typePolicy.checkDeclared(filename, contentType);
+    if (violation) throw new UnsupportedMediaTypeException(violation.message);
   }
 
   /** 409 (file count) or 413 (bytes) when `files` would take the owner over a quota. */
@@ -317,12 +328,21 @@ export class UploadsService {
           );
           return;
         }
+        const filename = storedFilename(info.filename);
+        const contentType = normalizeContentType(info.mimeType);
+        try {
+          this.refuseDeclared(filename, contentType);
+        } catch (error) {
+          stream.resume();
+          fail(error as Error);
+          return;
+        }
         const id = randomUUID();
         const entry: ReceivedFile = {
           id,
           path: join(this.config.tempDir, id),
-          filename: storedFilename(info.filename),
-          contentType: normalizeContentType(info.mimeType),
+          filename,
+          contentType,
           size: 0,
           clientSha256: declared,
         };

@@ -1,5 +1,11 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import {
+  DEFAULT_BLOCKED_TYPES,
+  invalidTypeEntry,
+  parseTypeList,
+  type TypePolicyConfig,
+} from '../content/type-policy.js';
 import type { ObjectStoreConfig } from '../storage/index.js';
 
 const MiB = 1024 * 1024;
@@ -60,6 +66,32 @@ const url = (protocols: string[]) =>
       },
       `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
     );
+
+/**
+ * A comma-separated list of MIME patterns and `.ext` names (ALLOWED_TYPES, BLOCKED_TYPES); `none` is the
+ * empty list (an empty variable counts as unset, which means the default).
+ */
+const typeList = z
+  .string()
+  .transform((v) => (v.trim().toLowerCase() === 'none' ? [] : parseTypeList(v)))
+  .superRefine((entries, ctx) => {
+    for (const entry of entries) {
+      const problem = invalidTypeEntry(entry);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }
+  });
+
+/** Where clamd listens: `tcp://host:port` or `unix:/absolute/path/to/clamd.ctl`. */
+export type ClamdAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+export function parseClamdUrl(raw: string): ClamdAddress | null {
+  const unix = /^unix:(\/\/)?(\/.+)$/.exec(raw);
+  if (unix) return { kind: 'unix', path: unix[2]! };
+  const tcp = /^tcp:\/\/(\[[0-9a-f:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/i.exec(raw);
+  if (!tcp) return null;
+  const port = Number(tcp[2]);
+  return port >= 1 && port <= 65535 ? { kind: 'tcp', host: tcp[1]!.replace(/^\[|\]$/g, ''), port } : null;
+}
 
 /**
  * The environment TESS reads, validated once at startup. Every name is documented in `.env.example`.
@@ -155,6 +187,17 @@ export const envSchema = z
     RECONCILE_INTERVAL: duration.default(60_000),
     RECONCILE_GRACE: duration.default(2 * 60_000),
     AUDIT_ANCHOR_INTERVAL: duration.default(3_600_000),
+    ALLOWED_TYPES: typeList.optional(),
+    BLOCKED_TYPES: typeList.optional(),
+    BLOCK_ACTIVE_CONTENT: bool.default(false),
+    TYPE_MISMATCH: z.enum(['reject', 'flag', 'allow']).default('flag'),
+    SCAN_MODE: z.enum(['off', 'required']).default('off'),
+    CLAMD_URL: z
+      .string()
+      .trim()
+      .refine((v) => parseClamdUrl(v) !== null, 'must be tcp://host:port or unix:/path/to/clamd.socket')
+      .default('tcp://127.0.0.1:3310'),
+    SCAN_TIMEOUT: duration.default(60_000),
   })
   .superRefine((env, ctx) => {
     if (env.STORAGE_DRIVER === 's3' && !env.S3_BUCKET) {
@@ -281,6 +324,13 @@ export interface TessConfig {
   reconcile: { intervalMs: number; graceMs: number };
   /** How often a worker signs the audit chains' heads into the object store (libs/common/src/audit). */
   auditAnchorIntervalMs: number;
+  /** File-type policy: the gateway checks names and declared types, the worker the sniffed content. */
+  content: TypePolicyConfig;
+  /**
+   * Malware scanning in the worker's pass (clamd INSTREAM). `required`: a file is stored only with a clean
+   * verdict; an unreachable or failing scanner retries the job (fails closed).
+   */
+  scan: { mode: 'off' | 'required'; clamd: ClamdAddress; timeoutMs: number };
 }
 
 export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): TessConfig {
@@ -389,5 +439,12 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
     },
     reconcile: { intervalMs: env.RECONCILE_INTERVAL, graceMs: env.RECONCILE_GRACE },
     auditAnchorIntervalMs: env.AUDIT_ANCHOR_INTERVAL,
+    content: {
+      allowedTypes: env.ALLOWED_TYPES ?? [],
+      blockedTypes: env.BLOCKED_TYPES ?? [...DEFAULT_BLOCKED_TYPES],
+      blockActiveContent: env.BLOCK_ACTIVE_CONTENT,
+      typeMismatch: env.TYPE_MISMATCH,
+    },
+    scan: { mode: env.SCAN_MODE, clamd: parseClamdUrl(env.CLAMD_URL)!, timeoutMs: env.SCAN_TIMEOUT },
   };
 }

@@ -13,6 +13,7 @@ export class TessMetrics {
   readonly jobDuration: Histogram<'outcome'>;
   readonly bytes: Counter<'stage'>;
   readonly jobFailures: Counter<'reason'>;
+  readonly scanResults: Counter<'result'>;
   readonly queueJobs: Gauge<'state'>;
   readonly reconciledJobs: Counter<'outcome'>;
 
@@ -56,6 +57,12 @@ export class TessMetrics {
       name: 'tess_reconciled_jobs_total',
       help: 'Files whose BullMQ job was lost, by what the reconciler did: requeued, or failed (staged data gone)',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.scanResults = new Counter({
+      name: 'tess_scan_results_total',
+      help: 'Malware scan verdicts: clean, infected, too-large (over clamd StreamMaxLength), error (no verdict)',
+      labelNames: ['result'],
       registers,
     });
     this.queueJobs = new Gauge({

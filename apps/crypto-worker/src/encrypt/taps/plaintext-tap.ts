@@ -1,4 +1,5 @@
 import { UnrecoverableError } from 'bullmq';
+import type { RefusedStatus } from '#common';
 
 /**
  * Sees every plaintext chunk of an encryption pass, beside the cipher, and tells what it learnt at the end:
@@ -33,7 +34,13 @@ export type FactsOf<T extends readonly PlaintextTap<object>[]> = Intersection<Fa
  * without retries, and nothing is stored.
  */
 export class PlaintextRejectedError extends UnrecoverableError {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The file's final status: `rejected` (a policy refused it) or `infected` (malware was found). */
+    readonly status: RefusedStatus,
+    /** What the audit event records: the rule, the signature and scanner, the detected type. */
+    readonly details: { rule: string; detectedType?: string; signature?: string; scanner?: string },
+  ) {
     super(message);
     this.name = 'PlaintextRejectedError';
   }

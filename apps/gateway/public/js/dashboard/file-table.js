@@ -14,7 +14,7 @@ const rowListeners = [];
 export function onRowFilled(fn) {
   rowListeners.push(fn);
 }
-const FINISHED = new Set(['stored', 'failed', 'corrupt']);
+const FINISHED = new Set(['stored', 'failed', 'corrupt', 'rejected', 'infected']);
 let nextCursor = dom.loadMore.dataset.cursor || null;
 
 function rows() {
@@ -63,6 +63,10 @@ function fillRow(tr, file) {
   tr.dataset.created = file.createdAt;
   setText(tr, 'filename', name);
   setOptionalText(tr, 'error', stored ? '' : file.error);
+  setText(tr, 'content-type', file.contentType);
+  setText(tr, 'detected-type', file.detectedType ?? '');
+  field(tr, 'detected-line').hidden = !file.detectedType;
+  setOptionalText(tr, 'type-warning', file.typeWarning);
   const twin = field(tr, 'duplicate');
   twin.hidden = !file.duplicateOf;
   twin.title = file.duplicateOf?.id ?? '';

@@ -135,6 +135,9 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
     if (clientSha256 !== null && !SHA256_HEX.test(clientSha256)) {
       throw new BadRequestException('Upload-Metadata "sha256" must be 64 hexadecimal characters.');
     }
+    const filename = storedFilename(input.metadata.get('filename') ?? 'upload');
+    const contentType = normalizeContentType(input.metadata.get('filetype'));
+    this.uploads.refuseDeclared(filename, contentType);
     await this.uploads.enforceQuota(ownerId, [{ size: input.length }]);
 
     const id = randomUUID();
@@ -158,8 +161,8 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
       const row = await this.files.createReceiving({
         id,
         ownerId,
-        filename: storedFilename(input.metadata.get('filename') ?? 'upload'),
-        contentType: normalizeContentType(input.metadata.get('filetype')),
+        filename,
+        contentType,
         size: input.length,
         tempPath: id,
         keyRef: wrapped.keyRef,

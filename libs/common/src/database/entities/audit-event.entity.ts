@@ -22,6 +22,8 @@ export const AUDIT_ACTIONS = [
   'upload.expired',
   'file.stored',
   'file.failed',
+  'file.rejected',
+  'file.infected',
   'file.downloaded',
   'file.verified',
   'file.corrupt',

@@ -1,8 +1,24 @@
 import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 
-/** `receiving`: a resumable (tus) upload still arriving; its staged bytes are in TEMP_DIR, its size reserved. */
-export const FILE_STATUSES = ['receiving', 'queued', 'processing', 'stored', 'failed', 'corrupt'] as const;
+/**
+ * `receiving`: a resumable (tus) upload still arriving; its staged bytes are in TEMP_DIR, its size reserved.
+ * `rejected`, `infected`: refused by the content checks (nothing stored).
+ */
+export const FILE_STATUSES = [
+  'receiving',
+  'queued',
+  'processing',
+  'stored',
+  'failed',
+  'corrupt',
+  'rejected',
+  'infected',
+] as const;
 export type FileStatus = (typeof FILE_STATUSES)[number];
+
+/** Final statuses of files the content checks refused: nothing of them is stored. */
+export const REFUSED_STATUSES = ['rejected', 'infected'] as const satisfies readonly FileStatus[];
+export type RefusedStatus = (typeof REFUSED_STATUSES)[number];
 
 /** Postgres bigint arrives as a string; sizes stay below 2^53 so a number is exact. */
 const bigintAsNumber = {
@@ -38,6 +54,18 @@ export class FileEntity {
 
   @Column({ type: 'char', length: 64, nullable: true })
   sha256!: string | null;
+
+  /** The type sniffed from the content by the worker (magic bytes or text inspection); null until then. */
+  @Column({ name: 'detected_type', type: 'varchar', length: 255, nullable: true })
+  detectedType!: string | null;
+
+  /** A disagreement between name/declared type and content that TYPE_MISMATCH=flag let through. */
+  @Column({ name: 'type_warning', type: 'text', nullable: true })
+  typeWarning!: string | null;
+
+  /** The scanner that passed the file (clamd version/signature database); null when scanning is off. */
+  @Column({ name: 'scanned_with', type: 'varchar', length: 255, nullable: true })
+  scannedWith!: string | null;
 
   /** Size of the encrypted object (header + segments). */
   @Column({ name: 'encrypted_size', type: 'bigint', nullable: true, transformer: bigintAsNumber })

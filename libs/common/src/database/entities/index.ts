@@ -7,7 +7,13 @@ import { UserEntity } from './user.entity.js';
 
 export { ApiTokenEntity } from './api-token.entity.js';
 export { AUDIT_ACTIONS, type AuditAction, AuditEventEntity } from './audit-event.entity.js';
-export { FILE_STATUSES, FileEntity, type FileStatus } from './file.entity.js';
+export {
+  FILE_STATUSES,
+  FileEntity,
+  type FileStatus,
+  REFUSED_STATUSES,
+  type RefusedStatus,
+} from './file.entity.js';
 export { PasswordResetTokenEntity } from './password-reset-token.entity.js';
 export { ShareEntity } from './share.entity.js';
 export { UserEntity } from './user.entity.js';

@@ -13,7 +13,7 @@ export class ResumableUploads1765000000000 implements MigrationInterface {
       ALTER TABLE files
         DROP CONSTRAINT files_status_check,
         ADD CONSTRAINT files_status_check
-          CHECK (status IN ('receiving', 'queued', 'processing', 'stored', 'failed', 'corrupt')),
+          CHECK (status IN ('receiving', 'queued', 'processing', 'stored', 'failed', 'corrupt', 'rejected', 'infected')),
         ADD COLUMN upload_expires_at timestamptz,
         ADD COLUMN client_sha256 char(64),
         ADD COLUMN client_verified boolean,
@@ -34,6 +34,6 @@ export class ResumableUploads1765000000000 implements MigrationInterface {
         DROP COLUMN upload_expires_at,
         DROP CONSTRAINT files_status_check,
         ADD CONSTRAINT files_status_check
-          CHECK (status IN ('queued', 'processing', 'stored', 'failed', 'corrupt'))`);
+          CHECK (status IN ('queued', 'processing', 'stored', 'failed', 'corrupt', 'rejected', 'infected'))`);
   }
 }

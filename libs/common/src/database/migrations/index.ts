@@ -3,6 +3,7 @@ import { ApiTokenExpiry1764400000000 } from './1764400000000-api-token-expiry.js
 import { Reliability1764500000000 } from './1764500000000-reliability.js';
 import { Shares1764600000000 } from './1764600000000-shares.js';
 import { PasswordResetTokens1764800000000 } from './1764800000000-password-reset-tokens.js';
+import { ContentChecks1764900000000 } from './1764900000000-content-checks.js';
 import { ResumableUploads1765000000000 } from './1765000000000-resumable-uploads.js';
 
 /** Every migration, oldest first. Applied at gateway start (under an advisory lock) and by `npm run migrate`. */
@@ -12,5 +13,6 @@ export const MIGRATIONS = [
   Reliability1764500000000,
   Shares1764600000000,
   PasswordResetTokens1764800000000,
+  ContentChecks1764900000000,
   ResumableUploads1765000000000,
 ];

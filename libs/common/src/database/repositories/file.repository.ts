@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, In, type Repository } from 'typeorm';
-import { FileEntity, type FileStatus } from '../entities/file.entity.js';
+import { FileEntity, type FileStatus, type RefusedStatus } from '../entities/file.entity.js';
 import { keysetPage } from './file-cursor.js';
 
 export { InvalidCursorError } from './file-cursor.js';
@@ -20,6 +20,9 @@ export interface StoredFileFacts {
   wrappedKey: Buffer | null;
   /** true when the client declared a SHA-256 and it matched; null when it declared none. */
   clientVerified?: boolean | null;
+  detectedType: string;
+  typeWarning: string | null;
+  scannedWith: string | null;
 }
 
 /** A PostgreSQL session (backend pid) and the advisory lock key (`hashtextextended(key, 0)`) it must hold. */
@@ -200,7 +203,7 @@ export class FileRepository {
       .select('count(*)', 'files')
       .addSelect('coalesce(sum(f.size), 0)', 'bytes')
       .where('f.owner_id = :ownerId', { ownerId })
-      .andWhere('f.status <> :failed', { failed: 'failed' })
+      .andWhere('f.status NOT IN (:...uncounted)', { uncounted: ['failed', 'rejected', 'infected'] })
       .getRawOne<{ files: string; bytes: string }>();
     return { files: Number(row?.files ?? 0), bytes: Number(row?.bytes ?? 0) };
   }
@@ -294,6 +297,22 @@ export class FileRepository {
     await this.repo.update(
       { id, status: In(['queued', 'processing']) },
       { status: 'failed', error: error.slice(0, 2000), finishedAt: new Date() },
+    );
+  }
+
+  /**
+   * A file the content checks refused (`rejected` by the type policy, `infected` by the scanner): final,
+   * with the reason for the user; the detected type is kept when the sniffer got that far.
+   */
+  async markRefused(
+    id: string,
+    status: RefusedStatus,
+    error: string,
+    detectedType: string | null,
+  ): Promise<void> {
+    await this.repo.update(
+      { id, status: In(['queued', 'processing']) },
+      { status, error: error.slice(0, 2000), detectedType, tempPath: null, finishedAt: new Date() },
     );
   }
 
