@@ -19,6 +19,15 @@ const LABELS: Record<string, string> = {
   'password.reset_throttled': 'Password reset throttled',
   'password.reset_completed': 'Password reset',
   'password.reset_failed': 'Password reset link refused',
+  'mfa.totp_setup_started': 'Two-factor set-up started',
+  'mfa.totp_enabled': 'Two-factor sign-in turned on',
+  'mfa.totp_disabled': 'Two-factor sign-in turned off',
+  'mfa.totp_disable_failed': 'Wrong password to turn off two-factor',
+  'mfa.succeeded': 'Second factor accepted',
+  'mfa.failed': 'Wrong second-factor code',
+  'mfa.throttled': 'Second-factor codes throttled',
+  'mfa.recovery_code_used': 'Recovery code used',
+  'mfa.recovery_codes_regenerated': 'New recovery codes made',
   'token.created': 'API token created',
   'token.revoked': 'API token revoked',
   'upload.started': 'Resumable upload started',
@@ -40,6 +49,9 @@ const ALERTS = new Set([
   'file.failed',
   'password.change_failed',
   'password.reset_failed',
+  'mfa.failed',
+  'mfa.totp_disable_failed',
+  'mfa.recovery_code_used',
 ]);
 
 /** "Activity": the signed-in user's own audit events, newest first. */

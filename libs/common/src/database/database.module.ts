@@ -7,6 +7,7 @@ import {
   ApiTokenRepository,
   AuditRepository,
   FileRepository,
+  MfaRepository,
   PasswordResetTokenRepository,
   UserRepository,
 } from './repositories/index.js';
@@ -17,6 +18,7 @@ const REPOSITORIES = [
   ApiTokenRepository,
   AuditRepository,
   PasswordResetTokenRepository,
+  MfaRepository,
 ];
 
 /** TypeORM on PostgreSQL plus the repository classes services use (services never touch the driver). */

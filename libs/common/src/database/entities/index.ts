@@ -1,13 +1,23 @@
 import { ApiTokenEntity } from './api-token.entity.js';
 import { AuditEventEntity } from './audit-event.entity.js';
 import { FileEntity } from './file.entity.js';
+import { MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
 import { PasswordResetTokenEntity } from './password-reset-token.entity.js';
 import { UserEntity } from './user.entity.js';
 
 export { ApiTokenEntity } from './api-token.entity.js';
 export { AUDIT_ACTIONS, type AuditAction, AuditEventEntity } from './audit-event.entity.js';
 export { FILE_STATUSES, FileEntity, type FileStatus } from './file.entity.js';
+export { MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
 export { PasswordResetTokenEntity } from './password-reset-token.entity.js';
 export { UserEntity } from './user.entity.js';
 
-export const ENTITIES = [UserEntity, FileEntity, ApiTokenEntity, AuditEventEntity, PasswordResetTokenEntity];
+export const ENTITIES = [
+  UserEntity,
+  FileEntity,
+  ApiTokenEntity,
+  AuditEventEntity,
+  PasswordResetTokenEntity,
+  MfaTotpEntity,
+  MfaRecoveryCodeEntity,
+];

@@ -2,6 +2,7 @@ import { InitialSchema1764300000000 } from './1764300000000-initial-schema.js';
 import { ApiTokenExpiry1764400000000 } from './1764400000000-api-token-expiry.js';
 import { PasswordResetTokens1764800000000 } from './1764800000000-password-reset-tokens.js';
 import { ResumableUploads1765000000000 } from './1765000000000-resumable-uploads.js';
+import { Mfa1765100000000 } from './1765100000000-mfa.js';
 
 /** Every migration, oldest first. Applied at gateway start (under an advisory lock) and by `npm run migrate`. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   ApiTokenExpiry1764400000000,
   PasswordResetTokens1764800000000,
   ResumableUploads1765000000000,
+  Mfa1765100000000,
 ];

@@ -6,6 +6,7 @@ export {
   InvalidCursorError,
   type StoredFileFacts,
 } from './file.repository.js';
+export { MfaRepository, type SealedTotpSecret } from './mfa.repository.js';
 export {
   PasswordResetTokenRepository,
   type ResetTokenState,
