@@ -136,6 +136,7 @@ describe('OpenAPI document', () => {
     expect(Object.keys(schemas.CreateTokenRequest!.properties!).sort()).toEqual([
       'expiresIn',
       'name',
+      'otp',
       'password',
       'username',
     ]);
