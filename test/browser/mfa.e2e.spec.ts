@@ -62,7 +62,12 @@ describe('two-factor sign-in in a browser', { timeout: 120_000 }, () => {
     const qr = page.getByTestId('totp-qr');
     await qr.waitFor();
     // The QR code image loaded under the CSP (a data: URL the server rendered) and has its size.
-    expect(await qr.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
+    expect(
+      await qr.evaluate((img) => {
+        const image = img as unknown as { complete: boolean; naturalWidth: number };
+        return image.complete && image.naturalWidth > 0;
+      }),
+    ).toBe(true);
     const secret = (await page.getByTestId('totp-secret').textContent())!.trim();
     expect(secret).toMatch(/^[A-Z2-7]{32}$/);
     await page.getByLabel('Code from the app').fill(await codeFor(secret));

@@ -3,6 +3,7 @@ import { io } from 'socket.io-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisClient } from '#common';
+import { resetMfa } from '../../scripts/reset-mfa.js';
 import { csrfFrom, formCookie, sessionCookie } from '../support/http.js';
 import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
@@ -277,6 +278,24 @@ describe('turning TOTP off', () => {
     expect(await actions(user.username)).toEqual(
       expect.arrayContaining(['mfa.totp_disable_failed', 'mfa.totp_disabled']),
     );
+  });
+});
+
+describe('npm run reset-mfa', () => {
+  it("removes a user's factor and recovery codes, audited, so the password alone signs in", async () => {
+    const user = await newUser();
+    const { codes } = await enrol(user);
+    expect(await resetMfa(world.config, user.username.toUpperCase())).toBe(true);
+    expect((await passwordStep(user.username)).res.headers.location).toBe('/home');
+    const left = await world.dataSource.query(
+      `SELECT 1 FROM mfa_recovery_codes r JOIN users u ON u.id = r.user_id WHERE u.username = $1`,
+      [user.username],
+    );
+    expect(left).toHaveLength(0);
+    expect(codes).toHaveLength(10);
+    expect(await actions(user.username)).toContain('mfa.reset');
+    expect(await resetMfa(world.config, user.username)).toBe(false);
+    await expect(resetMfa(world.config, `nobody_${world.id}`)).rejects.toThrow(/No user named/);
   });
 });
 

@@ -40,7 +40,7 @@ export interface PendingEnrolment {
 export type SecondFactorKind = 'totp' | 'recovery-code';
 
 /** Where a second factor was asked for, recorded in the audit events. */
-export type SecondFactorVia = 'sign-in' | 'api-token' | 'disable' | 'recovery-codes';
+export type SecondFactorVia = 'sign-in' | 'enrolment' | 'api-token' | 'disable' | 'recovery-codes';
 
 /**
  * TOTP second factor and recovery codes (docs/security.md item 30). Every code check is counted by
@@ -95,9 +95,9 @@ export class MfaService {
     const row = await this.mfa.findTotp(user.id);
     if (!row || row.activatedAt)
       throw new InvalidSecondFactorError('There is no authenticator set-up to confirm.');
-    const attempt = await this.begin(user, ip, 'sign-in');
+    const attempt = await this.begin(user, ip, 'enrolment');
     const secret = await openTotpSecret(this.keys, user.id, row);
-    const step = await totpTimeStep(secret.trim(), code.trim());
+    const step = await totpTimeStep(secret, code.trim());
     if (step === null || !(await this.mfa.claimTimeStep(user.id, step, true))) {
       await this.audit.record({ action: 'mfa.failed', userId: user.id, ip, details: { via: 'enrolment' } });
       throw new InvalidSecondFactorError();

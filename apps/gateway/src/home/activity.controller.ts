@@ -28,6 +28,7 @@ const LABELS: Record<string, string> = {
   'mfa.throttled': 'Second-factor codes throttled',
   'mfa.recovery_code_used': 'Recovery code used',
   'mfa.recovery_codes_regenerated': 'New recovery codes made',
+  'mfa.reset': 'Two-factor sign-in reset by an operator',
   'token.created': 'API token created',
   'token.revoked': 'API token revoked',
   'upload.started': 'Resumable upload started',

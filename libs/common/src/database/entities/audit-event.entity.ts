@@ -23,6 +23,7 @@ export const AUDIT_ACTIONS = [
   'mfa.throttled',
   'mfa.recovery_code_used',
   'mfa.recovery_codes_regenerated',
+  'mfa.reset',
   'token.created',
   'token.revoked',
   'upload.started',
