@@ -36,6 +36,8 @@ describe('migrations', () => {
       'api_tokens',
       'audit_events',
       'files',
+      'mfa_recovery_codes',
+      'mfa_totp',
       'migrations',
       'password_reset_tokens',
       'users',
