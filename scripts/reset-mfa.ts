@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import {
   AuditRepository,
+  auditKeyringFromConfig,
   createDataSource,
   keyProviderFromConfig,
   loadConfig,
@@ -20,12 +21,13 @@ export async function resetMfa(config: TessConfig, username: string): Promise<bo
   const dataSource = createDataSource(config);
   await dataSource.initialize();
   const keys = keyProviderFromConfig(config);
+  const keyring = auditKeyringFromConfig(config, keys);
   try {
     const user = await new UserRepository(dataSource).findByUsername(username);
     if (!user) throw new Error(`No user named "${username}"`);
     const removed = await new MfaRepository(dataSource).removeAll(user.id);
     if (removed) await destroyTotpKey(keys, user.id, removed);
-    await new AuditRepository(dataSource).record({
+    await new AuditRepository(dataSource, keyring).record({
       action: 'mfa.reset',
       userId: user.id,
       details: { by: 'operator', removed: removed !== null },
@@ -33,6 +35,7 @@ export async function resetMfa(config: TessConfig, username: string): Promise<bo
     return removed !== null;
   } finally {
     await dataSource.destroy();
+    await keyring.close();
     await keys.close();
   }
 }

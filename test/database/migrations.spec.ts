@@ -34,6 +34,7 @@ describe('migrations', () => {
     expect(applied.map((x) => x.length).sort()).toEqual([0, MIGRATIONS.length]);
     expect(await tables()).toEqual([
       'api_tokens',
+      'audit_chain_heads',
       'audit_events',
       'files',
       'mfa_recovery_codes',

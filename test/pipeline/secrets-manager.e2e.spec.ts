@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MiB, sha1, sha256 } from '../support/bytes.js';
-import { tempFiles, upload, waitForStored } from '../support/client.js';
+import { tempFiles, upload, waitFor, waitForStored } from '../support/client.js';
 import { decryptStored } from '../support/objects.js';
 import { killAllProcesses, type TestProcess } from '../support/processes.js';
 import { type SecretsManagerFake, startSecretsManagerFake } from '../support/secrets-manager-fake.js';
@@ -51,6 +51,8 @@ describe('envelope mode with the master key in Secrets Manager', { timeout: 60_0
   });
 
   it('stores files under a master key created in Secrets Manager, fetched once and cached, and they decrypt', async () => {
+    // Created once, by the gateway's first audit event (the registration in beforeAll).
+    expect(fake.calls.CreateSecret).toBe(1);
     fake.resetCalls();
     worker = await world.startWorker({ env: AWS_ENV, name: 'worker (aws-sm)' });
     const bodies = [randomBytes(3 * MiB + 5), randomBytes(1000)];
@@ -67,11 +69,12 @@ describe('envelope mode with the master key in Secrets Manager', { timeout: 60_0
       );
       expect(row.wrappedKey).toHaveLength(60);
     }
-    // The gateway (it wraps each upload's data key for staging) reads (not found) and creates the master
-    // key; the worker reads it once; both then use their cached key for every file.
+    // The gateway created the master key before this test, at its first audit event (the registration:
+    // audit links are keyed from the master key, docs/security.md item 33), and keeps it cached. The worker
+    // reads it once, at start (it anchors the audit chains), and uses its cache for every file.
     expect({ get: fake.calls.GetSecretValue, create: fake.calls.CreateSecret }).toEqual({
-      get: 2,
-      create: 1,
+      get: 1,
+      create: 0,
     });
     expect(fake.secret(MASTER_KEY_SECRET_ID)?.versions).toHaveLength(1);
 
@@ -85,16 +88,21 @@ describe('envelope mode with the master key in Secrets Manager', { timeout: 60_0
   });
 
   it('retries a throttled Secrets Manager read in a fresh worker and still stores the file', async () => {
-    worker = await world.startWorker({ env: AWS_ENV, name: 'worker (throttled)' });
+    // A fresh worker reads the master key at start (its first audit anchor): that read is throttled.
     fake.resetCalls();
     fake.failNext(2, 'ThrottlingException', 400, 'GetSecretValue');
+    worker = await world.startWorker({ env: AWS_ENV, name: 'worker (throttled)' });
+    // Two throttled answers, then the successful read: retried by the key source, not fatal.
+    await waitFor('the worker to read the master key', async () => fake.calls.GetSecretValue >= 3, {
+      workers: [worker],
+    });
     const body = randomBytes(2 * MiB + 1);
     const [file] = await upload(world, alice, [{ filename: 'throttled.bin', body }]);
     const row = await waitForStored(world, file!.id, { workers: [worker] });
     expect(row.sha256).toBe(sha256(body));
     expect(row.attempts).toBe(1);
     expect(row.keyRef).toMatch(new RegExp(`^aws-sm:${MASTER_KEY_SECRET_ID}:`));
-    // Two throttled answers, then the successful read: retried inside the attempt, not by BullMQ.
+    // The job needed no read of its own (cached) and stored the file in its first attempt.
     expect(fake.calls.GetSecretValue).toBe(3);
     expect(fake.calls.CreateSecret).toBe(0);
     expect((await decryptStored(world.config, file!.id)).sha256).toBe(sha256(body));

@@ -64,7 +64,13 @@ export interface RawResponse {
 export function postMultipart(
   url: string,
   parts: PartSpec[],
-  options: { headers?: Record<string, string>; chunked?: boolean; abortAfter?: number } = {},
+  options: {
+    headers?: Record<string, string>;
+    chunked?: boolean;
+    abortAfter?: number;
+    /** Stops sending after `bytes` body bytes until `until` settles (something happens mid-upload). */
+    pauseAfter?: { bytes: number; until: () => Promise<unknown> };
+  } = {},
 ): Promise<RawResponse> {
   const { stream, boundary, length } = multipart(parts);
   return new Promise((resolve, reject) => {
@@ -96,6 +102,14 @@ export function postMultipart(
         return;
       }
       sent += chunk.length;
+      const pause = options.pauseAfter;
+      if (pause && sent >= pause.bytes) {
+        options.pauseAfter = undefined;
+        stream.pause();
+        req.write(chunk);
+        void pause.until().finally(() => stream.resume());
+        return;
+      }
       if (!req.write(chunk)) {
         stream.pause();
         req.once('drain', () => stream.resume());

@@ -183,11 +183,16 @@ export async function objectExists(world: World, id: string): Promise<boolean> {
   });
 }
 
-/** Every object key in the store (local: files under DATA_DIR/objects, temp names included). */
+/**
+ * Every file object key in the store (`objects/`; local: files under DATA_DIR/objects, temp names
+ * included). The audit anchors the workers write (`audit-anchors/`) are not file objects.
+ */
 export async function listObjects(world: World): Promise<string[]> {
   if (world.kind === 'local') {
     const names = await readdir(join(world.config.dataDir, 'objects')).catch(() => []);
     return names.map((name) => `objects/${name}`).sort();
   }
-  return withDirectClient(world, async (client, bucket) => (await objectKeys(client, bucket)).sort());
+  return withDirectClient(world, async (client, bucket) =>
+    (await objectKeys(client, bucket, 'objects/')).sort(),
+  );
 }

@@ -8,3 +8,5 @@ export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const GATEWAY_ENTRY = join(ROOT, 'dist', 'apps', 'gateway', 'src', 'main.js');
 export const WORKER_ENTRY = join(ROOT, 'dist', 'apps', 'crypto-worker', 'src', 'main.js');
 export const CLI_ENTRY = join(ROOT, 'dist', 'scripts', 'tess-cli.js');
+export const AUDIT_VERIFY_ENTRY = join(ROOT, 'dist', 'scripts', 'audit-verify.js');
+export const RECOVER_ENTRY = join(ROOT, 'dist', 'scripts', 'recover.js');

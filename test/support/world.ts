@@ -12,6 +12,7 @@ import pg from 'pg';
 import { DataSource } from 'typeorm';
 import {
   AuditRepository,
+  auditKeyringFromConfig,
   bullPrefix,
   createDataSource,
   createRedisClient,
@@ -31,6 +32,7 @@ import { WorkerModule } from '../../apps/crypto-worker/src/worker.module.js';
 import { createGatewayApp } from '../../apps/gateway/src/app.factory.js';
 import { GATEWAY_ENTRY } from './paths.js';
 import { freePort } from './ports.js';
+import { type PostgresServer, startPostgresServer } from './postgres-server.js';
 import { startProcess, startWorker, type TestProcess } from './processes.js';
 import { type RedisServer, startRedisServer } from './redis-server.js';
 import { type S3rverHandle, startS3rver } from './s3rver.js';
@@ -75,6 +77,8 @@ export interface WorldOptions {
   ownPublicUrl?: boolean;
   /** A private redis-server started with these extra arguments instead of the shared Redis. */
   privateRedis?: string[];
+  /** A private PostgreSQL cluster (test/support/postgres-server.ts) instead of the shared server. */
+  privatePostgres?: boolean;
   /** KEY_PROVIDER=aws-secrets-manager against the Secrets Manager fake (a fresh one unless given). */
   secretsManager?: {
     mode: 'envelope' | 'per-file-secret';
@@ -106,6 +110,7 @@ export interface World {
   s3?: S3rverHandle;
   secretsManager?: SecretsManagerFake;
   redisServer?: RedisServer;
+  postgresServer?: PostgresServer;
   /** The in-process gateway (throws when the world has none). */
   readonly app: NestExpressApplication;
   readonly server: Server;
@@ -135,8 +140,8 @@ export interface World {
   close(): Promise<void>;
 }
 
-async function dropDatabase(name: string): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
+async function dropDatabase(name: string, adminUrl = ADMIN_URL): Promise<void> {
+  const client = new pg.Client({ connectionString: adminUrl });
   await client.connect();
   try {
     await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
@@ -204,6 +209,14 @@ async function build(
   }
   const redisUrl = redisServer?.url ?? REDIS_URL;
 
+  let postgresServer: PostgresServer | undefined;
+  if (options.privatePostgres) {
+    const server = await startPostgresServer();
+    cleanups.push(() => server.dispose());
+    postgresServer = server;
+  }
+  const adminUrl = postgresServer?.adminUrl ?? ADMIN_URL;
+
   let s3: S3rverHandle | undefined;
   if (kind === 's3') {
     const handle = await startS3rver();
@@ -243,10 +256,11 @@ async function build(
   if (gatewayMode === 'app' && ports[0] !== undefined) overrides.PORT = String(ports[0]);
 
   const database = `tess_test_${id}`;
-  const databaseUrl = new URL(ADMIN_URL);
+  const databaseUrl = new URL(adminUrl);
   databaseUrl.pathname = `/${database}`;
   await ensureDatabase(databaseUrl.toString());
-  cleanups.push(() => dropDatabase(database));
+  // A private cluster goes away as a whole.
+  if (!postgresServer) cleanups.push(() => dropDatabase(database));
   const dataDir = await mkdtemp(join(tmpdir(), `tess-test-${id}-`));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
   const env: Record<string, string> = {
@@ -276,6 +290,7 @@ async function build(
   let gateway: RunningGateway | undefined;
   let queue: Queue | undefined;
   let ownStore: ObjectStore | undefined;
+  let ownAudit: AuditRepository | undefined;
   // Worlds whose gateways are processes read the database through a connection of their own.
   let ownDataSource: DataSource | undefined;
   const gatewayProcesses: TestProcess[] = [];
@@ -293,6 +308,7 @@ async function build(
     s3,
     secretsManager,
     redisServer,
+    postgresServer,
     get app() {
       return need(gateway, 'in-process gateway').app;
     },
@@ -307,7 +323,13 @@ async function build(
       return gateway ? gateway.app.get(FileRepository) : new FileRepository(world.dataSource);
     },
     get audit() {
-      return gateway ? gateway.app.get(AuditRepository) : new AuditRepository(world.dataSource);
+      if (gateway) return gateway.app.get(AuditRepository);
+      if (!ownAudit) {
+        const keyring = auditKeyringFromConfig(config);
+        cleanups.push(() => keyring.close());
+        ownAudit = new AuditRepository(world.dataSource, keyring);
+      }
+      return ownAudit;
     },
     get users() {
       return gateway ? gateway.app.get(UserRepository) : new UserRepository(world.dataSource);

@@ -1,11 +1,13 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule, TessMetrics } from '#common';
+import { AuditAnchorService } from './audit/audit-anchor.service.js';
 import { EncryptFileHandler } from './encrypt/encrypt-file.handler.js';
 import { HashPool } from './encrypt/taps/hash-pool.js';
 import { HealthServer } from './health/health.server.js';
 import { CryptoWorkerService } from './jobs/crypto-worker.service.js';
 import { JOB_HANDLERS, type JobHandlers } from './jobs/job-handler.js';
 import { JobLocks } from './jobs/job-locks.js';
+import { JobReconciler } from './reconcile/job-reconciler.service.js';
 
 /** The crypto worker: an application context with no public HTTP server (only a health port). */
 @Module({})
@@ -25,6 +27,8 @@ export class WorkerModule {
         JobLocks,
         { provide: HashPool, useFactory: () => new HashPool() },
         CryptoWorkerService,
+        JobReconciler,
+        AuditAnchorService,
         HealthServer,
       ],
     };

@@ -1,3 +1,4 @@
+import type { Server } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
@@ -40,6 +41,12 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
       if (applied.length) new Logger('Migrations').log(`Applied ${applied.join(', ')}`);
     }
     app.set('trust proxy', config.http.trustProxy);
+    // Node cuts any request still arriving after 5 minutes (server.requestTimeout): a 500 MiB upload
+    // over a 10 Mbit/s link needs 7. TESS has no cap on a whole request; it closes a connection that
+    // stays silent for HTTP_IDLE_TIMEOUT instead (headersTimeout still bounds slow request headers).
+    const server = app.getHttpServer() as Server;
+    server.requestTimeout = 0;
+    server.setTimeout(config.http.idleTimeoutMs);
     app.disable('x-powered-by');
     for (const middleware of requestLogging(config, logger, app.get(TessMetrics))) app.use(middleware);
     app.use(securityHeaders(config));

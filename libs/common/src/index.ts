@@ -1,3 +1,4 @@
+export * from './audit/index.js';
 export * from './config/index.js';
 export * from './contracts/index.js';
 export * from './database/index.js';

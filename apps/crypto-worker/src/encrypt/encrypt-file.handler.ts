@@ -23,6 +23,7 @@ import {
   type WrappedDataKey,
 } from '#common';
 import type { HandlerJob, JobHandler } from '../jobs/job-handler.js';
+import { LockLostError } from '../jobs/job-locks.js';
 import { encryptPass } from './encrypt-pass.js';
 import { openPlaintextFile, type PlaintextSource, StagedPlaintext } from './plaintext-source.js';
 import { HashPool } from './taps/hash-pool.js';
@@ -113,17 +114,24 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
           ownerId: file.ownerId,
         } satisfies JobProgress);
       }
-      const committed = await this.files.markStored(fileId, {
-        ...facts,
-        clientVerified: file.clientSha256 ? true : null,
-        encryptedSize,
-        storageDriver: this.store.driver,
-        objectKey: key,
-        keyRef: wrapped.keyRef,
-        wrappedKey: wrapped.wrappedKey.length ? wrapped.wrappedKey : null,
-      });
+      const committed = await this.files.markStored(
+        fileId,
+        {
+          ...facts,
+          clientVerified: file.clientSha256 ? true : null,
+          encryptedSize,
+          storageDriver: this.store.driver,
+          objectKey: key,
+          keyRef: wrapped.keyRef,
+          wrappedKey: wrapped.wrappedKey.length ? wrapped.wrappedKey : null,
+        },
+        job.fence,
+      );
       if (!committed) {
+        signal?.throwIfAborted();
         const current = await this.files.findById(fileId);
+        // Still processing, yet not committed under our lock: the lock's session is gone (item 34).
+        if (current?.status === 'processing' && job.fence) throw new LockLostError(this.lockName(job.data));
         if (current) {
           // Not ours to undo: the row moved on without us (it may reference this very object key).
           this.logger.warn(`job ${job.id} file ${fileId}: the row is ${current.status} now; not committing`);

@@ -5,10 +5,12 @@ import {
   Logger,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { DataSource } from 'typeorm';
 import {
   bullPrefix,
+  isDatabaseUnavailable,
   isJobName,
   JOB_GUARDS,
   type JobName,
@@ -18,28 +20,45 @@ import {
   TESS_CONFIG,
   type TessConfig,
   TessMetrics,
+  withTimeout,
 } from '#common';
 import { checkEvictionPolicy } from './eviction-policy.js';
 import { type HandlerJob, JOB_HANDLERS, type JobHandler, type JobHandlers } from './job-handler.js';
-import { JobLocks } from './job-locks.js';
+import { type HeldLock, JobLocks, LockLostError } from './job-locks.js';
+
+/** While PostgreSQL is unavailable: how often the paused worker asks again, and a job waits between tries. */
+const OUTAGE_PROBE_MS = 1_000;
+const OUTAGE_RETRY_MS = 2_000;
+/** Outage delays a job may take before its tries count as attempts again (about 15 minutes of outage). */
+const MAX_OUTAGE_DELAYS = 450;
 
 /**
  * The BullMQ worker on the crypto queue. It dispatches each job to the handler of its name (see
  * JobHandlers) after checking its payload, takes the handler's lock if it names one, and on failure lets
  * the handler record it before rethrowing. SIGTERM lets active jobs finish within WORKER_SHUTDOWN_TIMEOUT,
  * then hands the rest back (they stall and another worker re-runs them).
+ *
+ * PostgreSQL outages (docs/security.md item 34): a job that fails because the database is unreachable is
+ * moved back to `delayed` without spending an attempt (BullMQ's moveToDelayed), nothing is recorded (it
+ * cannot be), and the worker pauses taking new jobs until `SELECT 1` answers again, then resumes by
+ * itself. The process never exits for it. A run that loses its file lock's session is stopped by the
+ * lock's signal and records nothing (another run may own the file); its retry converges.
  */
 @Injectable()
 export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('CryptoWorker');
   private worker?: Worker;
   private connection?: Redis;
+  /** Set while the worker is paused for a database outage (the probe that resumes it). */
+  private outage?: Promise<void>;
+  private stopped = false;
 
   constructor(
     @Inject(TESS_CONFIG) private readonly config: TessConfig,
     @Inject(JOB_HANDLERS) private readonly handlers: JobHandlers,
     private readonly locks: JobLocks,
     private readonly metrics: TessMetrics,
+    private readonly dataSource: DataSource,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -48,7 +67,7 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
     this.connection.on('error', (error) => this.logger.warn(`Redis: ${error.message}`));
     await checkEvictionPolicy(this.connection, this.logger);
     const lockDuration = this.config.worker.lockDurationMs;
-    this.worker = new Worker(QUEUE_NAMES.crypto, (job, _token, signal) => this.process(job, signal), {
+    this.worker = new Worker(QUEUE_NAMES.crypto, (job, token, signal) => this.process(job, token, signal), {
       connection: this.connection,
       prefix: bullPrefix(this.config.redis.prefix),
       concurrency: this.config.worker.concurrency,
@@ -64,6 +83,7 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
   }
 
   async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
     if (!this.worker) return;
     const deadline = this.config.worker.shutdownTimeoutMs;
     this.logger.log(`Shutting down: waiting up to ${deadline} ms for active jobs`);
@@ -82,12 +102,19 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
     this.connection?.disconnect();
   }
 
-  /** True while the worker is connected and running (readiness). */
+  /** True while the worker is connected and running, or paused for a database outage (readiness). */
   isRunning(): boolean {
-    return Boolean(this.worker?.isRunning()) && this.connection?.status === 'ready';
+    return (
+      (Boolean(this.worker?.isRunning()) || this.outage !== undefined) && this.connection?.status === 'ready'
+    );
   }
 
-  private async process(job: Job, signal?: AbortSignal): Promise<unknown> {
+  /** True while job intake is paused because PostgreSQL does not answer. */
+  isPausedForDatabase(): boolean {
+    return this.outage !== undefined;
+  }
+
+  private async process(job: Job, token?: string, signal?: AbortSignal): Promise<unknown> {
     const timer = this.metrics.jobDuration.startTimer();
     try {
       if (!isJobName(job.name)) throw new UnrecoverableError(`No handler for job "${job.name}"`);
@@ -97,8 +124,46 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
     } catch (error) {
       timer({ outcome: 'failed' });
       this.metrics.jobFailures.inc({ reason: error instanceof Error ? error.name : 'Error' });
+      if (error instanceof LockLostError) this.logger.warn(`job ${job.id}: ${error.message}`);
+      // A lock session also dies when the whole server goes away: that is an outage, not a failed try.
+      const outage =
+        isDatabaseUnavailable(error) || (error instanceof LockLostError && !(await this.databaseAnswers()));
+      if (outage && token && job.attemptsStarted <= MAX_OUTAGE_DELAYS) {
+        this.pauseForDatabase((error as Error).message);
+        this.logger.warn(`job ${job.id}: PostgreSQL unavailable; trying again once it answers`);
+        await job.moveToDelayed(Date.now() + OUTAGE_RETRY_MS, token);
+        throw new DelayedError();
+      }
       throw error;
     }
+  }
+
+  private async databaseAnswers(): Promise<boolean> {
+    try {
+      await withTimeout(this.dataSource.query('SELECT 1'), OUTAGE_PROBE_MS * 2);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Stops taking jobs until PostgreSQL answers again (active jobs go on and fail over on their own). */
+  private pauseForDatabase(reason: string): void {
+    if (this.outage || !this.worker || this.stopped) return;
+    const worker = this.worker;
+    this.logger.warn(`PostgreSQL is unavailable (${reason}); pausing job intake until it answers`);
+    void worker.pause(true);
+    this.outage = (async () => {
+      for (;;) {
+        await new Promise((r) => setTimeout(r, OUTAGE_PROBE_MS));
+        if (this.stopped) return;
+        // Until then still down; the pool reconnects by itself once it is back.
+        if (await this.databaseAnswers()) break;
+      }
+      this.logger.log('PostgreSQL answers again; resuming job intake');
+      this.outage = undefined;
+      await worker.resume();
+    })();
   }
 
   private async dispatch<N extends JobName>(
@@ -118,10 +183,15 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
       updateProgress: (progress) => raw.updateProgress(progress),
     };
     const attempts = raw.opts.attempts ?? 1;
-    const run = async (): Promise<JobResults[N]> => {
+    const run = async (held?: HeldLock): Promise<JobResults[N]> => {
       try {
-        return await handler.run(job, signal);
+        return await handler.run(held ? { ...job, fence: held.fence } : job, held?.signal ?? signal);
       } catch (error) {
+        // Lost the lock: another run may own the file now, so its state is not ours to record.
+        if (held?.signal.reason instanceof LockLostError) throw held.signal.reason;
+        if (error instanceof LockLostError) throw error;
+        // Nothing can be recorded while the database is down; process() puts the job back.
+        if (isDatabaseUnavailable(error)) throw error;
         throw await this.recordFailure(handler, job, attempts, error, true);
       }
     };
@@ -133,14 +203,17 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
     let locked = false;
     try {
       // A duplicate delivery waits for the lock instead of interleaving with this run.
-      const result = await this.locks.exclusive(lockName, signal, () => {
+      const result = await this.locks.exclusive(lockName, signal, (held) => {
         locked = true;
-        return run();
+        return run(held);
       });
       return { result, outcome: handler.outcome(result) };
     } catch (error) {
-      // Could not take the lock (database unreachable): BullMQ retries; only a final failure is recorded.
-      if (!locked) throw await this.recordFailure(handler, job, attempts, error, false);
+      // Could not take the lock: BullMQ retries (a database outage without spending an attempt); only a
+      // final failure is recorded.
+      if (!locked && !isDatabaseUnavailable(error)) {
+        throw await this.recordFailure(handler, job, attempts, error, false);
+      }
       throw error;
     }
   }

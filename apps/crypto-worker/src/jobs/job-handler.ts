@@ -1,4 +1,4 @@
-import type { JobName, JobPayloads, JobProgress, JobResults } from '#common';
+import type { JobName, JobPayloads, JobProgress, JobResults, LockFence } from '#common';
 
 /** The part of a BullMQ job its handler sees: typed by the job's name, with a validated payload. */
 export interface HandlerJob<N extends JobName> {
@@ -8,6 +8,11 @@ export interface HandlerJob<N extends JobName> {
   /** Attempts that ended before this one. */
   readonly attemptsMade: number;
   updateProgress(progress: JobProgress): Promise<void>;
+  /**
+   * With a handler that names a lock: the session and key of the lock this run holds. A commit conditioned
+   * on it (FileRepository.markStored) cannot happen once the lock is lost.
+   */
+  readonly fence?: LockFence;
 }
 
 /**

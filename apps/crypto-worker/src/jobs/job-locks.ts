@@ -1,6 +1,28 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import pg from 'pg';
-import { TESS_CONFIG, type TessConfig } from '#common';
+import { type LockFence, TESS_CONFIG, type TessConfig } from '#common';
+
+/** What a run holding a lock gets: a signal that aborts when the lock is lost, and the fence proving it. */
+export interface HeldLock {
+  /** Aborted (with a LockLostError) when the lock's session ends while the run holds it. */
+  readonly signal: AbortSignal;
+  /** The lock's session and key, for commits that must only happen while it is held. */
+  readonly fence: LockFence;
+}
+
+/**
+ * The lock's PostgreSQL session ended while a run held it (the connection was killed server-side, the
+ * database restarted, the network cut): another run may own the file now. The run stops writing, records
+ * nothing, and BullMQ's retry converges (docs/security.md item 34).
+ */
+export class LockLostError extends Error {
+  override readonly name = 'LockLostError';
+  constructor(lockName: string) {
+    super(
+      `Lost the lock on ${lockName} (its database session ended); stopping this run, a retry will finish it`,
+    );
+  }
+}
 
 /**
  * One run per lock name at a time (for encrypt-file: per file), across every worker process: a PostgreSQL
@@ -24,10 +46,19 @@ export class JobLocks implements OnApplicationShutdown {
 
   constructor(@Inject(TESS_CONFIG) private readonly config: TessConfig) {}
 
-  async exclusive<T>(name: string, signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
+  async exclusive<T>(
+    name: string,
+    signal: AbortSignal | undefined,
+    run: (lock: HeldLock) => Promise<T>,
+  ): Promise<T> {
     const session = await this.session();
     const key = `tess:${name}`;
     let locked = false;
+    const lost = new AbortController();
+    const onLost = (): void => {
+      if (locked) lost.abort(new LockLostError(name));
+    };
+    session.onBroken = onLost;
     try {
       const { rows } = await session.client.query<{ locked: boolean }>(
         'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
@@ -46,8 +77,14 @@ export class JobLocks implements OnApplicationShutdown {
         signal?.throwIfAborted();
       }
       locked = true;
-      return await run();
+      if (session.broken) onLost();
+      const held: HeldLock = {
+        signal: signal ? AbortSignal.any([signal, lost.signal]) : lost.signal,
+        fence: { pid: session.pid, key },
+      };
+      return await run(held);
     } finally {
+      session.onBroken = undefined;
       await this.giveBack(session, locked ? key : null);
     }
   }
@@ -68,20 +105,24 @@ export class JobLocks implements OnApplicationShutdown {
     const session: LockSession = {
       client,
       broken: false,
+      pid: 0,
       end() {
         session.broken = true;
         void client.end().catch(() => undefined);
       },
     };
-    // An idle session that breaks is dropped when next taken; never crash the process for it.
-    client.on('error', () => {
+    // A session that breaks while a run holds its lock aborts that run; an idle one is dropped when next
+    // taken; never crash the process for it.
+    const broke = (): void => {
       session.broken = true;
-    });
-    client.on('end', () => {
-      session.broken = true;
-    });
+      session.onBroken?.();
+    };
+    client.on('error', broke);
+    client.on('end', broke);
     try {
       await client.connect();
+      const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      session.pid = rows[0]!.pid;
     } catch (error) {
       session.end();
       throw error;
@@ -117,5 +158,9 @@ export class JobLocks implements OnApplicationShutdown {
 interface LockSession {
   readonly client: pg.Client;
   broken: boolean;
+  /** The backend pid holding this session's locks (pg_locks.pid). */
+  pid: number;
+  /** Called when the session breaks (set while a run holds a lock on it). */
+  onBroken?: () => void;
   end(): void;
 }

@@ -1,6 +1,12 @@
-import { type ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
+import {
+  type ExecutionContext,
+  Injectable,
+  ServiceUnavailableException,
+  UnauthorizedException,
+} from '@nestjs/common';
 import { AuthGuard } from '@nestjs/passport';
 import type { Request } from 'express';
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '#common';
 import { claimsBearer } from '../http/csrf.js';
 import { isFullySignedIn } from '../http/session-state.js';
 
@@ -28,6 +34,8 @@ export class ApiAuthGuard extends AuthGuard('bearer') {
   override handleRequest<TUser = Express.User>(err: unknown, user: TUser | false): TUser {
     // A token the strategy recognized but refused (expired) says why; anything else stays generic.
     if (err instanceof UnauthorizedException) throw err;
+    // The token could not be looked up: not a bad token (401) but a database outage (503).
+    if (isDatabaseUnavailable(err)) throw new ServiceUnavailableException(DATABASE_UNAVAILABLE_MESSAGE);
     if (err || !user) throw new UnauthorizedException('The bearer token is invalid or has been revoked.');
     return user;
   }

@@ -65,12 +65,24 @@ export class ActivityController {
   @Get('activity')
   async activity(@Req() req: Request, @Res() res: Response): Promise<void> {
     const events = await this.audit.listForUser(req.user!.id, 200);
+    // The user's own chain, re-verified on every view (docs/security.md item 33).
+    const [chain] = (await this.audit.verify({ userId: req.user!.id })).chains;
+    const trail = chain?.break
+      ? { broken: true, text: `Audit trail broken: ${chain.break.message}` }
+      : chain?.verifiedUpTo
+        ? {
+            broken: false,
+            text: `Audit trail verified up to ${utcLabel(chain.verifiedUpTo)}`,
+            iso: chain.verifiedUpTo.toISOString(),
+          }
+        : null;
     res.setHeader('Cache-Control', 'no-store');
     res.render('pages/activity', {
       title: 'Activity',
       user: req.user,
       csrfToken: csrfToken(req),
       hasEvents: events.length > 0,
+      trail,
       events: events.map((e) => ({
         label: LABELS[e.action] ?? e.action,
         action: e.action,

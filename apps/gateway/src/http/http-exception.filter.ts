@@ -8,7 +8,7 @@ import {
   Logger,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { InvalidCursorError } from '#common';
+import { DATABASE_UNAVAILABLE_MESSAGE, InvalidCursorError, isDatabaseUnavailable } from '#common';
 import { ClientAbortedError } from './client-aborted.error.js';
 import { csrfToken } from './csrf.js';
 import { RedirectException } from './redirect.exception.js';
@@ -63,6 +63,11 @@ export class HttpExceptionFilter implements ExceptionFilter {
     } else if (exception instanceof InvalidCursorError) {
       status = HttpStatus.BAD_REQUEST;
       message = exception.message;
+    } else if (isDatabaseUnavailable(exception)) {
+      // PostgreSQL restarting or unreachable: the pool reconnects by itself; the client may retry.
+      status = HttpStatus.SERVICE_UNAVAILABLE;
+      message = DATABASE_UNAVAILABLE_MESSAGE;
+      this.logger.warn(`${req.method} ${req.path}: database unavailable (${(exception as Error).message})`);
     } else if (exception instanceof ClientAbortedError) {
       this.logger.warn(`${req.method} ${req.path}: ${exception.message}; partial upload removed`);
       return;

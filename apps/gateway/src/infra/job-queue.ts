@@ -2,6 +2,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   bullPrefix,
+  defaultJobOptions,
   isJobProgress,
   JOB_QUEUES,
   type JobName,
@@ -41,12 +42,7 @@ export class JobQueue {
       const created = new Queue(name, {
         connection,
         prefix: bullPrefix(config.redis.prefix),
-        defaultJobOptions: {
-          attempts: config.worker.jobAttempts,
-          backoff: { type: 'exponential', delay: 2_000 },
-          removeOnComplete: { age: 24 * 3600, count: 10_000 },
-          removeOnFail: { age: 7 * 24 * 3600 },
-        },
+        defaultJobOptions: defaultJobOptions(config),
       });
       created.on('error', () => undefined);
       return created;

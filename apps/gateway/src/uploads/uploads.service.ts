@@ -107,8 +107,8 @@ export class UploadsService {
     const received = await this.streamToTemp(req);
     try {
       await this.enforceQuota(ownerId, received);
-      for (const file of received) {
-        await this.files.createQueued({
+      await this.files.createQueuedMany(
+        received.map((file) => ({
           id: file.id,
           ownerId,
           filename: file.filename,
@@ -117,23 +117,31 @@ export class UploadsService {
           tempPath: file.id,
           keyRef: file.wrapped!.keyRef,
           wrappedKey: file.wrapped!.wrappedKey.length ? file.wrapped!.wrappedKey : null,
-        });
-      }
+        })),
+      );
       await this.enqueue(ownerId, received);
     } catch (error) {
       await Promise.all(received.map((f) => this.files.delete(f.id).catch(() => undefined)));
       await this.discard(received);
       throw error;
     }
-    for (const file of received) {
-      this.metrics.uploadFileBytes.observe(file.size);
-      await this.audit.record({
-        action: 'upload.accepted',
-        userId: ownerId,
-        fileId: file.id,
-        ip: req.ip,
-        details: { filename: file.filename, size: file.size },
-      });
+    for (const file of received) this.metrics.uploadFileBytes.observe(file.size);
+    try {
+      for (const file of received) {
+        await this.audit.record({
+          action: 'upload.accepted',
+          userId: ownerId,
+          fileId: file.id,
+          ip: req.ip,
+          details: { filename: file.filename, size: file.size },
+        });
+      }
+    } catch (error) {
+      // The files are queued and will be stored: answering 503 now would make the client upload them
+      // twice. Their `file.stored` events still follow; this request's `upload.accepted` ones are lost.
+      this.logger.error(
+        `Accepted ${received.length} upload(s) but could not audit them: ${(error as Error).message}`,
+      );
     }
     return received.map((f) => ({
       id: f.id,

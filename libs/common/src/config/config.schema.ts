@@ -75,6 +75,7 @@ export const envSchema = z
     PUBLIC_URL: url(['http:', 'https:']).optional(),
     ALLOWED_ORIGINS: z.string().optional(),
     TRUST_PROXY: z.string().default('loopback'),
+    HTTP_IDLE_TIMEOUT: duration.default(60_000),
     DATABASE_URL: url(['postgres:', 'postgresql:']).default('postgres://postgres@127.0.0.1:5432/tess'),
     DATABASE_POOL_SIZE: int(1, 200).default(10),
     MIGRATE_ON_START: bool.default(true),
@@ -147,6 +148,9 @@ export const envSchema = z
     WORKER_SHUTDOWN_TIMEOUT: duration.default(60_000),
     WORKER_LOCK_DURATION: duration.default(30_000),
     JOB_ATTEMPTS: int(1, 100).default(5),
+    RECONCILE_INTERVAL: duration.default(60_000),
+    RECONCILE_GRACE: duration.default(2 * 60_000),
+    AUDIT_ANCHOR_INTERVAL: duration.default(3_600_000),
   })
   .superRefine((env, ctx) => {
     if (env.STORAGE_DRIVER === 's3' && !env.S3_BUCKET) {
@@ -198,7 +202,15 @@ export interface TessConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   /** `auto`: human-readable on a terminal (stdout is a TTY), JSON lines otherwise. */
   logFormat: 'auto' | 'json' | 'pretty';
-  http: { host: string; port: number; publicUrl: string; allowedOrigins: string[]; trustProxy: string };
+  http: {
+    host: string;
+    port: number;
+    publicUrl: string;
+    allowedOrigins: string[];
+    trustProxy: string;
+    /** A connection silent this long (no byte either way) is closed; there is no cap on a whole request. */
+    idleTimeoutMs: number;
+  };
   database: { url: string; poolSize: number; migrateOnStart: boolean };
   redis: { url: string; prefix: string };
   session: { secret: string; idleTimeoutMs: number; absoluteTimeoutMs: number; cookieSecure: boolean };
@@ -246,6 +258,13 @@ export interface TessConfig {
     lockDurationMs: number;
     jobAttempts: number;
   };
+  /**
+   * The worker's reconciler (apps/crypto-worker/src/reconcile): every `intervalMs` (and at start), files
+   * `queued` or `processing` for longer than `graceMs` without a live BullMQ job are re-enqueued.
+   */
+  reconcile: { intervalMs: number; graceMs: number };
+  /** How often a worker signs the audit chains' heads into the object store (libs/common/src/audit). */
+  auditAnchorIntervalMs: number;
 }
 
 export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): TessConfig {
@@ -259,7 +278,14 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
     env: env.NODE_ENV,
     logLevel: env.LOG_LEVEL,
     logFormat: env.LOG_FORMAT,
-    http: { host: env.HOST, port: env.PORT, publicUrl, allowedOrigins: origins, trustProxy: env.TRUST_PROXY },
+    http: {
+      host: env.HOST,
+      port: env.PORT,
+      publicUrl,
+      allowedOrigins: origins,
+      trustProxy: env.TRUST_PROXY,
+      idleTimeoutMs: env.HTTP_IDLE_TIMEOUT,
+    },
     database: {
       url: env.DATABASE_URL,
       poolSize: env.DATABASE_POOL_SIZE,
@@ -338,5 +364,7 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
       lockDurationMs: env.WORKER_LOCK_DURATION,
       jobAttempts: env.JOB_ATTEMPTS,
     },
+    reconcile: { intervalMs: env.RECONCILE_INTERVAL, graceMs: env.RECONCILE_GRACE },
+    auditAnchorIntervalMs: env.AUDIT_ANCHOR_INTERVAL,
   };
 }

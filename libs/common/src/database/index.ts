@@ -1,5 +1,6 @@
 export * from './data-source.js';
-export { DatabaseModule } from './database.module.js';
+export { AUDIT_KEYRING, DatabaseModule } from './database.module.js';
+export * from './database-unavailable.js';
 export * from './entities/index.js';
 export { MIGRATIONS } from './migrations/index.js';
 export * from './repositories/index.js';

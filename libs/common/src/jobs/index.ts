@@ -1,3 +1,4 @@
+import type { TessConfig } from '../config/config.schema.js';
 import {
   type EncryptFilePayload,
   type EncryptFileResult,
@@ -62,6 +63,19 @@ export function jobResultOf<N extends JobName>(name: N, returnvalue: unknown): J
   }
   const isResult: (value: unknown) => value is JobResults[N] = JOB_GUARDS[name].result;
   return isResult(value) ? value : undefined;
+}
+
+/**
+ * BullMQ options every producer gives a job (the gateway's uploads and the worker's reconciler): retries
+ * with exponential backoff, finished jobs kept a while for the job API.
+ */
+export function defaultJobOptions(config: Pick<TessConfig, 'worker'>) {
+  return {
+    attempts: config.worker.jobAttempts,
+    backoff: { type: 'exponential', delay: 2_000 },
+    removeOnComplete: { age: 24 * 3600, count: 10_000 },
+    removeOnFail: { age: 7 * 24 * 3600 },
+  } as const;
 }
 
 /** The BullMQ key prefix for an installation. */

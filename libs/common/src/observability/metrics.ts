@@ -14,6 +14,7 @@ export class TessMetrics {
   readonly bytes: Counter<'stage'>;
   readonly jobFailures: Counter<'reason'>;
   readonly queueJobs: Gauge<'state'>;
+  readonly reconciledJobs: Counter<'outcome'>;
 
   constructor(app: 'gateway' | 'crypto-worker', queueCounts?: () => Promise<Record<string, number>>) {
     this.registry.setDefaultLabels({ app });
@@ -49,6 +50,12 @@ export class TessMetrics {
       name: 'tess_job_failures_total',
       help: 'Failed job attempts by reason',
       labelNames: ['reason'],
+      registers,
+    });
+    this.reconciledJobs = new Counter({
+      name: 'tess_reconciled_jobs_total',
+      help: 'Files whose BullMQ job was lost, by what the reconciler did: requeued, or failed (staged data gone)',
+      labelNames: ['outcome'],
       registers,
     });
     this.queueJobs = new Gauge({

@@ -61,4 +61,21 @@ export class AuditEventEntity {
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;
+
+  /** `user:<id>` or `system` (`legacy`: recorded before the chain); see libs/common/src/audit. */
+  @Column({ type: 'varchar', length: 80 })
+  chain!: string;
+
+  /** Position in the chain, from 1. */
+  @Column({ type: 'bigint', transformer: { to: (v: number) => v, from: (v: string) => Number(v) } })
+  seq!: number;
+
+  @Column({ name: 'prev_hash', type: 'bytea', nullable: true })
+  prevHash!: Buffer | null;
+
+  @Column({ type: 'bytea', nullable: true })
+  hash!: Buffer | null;
+
+  @Column({ name: 'key_ref', type: 'varchar', length: 1024, nullable: true })
+  keyRef!: string | null;
 }

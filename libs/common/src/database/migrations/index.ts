@@ -1,5 +1,6 @@
 import { InitialSchema1764300000000 } from './1764300000000-initial-schema.js';
 import { ApiTokenExpiry1764400000000 } from './1764400000000-api-token-expiry.js';
+import { Reliability1764500000000 } from './1764500000000-reliability.js';
 import { PasswordResetTokens1764800000000 } from './1764800000000-password-reset-tokens.js';
 import { ResumableUploads1765000000000 } from './1765000000000-resumable-uploads.js';
 import { Mfa1765100000000 } from './1765100000000-mfa.js';
@@ -8,6 +9,7 @@ import { Mfa1765100000000 } from './1765100000000-mfa.js';
 export const MIGRATIONS = [
   InitialSchema1764300000000,
   ApiTokenExpiry1764400000000,
+  Reliability1764500000000,
   PasswordResetTokens1764800000000,
   ResumableUploads1765000000000,
   Mfa1765100000000,

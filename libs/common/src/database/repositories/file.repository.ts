@@ -22,6 +22,30 @@ export interface StoredFileFacts {
   clientVerified?: boolean | null;
 }
 
+/** A PostgreSQL session (backend pid) and the advisory lock key (`hashtextextended(key, 0)`) it must hold. */
+export interface LockFence {
+  pid: number;
+  key: string;
+}
+
+/** A new upload's row, before it is `queued`. */
+export type NewQueuedFile = Pick<
+  FileEntity,
+  'id' | 'ownerId' | 'filename' | 'contentType' | 'size' | 'tempPath'
+> &
+  Partial<Pick<FileEntity, 'keyRef' | 'wrappedKey' | 'clientSha256'>>;
+
+/** Where a page of `listStale` ended. */
+export interface StaleCursor {
+  updatedAt: string;
+  id: string;
+}
+
+/** What the reconciler needs of a file that may have lost its job. */
+export interface StaleFile extends Pick<FileEntity, 'id' | 'ownerId' | 'status' | 'tempPath' | 'keyRef'> {
+  cursor: StaleCursor;
+}
+
 /** created_at as text with all six fractional digits, for the cursor. */
 const CURSOR_TIME_SQL = `to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
@@ -33,15 +57,62 @@ export class FileRepository {
     this.repo = dataSource.getRepository(FileEntity);
   }
 
-  async createQueued(
-    data: Pick<FileEntity, 'id' | 'ownerId' | 'filename' | 'contentType' | 'size' | 'tempPath'> &
-      Partial<Pick<FileEntity, 'keyRef' | 'wrappedKey' | 'clientSha256'>>,
-  ): Promise<FileEntity> {
-    // insert, not save: save would first SELECT the id to choose between INSERT and UPDATE, and wrap
-    // the INSERT in a transaction of its own; this runs once per uploaded file.
-    const entity = this.repo.create({ ...data, status: 'queued', attempts: 0 });
-    await this.repo.insert(entity);
-    return entity;
+  async createQueued(data: NewQueuedFile): Promise<FileEntity> {
+    const [entity] = await this.createQueuedMany([data]);
+    return entity!;
+  }
+
+  /**
+   * The rows of one upload request in one INSERT: all of them or none, so a database that fails midway
+   * leaves no row of the request behind (docs/security.md item 34).
+   */
+  async createQueuedMany(files: NewQueuedFile[]): Promise<FileEntity[]> {
+    const entities = files.map((data) => this.repo.create({ ...data, status: 'queued', attempts: 0 }));
+    // clock_timestamp(), evaluated row by row, keeps the request's files in upload order (now() would
+    // give them all the statement's time, and the file list sorts by created_at).
+    await this.repo
+      .createQueryBuilder()
+      .insert()
+      .into(FileEntity)
+      .values(
+        entities.map((entity) => ({
+          ...entity,
+          createdAt: () => 'clock_timestamp()',
+          updatedAt: () => 'clock_timestamp()',
+        })),
+      )
+      .execute();
+    return entities;
+  }
+
+  /**
+   * Files `queued` or `processing` whose row has not changed for `graceMs`, oldest first, after `after`
+   * (keyset paging on the (status, updated_at) index, so a pass reads only such rows). `cursor` is the
+   * exact updated_at (microseconds) as text, for the next page.
+   */
+  async listStale(graceMs: number, limit: number, after?: StaleCursor): Promise<StaleFile[]> {
+    const rows: Array<{
+      id: string;
+      owner_id: string;
+      status: FileStatus;
+      temp_path: string | null;
+      key_ref: string | null;
+      cursor: string;
+    }> = await this.repo.query(
+      `SELECT id, owner_id, status, temp_path, key_ref, updated_at::text AS cursor FROM files
+       WHERE status IN ('queued', 'processing') AND updated_at < now() - make_interval(secs => $1)
+         AND ($2::timestamptz IS NULL OR (updated_at, id) > ($2::timestamptz, $3::uuid))
+       ORDER BY updated_at, id LIMIT $4`,
+      [graceMs / 1000, after?.updatedAt ?? null, after?.id ?? null, limit],
+    );
+    return rows.map((r) => ({
+      id: r.id,
+      ownerId: r.owner_id,
+      status: r.status,
+      tempPath: r.temp_path,
+      keyRef: r.key_ref,
+      cursor: { updatedAt: r.cursor, id: r.id },
+    }));
   }
 
   /** A resumable upload's row, from its creation: its size reserved against the quota while it arrives. */
@@ -162,20 +233,50 @@ export class FileRepository {
     return entity;
   }
 
-  /** Commits the stored state only if the file is still being processed (a deleted file stays deleted). */
-  async markStored(id: string, facts: StoredFileFacts): Promise<boolean> {
-    const result = await this.repo.update(
-      { id, status: 'processing' },
-      {
+  /**
+   * Commits the stored state only if the file is still being processed (a deleted file stays deleted) and,
+   * with a `fence`, only while that PostgreSQL session still holds the file's advisory lock: a worker
+   * whose lock session was killed (pg_terminate_backend, a network cut) cannot commit a file that another
+   * run now owns (docs/security.md item 34).
+   */
+  async markStored(id: string, facts: StoredFileFacts, fence?: LockFence): Promise<boolean> {
+    const qb = this.repo
+      .createQueryBuilder()
+      .update(FileEntity)
+      .set({
         ...facts,
         status: 'stored',
         error: null,
         tempPath: null,
-        storedAt: new Date(),
-        finishedAt: new Date(),
-      },
-    );
+        storedAt: () => 'now()',
+        finishedAt: () => 'now()',
+      })
+      .where('id = :id', { id })
+      .andWhere("status = 'processing'");
+    if (fence) {
+      qb.andWhere(
+        `EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.pid = :pid
+           AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+           AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(:lockKey, 0))`,
+        { pid: fence.pid, lockKey: fence.key },
+      );
+    }
+    const result = await qb.execute();
     return (result.affected ?? 0) > 0;
+  }
+
+  /**
+   * Marks a file failed only if it is still `queued`/`processing` and unchanged since `cursor` (the row the
+   * reconciler looked at): a worker that picked it up meanwhile wins. True when it was marked.
+   */
+  async markFailedIfUnchanged(id: string, cursor: StaleCursor, error: string): Promise<boolean> {
+    // TypeORM answers an UPDATE with [rows, rowCount].
+    const [rows]: [unknown[], number] = await this.repo.query(
+      `UPDATE files SET status = 'failed', error = $3, finished_at = now(), updated_at = now()
+       WHERE id = $1 AND status IN ('queued', 'processing') AND updated_at = $2::timestamptz RETURNING id`,
+      [id, cursor.updatedAt, error.slice(0, 2000)],
+    );
+    return rows.length > 0;
   }
 
   /** A failed attempt that will be retried: back to queued, with the reason kept for the user to see. */

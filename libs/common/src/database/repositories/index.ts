@@ -4,6 +4,10 @@ export {
   type FilePage,
   FileRepository,
   InvalidCursorError,
+  type LockFence,
+  type NewQueuedFile,
+  type StaleCursor,
+  type StaleFile,
   type StoredFileFacts,
 } from './file.repository.js';
 export { MfaRepository, type SealedTotpSecret } from './mfa.repository.js';
