@@ -44,7 +44,7 @@ export interface paths {
         /** List your unrevoked tokens, expired ones included (never the token values) */
         get: operations["listTokens"];
         put?: never;
-        /** Exchange username and password for a bearer token (throttled like the login form) */
+        /** Exchange username and password (and `otp` when the account has two-factor sign-in) for a bearer token (throttled like the login form) */
         post: operations["createToken"];
         delete?: never;
         options?: never;
@@ -351,6 +351,7 @@ export interface components {
             username: string;
             password: string;
             name?: string;
+            otp?: string;
             expiresIn?: string;
         };
         DuplicateOfDto: {
@@ -746,7 +747,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDto"];
                 };
             };
-            /** @description Invalid username or password */
+            /** @description Invalid username or password, or `otp` missing or wrong for an account with two-factor sign-in */
             401: {
                 headers: {
                     [name: string]: unknown;

@@ -37,6 +37,8 @@ describe('migrations', () => {
       'audit_chain_heads',
       'audit_events',
       'files',
+      'mfa_recovery_codes',
+      'mfa_totp',
       'migrations',
       'password_reset_tokens',
       'share_download_leases',

@@ -140,6 +140,7 @@ describe('OpenAPI document', () => {
     expect(Object.keys(schemas.CreateTokenRequest!.properties!).sort()).toEqual([
       'expiresIn',
       'name',
+      'otp',
       'password',
       'username',
     ]);

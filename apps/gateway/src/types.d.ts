@@ -18,6 +18,11 @@ declare module 'express-session' {
   interface SessionData {
     /** When the user logged in (ms since epoch), for the absolute session timeout. */
     authenticatedAt?: number;
+    /**
+     * Password accepted, second factor not yet (docs/security.md item 30): the session has no passport
+     * user, so nothing but the second-factor page works with it; it expires after MFA_PENDING_MS.
+     */
+    mfaPending?: { userId: string; username: string; since: number };
     /** One-shot message shown on the next page render. */
     flash?: { kind: 'success' | 'danger' | 'info'; text: string };
   }

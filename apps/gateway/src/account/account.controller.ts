@@ -5,6 +5,7 @@ import { UserRepository } from '#common';
 import { changePasswordFormSchema } from '../auth/auth.schemas.js';
 import { AuthService, WeakPasswordError, WrongPasswordError } from '../auth/auth.service.js';
 import { ThrottledException } from '../auth/login-protection.service.js';
+import { MfaService } from '../auth/mfa.service.js';
 import { PageAuthGuard } from '../auth/page-auth.guard.js';
 import { UserSessionsService } from '../auth/user-sessions.service.js';
 import { csrfToken } from '../http/csrf.js';
@@ -26,11 +27,16 @@ export class AccountController {
     private readonly sessions: UserSessionsService,
     private readonly users: UserRepository,
     private readonly tokens: TokensService,
+    private readonly mfa: MfaService,
   ) {}
 
   private async render(req: Request, res: Response, status: number, errors: FieldErrors = {}): Promise<void> {
     const user = req.user!;
-    const [account, tokens] = await Promise.all([this.users.findById(user.id), this.tokens.list(user.id)]);
+    const [account, tokens, mfa] = await Promise.all([
+      this.users.findById(user.id),
+      this.tokens.list(user.id),
+      this.mfa.status(user.id),
+    ]);
     const flash = req.session.flash;
     if (flash) delete req.session.flash;
     res.setHeader('Cache-Control', 'private, no-store');
@@ -39,6 +45,7 @@ export class AccountController {
       user,
       email: account?.email ?? '',
       tokenCount: tokens.length,
+      totpOn: mfa.totp === 'on',
       flash,
       errors,
       csrfToken: csrfToken(req),

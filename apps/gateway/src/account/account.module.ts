@@ -6,11 +6,12 @@ import { AccountController } from './account.controller.js';
 import { AccountApiController } from './account-api.controller.js';
 import { MailEnabledGuard, PasswordResetController } from './password-reset.controller.js';
 import { PasswordResetService } from './password-reset.service.js';
+import { SecurityController } from './security.controller.js';
 
 /** The account page, password change (page and API) and password reset by e-mail. */
 @Module({
   imports: [AuthModule, TokensModule, MailModule],
-  controllers: [AccountController, AccountApiController, PasswordResetController],
+  controllers: [AccountController, AccountApiController, PasswordResetController, SecurityController],
   providers: [PasswordResetService, MailEnabledGuard],
 })
 export class AccountModule {}

@@ -3,6 +3,7 @@ import { EventsModule } from '../events/events.module.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { LoginProtectionService } from './login-protection.service.js';
+import { MfaService } from './mfa.service.js';
 import { PasswordService } from './password.service.js';
 import { UserSessionsService } from './user-sessions.service.js';
 
@@ -13,7 +14,7 @@ import { UserSessionsService } from './user-sessions.service.js';
 @Module({
   imports: [EventsModule],
   controllers: [AuthController],
-  providers: [AuthService, PasswordService, LoginProtectionService, UserSessionsService],
-  exports: [AuthService, PasswordService, LoginProtectionService, UserSessionsService],
+  providers: [AuthService, PasswordService, LoginProtectionService, UserSessionsService, MfaService],
+  exports: [AuthService, PasswordService, LoginProtectionService, UserSessionsService, MfaService],
 })
 export class AuthModule {}

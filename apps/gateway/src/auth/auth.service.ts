@@ -105,19 +105,11 @@ export class AuthService implements OnModuleInit {
   ): Promise<number> {
     const problem = passwordProblem(input.newPassword, user.username);
     if (problem) throw new WeakPasswordError(problem);
-    const attempt = await this.throttled(
-      () => this.protection.begin(user.username, ip),
-      ip,
-      'password.change_throttled',
-      user.id,
-    );
-    const stored = await this.users.findById(user.id);
-    const ok = await this.passwords.verify(stored?.passwordHash ?? this.dummyHash, input.currentPassword);
-    if (!stored || !ok) {
-      await this.audit.record({ action: 'password.change_failed', userId: user.id, ip, details: { via } });
-      throw new WrongPasswordError();
-    }
-    await this.protection.succeeded(attempt);
+    await this.confirmPassword(user, input.currentPassword, ip, {
+      throttled: 'password.change_throttled',
+      failed: 'password.change_failed',
+      details: { via },
+    });
     await this.users.changePassword(user.id, await this.passwords.hash(input.newPassword));
     const endedSessions = await this.sessions.endAll(user.id, keepSessionId);
     await this.audit.record({
@@ -127,6 +119,32 @@ export class AuthService implements OnModuleInit {
       details: { via, endedSessions },
     });
     return endedSessions;
+  }
+
+  /**
+   * Confirms a signed-in user's password for a sensitive change (a password change, turning off the
+   * second factor) under the sign-in throttle, whose limits a wrong one counts against exactly like a
+   * wrong sign-in; refusals are audited with the given actions. Throws WrongPasswordError.
+   */
+  async confirmPassword(
+    user: Express.User,
+    password: string,
+    ip: string,
+    audit: { throttled: AuditAction; failed: AuditAction; details?: Record<string, string> },
+  ): Promise<void> {
+    const attempt = await this.throttled(
+      () => this.protection.begin(user.username, ip),
+      ip,
+      audit.throttled,
+      user.id,
+    );
+    const stored = await this.users.findById(user.id);
+    const ok = await this.passwords.verify(stored?.passwordHash ?? this.dummyHash, password);
+    if (!stored || !ok) {
+      await this.audit.record({ action: audit.failed, userId: user.id, ip, details: audit.details ?? {} });
+      throw new WrongPasswordError();
+    }
+    await this.protection.succeeded(attempt);
   }
 
   /**

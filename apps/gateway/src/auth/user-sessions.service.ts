@@ -48,6 +48,19 @@ export class UserSessionsService {
   }
 
   /**
+   * Password accepted, second factor to come: a fresh session id (the pre-login one dies) holding only
+   * the pending mark, no passport user (see isFullySignedIn). Not indexed: it signs nothing in, and it
+   * expires on its own after MFA_PENDING_MS.
+   */
+  async startPending(req: Request, user: Express.User): Promise<void> {
+    await new Promise<void>((resolve, reject) =>
+      req.session.regenerate((err) => (err ? reject(err) : resolve())),
+    );
+    req.session.mfaPending = { userId: user.id, username: user.username, since: Date.now() };
+    await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+  }
+
+  /**
    * Gives a signed-in request a new session id (OWASP: renew the id when the credentials change),
    * keeping its absolute deadline; the old id stops working.
    */

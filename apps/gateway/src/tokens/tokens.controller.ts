@@ -9,6 +9,7 @@ import {
   ParseUUIDPipe,
   Post,
   Req,
+  UnauthorizedException,
   UseGuards,
 } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
@@ -18,6 +19,7 @@ import { type ApiTokenEntity, durationSchema } from '#common';
 import { ApiAuthGuard } from '../auth/api-auth.guard.js';
 import { loginSchema } from '../auth/auth.schemas.js';
 import { AuthService } from '../auth/auth.service.js';
+import { InvalidSecondFactorError, MfaService } from '../auth/mfa.service.js';
 import { ApiAuth, ApiBodyFrom, ApiErrors, PUBLIC, TokenCreatedDto, TokenListDto } from '../http/openapi.js';
 import { parseOrThrow } from '../http/validation.js';
 import { formatDuration, MAX_TOKEN_LIFETIME_MS, MIN_TOKEN_LIFETIME_MS } from './token-expiry.js';
@@ -25,6 +27,8 @@ import { TokensService } from './tokens.service.js';
 
 const createTokenSchema = loginSchema.extend({
   name: z.string().trim().min(1).max(100, 'name must be at most 100 characters').optional(),
+  // Required when the account has two-factor sign-in: a current TOTP code or an unused recovery code.
+  otp: z.string().trim().min(1).max(64).optional(),
   // The config's duration notation, so `expiresIn` reads like API_TOKEN_MAX_LIFETIME.
   expiresIn: z
     .string({ message: 'must be a duration such as 30d, 12h or 900 (seconds)' })
@@ -52,13 +56,15 @@ export class TokensController {
   constructor(
     private readonly auth: AuthService,
     private readonly tokens: TokensService,
+    private readonly mfa: MfaService,
   ) {}
 
   /** Exchanges username + password for a bearer token (throttled like the login form). */
   @Post()
   @HttpCode(201)
   @ApiOperation({
-    summary: 'Exchange username and password for a bearer token (throttled like the login form)',
+    summary:
+      'Exchange username and password (and `otp` when the account has two-factor sign-in) for a bearer token (throttled like the login form)',
     operationId: 'createToken',
     ...PUBLIC,
   })
@@ -66,12 +72,29 @@ export class TokensController {
   @ApiResponse({ status: 201, type: TokenCreatedDto })
   @ApiErrors(
     [400, 'Malformed body, or expiresIn longer than API_TOKEN_MAX_LIFETIME'],
-    [401, 'Invalid username or password'],
+    [401, 'Invalid username or password, or `otp` missing or wrong for an account with two-factor sign-in'],
     [429, 'Too many failed attempts'],
   )
   async create(@Req() req: Request, @Body() body: unknown) {
     const input = parseOrThrow(createTokenSchema, body);
-    const user = await this.auth.authenticate(input.username, input.password, req.ip ?? 'unknown');
+    const ip = req.ip ?? 'unknown';
+    const user = await this.auth.authenticate(input.username, input.password, ip);
+    // Otherwise this endpoint would be a way around the second factor (docs/security.md item 30).
+    if (await this.mfa.hasSecondFactor(user.id)) {
+      if (!input.otp)
+        throw new UnauthorizedException(
+          'This account uses two-factor sign-in: send `otp`, a current code from the authenticator app or an unused recovery code.',
+        );
+      try {
+        await this.mfa.verify(user, input.otp, ip, 'api-token');
+      } catch (error) {
+        if (error instanceof InvalidSecondFactorError)
+          throw new UnauthorizedException(
+            'The `otp` is not valid: send a current code or an unused recovery code.',
+          );
+        throw error;
+      }
+    }
     const { token, entity } = await this.tokens.create(user.id, input.name ?? 'api', req.ip, input.expiresIn);
     return {
       token,

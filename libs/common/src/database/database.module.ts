@@ -10,6 +10,7 @@ import {
   ApiTokenRepository,
   AuditRepository,
   FileRepository,
+  MfaRepository,
   PasswordResetTokenRepository,
   ShareRepository,
   UserRepository,
@@ -21,6 +22,7 @@ const REPOSITORIES = [
   ApiTokenRepository,
   PasswordResetTokenRepository,
   ShareRepository,
+  MfaRepository,
 ];
 
 /** The audit keyring (HMAC keys of the chain), released with the app. */

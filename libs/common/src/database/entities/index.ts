@@ -1,6 +1,7 @@
 import { ApiTokenEntity } from './api-token.entity.js';
 import { AuditEventEntity } from './audit-event.entity.js';
 import { FileEntity } from './file.entity.js';
+import { MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
 import { PasswordResetTokenEntity } from './password-reset-token.entity.js';
 import { ShareEntity } from './share.entity.js';
 import { UserEntity } from './user.entity.js';
@@ -14,6 +15,7 @@ export {
   REFUSED_STATUSES,
   type RefusedStatus,
 } from './file.entity.js';
+export { MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
 export { PasswordResetTokenEntity } from './password-reset-token.entity.js';
 export { ShareEntity } from './share.entity.js';
 export { UserEntity } from './user.entity.js';
@@ -25,4 +27,6 @@ export const ENTITIES = [
   AuditEventEntity,
   PasswordResetTokenEntity,
   ShareEntity,
+  MfaTotpEntity,
+  MfaRecoveryCodeEntity,
 ];

@@ -5,6 +5,7 @@ import { Shares1764600000000 } from './1764600000000-shares.js';
 import { PasswordResetTokens1764800000000 } from './1764800000000-password-reset-tokens.js';
 import { ContentChecks1764900000000 } from './1764900000000-content-checks.js';
 import { ResumableUploads1765000000000 } from './1765000000000-resumable-uploads.js';
+import { Mfa1765100000000 } from './1765100000000-mfa.js';
 
 /** Every migration, oldest first. Applied at gateway start (under an advisory lock) and by `npm run migrate`. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   PasswordResetTokens1764800000000,
   ContentChecks1764900000000,
   ResumableUploads1765000000000,
+  Mfa1765100000000,
 ];

@@ -10,6 +10,7 @@ export {
   type StaleFile,
   type StoredFileFacts,
 } from './file.repository.js';
+export { MfaRepository, type SealedTotpSecret } from './mfa.repository.js';
 export {
   PasswordResetTokenRepository,
   type ResetTokenState,
