@@ -64,6 +64,8 @@ let row = {
   size,
   tempPath: fileId,
   filename: 'bench.bin',
+  contentType: 'application/octet-stream',
+  clientSha256: null,
   ...wrapped,
 };
 let stored = null;
