@@ -107,7 +107,8 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       if (!result || result.skipped) return;
       void this.emit(jobId, result.ownerId, 'job:completed', {
         jobId,
-        fileId: jobId,
+        // A new version's job runs on an upload row of its own; the file it became a version of is named.
+        fileId: result.fileId || jobId,
         sha1: result.sha1,
         sha256: result.sha256,
         size: result.size,

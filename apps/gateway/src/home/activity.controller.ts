@@ -48,6 +48,8 @@ const LABELS: Record<string, string> = {
   'file.verified': 'File verified',
   'file.corrupt': 'Integrity check failed',
   'file.deleted': 'File deleted',
+  'file.version_restored': 'Version restored',
+  'file.version_deleted': 'Version deleted',
   'share.created': 'Share link created',
   'share.revoked': 'Share link revoked',
   'share.viewed': 'Share link opened',
@@ -128,6 +130,7 @@ const TYPES: Record<string, { label: string; actions: AuditAction[] }> = {
     ],
   },
   integrity: { label: 'Verifications and integrity', actions: ['file.verified', 'file.corrupt'] },
+  versions: { label: 'Versions', actions: ['file.version_restored', 'file.version_deleted'] },
   deletions: { label: 'Deletions', actions: ['file.deleted'] },
 };
 
