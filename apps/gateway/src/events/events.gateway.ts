@@ -107,11 +107,14 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       if (!result || result.skipped) return;
       void this.emit(jobId, result.ownerId, 'job:completed', {
         jobId,
-        // A new version's job runs on an upload row of its own; the file it became a version of is named.
-        fileId: result.fileId || jobId,
+        fileId: jobId,
         sha1: result.sha1,
         sha256: result.sha256,
         size: result.size,
+        // A new version's job runs on an upload row of its own, now folded into the file it names.
+        ...(result.fileId && result.fileId !== jobId
+          ? { versionOf: result.fileId, ...(result.version ? { version: result.version } : {}) }
+          : {}),
       }).finally(() => this.owners.delete(jobId));
     });
     this.queueEvents.on('failed', ({ jobId, failedReason }) => {

@@ -50,6 +50,9 @@ export function fileRow(file: FileEntity, twin?: Pick<FileEntity, 'id' | 'filena
     error: file.status === 'stored' ? '' : (file.error ?? ''),
     canDownload: file.status === 'stored',
     canVerify: file.status === 'stored' || file.status === 'corrupt',
+    version: file.version,
+    versionCount: file.versionCount,
+    hasVersions: file.versionCount > 0,
   };
 }
 

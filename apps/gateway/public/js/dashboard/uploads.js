@@ -1,13 +1,15 @@
 // Uploads: the drop zone and picker, the client-side size check, a small queue of XHR uploads (their
 // transfer progress) and one card per file whose second bar follows the worker's job.
 import { api, errorMessage, parseJson } from './api-client.js';
-import { onRowFilled, refreshRow, setRowStatus, upsertRow } from './file-table.js';
+import { onRowFilled, refreshRow, setRowStatus, storedFileNamed, upsertRow } from './file-table.js';
 import { duplicateText, formatBytes, shortHash } from './format.js';
-import { announce, csrfToken, dom, field, maxFileSize, maxFileSizeLabel, setText } from './page.js';
+import { announce, bs, csrfToken, dom, field, maxFileSize, maxFileSizeLabel, setText } from './page.js';
 import { isSignedOut, onSignedOut, SIGNED_OUT_MESSAGE } from './session.js';
 import { groupedToast } from './toasts.js';
 
 const FINAL = new Set(['stored', 'failed', 'rejected', 'cancelled']);
+/** Final statuses of a new version's upload row that never became a version. */
+const FAILED_UPLOAD = new Set(['failed', 'rejected', 'infected']);
 const STATE_ICON = {
   waiting: 'bi-hourglass',
   uploading: 'bi-cloud-arrow-up',
@@ -81,12 +83,23 @@ function setName(up, name) {
   up.card.querySelector('[data-action="dismiss"]').setAttribute('aria-label', `Dismiss ${name}`);
 }
 
-function createUpload(file) {
+/** `versionOf`: the id of the file this upload becomes the new version of (POST /api/v1/files/:id/versions). */
+function createUpload(file, versionOf = null) {
   const item = dom.cardTemplate.content.firstElementChild.cloneNode(true);
   const card = item.querySelector('.upload-card');
   setText(card, 'size', formatBytes(file.size));
-  const up = { file, item, card, state: 'waiting', fileId: null, xhr: null, processPercent: 0, lastEvent: 0 };
-  setName(up, file.name);
+  const up = {
+    file,
+    item,
+    card,
+    state: 'waiting',
+    fileId: null,
+    versionOf,
+    xhr: null,
+    processPercent: 0,
+    lastEvent: 0,
+  };
+  setName(up, versionOf ? `${file.name} (new version)` : file.name);
   card.querySelector('[data-action="cancel"]').addEventListener('click', () => cancelUpload(up));
   card.querySelector('[data-action="dismiss"]').addEventListener('click', () => dismissUpload(up));
   dom.uploadList.append(item);
@@ -116,12 +129,60 @@ function cancelUpload(up) {
   announce(`Upload of ${up.name} cancelled.`);
 }
 
-function addFiles(fileList) {
-  const files = Array.from(fileList ?? []);
-  if (!files.length || isSignedOut()) return;
+/** Asks what to do with a file named like an existing one: 'version', 'both' or 'cancel'. */
+function askSameName(name) {
+  const modal = bs.Modal.getOrCreateInstance(dom.sameNameModal);
+  setText(dom.sameNameModal, 'filename', name);
+  return new Promise((resolve) => {
+    let choice = 'cancel';
+    const buttons = Array.from(dom.sameNameModal.querySelectorAll('[data-choice]'));
+    const onClick = (event) => {
+      choice = event.currentTarget.dataset.choice;
+      modal.hide();
+    };
+    for (const button of buttons) button.addEventListener('click', onClick);
+    dom.sameNameModal.addEventListener(
+      'hidden.bs.modal',
+      () => {
+        for (const button of buttons) button.removeEventListener('click', onClick);
+        resolve(choice);
+      },
+      { once: true },
+    );
+    modal.show();
+  });
+}
+
+/**
+ * Files picked or dropped: one named like a stored file of the list (the user's files; their folder once
+ * folders exist) asks first whether it is a new version of that file or a file of its own.
+ */
+async function addFiles(fileList) {
+  const picked = Array.from(fileList ?? []);
+  if (!picked.length || isSignedOut()) return;
+  const files = [];
+  for (const file of picked) {
+    const existing = file.size <= maxFileSize ? storedFileNamed(file.name.normalize('NFC')) : null;
+    if (!existing) {
+      files.push({ file, versionOf: null });
+      continue;
+    }
+    const choice = await askSameName(file.name);
+    if (choice === 'cancel') continue;
+    files.push({ file, versionOf: choice === 'version' ? existing : null });
+  }
+  enqueueFiles(files);
+}
+
+/** Uploads `file` as the new version of file `fileId` (the versions panel). */
+export function addVersionUpload(file, fileId) {
+  if (!isSignedOut()) enqueueFiles([{ file, versionOf: fileId }]);
+}
+
+function enqueueFiles(files) {
   let accepted = 0;
-  for (const file of files) {
-    const up = createUpload(file);
+  for (const { file, versionOf } of files) {
+    const up = createUpload(file, versionOf);
     if (file.size > maxFileSize) {
       const text = `${file.name} is ${formatBytes(file.size)}, over the ${maxFileSizeLabel} limit per file. It was not uploaded.`;
       setBar(up, 'transfer', 0, 'not sent', 'bg-danger');
@@ -157,7 +218,10 @@ function send(up) {
   const xhr = new XMLHttpRequest();
   up.xhr = xhr;
   const total = up.file.size;
-  xhr.open('POST', '/api/v1/uploads');
+  xhr.open(
+    'POST',
+    up.versionOf ? `/api/v1/files/${encodeURIComponent(up.versionOf)}/versions` : '/api/v1/uploads',
+  );
   xhr.setRequestHeader('X-CSRF-Token', csrfToken);
   xhr.setRequestHeader('Accept', 'application/json');
   xhr.upload.addEventListener('progress', (event) => {
@@ -194,7 +258,7 @@ function send(up) {
 function onResponse(up, xhr) {
   if (up.cancelled) return;
   const body = parseJson(xhr.responseText);
-  const accepted = xhr.status === 202 ? body?.files?.[0] : null;
+  const accepted = xhr.status === 202 ? (up.versionOf ? body?.upload : body?.files?.[0]) : null;
   if (!accepted) {
     failUpload(
       up,
@@ -211,7 +275,8 @@ function onResponse(up, xhr) {
   setState(up, 'processing', 'Processing');
   setBar(up, 'process', 0, STAGE_TEXT.queued);
   announce(`${up.name} uploaded; it is being hashed and encrypted.`);
-  void refreshRow(accepted.id, true);
+  // A new version is no row of its own: its file's row changes once it is stored.
+  if (!up.versionOf) void refreshRow(accepted.id, true);
   const buffered = early.get(accepted.id);
   early.delete(accepted.id);
   if (buffered?.completed) completeUpload(up, buffered.completed);
@@ -287,6 +352,10 @@ export function failProcessing(up, error) {
 export async function reconcile(up) {
   if (!up.fileId || isFinal(up)) return;
   up.lastEvent = Date.now();
+  if (up.versionOf) {
+    await reconcileVersion(up);
+    return;
+  }
   try {
     const job = await api('GET', `/api/v1/jobs/${encodeURIComponent(up.fileId)}`);
     if (job.status === 'completed') {
@@ -302,6 +371,27 @@ export async function reconcile(up) {
     }
   } catch (error) {
     if (error.status === 404) failProcessing(up, 'The file was deleted before it was stored.');
+  }
+}
+
+/**
+ * A new version: its upload row is listed with its file's versions until it is stored, then folded into
+ * the file (its job id names nothing any more), so the file's versions tell where it stands.
+ */
+async function reconcileVersion(up) {
+  try {
+    const list = await api('GET', `/api/v1/files/${encodeURIComponent(up.versionOf)}/versions`);
+    const pending = list.uploads.find((u) => u.id === up.fileId);
+    if (pending && FAILED_UPLOAD.has(pending.status)) {
+      failProcessing(up, pending.error || `The new version is ${pending.status}.`);
+      return;
+    }
+    if (pending) return;
+    const file = await api('GET', `/api/v1/files/${encodeURIComponent(up.versionOf)}`);
+    completeUpload(up, file);
+    upsertRow(file, true);
+  } catch (error) {
+    if (error.status === 404) failProcessing(up, 'The file was deleted before its new version was stored.');
   }
 }
 
@@ -355,7 +445,7 @@ export function initUploads() {
   // The drop zone is a button: click, Enter or Space opens the picker; files can also be dropped on it.
   dom.dropZone.addEventListener('click', () => dom.fileInput.click());
   dom.fileInput.addEventListener('change', () => {
-    addFiles(dom.fileInput.files);
+    void addFiles(dom.fileInput.files);
     dom.fileInput.value = '';
   });
 
@@ -378,7 +468,7 @@ export function initUploads() {
     event.preventDefault();
     dragDepth = 0;
     dom.dropZone.classList.remove('is-dragover');
-    addFiles(event.dataTransfer?.files);
+    void addFiles(event.dataTransfer?.files);
   });
   // A file dropped next to the zone must not make the browser navigate away from the dashboard.
   for (const type of ['dragover', 'drop']) {
