@@ -12,7 +12,7 @@ import {
   waitForStored,
 } from '../support/client.js';
 import { postMultipart } from '../support/multipart.js';
-import { objectExists } from '../support/objects.js';
+import { objectExists, readObject, writeObject } from '../support/objects.js';
 import { createUser, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
@@ -318,6 +318,28 @@ describe('file versions', () => {
     expect((await currentContent(alice, id)).sha256).toBe(sha256(body));
   });
 
+  it('a tampered older version fails its download (502) and is marked corrupt; the current version is untouched', async () => {
+    const v1 = randomBytes(4000);
+    const v2 = randomBytes(5000);
+    const id = await firstVersion(alice, v1);
+    await newVersion(alice, id, v2);
+    const bytes = await readObject(world, id);
+    bytes[bytes.length - 20]! ^= 0x01;
+    await writeObject(world, id, bytes);
+    const res = await versionContent(alice, id, 1);
+    expect([502, 0]).toContain(res.status);
+    expect(res.complete && res.sha256 === sha256(v1)).toBe(false);
+    await waitFor(
+      'v1 marked corrupt',
+      async () => (await listVersions(alice, id)).items[1]!.status === 'corrupt',
+    );
+    expect((await world.files.findById(id))!).toMatchObject({ status: 'stored', version: 2 });
+    expect((await currentContent(alice, id)).sha256).toBe(sha256(v2));
+    // A corrupt version cannot be restored.
+    await request(world.server).post(`/api/v1/files/${id}/versions/1/restore`).set(alice.auth).expect(409);
+    expect(await auditCount(world, id, 'file.corrupt')).toBe(1);
+  });
+
   it('a version cannot be uploaded before the first one is stored (409)', async () => {
     const [file] = await upload(world, alice, [{ filename: 'x.bin', body: randomBytes(10) }]);
     await world.dataSource.query("UPDATE files SET status = 'failed' WHERE id = $1", [file!.id]);
@@ -338,7 +360,12 @@ describe('version retention and quotas', () => {
   beforeAll(async () => {
     world = await createWorld({
       workers: 'in-process',
-      env: { VERSIONS_KEEP: '2', QUOTA_BYTES: '200000', VERSIONS_PRUNE_INTERVAL: '1h' },
+      env: {
+        VERSIONS_KEEP: '2',
+        VERSIONS_MAX_AGE: '1d',
+        QUOTA_BYTES: '200000',
+        VERSIONS_PRUNE_INTERVAL: '1h',
+      },
     });
     alice = await createUser(world.server, `alice_${world.id}`);
   }, 60_000);
@@ -387,6 +414,37 @@ describe('version retention and quotas', () => {
     // One scheduler for the installation, whatever the number of replicas.
     const schedulers = await world.queue.getJobSchedulers();
     expect(schedulers.filter((s) => s.key === 'prune-versions')).toHaveLength(1);
+    await request(world.server).delete(`/api/v1/files/${id}`).set(alice.auth).expect(204);
+  });
+
+  it('VERSIONS_MAX_AGE: a scheduled run removes older versions past the age, never the current one', async () => {
+    const [file] = await upload(world, alice, [{ filename: 'old.bin', body: randomBytes(500) }]);
+    const id = file!.id;
+    await waitForStored(world, id);
+    expect((await postVersion(id, randomBytes(600))).status).toBe(202);
+    await waitFor('version 2', async () => (await world.files.findById(id))!.version === 2);
+    // Both versions are two days old now: v1 is past VERSIONS_MAX_AGE, v2 is current and stays.
+    await world.dataSource.query(
+      "UPDATE file_versions SET created_at = now() - interval '2 days' WHERE file_id = $1",
+      [id],
+    );
+    // What the scheduler produces every VERSIONS_PRUNE_INTERVAL: a run over all files.
+    await world.queue.add('prune-versions', {}, { jobId: `test-prune-${id}` });
+    await waitFor('v1 removed by age', async () => {
+      const rows = await world.dataSource.query('SELECT version FROM file_versions WHERE file_id = $1', [id]);
+      return rows.length === 1 && rows[0].version === 2;
+    });
+    const [event]: Array<{ details: Record<string, unknown> }> = await world.dataSource.query(
+      "SELECT details FROM audit_events WHERE file_id = $1 AND action = 'file.version_deleted'",
+      [id],
+    );
+    expect(event!.details).toMatchObject({ version: 1, reason: 'retention:max-age', objectDeleted: true });
+    expect(await objectExists(world, id)).toBe(false);
+    expect((await world.files.findById(id))!).toMatchObject({
+      status: 'stored',
+      version: 2,
+      versionCount: 1,
+    });
     await request(world.server).delete(`/api/v1/files/${id}`).set(alice.auth).expect(204);
   });
 
