@@ -12,7 +12,8 @@ import {
   waitForStored,
 } from '../support/client.js';
 import { postMultipart } from '../support/multipart.js';
-import { objectExists, readObject, writeObject } from '../support/objects.js';
+import { listObjects, objectExists, readObject, writeObject } from '../support/objects.js';
+import type { SecretsManagerFake } from '../support/secrets-manager-fake.js';
 import { createUser, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
@@ -465,5 +466,75 @@ describe('version retention and quotas', () => {
       80_000,
     );
     expect((await postVersion(id, randomBytes(50_000))).status).toBe(202);
+  });
+});
+
+describe('versions on S3 with per-file-secret keys', () => {
+  let world: World;
+  let fake: SecretsManagerFake;
+  let alice: TestUser;
+  const saved = { id: process.env.AWS_ACCESS_KEY_ID, secret: process.env.AWS_SECRET_ACCESS_KEY };
+
+  beforeAll(async () => {
+    // The provider uses the SDK's default credential chain; the fake only checks that requests are signed.
+    process.env.AWS_ACCESS_KEY_ID = 'test';
+    process.env.AWS_SECRET_ACCESS_KEY = 'test';
+    world = await createWorld({
+      store: 's3',
+      workers: 'in-process',
+      secretsManager: { mode: 'per-file-secret' },
+    });
+    fake = world.secretsManager!;
+    alice = await createUser(world.server, `alice_${world.id}`);
+  }, 60_000);
+
+  afterAll(async () => {
+    await world?.close();
+    if (saved.id === undefined) delete process.env.AWS_ACCESS_KEY_ID;
+    else process.env.AWS_ACCESS_KEY_ID = saved.id;
+    if (saved.secret === undefined) delete process.env.AWS_SECRET_ACCESS_KEY;
+    else process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
+  });
+
+  it("each version has its own secret; a shared one stays until no version uses it; the file's delete removes all", async () => {
+    const v1 = randomBytes(6 * 1024 * 1024);
+    const v2 = randomBytes(1000);
+    const [file] = await upload(world, alice, [{ filename: 's.bin', body: v1 }]);
+    const id = file!.id;
+    await waitForStored(world, id);
+    const res = await postMultipart(
+      `${world.base}/api/v1/files/${id}/versions`,
+      [{ filename: 's.bin', body: v2 }],
+      {
+        headers: alice.auth,
+      },
+    );
+    expect(res.status).toBe(202);
+    const v2Id: string = JSON.parse(res.body).upload.id;
+    await waitFor('version 2', async () => (await world.files.findById(id))!.version === 2);
+    expect(fake.secret(`tess/files/${v2Id}`)?.deleted).toBe(false);
+    await request(world.server).post(`/api/v1/files/${id}/versions/1/restore`).set(alice.auth).expect(201);
+    for (const [n, body] of [v1, v2, v1].entries()) {
+      const got = await rawRequest(`${world.base}/api/v1/files/${id}/versions/${n + 1}/content`, {
+        headers: alice.auth,
+      });
+      expect(got.sha256).toBe(sha256(body));
+    }
+
+    // v1 shares its object and secret with v3: both stay.
+    await request(world.server).delete(`/api/v1/files/${id}/versions/1`).set(alice.auth).expect(204);
+    expect(fake.secret(`tess/files/${id}`)?.deleted).toBe(false);
+    expect(await objectExists(world, id)).toBe(true);
+    // v2 is alone with its object: both go.
+    await request(world.server).delete(`/api/v1/files/${id}/versions/2`).set(alice.auth).expect(204);
+    expect(fake.secret(`tess/files/${v2Id}`)).toBeUndefined();
+    expect(await objectExists(world, v2Id)).toBe(false);
+    expect(
+      (await rawRequest(`${world.base}/api/v1/files/${id}/content`, { headers: alice.auth })).sha256,
+    ).toBe(sha256(v1));
+
+    await request(world.server).delete(`/api/v1/files/${id}`).set(alice.auth).expect(204);
+    expect(fake.secret(`tess/files/${id}`)).toBeUndefined();
+    expect(await listObjects(world)).toEqual([]);
   });
 });
