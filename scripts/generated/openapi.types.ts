@@ -1069,7 +1069,7 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description base64 pairs: filename, filetype, sha256 (hex SHA-256 of the whole file, checked by the worker) */
+                /** @description base64 pairs: filename, filetype, sha256 (hex SHA-256 of the whole file, checked by the worker), fileId (the upload is a new version of that file of yours) */
                 "Upload-Metadata"?: string;
                 /** @description Size of the whole file in bytes */
                 "Upload-Length": string;
@@ -1114,7 +1114,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDto"];
                 };
             };
-            /** @description The upload would exceed your file-count quota */
+            /** @description Upload-Metadata fileId names no file of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description The upload would exceed your file-count quota, or fileId's first version is not stored yet */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -83,9 +83,7 @@ export class PruneVersionsHandler
     const { keep, maxAgeMs } = this.config.versions;
     let removed = 0;
     for (;;) {
-      const page = (await this.versions.expired(keep, maxAgeMs, PAGE)).filter(
-        (v) => !job.data.fileId || v.fileId === job.data.fileId,
-      );
+      const page = await this.versions.expired(keep, maxAgeMs, PAGE, job.data.fileId);
       let progressed = 0;
       for (const version of page) {
         const ranked = await this.versions.list(version.fileId);

@@ -204,21 +204,27 @@ export class FileVersionRepository {
 
   /**
    * Versions the retention policy removes, oldest first: beyond the newest `keep` of their file, or (with
-   * `maxAgeMs`) created longer ago than that. Never a file's current version.
+   * `maxAgeMs`) created longer ago than that; only `fileId`'s with one. Never a file's current version.
    */
-  async expired(keep: number, maxAgeMs: number | undefined, limit: number): Promise<FileVersion[]> {
+  async expired(
+    keep: number,
+    maxAgeMs: number | undefined,
+    limit: number,
+    fileId?: string,
+  ): Promise<FileVersion[]> {
     const rows: Row[] = await this.dataSource.query(
       `SELECT ${V_COLUMNS} FROM (
          SELECT v.*, row_number() OVER (PARTITION BY v.file_id ORDER BY v.version DESC) AS rank
          FROM file_versions v
-         WHERE v.file_id IN (SELECT file_id FROM file_versions GROUP BY file_id HAVING count(*) > $1)
+         WHERE ($4::uuid IS NULL OR v.file_id = $4::uuid)
+           AND (v.file_id IN (SELECT file_id FROM file_versions GROUP BY file_id HAVING count(*) > $1)
             OR ($2::float8 IS NOT NULL AND v.file_id IN (
-              SELECT file_id FROM file_versions WHERE created_at < now() - make_interval(secs => $2::float8)))
+              SELECT file_id FROM file_versions WHERE created_at < now() - make_interval(secs => $2::float8))))
        ) v JOIN files f ON f.id = v.file_id
        WHERE v.version <> f.version
          AND (v.rank > $1 OR ($2::float8 IS NOT NULL AND v.created_at < now() - make_interval(secs => $2::float8)))
        ORDER BY v.created_at, v.file_id, v.version LIMIT $3`,
-      [keep, maxAgeMs === undefined ? null : maxAgeMs / 1000, limit],
+      [keep, maxAgeMs === undefined ? null : maxAgeMs / 1000, limit, fileId ?? null],
     );
     return rows.map(toVersion);
   }
