@@ -165,7 +165,7 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
       });
       if (version > 1) await this.retention.pruneSoon(storedFile);
       this.logger.log(
-        `job ${job.id} file ${storedFile} v${version}: stored ${file.size} bytes (${encryptedSize} encrypted)`,
+        `job ${job.id} file ${storedFile}: stored ${file.size} bytes (${encryptedSize} encrypted), version ${version}`,
       );
       return {
         fileId: storedFile,

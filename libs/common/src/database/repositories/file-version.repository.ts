@@ -115,6 +115,26 @@ export class FileVersionRepository {
   ): Promise<{ fileId: string; version: number }> {
     const fileId = upload.versionOf ?? upload.id;
     await m.query('SELECT 1 FROM files WHERE id = $1 FOR UPDATE', [fileId]);
+    if (!upload.versionOf) {
+      // The same object committed again (a row put back to processing by hand): its version, refreshed.
+      const [again]: Array<{ version: number }> = await m.query(
+        'SELECT version FROM file_versions WHERE file_id = $1 AND object_id = $1 ORDER BY version DESC LIMIT 1',
+        [fileId],
+      );
+      if (again) {
+        await m.query(
+          `UPDATE file_versions v SET status = 'stored', size = s.size, sha1 = s.sha1, sha256 = s.sha256,
+             detected_type = s.detected_type, type_warning = s.type_warning, scanned_with = s.scanned_with,
+             client_verified = s.client_verified, encrypted_size = s.encrypted_size,
+             storage_driver = s.storage_driver, object_key = s.object_key, key_ref = s.key_ref,
+             wrapped_key = s.wrapped_key, stored_at = coalesce(s.stored_at, now())
+           FROM files s WHERE s.id = $1 AND v.object_id = $1`,
+          [fileId],
+        );
+        await FileVersionRepository.makeCurrent(m, fileId, again.version);
+        return { fileId, version: again.version };
+      }
+    }
     const version = await FileVersionRepository.nextNumber(m, fileId);
     await m.query(
       `INSERT INTO file_versions (${COLUMNS})
