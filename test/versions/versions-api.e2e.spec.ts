@@ -188,6 +188,8 @@ describe('file versions', () => {
       [2, true, 'user'],
       [1, false, 'user'],
     ]);
+    // The events name the file as it was (the Activity page shows them after the file is gone).
+    expect(events.every((e) => e.details.filename === 'report.bin')).toBe(true);
     expect((await listVersions(alice, id)).items.map((v) => v.version)).toEqual([4, 3]);
     expect((await world.files.findById(id))!.versionCount).toBe(2);
 

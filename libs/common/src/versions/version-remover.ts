@@ -39,7 +39,7 @@ export class VersionRemover {
   ): Promise<{ removed: FileVersion; objectDeleted: boolean } | VersionRefusal> {
     const outcome = await this.versions.remove(fileId, version);
     if (typeof outcome === 'string') return outcome;
-    const { removed, orphaned } = outcome;
+    const { removed, orphaned, filename } = outcome;
     if (orphaned) await this.release(removed);
     await this.audit.record({
       action: 'file.version_deleted',
@@ -47,6 +47,7 @@ export class VersionRemover {
       fileId,
       ip: by.reason === 'user' ? by.ip : undefined,
       details: {
+        filename,
         version,
         size: removed.size,
         sha256: removed.sha256,

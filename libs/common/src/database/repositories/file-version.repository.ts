@@ -34,6 +34,8 @@ export interface FileVersion {
 export interface RemovedVersion {
   removed: FileVersion;
   orphaned: boolean;
+  /** The file's name (for the audit event, which outlives the file). */
+  filename: string;
 }
 
 /** Why a version cannot be removed or restored. */
@@ -191,9 +193,10 @@ export class FileVersionRepository {
     return this.dataSource.transaction(async (m) => {
       const refusal = await this.lockFile(m, fileId);
       if (refusal) return refusal;
-      const [file]: Array<{ version: number }> = await m.query('SELECT version FROM files WHERE id = $1', [
-        fileId,
-      ]);
+      const [file]: Array<{ version: number; filename: string }> = await m.query(
+        'SELECT version, filename FROM files WHERE id = $1',
+        [fileId],
+      );
       if (file!.version === version) {
         const [exists]: Row[] = await m.query(
           'SELECT 1 FROM file_versions WHERE file_id = $1 AND version = $2',
@@ -218,7 +221,7 @@ export class FileVersionRepository {
         'UPDATE files SET version_count = (SELECT count(*) FROM file_versions WHERE file_id = $1) WHERE id = $1',
         [fileId],
       );
-      return { removed, orphaned: !used };
+      return { removed, orphaned: !used, filename: file!.filename };
     });
   }
 
