@@ -4,6 +4,7 @@ import session from 'express-session';
 import type { Redis } from 'ioredis';
 import type { TessConfig } from '#common';
 import { isBearerApiRequest } from './csrf.js';
+import { isFullySignedIn } from './session-state.js';
 
 export const SESSION_COOKIE = 'tess.sid';
 
@@ -52,5 +53,19 @@ export function absoluteTimeout(config: TessConfig): RequestHandler {
     const started = req.session?.authenticatedAt;
     if (started === undefined || Date.now() - started <= config.session.absoluteTimeoutMs) return next();
     req.session.regenerate((err) => next(err));
+  };
+}
+
+/**
+ * Records a signed-in session's last request for the security page's list, at most once a minute (a
+ * change makes express-session write the session back; an unchanged one is only touched).
+ */
+export function lastSeen(resolutionMs: number): RequestHandler {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    if (isFullySignedIn(req)) {
+      const now = Date.now();
+      if (now - (req.session.lastSeenAt ?? 0) >= resolutionMs) req.session.lastSeenAt = now;
+    }
+    next();
   };
 }
