@@ -24,6 +24,12 @@ import { InvalidSecondFactorError, MfaService, type SecondFactorVia } from './mf
 /** How long a WebAuthn challenge may be answered (the browser's own prompt times out at the same). */
 export const CHALLENGE_TTL_MS = 120_000;
 
+/**
+ * The COSE algorithms accepted: EdDSA, ES256, RS256 (what authenticators use). Given explicitly: the
+ * library's default probes Node's experimental post-quantum Web Crypto, which warns on stderr.
+ */
+const ALGORITHMS = [-8, -7, -257];
+
 /** What a challenge was made for: it answers only that. */
 type Ceremony = 'register' | 'authenticate';
 
@@ -107,6 +113,7 @@ export class PasskeysService {
       attestationType: 'none',
       excludeCredentials: existing.map((row) => ({ id: row.credentialId, transports: transportsOf(row) })),
       authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
+      supportedAlgorithmIDs: ALGORITHMS,
     });
     await this.remember('register', sessionId, user.id, options.challenge);
     return options;
@@ -136,6 +143,7 @@ export class PasskeysService {
         expectedRPID: this.rpId,
         // A second factor after the password: the authenticator's presence is the factor.
         requireUserVerification: false,
+        supportedAlgorithmIDs: ALGORITHMS,
       });
     } catch (error) {
       throw new PasskeyRegistrationError(`The passkey could not be verified: ${(error as Error).message}`);
