@@ -2,6 +2,7 @@ import type { Browser, CDPSession, Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../support/browser.js';
+import { csrfFrom } from '../support/http.js';
 import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
@@ -21,6 +22,7 @@ const problems: string[] = [];
 async function newPage(): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('console', (message) => {
     if (/status of 400\b/.test(message.text())) return; // the wrong password to remove answers 400 on purpose
@@ -113,7 +115,49 @@ describe('passkeys in a browser', { timeout: 120_000 }, () => {
     await page.goto(`${world.base}/home`);
     expect(new URL(page.url()).pathname).toBe('/login');
     await signIn(page, '/login/second-factor');
+    let assertion: string | null = null;
+    page.on('request', (req) => {
+      if (new URL(req.url()).pathname === '/login/second-factor/passkey') assertion = req.postData();
+    });
     await Promise.all([page.waitForURL(`${world.base}/home`), page.getByTestId('passkey-sign-in').click()]);
+
+    // The assertion answered its own challenge once: replayed in another pending session (with a
+    // fresh challenge of its own) it is refused, and that challenge is spent by the failed try.
+    expect(assertion).not.toBeNull();
+    const replay = request.agent(world.server);
+    const login = await replay.get('/login');
+    await replay
+      .post('/login')
+      .type('form')
+      .send({ username: user.username, password: TEST_PASSWORD, _csrf: csrfFrom(login) })
+      .expect(303)
+      .expect('Location', '/login/second-factor');
+    const second = await replay.get('/login/second-factor').expect(200);
+    expect(second.text).toContain('data-testid="passkey-sign-in"');
+    const json = (path: string, body: string) =>
+      replay
+        .post(path)
+        .set('X-CSRF-Token', csrfFrom(second))
+        .set('Accept', 'application/json')
+        .set('Content-Type', 'application/json')
+        .send(body);
+    const options = await json('/login/second-factor/passkey/options', '{}').expect(200);
+    expect(options.body.rpId).toBe('localhost');
+    expect(options.body.allowCredentials).toHaveLength(1);
+    const replayed = await json('/login/second-factor/passkey', assertion!).expect(401);
+    expect(replayed.body.message).toContain('passkey was not accepted');
+    await json('/login/second-factor/passkey', assertion!).expect(401);
+    await json('/login/second-factor/passkey', '{"response":{"id":"x"}}').expect(400);
+    await replay.get('/home').expect(303);
+    const reasons = await world.dataSource.query(
+      `SELECT a.details->>'reason' AS reason FROM audit_events a JOIN users u ON u.id = a.user_id
+        WHERE u.username = $1 AND a.action = 'mfa.failed' ORDER BY a.created_at, a.id`,
+      [user.username],
+    );
+    expect(reasons.map((r: { reason: string }) => r.reason)).toEqual([
+      expect.stringMatching(/challenge/i),
+      'no challenge',
+    ]);
 
     const [used] = await passkeyRows();
     expect(used!.last_used_at).not.toBeNull();
@@ -163,5 +207,56 @@ describe('passkeys in a browser', { timeout: 120_000 }, () => {
       ),
     ).toHaveLength(0);
     expect(problems).toEqual([]);
+  });
+});
+
+describe('a passkey as the first factor with MFA_REQUIRED', { timeout: 120_000 }, () => {
+  it('enrols a new account with a passkey at its first sign-in, then signs in with it', async () => {
+    const required = await createWorld({
+      ownOrigins: true,
+      ownPublicUrl: true,
+      ownHost: 'localhost',
+      env: { MFA_REQUIRED: 'true' },
+    });
+    const page = await newPage();
+    try {
+      await addAuthenticator(page);
+      const username = `browser_req_${required.id}`;
+      await page.goto(`${required.base}/register`);
+      await page.getByLabel('Username').fill(username);
+      await page.getByLabel('Email').fill(`${username}@example.test`);
+      await page.getByLabel('Password').fill(TEST_PASSWORD);
+      await Promise.all([
+        page.waitForURL(`${required.base}/login/enrol`),
+        page.getByRole('button', { name: 'Create account' }).click(),
+      ]);
+      await page.getByLabel('Name for this passkey').fill('Phone');
+      await page.getByRole('button', { name: 'Add a passkey' }).click();
+      await page.getByTestId('recovery-codes').waitFor();
+      expect(await page.getByTestId('recovery-code').count()).toBe(10);
+      await Promise.all([
+        page.waitForURL(`${required.base}/home`),
+        page.getByRole('link', { name: 'Continue' }).click(),
+      ]);
+      await Promise.all([
+        page.waitForURL(`${required.base}/login`),
+        page.getByRole('button', { name: 'Log out' }).click(),
+      ]);
+      await page.getByLabel('Username').fill(username);
+      await page.getByLabel('Password').fill(TEST_PASSWORD);
+      await Promise.all([
+        page.waitForURL(`${required.base}/login/second-factor`),
+        page.getByRole('button', { name: 'Sign in' }).click(),
+      ]);
+      await Promise.all([
+        page.waitForURL(`${required.base}/home`),
+        page.getByTestId('passkey-sign-in').click(),
+      ]);
+      expect(problems).toEqual([]);
+    } finally {
+      // Its live socket would keep the gateway from closing.
+      await page.context().close();
+      await required.close();
+    }
   });
 });
