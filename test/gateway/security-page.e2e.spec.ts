@@ -1,7 +1,7 @@
 import { io, type Socket } from 'socket.io-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ServerToClientEvents } from '#common';
+import { createRedisClient, type ServerToClientEvents } from '#common';
 import { csrfFrom, formCookie, sessionCookie } from '../support/http.js';
 import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
@@ -214,6 +214,47 @@ describe('sessions on the security page', () => {
     const ended = await actions(user.username, 'session.ended');
     expect(ended).toHaveLength(1);
     expect(ended[0]!.details).toMatchObject({ via: 'security-page', scope: 'one', ended: 1 });
+  });
+
+  it('keeps an ended session ended when a request in flight saves it back', async () => {
+    const user = await newUser();
+    const phone = await sessionOf(user.username, 'Racer/1.0');
+    const sid = decodeURIComponent(phone.split('=')[1]!).slice(2).split('.')[0]!;
+    const key = `${world.config.redis.prefix}:sess:${sid}`;
+    const redis = createRedisClient(world.config.redis.url);
+    await redis.connect();
+    try {
+      // What a request of the phone that started before the end would write when it finishes.
+      const inFlight = (await redis.get(key))!;
+      const page = await user.agent.get('/account/security').expect(200);
+      const row = page.text.split('data-testid="session-row"').find((r) => r.includes('Racer/1.0'))!;
+      const handle = /data-session="([A-Za-z0-9_-]{22})"/.exec(row)![1]!;
+      await user.agent
+        .post(`/account/security/sessions/${handle}/end`)
+        .type('form')
+        .send({ _csrf: csrfFrom(page) })
+        .expect(303);
+      expect(await redis.exists(key)).toBe(0);
+      await redis.set(key, inFlight, 'PX', 60_000);
+      await request(world.server).get('/api/v1/files').set('Cookie', phone).expect(401);
+      // Refused once, the revived copy is gone for good.
+      expect(await redis.exists(key)).toBe(0);
+      await expect(
+        new Promise<string>((resolve) => {
+          const socket = io(world.base, {
+            transports: ['websocket'],
+            extraHeaders: { Cookie: phone, Origin: ORIGIN },
+            reconnection: false,
+            forceNew: true,
+          });
+          sockets.push(socket);
+          socket.once('connect', () => resolve('connected'));
+          socket.once('connect_error', () => resolve('refused'));
+        }),
+      ).resolves.toBe('refused');
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('"sign out everywhere else" ends every other session and keeps this one', async () => {

@@ -16,7 +16,13 @@ import { gatewayPaths } from './http/paths.js';
 import { requestLogging } from './http/request-logging.js';
 import { requestTarget } from './http/request-target.js';
 import { securityHeaders } from './http/security.js';
-import { absoluteTimeout, lastSeen, sessionMiddleware, unlessBearerApi } from './http/session.js';
+import {
+  absoluteTimeout,
+  endedSessions,
+  lastSeen,
+  sessionMiddleware,
+  unlessBearerApi,
+} from './http/session.js';
 import { configureViews } from './http/views.js';
 import { REDIS } from './infra/redis.module.js';
 
@@ -68,6 +74,7 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
       absoluteTimeout(config),
       passport.initialize(),
       passport.session(),
+      endedSessions(config, app.get<Redis>(REDIS)),
     ];
     for (const middleware of sessionChain) app.use(unlessBearerApi(middleware));
     // HTTP only: a socket handshake has no response to save the session with.

@@ -5,7 +5,7 @@ import type { SessionData } from 'express-session';
 import type { Redis } from 'ioredis';
 import { TESS_CONFIG, type TessConfig } from '#common';
 import { EventsGateway } from '../events/events.gateway.js';
-import { sessionKeyPrefix } from '../http/session.js';
+import { endedSessionKey, sessionKeyPrefix } from '../http/session.js';
 import { REDIS } from '../infra/redis.module.js';
 
 /** The longest user agent kept with a session (the header itself is bounded only by the header limit). */
@@ -129,13 +129,17 @@ export class UserSessionsService {
       client: req.session.client,
     });
     this.events.disconnectSession(previous);
-    await this.redis.srem(this.indexKey(user.id), previous);
+    await this.remove(user.id, previous);
     await this.add(user.id, req.sessionID);
   }
 
-  /** Forgets a session that is being destroyed (logout). */
+  /** Forgets a session that is being destroyed (logout), and marks it ended. */
   async remove(userId: string, sessionId: string): Promise<void> {
-    await this.redis.srem(this.indexKey(userId), sessionId);
+    await this.redis
+      .multi()
+      .srem(this.indexKey(userId), sessionId)
+      .set(endedSessionKey(this.config, sessionId), '1', 'PX', this.ttlMs)
+      .exec();
   }
 
   /** The user's indexed session ids (expired ones may still be listed). */
@@ -202,6 +206,8 @@ export class UserSessionsService {
     const pipeline = this.redis.pipeline();
     for (const id of ending) pipeline.del(this.sessionKey(id));
     pipeline.srem(this.indexKey(userId), ...ending);
+    // The mark outlives anything that could save the session back (see endedSessionKey).
+    for (const id of ending) pipeline.set(endedSessionKey(this.config, id), '1', 'PX', this.ttlMs);
     const results = (await pipeline.exec()) ?? [];
     for (const id of ending) this.events.disconnectSession(id);
     return results.slice(0, ending.length).filter(([error, deleted]) => !error && deleted === 1).length;

@@ -14,6 +14,33 @@ export function sessionKeyPrefix(config: TessConfig): string {
 }
 
 /**
+ * Where an ended session's mark lives: `${endedSessionKey(config, id)}`. A request of the session that
+ * was already running when it was ended may save it back when it finishes (express-session writes a
+ * changed session at the end of its request); the mark makes such a session anonymous at its next use.
+ */
+export function endedSessionKey(config: TessConfig, sessionId: string): string {
+  return `${config.redis.prefix}:sess-ended:${sessionId}`;
+}
+
+/**
+ * Refuses a signed-in session that was ended (see {@link endedSessionKey}): it is destroyed and the
+ * request goes on anonymous. In the session chain, so the Socket.IO handshake is judged the same way.
+ */
+export function endedSessions(config: TessConfig, redis: Redis): RequestHandler {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    if (!req.user || !req.sessionID) return next();
+    redis.exists(endedSessionKey(config, req.sessionID)).then(
+      (ended) => {
+        if (ended === 0) return next();
+        req.user = undefined;
+        req.session.destroy((err) => next(err));
+      },
+      (err: unknown) => next(err),
+    );
+  };
+}
+
+/**
  * Server-side sessions in Redis so every gateway replica shares them. The idle timeout is the
  * cookie's rolling maxAge, which connect-redis also uses as the key's TTL: an idle session expires in
  * Redis itself. The absolute timeout is checked on every request from `authenticatedAt`.
