@@ -1,7 +1,7 @@
 import type { Browser, CDPSession, Page } from 'playwright-core';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../support/browser.js';
+import { launchChromium, newWatchedPage } from '../support/browser.js';
 import { csrfFrom } from '../support/http.js';
 import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
@@ -20,15 +20,9 @@ let user: TestUser;
 const problems: string[] = [];
 
 async function newPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
+  // The wrong password to remove a passkey answers 400 on purpose.
+  const page = await newWatchedPage(browser, problems, /status of 400\b/);
   page.setDefaultTimeout(15_000);
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (/status of 400\b/.test(message.text())) return; // the wrong password to remove answers 400 on purpose
-    if (message.type() === 'error' || /Content.Security.Policy/i.test(message.text()))
-      problems.push(`console: ${message.text()}`);
-  });
   return page;
 }
 

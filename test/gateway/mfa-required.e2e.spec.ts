@@ -3,7 +3,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resetMfa } from '../../scripts/reset-mfa.js';
 import { csrfFrom, formCookie } from '../support/http.js';
-import { TEST_PASSWORD } from '../support/users.js';
+import { signIn, TEST_PASSWORD } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
 /**
@@ -48,16 +48,6 @@ async function register(): Promise<{ username: string; agent: request.Agent; res
     .type('form')
     .send({ username, email: `${username}@example.test`, password: TEST_PASSWORD, _csrf: csrfFrom(page) });
   return { username, agent, res };
-}
-
-async function signIn(username: string): Promise<{ agent: request.Agent; res: request.Response }> {
-  const agent = request.agent(world.server);
-  const page = await agent.get('/login');
-  const res = await agent
-    .post('/login')
-    .type('form')
-    .send({ username, password: TEST_PASSWORD, _csrf: csrfFrom(page) });
-  return { agent, res };
 }
 
 /** Enrols the pending agent with an authenticator app; returns the secret and the recovery codes. */
@@ -125,12 +115,12 @@ describe('MFA_REQUIRED=true', () => {
 
   it('sends an existing account without a factor to enrolment at sign-in; the factor then signs it in', async () => {
     const { username } = await register();
-    const { agent, res } = await signIn(username);
+    const { agent, res } = await signIn(world.server, username);
     expect(res.headers.location).toBe('/login/enrol');
     await agent.get('/home').expect(303);
     const { secret, codes } = await enrolTotp(agent);
 
-    const again = await signIn(username);
+    const again = await signIn(world.server, username);
     expect(again.res.headers.location).toBe('/login/second-factor');
     const page = await again.agent.get('/login/second-factor').expect(200);
     await again.agent
@@ -141,7 +131,7 @@ describe('MFA_REQUIRED=true', () => {
       .expect('Location', '/home');
 
     // A lost device: a recovery code signs in (no lock-out)...
-    const lost = await signIn(username);
+    const lost = await signIn(world.server, username);
     const lostPage = await lost.agent.get('/login/second-factor');
     await lost.agent
       .post('/login/second-factor')
@@ -166,7 +156,7 @@ describe('MFA_REQUIRED=true', () => {
 
     // Lost codes too: the operator's reset sends the account back to enrolment, not out.
     expect(await resetMfa(world.config, username)).toBe(true);
-    const reset = await signIn(username);
+    const reset = await signIn(world.server, username);
     expect(reset.res.headers.location).toBe('/login/enrol');
     await enrolTotp(reset.agent);
     await reset.agent.get('/home').expect(200);

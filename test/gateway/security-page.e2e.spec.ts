@@ -2,8 +2,9 @@ import { io, type Socket } from 'socket.io-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisClient, type ServerToClientEvents } from '#common';
-import { csrfFrom, formCookie, sessionCookie } from '../support/http.js';
-import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
+import { csrfFrom, sessionCookie } from '../support/http.js';
+import { openSessionSocket } from '../support/session-socket.js';
+import { createUser, signIn, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
 /**
@@ -36,29 +37,14 @@ async function newUser(): Promise<TestUser> {
 
 /** Signs in with a fresh session (this user agent) and returns its cookie. */
 async function sessionOf(username: string, userAgent: string): Promise<string> {
-  const page = await request(world.server).get('/login');
-  const res = await request(world.server)
-    .post('/login')
-    .set('Cookie', formCookie(page)!)
-    .set('User-Agent', userAgent)
-    .type('form')
-    .send({ username, password: TEST_PASSWORD, _csrf: csrfFrom(page) });
+  const { res } = await signIn(world.server, username, { userAgent });
   expect(res.status).toBe(303);
   return sessionCookie(res)!;
 }
 
 async function openSocket(cookie: string): Promise<Socket<ServerToClientEvents>> {
-  const socket: Socket<ServerToClientEvents> = io(world.base, {
-    transports: ['websocket'],
-    extraHeaders: { Cookie: cookie, Origin: ORIGIN },
-    reconnection: false,
-    forceNew: true,
-  });
+  const socket = await openSessionSocket(world.base, cookie, ORIGIN);
   sockets.push(socket);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', reject);
-  });
   return socket;
 }
 
