@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { generate } from 'otplib';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MfaRepository } from '#common';
 import { MfaService } from '../../apps/gateway/src/auth/mfa.service.js';
 import { csrfFrom } from '../support/http.js';
-import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
+import { createUser, signIn, TEST_PASSWORD, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
 /**
@@ -247,5 +248,44 @@ describe('an account whose only factor is a passkey', () => {
       .expect(200);
     expect([...fresh.text.matchAll(/data-testid="recovery-code">/g)]).toHaveLength(10);
     expect((await token(codes![2])).status).toBe(401);
+  });
+});
+
+describe('passkeys beside an authenticator app', () => {
+  it('keep the account two-factor and its recovery codes when the app is turned off', async () => {
+    const user = await newUser();
+    await storePasskey(user);
+    const page = await user.agent.get('/account/security').expect(200);
+    await user.agent
+      .post('/account/security/totp/setup')
+      .type('form')
+      .send({ _csrf: csrfFrom(page) })
+      .expect(303);
+    const setup = await user.agent.get('/account/security').expect(200);
+    const secret = /data-testid="totp-secret">([A-Z2-7]+)</.exec(setup.text)![1]!;
+    const at = (steps: number) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + steps * 30 });
+    const on = await user.agent
+      .post('/account/security/totp/activate')
+      .type('form')
+      .send({ _csrf: csrfFrom(setup), code: await at(0) })
+      .expect(200);
+    const codes = [...on.text.matchAll(/data-testid="recovery-code">([0-9a-f-]+)</g)].map((m) => m[1]!);
+    expect(codes).toHaveLength(10);
+    await user.agent
+      .post('/account/security/totp/disable')
+      .type('form')
+      .send({ _csrf: csrfFrom(setup), password: TEST_PASSWORD, disableCode: await at(1) })
+      .expect(303);
+    const after = await user.agent.get('/account/security').expect(200);
+    expect(after.text).toContain('data-testid="recovery-left">10<');
+    const { agent, res } = await signIn(world.server, user.username);
+    expect(res.headers.location).toBe('/login/second-factor');
+    const step = await agent.get('/login/second-factor').expect(200);
+    await agent
+      .post('/login/second-factor')
+      .type('form')
+      .send({ _csrf: csrfFrom(step), code: codes[0] })
+      .expect(303)
+      .expect('Location', '/home');
   });
 });
