@@ -210,8 +210,13 @@ describe('an account whose only factor is a passkey', () => {
     const options = await json(agent, csrfFrom(step), '/login/second-factor/passkey/options', {}).expect(200);
     expect(options.body.rpId).toBe('files.example.test');
     expect(options.body.allowCredentials).toHaveLength(1);
-    // Another account's pending session cannot ask for options of this one, nor a signed-in one.
+    // A passkey is never the whole sign-in: without a pending session (the password passed) the
+    // passkey step answers 401, signed in or anonymous.
     await json(user.agent, user.csrf, '/login/second-factor/passkey/options', {}).expect(401);
+    const anonymous = request.agent(world.server);
+    const anonymousCsrf = csrfFrom(await anonymous.get('/login'));
+    await json(anonymous, anonymousCsrf, '/login/second-factor/passkey/options', {}).expect(401);
+    await json(anonymous, anonymousCsrf, '/login/second-factor/passkey', { response: {} }).expect(401);
 
     const token = (otp?: string) =>
       request(world.server)

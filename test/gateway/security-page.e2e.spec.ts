@@ -147,6 +147,8 @@ describe('sessions on the security page', () => {
     const page = await request(world.server).get('/account/security').set('Cookie', laptop).expect(200);
     expect(page.text).toContain('PhoneBrowser/1.0');
     expect(page.text).toContain('LaptopBrowser/2.0');
+    expect(page.text.match(/last seen <time datetime="\d{4}-/g)).toHaveLength(3);
+    expect(page.text).toMatch(/from (::ffff:)?127\.0\.0\.1 /);
     // createUser's own session, the phone and the laptop; the laptop (asking) is "this session", first.
     const handles = sessionHandles(page.text);
     expect(handles).toHaveLength(3);
