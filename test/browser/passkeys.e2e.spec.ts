@@ -88,6 +88,10 @@ describe('passkeys in a browser', { timeout: 120_000 }, () => {
       page.getByRole('link', { name: 'Continue' }).click(),
     ]);
     await expect(page.getByTestId('passkey-name').textContent()).resolves.toBe('Test laptop');
+    // Times in the browser's zone (security.js), the server's UTC ISO time kept as the title.
+    const added = page.locator('[data-testid="passkey-row"] time').first();
+    await expect(added.getAttribute('title')).resolves.toMatch(/^\d{4}-\d\d-\d\dT/);
+    await expect(added.textContent()).resolves.not.toMatch(/T\d\d:/);
     const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
     expect(credentials).toHaveLength(1);
     const [stored] = await passkeyRows();

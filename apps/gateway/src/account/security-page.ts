@@ -72,6 +72,7 @@ export class SecurityPage {
         : undefined,
       passkeys: await this.passkeys.list(user.id),
       scripts: ['/assets/simplewebauthn/index.umd.min.js', '/static/js/passkeys.js'],
+      modules: ['/static/js/security.js'],
       tokens: await this.tokens.list(user.id),
       tokenLifetimes: this.lifetimes(),
       newToken: extra.newToken,
