@@ -36,9 +36,13 @@ await pipeline(
 /** Consumes the ciphertext and counts it: the pass with no storage cost at all. */
 const discardStore = {
   driver: 'local',
-  async put(_key, body) {
+  async put(_key, body, options = {}) {
     let bytes = 0;
-    for await (const chunk of body) bytes += chunk.length;
+    for await (const chunk of body) {
+      bytes += chunk.length;
+      // What the real stores do once a chunk is written (PutObjectOptions.releaseChunks).
+      if (options.releaseChunks) common.releaseBuffer(chunk);
+    }
     return { size: bytes };
   },
   async abortIncomplete() {

@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
+import { releaseBuffer } from '../util/release-buffer.js';
 import {
   InvalidObjectKeyError,
   ObjectNotFoundError,
@@ -88,6 +89,7 @@ export class LocalObjectStore implements ObjectStore {
       const flush = async (): Promise<void> => {
         if (batchBytes === 0 || !handle) return;
         await handle.writev(batch);
+        if (options.releaseChunks) for (const chunk of batch) releaseBuffer(chunk);
         written += batchBytes;
         batch = [];
         batchBytes = 0;
