@@ -191,7 +191,10 @@ export class StagingReader {
     // Ciphertext is not secret: one scratch buffer for every record's body, no allocation per record.
     // Every data record is followed by another frame (at least the seal), so its head comes along in the
     // same read: one read per record.
-    this.scratch ??= Buffer.allocUnsafe(this.ctx.recordSize + RECORD_TAG_LENGTH + RECORD_HEAD_LENGTH);
+    // No bigger than the file needs: a fresh 1 MiB per small file is external memory V8 answers with full GCs.
+    this.scratch ??= Buffer.allocUnsafe(
+      Math.min(this.ctx.recordSize, this.layout.dataLength) + RECORD_TAG_LENGTH + RECORD_HEAD_LENGTH,
+    );
     const bodyLength = length + RECORD_TAG_LENGTH;
     const read = await readExactly(
       this.handle,
