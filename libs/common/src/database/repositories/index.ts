@@ -10,7 +10,7 @@ export {
   type StaleFile,
   type StoredFileFacts,
 } from './file.repository.js';
-export { MfaRepository, type SealedTotpSecret } from './mfa.repository.js';
+export { MAX_PASSKEYS, MfaRepository, type NewPasskey, type SealedTotpSecret } from './mfa.repository.js';
 export {
   PasswordResetTokenRepository,
   type ResetTokenState,
