@@ -441,6 +441,7 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
     }
     // If Redis is down the client gets 503 and repeats the final PATCH, which enqueues then.
     await this.uploads.enqueue(row.ownerId, [{ id: row.id }]);
+    this.uploads.announce(row.ownerId, [row]);
     this.metrics.uploadFileBytes.observe(row.size);
     await this.audit.record({
       action: 'upload.accepted',
