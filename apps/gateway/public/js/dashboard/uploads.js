@@ -452,7 +452,16 @@ export function initUploads() {
   });
   // Signed out: the uploads still waiting for their turn would only meet a 401.
   onSignedOut(() => {
-    for (const up of allUploads) if (up.state === 'uploading' || up.state === 'paused') void up.tus?.pause();
+    // Those under way stop too; the server keeps what it has, so picking the file again after signing in
+    // resumes it.
+    for (const up of allUploads) {
+      if (up.state !== 'uploading' && up.state !== 'paused') continue;
+      void up.tus?.pause();
+      releaseSlot(up);
+      setBar(up, 'transfer', ((up.sent ?? 0) / Math.max(up.file.size, 1)) * 100, 'stopped', 'bg-secondary');
+      setState(up, 'failed', 'Stopped');
+      setMessage(up, `${SIGNED_OUT_MESSAGE} Pick the file again then: it resumes.`, 'text-danger');
+    }
     for (const up of queue.splice(0)) {
       up.cancelled = true;
       setBar(up, 'transfer', 0, 'not sent', 'bg-secondary');
