@@ -233,6 +233,44 @@ describe('resumable uploads in the dashboard', { timeout: 120_000 }, () => {
     expect(await tusStorageKeys()).toEqual([]);
   });
 
+  it('cancel while the upload is being created: the DELETE follows the answer, nothing is left', async () => {
+    const file = await makeFile('cancel-early.bin', MiB);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let createdId: string | undefined;
+    // The server creates the upload; its answer reaches the page only after the click.
+    await page.route('**/api/v1/tus', async (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      const response = await route.fetch();
+      createdId = response.headers().location?.split('/').pop();
+      await held;
+      return route.fulfill({ response });
+    });
+    try {
+      await page.setInputFiles('#file-input', file.path);
+      await expect.poll(() => createdId).toBeDefined();
+      expect((await world.files.findById(createdId!))?.status).toBe('receiving');
+      const upload = card(file.name);
+      await upload.getByRole('button', { name: `Cancel the upload of ${file.name}` }).click();
+      release();
+      await expect
+        .poll(() => upload.locator('[data-field="message"]').textContent())
+        .toBe('Cancelled; nothing was stored.');
+    } finally {
+      await page.unroute('**/api/v1/tus');
+    }
+    expect(tusRequests).toContainEqual(
+      expect.objectContaining({ method: 'DELETE', path: `/api/v1/tus/${createdId}` }),
+    );
+    expect(tusRequests.filter((r) => r.path === `/api/v1/tus/${createdId}` && r.method === 'PATCH')).toEqual(
+      [],
+    );
+    expect(await world.files.findById(createdId!)).toBeNull();
+    await expect(access(stagedPath(world.config, createdId!))).rejects.toThrow();
+  });
+
   it('shows why a file whose declared SHA-256 differs was not stored', async () => {
     const file = await makeFile('altered-on-the-way.bin', 3 * MiB);
     // Stands in for a copy altered after it left the computer: the declaration no longer matches.

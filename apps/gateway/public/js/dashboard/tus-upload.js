@@ -71,6 +71,10 @@ export function createTusUpload(file, events) {
   const hash = empty ? { promise: Promise.resolve(EMPTY_SHA256), cancel() {} } : hashInWorker(file);
   let hashed = empty;
   let stopped = false;
+  /** A creating POST is on its way: its upload exists on the server before we know its URL. */
+  let creating = false;
+  /** A cancel that came while creating: carried out (DELETE) as soon as the URL is known. */
+  let pendingCancel = null;
   hash.promise.then(
     () => {
       hashed = true;
@@ -93,8 +97,9 @@ export function createTusUpload(file, events) {
     fingerprint: (f) => Promise.resolve(['tess', userId, f.name, f.type, f.size, f.lastModified].join('|')),
     storeFingerprintForResuming: true,
     removeFingerprintOnSuccess: true,
-    onShouldRetry: retryable,
+    onShouldRetry: (error) => !stopped && retryable(error),
     onBeforeRequest: async (req) => {
+      if (req.getMethod() === 'POST') creating = true;
       if (req.getMethod() !== 'PATCH') return;
       if (Number(req.getHeader('Upload-Offset')) + tusChunkSize < file.size) return;
       // The last chunk: it goes once the SHA-256 is known (without it when hashing failed).
@@ -102,6 +107,13 @@ export function createTusUpload(file, events) {
       const sha256 = await hash.promise.catch(() => null);
       if (stopped) throw new Error('paused');
       if (sha256) req.setHeader('Tess-Upload-Sha256', sha256);
+    },
+    onUploadUrlAvailable: () => {
+      creating = false;
+      if (!pendingCancel) return;
+      const { resolve, reject } = pendingCancel;
+      pendingCancel = null;
+      upload.abort(true).then(resolve, reject);
     },
     onAfterResponse: (req, res) => {
       if (req.getMethod() === 'HEAD' && res.getStatus() === 200) {
@@ -115,6 +127,12 @@ export function createTusUpload(file, events) {
     },
     onError: (error) => {
       hash.cancel();
+      if (pendingCancel) {
+        // The creation failed: there is nothing on the server to cancel.
+        pendingCancel.resolve();
+        pendingCancel = null;
+        return;
+      }
       events.onError(error);
     },
   });
@@ -137,10 +155,18 @@ export function createTusUpload(file, events) {
       stopped = false;
       upload.start();
     },
-    /** Stops and sends DELETE: the server keeps nothing of it. */
+    /**
+     * Stops and sends DELETE: the server keeps nothing of it. While the creating POST is under way the
+     * upload may already exist without our knowing its URL: the DELETE then follows its answer.
+     */
     cancel() {
       stopped = true;
       hash.cancel();
+      if (creating && !upload.url) {
+        return new Promise((resolve, reject) => {
+          pendingCancel = { resolve, reject };
+        });
+      }
       return upload.abort(true);
     },
   };
