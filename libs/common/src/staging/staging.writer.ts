@@ -28,6 +28,12 @@ export interface StagingWriterOptions {
   /** Write the seal record when the stream ends (default true); false leaves the file open for appends. */
   sealOnEnd?: boolean;
   /**
+   * fsync when the stream ends (default true). A tus PATCH passes false: its records need not survive an
+   * operating-system crash on their own, because the seal's fsync covers the whole file before the row is
+   * queued, and a resumed upload asks for the offset the file really holds.
+   */
+  syncOnEnd?: boolean;
+  /**
    * resume only: where the previous writer left the file (its `resumePoint`), so opening checks the last
    * record there instead of walking every record; checked against the file, the whole walk when it does not fit.
    */
@@ -264,7 +270,7 @@ export class StagingWriter extends Writable {
     if (this.options.sealOnEnd ?? true) {
       await this.append(RECORD_SEAL, [sealPlaintext(position.length)], 0);
     }
-    await position.handle.sync();
+    if (this.options.syncOnEnd ?? true) await position.handle.sync();
   }
 
   private async append(
