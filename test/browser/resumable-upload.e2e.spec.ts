@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Locator, Page, Request } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page, Request, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, signInOnPage } from '../support/browser.js';
 import { MiB, sha256 } from '../support/bytes.js';
@@ -111,11 +111,14 @@ beforeAll(async () => {
     const text = message.text();
     if (/Content.Security.Policy/i.test(text)) problems.csp.push(text);
     // A PATCH right after a pause or a reload can meet the lock the cut request still holds for a moment:
-    // 423, which the page retries (the test then sees it go on); the refused type is a test of its own.
+    // 423, which the page retries (the test then sees it go on); the refused type and the flaky link
+    // (503, 429, a reset connection) are tests of their own.
     // Chromium logs every such answer.
     else if (
       message.type() === 'error' &&
-      !/status of (423 \(Locked\)|415 \(Unsupported Media Type\))/.test(text)
+      !/status of (423 \(Locked\)|415 \(Unsupported Media Type\)|503 \(Service Unavailable\)|429 \(Too Many Requests\))|net::ERR_CONNECTION_RESET/.test(
+        text,
+      )
     )
       problems.consoleErrors.push(text);
   });
@@ -269,6 +272,50 @@ describe('resumable uploads in the dashboard', { timeout: 120_000 }, () => {
     );
     expect(await world.files.findById(createdId!)).toBeNull();
     await expect(access(stagedPath(world.config, createdId!))).rejects.toThrow();
+  });
+
+  it('retries a PATCH cut by the network, answered 503 or 429, and the file is stored whole', async () => {
+    const file = await makeFile('flaky-link.bin', 3 * CHUNK + 5);
+    // The first three PATCHes fail, one way each; every later one goes through.
+    const failures: Array<(route: Route) => Promise<void>> = [
+      (route) => route.abort('connectionreset'),
+      (route) =>
+        route.fulfill({
+          status: 503,
+          contentType: 'application/json',
+          body: '{"statusCode":503,"error":"Service Unavailable","message":"busy"}',
+        }),
+      (route) =>
+        route.fulfill({
+          status: 429,
+          contentType: 'application/json',
+          body: '{"statusCode":429,"error":"Too Many Requests","message":"slow down"}',
+        }),
+    ];
+    const failedAt: string[] = [];
+    await page.route('**/api/v1/tus/*', (route) => {
+      const req = route.request();
+      const fail = req.method() === 'PATCH' ? failures.shift() : undefined;
+      if (!fail) return route.continue();
+      failedAt.push(req.headers()['upload-offset'] ?? '');
+      return fail(route);
+    });
+    try {
+      await page.setInputFiles('#file-input', file.path);
+      await card(file.name).and(page.locator('[data-state="stored"]')).waitFor({ timeout: 60_000 });
+    } finally {
+      await page.unroute('**/api/v1/tus/*');
+    }
+    expect(failedAt).toHaveLength(3);
+    const id = (await world.dataSource.query(
+      `SELECT f.id FROM files f JOIN users u ON u.id = f.owner_id WHERE u.username = $1 AND f.filename = $2`,
+      [user.username, file.name],
+    )) as Array<{ id: string }>;
+    expect(await world.files.findById(id[0]!.id)).toMatchObject({
+      status: 'stored',
+      sha256: file.sha256,
+      clientVerified: true,
+    });
   });
 
   it('shows why a file whose declared SHA-256 differs was not stored', async () => {

@@ -97,7 +97,10 @@ export function createTusUpload(file, events) {
     fingerprint: (f) => Promise.resolve(['tess', userId, f.name, f.type, f.size, f.lastModified].join('|')),
     storeFingerprintForResuming: true,
     removeFingerprintOnSuccess: true,
-    onShouldRetry: (error) => !stopped && retryable(error),
+    // Once stopped, only the cancel's DELETE is worth retrying (it can meet the lock its aborted PATCH
+    // still holds for a moment: 423).
+    onShouldRetry: (error) =>
+      (!stopped || error.originalRequest?.getMethod() === 'DELETE') && retryable(error),
     onBeforeRequest: async (req) => {
       if (req.getMethod() === 'POST') creating = true;
       if (req.getMethod() !== 'PATCH') return;
