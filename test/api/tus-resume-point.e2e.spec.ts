@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import { appendFile, open, truncate } from 'node:fs/promises';
 import type { Redis } from 'ioredis';
+import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanStaging } from '#common';
 import { REDIS } from '../../apps/gateway/src/infra/redis.module.js';
 import { MiB, sha256 } from '../support/bytes.js';
 import { downloadContent, waitForStored } from '../support/client.js';
 import { stagedPath } from '../support/staging.js';
-import { tusRequests } from '../support/tus.js';
+import { TUS, tusRequests } from '../support/tus.js';
 import { createUser, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
@@ -68,6 +69,17 @@ describe('tus resume points', () => {
     expect(await redis.exists(pointKey(id))).toBe(0);
     await waitForStored(world, id);
     expect((await downloadContent(world, alice, id)).sha256).toBe(sha256(body));
+  });
+
+  it('DELETE removes the point with the upload', async () => {
+    const id = await create(10);
+    await patch(id, 0, Buffer.from('abc')).expect(204);
+    expect(await redis.exists(pointKey(id))).toBe(1);
+    await request(world.server)
+      .delete(`/api/v1/tus/${id}`)
+      .set({ ...alice.auth, ...TUS })
+      .expect(204);
+    expect(await redis.exists(pointKey(id))).toBe(0);
   });
 
   it('a gateway that died after writing a chunk but before keeping its point: the next PATCH finds the chunk', async () => {
