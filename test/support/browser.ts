@@ -37,6 +37,36 @@ export function launchChromium(): Promise<Browser> {
 }
 
 /**
+ * A page in a fresh context whose script errors, console errors and CSP reports are collected into
+ * `problems` (a spec expects it empty at the end); console lines matching `expected` (a status a step
+ * answers on purpose) are left out.
+ */
+export async function newWatchedPage(browser: Browser, problems: string[], expected?: RegExp): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (expected?.test(message.text())) return;
+    if (message.type() === 'error' || /Content.Security.Policy/i.test(message.text()))
+      problems.push(`console: ${message.text()}`);
+  });
+  return page;
+}
+
+/** Signs in through the login page and waits for the dashboard. */
+export async function signInOnPage(
+  page: Page,
+  base: string,
+  username: string,
+  password: string,
+): Promise<void> {
+  await page.goto(`${base}/login`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await Promise.all([page.waitForURL(`${base}/home`), page.getByRole('button', { name: 'Sign in' }).click()]);
+}
+
+/**
  * A fresh context (with `initScript` run in every page first) whose page has signed `user` in through the
  * login form and landed on the dashboard at `base`/home.
  */
@@ -50,10 +80,7 @@ export async function signedInPage(
   if (options.initScript) await context.addInitScript(options.initScript);
   const page = await context.newPage();
   options.watch?.(page);
-  await page.goto(`${base}/login`);
-  await page.getByLabel('Username').fill(user.username);
-  await page.getByLabel('Password').fill(TEST_PASSWORD);
-  await Promise.all([page.waitForURL(`${base}/home`), page.getByRole('button', { name: 'Sign in' }).click()]);
+  await signInOnPage(page, base, user.username, TEST_PASSWORD);
   return { context, page };
 }
 

@@ -1,7 +1,7 @@
 import { ApiTokenEntity } from './api-token.entity.js';
 import { AuditEventEntity } from './audit-event.entity.js';
 import { FileEntity } from './file.entity.js';
-import { MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
+import { MfaPasskeyEntity, MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
 import { PasswordResetTokenEntity } from './password-reset-token.entity.js';
 import { ShareEntity } from './share.entity.js';
 import { UserEntity } from './user.entity.js';
@@ -15,7 +15,7 @@ export {
   REFUSED_STATUSES,
   type RefusedStatus,
 } from './file.entity.js';
-export { MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
+export { MfaPasskeyEntity, MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
 export { PasswordResetTokenEntity } from './password-reset-token.entity.js';
 export { ShareEntity } from './share.entity.js';
 export { UserEntity } from './user.entity.js';
@@ -29,4 +29,5 @@ export const ENTITIES = [
   ShareEntity,
   MfaTotpEntity,
   MfaRecoveryCodeEntity,
+  MfaPasskeyEntity,
 ];

@@ -17,7 +17,7 @@ export {
   type RemovedVersion,
   type VersionRefusal,
 } from './file-version.repository.js';
-export { MfaRepository, type SealedTotpSecret } from './mfa.repository.js';
+export { MAX_PASSKEYS, MfaRepository, type NewPasskey, type SealedTotpSecret } from './mfa.repository.js';
 export {
   PasswordResetTokenRepository,
   type ResetTokenState,
