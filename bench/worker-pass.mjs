@@ -81,10 +81,11 @@ const files = {
     row = { ...row, status: 'processing' };
     return { ...row };
   },
-  async markStored(_id, facts) {
+  async markStored(id, facts) {
     stored = facts;
     row = { ...row, status: 'stored', ...facts };
-    return true;
+    // What FileRepository.markStored answers for a first upload: version 1 of itself.
+    return { fileId: id, version: 1 };
   },
 };
 const keys = {

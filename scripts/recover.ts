@@ -30,8 +30,13 @@ import {
  * the manifest and on disk) are skipped, failures are tried again. Exit code 1 when any object failed.
  *
  * Original names are not in the objects; `--names` takes a database export made while the database
- * existed: `psql -At -c "SELECT json_agg(json_build_object('id', id, 'filename', filename, 'sha256',
- * sha256)) FROM files WHERE status = 'stored'" > names.json`.
+ * existed. With file versions (each version its own object, docs/architecture.md "File versions"), the
+ * export names each object's file and version(s), so the manifest rebuilds the version rows:
+ * `psql -At -c "SELECT json_agg(json_build_object('id', v.object_id, 'fileId', v.file_id, 'version',
+ * v.version, 'filename', f.filename, 'sha256', v.sha256)) FROM file_versions v JOIN files f ON f.id =
+ * v.file_id" > names.json`. A manifest line then carries `versions: [{fileId, version}]` (more than one
+ * when a restored copy shares the object). An older export of `files` (`id`, `filename`, `sha256`) still
+ * works.
  * An S3 source reads S3_REGION, S3_ENDPOINT, S3_FORCE_PATH_STYLE and the credentials from the environment;
  * a secret id reads SECRETS_MANAGER_REGION / SECRETS_MANAGER_ENDPOINT. Envelope mode only: files of
  * KEY_MODE=per-file-secret have their key in their own secret, not under the master key.
@@ -51,13 +56,26 @@ export interface RecoverReport {
   failed: Array<{ id: string; error: string }>;
 }
 
+/** A version an object is (its file and number), from the export. */
+export interface RecoveredVersion {
+  fileId: string;
+  version: number;
+}
+
 interface ManifestLine {
   id: string;
   ok: boolean;
   sha256?: string;
   bytes?: number;
   name?: string;
+  versions?: RecoveredVersion[];
   error?: string;
+}
+
+interface KnownObject {
+  filename?: string;
+  sha256?: string;
+  versions: RecoveredVersion[];
 }
 
 const PREFIX = 'objects/';
@@ -144,16 +162,26 @@ async function readManifest(path: string): Promise<Map<string, ManifestLine>> {
   return done;
 }
 
-async function readNames(
-  path: string | undefined,
-): Promise<Map<string, { filename?: string; sha256?: string }>> {
+async function readNames(path: string | undefined): Promise<Map<string, KnownObject>> {
   if (!path) return new Map();
   const rows = JSON.parse(await readFile(path, 'utf8')) as Array<{
     id: string;
+    fileId?: string;
+    version?: number;
     filename?: string;
     sha256?: string;
   }> | null;
-  return new Map((rows ?? []).map((r) => [r.id, { filename: r.filename, sha256: r.sha256?.trim() }]));
+  const known = new Map<string, KnownObject>();
+  for (const r of rows ?? []) {
+    const entry = known.get(r.id) ?? { filename: r.filename, sha256: r.sha256?.trim(), versions: [] };
+    if (r.fileId && typeof r.version === 'number')
+      entry.versions.push({ fileId: r.fileId, version: r.version });
+    known.set(r.id, entry);
+  }
+  for (const entry of known.values()) {
+    entry.versions.sort((a, b) => a.fileId.localeCompare(b.fileId) || a.version - b.version);
+  }
+  return known;
 }
 
 export async function recover(options: RecoverOptions): Promise<RecoverReport> {
@@ -211,6 +239,7 @@ export async function recover(options: RecoverOptions): Promise<RecoverReport> {
           sha256,
           bytes,
           ...(known?.filename ? { name: known.filename } : {}),
+          ...(known?.versions.length ? { versions: known.versions } : {}),
         };
         await appendFile(manifestPath, `${JSON.stringify(line)}\n`);
         report.recovered.push(id);

@@ -3,6 +3,7 @@ import {
   createDataSource,
   EnvelopeKeyProvider,
   FileRepository,
+  FileVersionRepository,
   keyProviderFromConfig,
   loadConfig,
   type TessConfig,
@@ -44,16 +45,33 @@ export async function rotateMasterKey(
       const page = await files.listWrapped(after, 200);
       if (!page.length) break;
       for (const file of page) {
+        // A later version's key is bound to the id of the upload that brought it (docs/format.md).
+        const objectId = file.objectId ?? file.id;
         const current = { keyRef: file.keyRef!, wrappedKey: file.wrappedKey! };
-        const next = await keys.rewrap(file.id, current);
+        const next = await keys.rewrap(objectId, current);
         if (next === current || next.keyRef === current.keyRef) {
           unchanged++;
           continue;
         }
-        await files.updateKey(file.id, next.keyRef, next.wrappedKey);
+        await files.updateKey(objectId, next.keyRef, next.wrappedKey);
         rewrapped++;
       }
       after = page[page.length - 1]!.id;
+    }
+    // Older versions' objects (not any file's current one, nor bound to their file's own id).
+    const versions = new FileVersionRepository(dataSource);
+    after = '00000000-0000-0000-0000-000000000000';
+    for (;;) {
+      const page = await versions.listWrappedObjects(after, 200);
+      if (!page.length) break;
+      for (const object of page) {
+        const current = { keyRef: object.keyRef, wrappedKey: object.wrappedKey };
+        const next = await keys.rewrap(object.objectId, current);
+        if (next === current || next.keyRef === current.keyRef) continue;
+        await files.updateKey(object.objectId, next.keyRef, next.wrappedKey);
+        rewrapped++;
+      }
+      after = page[page.length - 1]!.objectId;
     }
     return { keyRef, rewrapped, unchanged };
   } finally {

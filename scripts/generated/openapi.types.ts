@@ -191,6 +191,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/files/{id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A file's versions, newest first, and its new versions in the pipeline */
+        get: operations["listFileVersions"];
+        put?: never;
+        /** Upload a new version (multipart `file`); it becomes current once stored */
+        post: operations["uploadFileVersion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/files/{id}/versions/{n}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Download one version (verified plaintext); supports a single Range (206) */
+        get: operations["downloadFileVersion"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/files/{id}/versions/{n}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Restore version n: a copy of it (same object and key, no re-encryption) becomes the new current version */
+        post: operations["restoreFileVersion"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/files/{id}/versions/{n}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a version that is not current (its object and key too, unless a restored copy shares them) */
+        delete: operations["deleteFileVersion"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs": {
         parameters: {
             query?: never;
@@ -418,11 +487,52 @@ export interface components {
             typeWarning?: string;
             /** @description The malware scanner (and signature database) that passed the file */
             scannedWith?: string;
+            /** @description The current version (the one this file serves); 1 until a second version is stored */
+            version: number;
+            /** @description Stored versions (0 until the first is stored) */
+            versionCount: number;
         };
         FilePageDto: {
             items: components["schemas"]["FileDto"][];
             /** @description Pass as `cursor` for the next page; null on the last */
             nextCursor: string | null;
+        };
+        FileVersionDto: {
+            /** @example 2 */
+            version: number;
+            /** @description The version the file serves now */
+            current: boolean;
+            /** @enum {string} */
+            status: "stored" | "corrupt";
+            /** @description Plaintext size in bytes */
+            size: number;
+            contentType: string;
+            detectedType: string | null;
+            sha1: string;
+            sha256: string;
+            /**
+             * Format: uuid
+             * @description Who uploaded or restored it
+             */
+            uploadedBy: string | null;
+            /**
+             * Format: date-time
+             * @description When it was uploaded (or restored)
+             */
+            createdAt: string;
+            /** Format: date-time */
+            storedAt: string;
+            /** @description A restored copy of this version (it shares that version's encrypted object) */
+            restoredFrom?: number;
+        };
+        FileVersionListDto: {
+            /** Format: uuid */
+            fileId: string;
+            current: number;
+            /** @description Newest first */
+            items: components["schemas"]["FileVersionDto"][];
+            /** @description New versions still in the pipeline, or that failed or were refused (never current) */
+            uploads: components["schemas"]["VersionUploadDto"][];
         };
         JobDto: {
             /**
@@ -621,6 +731,43 @@ export interface components {
             ok: boolean;
             /** @description Plaintext bytes read and authenticated */
             checkedBytes: number;
+        };
+        VersionAcceptedDto: {
+            /** Format: uuid */
+            fileId: string;
+            /** @description The upload of the new version */
+            upload: components["schemas"]["AcceptedFileDto"];
+        };
+        VersionRestoredDto: {
+            /** Format: uuid */
+            fileId: string;
+            /** @description The new current version */
+            version: number;
+            restoredFrom: number;
+        };
+        VersionUploadBodyDto: {
+            /** @description Optional hex SHA-256 (before the file) */
+            sha256?: string;
+            /**
+             * Format: binary
+             * @description The new content (one file)
+             */
+            file: string;
+        };
+        VersionUploadDto: {
+            /**
+             * Format: uuid
+             * @description The upload row (and job id) of the new version
+             */
+            id: string;
+            filename: string;
+            size: number;
+            /** @enum {string} */
+            status: "receiving" | "queued" | "processing" | "stored" | "failed" | "corrupt" | "rejected" | "infected";
+            /** Format: date-time */
+            createdAt: string;
+            /** @description Why it failed or was refused (the current version is unchanged) */
+            error?: string;
         };
     };
     responses: never;
@@ -931,7 +1078,7 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
-                /** @description base64 pairs: filename, filetype, sha256 (hex SHA-256 of the whole file, checked by the worker) */
+                /** @description base64 pairs: filename, filetype, sha256 (hex SHA-256 of the whole file, checked by the worker), fileId (the upload is a new version of that file of yours) */
                 "Upload-Metadata"?: string;
                 /** @description Size of the whole file in bytes */
                 "Upload-Length": string;
@@ -976,7 +1123,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDto"];
                 };
             };
-            /** @description The upload would exceed your file-count quota */
+            /** @description Upload-Metadata fileId names no file of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description The upload would exceed your file-count quota, or fileId's first version is not stored yet */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1572,6 +1728,358 @@ export interface operations {
                 };
             };
             /** @description The file is not stored */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+        };
+    };
+    listFileVersions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileVersionListDto"];
+                };
+            };
+            /** @description Not authenticated, or the token is invalid or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Session call without a valid X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description No such file of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+        };
+    };
+    uploadFileVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["VersionUploadBodyDto"];
+            };
+        };
+        responses: {
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionAcceptedDto"];
+                };
+            };
+            /** @description Malformed multipart body, no file or more than one */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Not authenticated, or the token is invalid or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Session call without a valid X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description No such file of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description The file's first version is not stored yet */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Over MAX_FILE_SIZE or your byte quota; nothing was stored */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Not multipart/form-data, or a blocked type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description The processing queue is unavailable; nothing was stored */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+        };
+    };
+    downloadFileVersion: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description bytes=a-b, bytes=a- or bytes=-n */
+                Range?: string;
+            };
+            path: {
+                id: string;
+                /** @description Version number */
+                n: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The whole version */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description The requested range */
+            206: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description Not authenticated, or the token is invalid or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Session call without a valid X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description No such file of yours, or no such version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description The version failed an integrity check */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description The range is outside the version */
+            416: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description The stored object failed its integrity check; the version is now corrupt */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": components["schemas"]["ErrorDto"];
+                };
+            };
+        };
+    };
+    restoreFileVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                /** @description Version number */
+                n: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionRestoredDto"];
+                };
+            };
+            /** @description Not authenticated, or the token is invalid or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Session call without a valid X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description No such file of yours, or no such version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description The file or that version is not stored */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+        };
+    };
+    deleteFileVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                /** @description Version number */
+                n: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not authenticated, or the token is invalid or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Session call without a valid X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description No such file of yours, or no such version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description That is the current version */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -70,6 +70,9 @@ describe('jobs API shapes', () => {
       sha1: null,
       sha256: null,
       createdAt: res.body.createdAt,
+      // No version stored yet; the one arriving will be version 1.
+      version: 1,
+      versionCount: 0,
     });
   });
 
@@ -116,6 +119,8 @@ describe('jobs API shapes', () => {
       sha256: row.sha256,
       createdAt: expect.stringMatching(ISO),
       storedAt: expect.stringMatching(ISO),
+      version: 1,
+      versionCount: 1,
     });
     expect(file.body.sha1).toMatch(/^[0-9a-f]{40}$/);
     expect(file.body.sha256).toMatch(/^[0-9a-f]{64}$/);

@@ -3,10 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../support/browser.js';
+import { CSP_PROBE, collectProblems, launchChromium, signedInPage } from '../support/browser.js';
 import { MiB, sha256 } from '../support/bytes.js';
 import { upload, waitForStored } from '../support/client.js';
-import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
+import { createUser, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
 /**
@@ -16,12 +16,6 @@ import { createWorld, type World } from '../support/world.js';
  * dialog turns the link into a 410 page. The production CSP applies throughout.
  */
 
-const CSP_PROBE = `
-  window.__cspViolations = [];
-  document.addEventListener('securitypolicyviolation', (e) => {
-    window.__cspViolations.push(e.violatedDirective + ' ' + (e.blockedURI || 'inline'));
-  });
-`;
 const LINK_PASSWORD = 'a passphrase for the auditors';
 /** Set TESS_BROWSER_SHOTS=<dir> to keep screenshots of the dialog and the link page for a look. */
 const SHOTS = process.env.TESS_BROWSER_SHOTS;
@@ -33,11 +27,7 @@ let data: Buffer;
 const problems: string[] = [];
 
 function watch(page: Page): void {
-  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' || /Content.Security.Policy/i.test(m.text()))
-      problems.push(`console: ${m.text()}`);
-  });
+  collectProblems(page, problems);
 }
 
 async function cspViolations(page: Page): Promise<string[]> {
@@ -60,20 +50,11 @@ afterAll(async () => {
 
 /** A signed-in dashboard of the owner, in a context of its own. */
 async function ownerPage(clipboard = false) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  if (clipboard)
-    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: world.base });
-  await context.addInitScript(CSP_PROBE);
-  const page = await context.newPage();
-  watch(page);
-  await page.goto(`${world.base}/login`);
-  await page.getByLabel('Username').fill(owner.username);
-  await page.getByLabel('Password').fill(TEST_PASSWORD);
-  await Promise.all([
-    page.waitForURL(`${world.base}/home`),
-    page.getByRole('button', { name: 'Sign in' }).click(),
-  ]);
-  return { context, page };
+  const signedIn = await signedInPage(browser, world.base, owner, { initScript: CSP_PROBE, watch });
+  if (clipboard) {
+    await signedIn.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: world.base });
+  }
+  return signedIn;
 }
 
 describe('share links in a browser', { timeout: 120_000 }, () => {

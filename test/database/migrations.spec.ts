@@ -36,6 +36,7 @@ describe('migrations', () => {
       'api_tokens',
       'audit_chain_heads',
       'audit_events',
+      'file_versions',
       'files',
       'mfa_passkeys',
       'mfa_recovery_codes',

@@ -86,6 +86,11 @@ describe('OpenAPI document', () => {
         'HEAD /api/v1/tus/{id}',
         'PATCH /api/v1/tus/{id}',
         'DELETE /api/v1/tus/{id}',
+        'GET /api/v1/files/{id}/versions',
+        'POST /api/v1/files/{id}/versions',
+        'GET /api/v1/files/{id}/versions/{n}/content',
+        'POST /api/v1/files/{id}/versions/{n}/restore',
+        'DELETE /api/v1/files/{id}/versions/{n}',
       ].sort(),
     );
     for (const { key, op } of operations) {
@@ -102,6 +107,9 @@ describe('OpenAPI document', () => {
     );
     expect(Object.keys(body.components.schemas)).toEqual(
       expect.arrayContaining(['ErrorDto', 'FileDto', 'JobDto', 'UploadAcceptedDto', 'TokenCreatedDto']),
+    );
+    expect(Object.keys(paths['/api/v1/files/{id}/versions/{n}']!.delete!.responses)).toEqual(
+      expect.arrayContaining(['204', '401', '404', '409']),
     );
   });
 

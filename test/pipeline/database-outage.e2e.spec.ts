@@ -198,7 +198,11 @@ describe('PostgreSQL outages', { timeout: 180_000 }, () => {
       expect(await world.files.markStored(row.id, facts, { pid, key })).toBe(false);
       await holder.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [key]);
       expect(await world.files.markStored(row.id, facts, { pid: pid + 100_000, key })).toBe(false);
-      expect(await world.files.markStored(row.id, facts, { pid, key })).toBe(true);
+      // Committed: the file is (still) its own version 1.
+      expect(await world.files.markStored(row.id, facts, { pid, key })).toEqual({
+        fileId: row.id,
+        version: 1,
+      });
     } finally {
       await holder.end();
     }

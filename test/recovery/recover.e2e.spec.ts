@@ -1,6 +1,5 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MiB, sha256 } from '../support/bytes.js';
 import { upload, waitForStored } from '../support/client.js';
@@ -10,6 +9,7 @@ import { RECOVER_ENTRY } from '../support/paths.js';
 import { killAllProcesses, startProcess } from '../support/processes.js';
 import { createUser, type TestUser } from '../support/users.js';
 import { createWorld, type StoreKind, type World } from '../support/world.js';
+import { exportNamesAndDropDatabase } from './drill.js';
 
 /**
  * docs/security.md item 35, the recovery drill: files are uploaded and stored, the names are exported, the
@@ -39,20 +39,11 @@ describe.each<StoreKind>(['local', 's3'])('recovery drill with the %s store', (k
     ids = files.map((f) => f.id);
     for (const id of ids) await waitForStored(world, id);
     // The export an operator keeps next to the backups: names (and hashes) are not in the objects.
-    const [{ names }] = await world.dataSource.query(
+    namesFile = await exportNamesAndDropDatabase(
+      world,
       "SELECT json_agg(json_build_object('id', id, 'filename', filename, 'sha256', sha256)) AS names FROM files",
     );
-    namesFile = join(world.config.dataDir, 'names.json');
-    await writeFile(namesFile, JSON.stringify(names));
     out = join(world.config.dataDir, 'recovered');
-    await world.stopInProcessWorker();
-    const admin = new URL(world.config.database.url);
-    const database = admin.pathname.slice(1);
-    admin.pathname = '/postgres';
-    const client = new pg.Client({ connectionString: admin.toString() });
-    await client.connect();
-    await client.query(`DROP DATABASE ${pg.escapeIdentifier(database)} WITH (FORCE)`);
-    await client.end();
   }, 90_000);
 
   afterAll(async () => {

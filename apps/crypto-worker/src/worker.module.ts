@@ -1,5 +1,12 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule, TessMetrics } from '#common';
+import {
+  DatabaseModule,
+  StorageModule,
+  type TessConfig,
+  TessConfigModule,
+  TessMetrics,
+  VersionRemover,
+} from '#common';
 import { AuditAnchorService } from './audit/audit-anchor.service.js';
 import { EncryptFileHandler } from './encrypt/encrypt-file.handler.js';
 import { ContentChecks } from './encrypt/taps/content-checks.js';
@@ -9,6 +16,7 @@ import { CryptoWorkerService } from './jobs/crypto-worker.service.js';
 import { JOB_HANDLERS, type JobHandlers } from './jobs/job-handler.js';
 import { JobLocks } from './jobs/job-locks.js';
 import { JobReconciler } from './reconcile/job-reconciler.service.js';
+import { PruneVersionsHandler } from './versions/prune-versions.handler.js';
 
 /** The crypto worker: an application context with no public HTTP server (only a health port). */
 @Module({})
@@ -20,10 +28,18 @@ export class WorkerModule {
       providers: [
         { provide: TessMetrics, useFactory: () => new TessMetrics('crypto-worker') },
         EncryptFileHandler,
+        VersionRemover,
+        PruneVersionsHandler,
         {
           provide: JOB_HANDLERS,
-          inject: [EncryptFileHandler],
-          useFactory: (encryptFile: EncryptFileHandler): JobHandlers => ({ 'encrypt-file': encryptFile }),
+          inject: [EncryptFileHandler, PruneVersionsHandler],
+          useFactory: (
+            encryptFile: EncryptFileHandler,
+            pruneVersions: PruneVersionsHandler,
+          ): JobHandlers => ({
+            'encrypt-file': encryptFile,
+            'prune-versions': pruneVersions,
+          }),
         },
         JobLocks,
         { provide: HashPool, useFactory: () => new HashPool() },

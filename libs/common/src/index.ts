@@ -15,3 +15,4 @@ export * from './staging/index.js';
 export * from './storage/index.js';
 export { releaseBuffer } from './util/release-buffer.js';
 export { withTimeout } from './util/with-timeout.js';
+export * from './versions/index.js';

@@ -25,6 +25,7 @@ import {
 import type { HandlerJob, JobHandler } from '../jobs/job-handler.js';
 import { LockLostError } from '../jobs/job-locks.js';
 import { ScannerUnavailableError } from '../scan/clamd-client.js';
+import { PruneVersionsHandler } from '../versions/prune-versions.handler.js';
 import { encryptPass } from './encrypt-pass.js';
 import { openPlaintextFile, type PlaintextSource, StagedPlaintext } from './plaintext-source.js';
 import { ContentChecks } from './taps/content-checks.js';
@@ -67,6 +68,7 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     private readonly metrics: TessMetrics,
     private readonly hashPool: HashPool,
     private readonly checks: ContentChecks,
+    private readonly retention: PruneVersionsHandler,
   ) {}
 
   tempPathOf(file: Pick<FileEntity, 'id' | 'tempPath'>): string {
@@ -146,14 +148,34 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
         return this.skipped(null, fileId);
       }
       await unlink(tempPath).catch(() => undefined);
+      // A new version's upload row is folded into its file now: events and the audit name the file.
+      const { fileId: storedFile, version } = committed;
       await this.audit.record({
         action: 'file.stored',
         userId: file.ownerId,
-        fileId,
-        details: { filename: file.filename, size: file.size, sha256, attempt: job.attemptsMade + 1 },
+        fileId: storedFile,
+        details: {
+          filename: file.filename,
+          size: file.size,
+          sha256,
+          attempt: job.attemptsMade + 1,
+          version,
+          ...(storedFile !== fileId ? { upload: fileId } : {}),
+        },
       });
-      this.logger.log(`job ${job.id} file ${fileId}: stored ${file.size} bytes (${encryptedSize} encrypted)`);
-      return { fileId, sha1, sha256, size: file.size, encryptedSize, ownerId: file.ownerId };
+      if (version > 1) await this.retention.pruneSoon(storedFile);
+      this.logger.log(
+        `job ${job.id} file ${storedFile}: stored ${file.size} bytes (${encryptedSize} encrypted), version ${version}`,
+      );
+      return {
+        fileId: storedFile,
+        sha1,
+        sha256,
+        size: file.size,
+        encryptedSize,
+        ownerId: file.ownerId,
+        version,
+      };
     } catch (error) {
       if (isStagingIntegrityError(error)) throw new StagedUploadRejected(error);
       throw error;

@@ -7,22 +7,18 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
 import {
   AuditRepository,
-  bullPrefix,
-  createRedisClient,
-  defaultJobOptions,
   FileRepository,
-  JOB_QUEUES,
   type StaleCursor,
   type StaleFile,
   TESS_CONFIG,
   type TessConfig,
   TessMetrics,
 } from '#common';
+import { openProducerQueue } from '../jobs/producer-queue.js';
 import { repeatEvery, underTryLock } from '../jobs/singleton-task.js';
 
 /** Arbitrary constant naming the reconciler in pg_try_advisory_lock (the migrations use ...001). */
@@ -62,7 +58,7 @@ export interface ReconcileReport {
 @Injectable()
 export class JobReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('JobReconciler');
-  private connection?: Redis;
+  private producer?: ReturnType<typeof openProducerQueue>;
   private queue?: Queue;
   private task?: { stop(): Promise<void> };
 
@@ -75,16 +71,8 @@ export class JobReconciler implements OnApplicationBootstrap, OnApplicationShutd
   ) {}
 
   onApplicationBootstrap(): void {
-    const connection = createRedisClient(this.config.redis.url);
-    connection.on('error', () => undefined);
-    connection.connect().catch(() => undefined);
-    this.connection = connection;
-    this.queue = new Queue(JOB_QUEUES['encrypt-file'], {
-      connection,
-      prefix: bullPrefix(this.config.redis.prefix),
-      defaultJobOptions: defaultJobOptions(this.config),
-    });
-    this.queue.on('error', () => undefined);
+    this.producer = openProducerQueue(this.config);
+    this.queue = this.producer.queue;
     this.task = repeatEvery(
       this.config.reconcile.intervalMs,
       () => this.reconcile(),
@@ -94,8 +82,7 @@ export class JobReconciler implements OnApplicationBootstrap, OnApplicationShutd
 
   async onApplicationShutdown(): Promise<void> {
     await this.task?.stop();
-    await this.queue?.close().catch(() => undefined);
-    this.connection?.disconnect();
+    await this.producer?.close();
   }
 
   /** One pass; null when another replica holds the reconciler lock. */

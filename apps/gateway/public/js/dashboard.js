@@ -8,9 +8,11 @@ import { initLiveUpdates } from './dashboard/live-updates.js';
 import { initShares } from './dashboard/shares.js';
 import { initUploads } from './dashboard/uploads.js';
 import { initUsage } from './dashboard/usage.js';
+import { initVersions } from './dashboard/versions.js';
 
 initUsage();
 initFileTable();
 initShares();
 initUploads();
+initVersions();
 initLiveUpdates();

@@ -12,6 +12,7 @@ import {
   OBJECT_STORE,
   type ObjectStore,
   type OpenedObject,
+  objectIdOf,
   openStoredFile,
 } from '#common';
 
@@ -91,13 +92,14 @@ export class FileReader {
   /** Marks the file corrupt and audits it once, on the transition from stored. */
   async markCorrupt(file: FileEntity, error: Error, ip?: string): Promise<void> {
     this.logger.error(`file ${file.id}: integrity failure: ${error.message}`);
-    if (await this.files.markCorrupt(file.id, error.message)) {
+    // The object read: the file's current one, or an older version's (then only that version is marked).
+    if (await this.files.markCorrupt(file.id, error.message, objectIdOf(file))) {
       await this.audit.record({
         action: 'file.corrupt',
         userId: file.ownerId,
         fileId: file.id,
         ip,
-        details: { filename: file.filename, error: error.message.slice(0, 500) },
+        details: { filename: file.filename, version: file.version, error: error.message.slice(0, 500) },
       });
     }
   }

@@ -111,6 +111,10 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
         sha1: result.sha1,
         sha256: result.sha256,
         size: result.size,
+        // A new version's job runs on an upload row of its own, now folded into the file it names.
+        ...(result.fileId && result.fileId !== jobId
+          ? { versionOf: result.fileId, ...(result.version ? { version: result.version } : {}) }
+          : {}),
       }).finally(() => this.owners.delete(jobId));
     });
     this.queueEvents.on('failed', ({ jobId, failedReason }) => {

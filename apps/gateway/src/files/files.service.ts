@@ -6,9 +6,11 @@ import {
   type ConfiguredKeyProvider,
   type FileEntity,
   FileRepository,
+  FileVersionRepository,
   KEY_PROVIDER,
   OBJECT_STORE,
   type ObjectStore,
+  objectIdOf,
   TESS_CONFIG,
   type TessConfig,
 } from '#common';
@@ -39,6 +41,8 @@ export function fileView(file: FileEntity, twin?: FileTwin) {
     ...(twin ? { duplicateOf: { id: twin.id, filename: twin.filename, createdAt: twin.createdAt } } : {}),
     ...(file.typeWarning ? { typeWarning: file.typeWarning } : {}),
     ...(file.scannedWith ? { scannedWith: file.scannedWith } : {}),
+    version: file.version,
+    versionCount: file.versionCount,
   };
 }
 export type FileView = ReturnType<typeof fileView>;
@@ -54,24 +58,38 @@ export class FilesService {
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
     private readonly jobs: JobQueue,
     private readonly shares: SharesService,
+    private readonly versions: FileVersionRepository,
   ) {}
 
   /**
    * Deletes the row first (a job still running then fails to commit and cleans up after itself), then
    * the queued job, the object, the key (per-file secret) and any temp file. A crash in between can
    * leave an unreferenced ciphertext object, never a row pointing at nothing. Its share links are
-   * revoked first (their rows stay, so the links answer 410).
+   * revoked first (their rows stay, so the links answer 410). Every version goes with it: each distinct
+   * object and key, and the uploads of new versions still in the pipeline (rows, jobs, staged data).
    */
   async delete(file: FileEntity, ip?: string): Promise<void> {
     await this.shares.revokeForFile(file, ip);
+    const objects = new Map<string, Pick<FileEntity, 'objectKey' | 'keyRef' | 'wrappedKey'>>();
+    for (const v of await this.versions.objectsOf(file.id)) objects.set(v.objectId, v);
+    // The current object, and the key of a first upload not stored yet.
+    if (file.keyRef) objects.set(objectIdOf(file), file);
+    const uploads = await this.files.uploadsOfVersions(file.id);
     await this.files.delete(file.id);
     await this.jobs.remove('encrypt-file', file.id).catch(() => 0);
-    if (file.objectKey) await this.store.delete(file.objectKey);
-    if (file.keyRef) {
-      await this.keys.destroyDataKey(file.id, {
-        keyRef: file.keyRef,
-        wrappedKey: file.wrappedKey ?? Buffer.alloc(0),
-      });
+    for (const upload of uploads) {
+      await this.jobs.remove('encrypt-file', upload.id).catch(() => 0);
+      if (upload.keyRef) objects.set(upload.id, upload);
+      await unlink(join(this.config.tempDir, upload.tempPath ?? upload.id)).catch(() => undefined);
+    }
+    for (const [objectId, object] of objects) {
+      if (object.objectKey) await this.store.delete(object.objectKey);
+      if (object.keyRef) {
+        await this.keys.destroyDataKey(objectId, {
+          keyRef: object.keyRef,
+          wrappedKey: object.wrappedKey ?? Buffer.alloc(0),
+        });
+      }
     }
     await unlink(join(this.config.tempDir, file.tempPath ?? file.id)).catch(() => undefined);
     await this.audit.record({

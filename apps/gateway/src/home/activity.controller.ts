@@ -58,6 +58,8 @@ const LABELS: Record<string, string> = {
   'file.verified': 'File verified',
   'file.corrupt': 'Integrity check failed',
   'file.deleted': 'File deleted',
+  'file.version_restored': 'Version restored',
+  'file.version_deleted': 'Version deleted',
   'share.created': 'Share link created',
   'share.revoked': 'Share link revoked',
   'share.viewed': 'Share link opened',
@@ -91,6 +93,7 @@ const TYPE_LABELS = {
   downloads: 'Downloads',
   shares: 'Share links',
   integrity: 'Verifications and integrity',
+  versions: 'Versions',
   deletions: 'Deletions',
 } as const;
 type TypeKey = keyof typeof TYPE_LABELS;
@@ -101,6 +104,8 @@ const FILE_GROUPS: Partial<Record<AuditAction, TypeKey>> = {
   'file.verified': 'integrity',
   'file.corrupt': 'integrity',
   'file.deleted': 'deletions',
+  'file.version_restored': 'versions',
+  'file.version_deleted': 'versions',
 };
 const PREFIX_GROUPS: Record<string, TypeKey> = {
   token: 'tokens',

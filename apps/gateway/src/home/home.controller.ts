@@ -51,6 +51,9 @@ export function fileRow(file: FileEntity, twin?: Pick<FileEntity, 'id' | 'filena
     canDownload: file.status === 'stored',
     canVerify: file.status === 'stored' || file.status === 'corrupt',
     clientVerified: file.clientVerified === true,
+    version: file.version,
+    versionCount: file.versionCount,
+    hasVersions: file.versionCount > 0,
   };
 }
 

@@ -86,6 +86,70 @@ export class FileDto {
   typeWarning?: string;
   @ApiPropertyOptional({ description: 'The malware scanner (and signature database) that passed the file' })
   scannedWith?: string;
+  @ApiProperty({
+    type: 'integer',
+    description: 'The current version (the one this file serves); 1 until a second version is stored',
+  })
+  version!: number;
+  @ApiProperty({ type: 'integer', description: 'Stored versions (0 until the first is stored)' })
+  versionCount!: number;
+}
+
+export class FileVersionDto {
+  @ApiProperty({ type: 'integer', example: 2 }) version!: number;
+  @ApiProperty({ description: 'The version the file serves now' }) current!: boolean;
+  @ApiProperty({ enum: ['stored', 'corrupt'] }) status!: string;
+  @ApiProperty({ type: 'integer', description: 'Plaintext size in bytes' }) size!: number;
+  @ApiProperty() contentType!: string;
+  @ApiProperty({ nullable: true, type: String }) detectedType!: string | null;
+  @ApiProperty() sha1!: string;
+  @ApiProperty() sha256!: string;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'Who uploaded or restored it' })
+  uploadedBy!: string | null;
+  @ApiProperty({ format: 'date-time', description: 'When it was uploaded (or restored)' }) createdAt!: string;
+  @ApiProperty({ format: 'date-time' }) storedAt!: string;
+  @ApiPropertyOptional({
+    type: 'integer',
+    description: "A restored copy of this version (it shares that version's encrypted object)",
+  })
+  restoredFrom?: number;
+}
+
+export class VersionUploadDto {
+  @ApiProperty({ format: 'uuid', description: 'The upload row (and job id) of the new version' }) id!: string;
+  @ApiProperty() filename!: string;
+  @ApiProperty({ type: 'integer' }) size!: number;
+  @ApiProperty({ enum: FILE_STATUSES }) status!: string;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiPropertyOptional({ description: 'Why it failed or was refused (the current version is unchanged)' })
+  error?: string;
+}
+
+export class FileVersionListDto {
+  @ApiProperty({ format: 'uuid' }) fileId!: string;
+  @ApiProperty({ type: 'integer' }) current!: number;
+  @ApiProperty({ type: [FileVersionDto], description: 'Newest first' }) items!: FileVersionDto[];
+  @ApiProperty({
+    type: [VersionUploadDto],
+    description: 'New versions still in the pipeline, or that failed or were refused (never current)',
+  })
+  uploads!: VersionUploadDto[];
+}
+
+export class VersionRestoredDto {
+  @ApiProperty({ format: 'uuid' }) fileId!: string;
+  @ApiProperty({ type: 'integer', description: 'The new current version' }) version!: number;
+  @ApiProperty({ type: 'integer' }) restoredFrom!: number;
+}
+
+export class VersionUploadBodyDto {
+  @ApiPropertyOptional({
+    pattern: '^[0-9a-fA-F]{64}$',
+    description: 'Optional hex SHA-256 (before the file)',
+  })
+  sha256?: string;
+  @ApiProperty({ type: 'string', format: 'binary', description: 'The new content (one file)' })
+  file!: unknown;
 }
 
 export class FilePageDto {
@@ -148,6 +212,12 @@ export class UploadBodyDto {
     description: 'One or more files',
   })
   file!: unknown[];
+}
+
+export class VersionAcceptedDto {
+  @ApiProperty({ format: 'uuid' }) fileId!: string;
+  @ApiProperty({ type: AcceptedFileDto, description: 'The upload of the new version' })
+  upload!: AcceptedFileDto;
 }
 
 export class TokenCreatedDto {

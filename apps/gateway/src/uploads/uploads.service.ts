@@ -126,21 +126,40 @@ export class UploadsService {
     this.typePolicy = new TypePolicy(config.content);
   }
 
-  async receive(req: Request, ownerId: string): Promise<AcceptedUpload[]> {
+  /**
+   * `versionOf`: the request is a new version of that file (POST /api/v1/files/:id/versions): exactly one
+   * `file` part, an upload row with `version_of` set (never listed as a file of its own, not counted as
+   * one against QUOTA_FILES, its bytes counted), and no `file:created` event (the file already has its row).
+   */
+  async receive(
+    req: Request,
+    ownerId: string,
+    options: { versionOf?: Pick<FileEntity, 'id' | 'filename'> } = {},
+  ): Promise<AcceptedUpload[]> {
+    const { versionOf } = options;
     if (!req.is('multipart/form-data')) {
       throw new UnsupportedMediaTypeException(
-        'Send files as multipart/form-data in one or more "file" fields.',
+        versionOf
+          ? 'Send the new version as multipart/form-data in one "file" field.'
+          : 'Send files as multipart/form-data in one or more "file" fields.',
       );
     }
     await mkdir(this.config.tempDir, { recursive: true, mode: 0o700 });
     const received = await this.streamToTemp(req);
     try {
-      await this.enforceQuota(ownerId, received);
+      if (versionOf && received.length !== 1) {
+        throw new BadRequestException(
+          `A new version is one file; this request had ${received.length}. Nothing was stored.`,
+        );
+      }
+      await this.enforceQuota(ownerId, received, versionOf ? 0 : received.length);
       await this.files.createQueuedMany(
         received.map((file) => ({
           id: file.id,
           ownerId,
-          filename: file.filename,
+          versionOf: versionOf?.id ?? null,
+          // A version keeps its file's name (the name is the file's, not the version's).
+          filename: versionOf?.filename ?? file.filename,
           contentType: file.contentType,
           size: file.size,
           tempPath: file.id,
@@ -161,9 +180,13 @@ export class UploadsService {
         await this.audit.record({
           action: 'upload.accepted',
           userId: ownerId,
-          fileId: file.id,
+          fileId: versionOf?.id ?? file.id,
           ip: req.ip,
-          details: { filename: file.filename, size: file.size },
+          details: {
+            filename: file.filename,
+            size: file.size,
+            ...(versionOf ? { newVersion: true, upload: file.id } : {}),
+          },
         });
       }
     } catch (error) {
@@ -173,6 +196,14 @@ export class UploadsService {
         `Accepted ${received.length} upload(s) but could not audit them: ${(error as Error).message}`,
       );
     }
+    if (versionOf)
+      return received.map((f) => ({
+        id: f.id,
+        filename: versionOf.filename,
+        size: f.size,
+        status: 'queued',
+        jobId: f.id,
+      }));
     this.announce(ownerId, received);
     return received.map((f) => ({
       id: f.id,
@@ -215,13 +246,20 @@ export class UploadsService {
     if (violation) throw new UnsupportedMediaTypeException(violation.message);
   }
 
-  /** 409 (file count) or 413 (bytes) when `files` would take the owner over a quota. */
-  async enforceQuota(ownerId: string, files: ReadonlyArray<{ size: number }>): Promise<void> {
+  /**
+   * 409 (file count) or 413 (bytes) when `files` would take the owner over a quota; `newFiles` of them are
+   * new files (a new version adds bytes, not a file).
+   */
+  async enforceQuota(
+    ownerId: string,
+    files: ReadonlyArray<{ size: number }>,
+    newFiles = files.length,
+  ): Promise<void> {
     const { quotaBytes, quotaFiles } = this.config.uploads;
     if (!quotaBytes && !quotaFiles) return;
     const usage = await this.files.usage(ownerId);
     const bytes = files.reduce((sum, f) => sum + f.size, 0);
-    if (quotaFiles && usage.files + files.length > quotaFiles) {
+    if (quotaFiles && newFiles > 0 && usage.files + newFiles > quotaFiles) {
       throw new HttpException(
         `This upload would exceed your quota of ${quotaFiles} files (you have ${usage.files}). Delete some files first.`,
         HttpStatus.CONFLICT,

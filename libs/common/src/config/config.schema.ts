@@ -188,6 +188,9 @@ export const envSchema = z
     RECONCILE_INTERVAL: duration.default(60_000),
     RECONCILE_GRACE: duration.default(2 * 60_000),
     AUDIT_ANCHOR_INTERVAL: duration.default(3_600_000),
+    VERSIONS_KEEP: int(1, 10_000).default(10),
+    VERSIONS_MAX_AGE: duration.optional(),
+    VERSIONS_PRUNE_INTERVAL: duration.default(3_600_000),
     ALLOWED_TYPES: typeList.optional(),
     BLOCKED_TYPES: typeList.optional(),
     BLOCK_ACTIVE_CONTENT: bool.default(false),
@@ -330,6 +333,12 @@ export interface TessConfig {
   reconcile: { intervalMs: number; graceMs: number };
   /** How often a worker signs the audit chains' heads into the object store (libs/common/src/audit). */
   auditAnchorIntervalMs: number;
+  /**
+   * Version retention: the newest `keep` versions of a file stay, older ones (and with `maxAgeMs`, those
+   * older than that) are removed by the worker's scheduled `prune-versions` job every `pruneIntervalMs`.
+   * The current version always stays.
+   */
+  versions: { keep: number; maxAgeMs?: number; pruneIntervalMs: number };
   /** File-type policy: the gateway checks names and declared types, the worker the sniffed content. */
   content: TypePolicyConfig;
   /**
@@ -446,6 +455,11 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
     },
     reconcile: { intervalMs: env.RECONCILE_INTERVAL, graceMs: env.RECONCILE_GRACE },
     auditAnchorIntervalMs: env.AUDIT_ANCHOR_INTERVAL,
+    versions: {
+      keep: env.VERSIONS_KEEP,
+      maxAgeMs: env.VERSIONS_MAX_AGE,
+      pruneIntervalMs: env.VERSIONS_PRUNE_INTERVAL,
+    },
     content: {
       allowedTypes: env.ALLOWED_TYPES ?? [],
       blockedTypes: env.BLOCKED_TYPES ?? [...DEFAULT_BLOCKED_TYPES],

@@ -23,6 +23,10 @@ export interface ServerToClientEvents {
     sha1: string;
     sha256: string;
     size: number;
+    /** The upload was a new version of this file, which now serves it (its own row is gone). */
+    versionOf?: string;
+    /** The version the upload became. */
+    version?: number;
   }) => void;
   'job:failed': (event: { jobId: string; fileId: string; error: string }) => void;
 }

@@ -10,6 +10,7 @@ import {
   ApiTokenRepository,
   AuditRepository,
   FileRepository,
+  FileVersionRepository,
   MfaRepository,
   PasswordResetTokenRepository,
   ShareRepository,
@@ -19,6 +20,7 @@ import {
 const REPOSITORIES = [
   UserRepository,
   FileRepository,
+  FileVersionRepository,
   ApiTokenRepository,
   PasswordResetTokenRepository,
   ShareRepository,

@@ -6,7 +6,10 @@ export interface EncryptFilePayload {
 
 /** What a finished `encrypt-file` job returns (also sent to the owner's sockets). */
 export interface EncryptFileResult {
+  /** The file that was stored: for a new version, the file it belongs to (not the job's upload row). */
   fileId: string;
+  /** The version the upload became (1 for a new file). */
+  version?: number;
   sha1: string;
   sha256: string;
   size: number;

@@ -5,9 +5,16 @@ import {
   isEncryptFilePayload,
   isEncryptFileResult,
 } from './encrypt-file.job.js';
+import {
+  isPruneVersionsPayload,
+  isPruneVersionsResult,
+  type PruneVersionsPayload,
+  type PruneVersionsResult,
+} from './prune-versions.job.js';
 
 export * from './encrypt-file.job.js';
 export * from './job-progress.js';
+export * from './prune-versions.job.js';
 
 /** Every BullMQ queue TESS uses, by role. The Redis key prefix comes from config (`<REDIS_PREFIX>:bull`). */
 export const QUEUE_NAMES = { crypto: 'crypto' } as const;
@@ -19,12 +26,14 @@ export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
  */
 export interface JobPayloads {
   'encrypt-file': EncryptFilePayload;
+  'prune-versions': PruneVersionsPayload;
 }
 export type JobName = keyof JobPayloads;
 
 /** Job name -> what its handler returns (BullMQ's `returnvalue`, and the `completed` event). */
 export interface JobResults {
   'encrypt-file': EncryptFileResult;
+  'prune-versions': PruneVersionsResult;
 }
 
 /** The payload of job `N`. */
@@ -33,7 +42,10 @@ export type JobOf<N extends JobName> = JobPayloads[N];
 export type JobResultOf<N extends JobName> = JobResults[N];
 
 /** The queue each job runs on. */
-export const JOB_QUEUES: { readonly [N in JobName]: QueueName } = { 'encrypt-file': QUEUE_NAMES.crypto };
+export const JOB_QUEUES: { readonly [N in JobName]: QueueName } = {
+  'encrypt-file': QUEUE_NAMES.crypto,
+  'prune-versions': QUEUE_NAMES.crypto,
+};
 
 /** Runtime checks of what crosses Redis, per job name: payloads in the worker, results in the gateway. */
 export const JOB_GUARDS: {
@@ -41,7 +53,10 @@ export const JOB_GUARDS: {
     payload: (value: unknown) => value is JobPayloads[N];
     result: (value: unknown) => value is JobResults[N];
   };
-} = { 'encrypt-file': { payload: isEncryptFilePayload, result: isEncryptFileResult } };
+} = {
+  'encrypt-file': { payload: isEncryptFilePayload, result: isEncryptFileResult },
+  'prune-versions': { payload: isPruneVersionsPayload, result: isPruneVersionsResult },
+};
 
 /** True for the name of a job TESS knows (BullMQ job names are plain strings). */
 export function isJobName(name: string): name is JobName {

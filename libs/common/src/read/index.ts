@@ -4,4 +4,10 @@
  * downloads and verify build on it. The write side is the crypto worker's encrypt pass.
  */
 export { asCorruptObjectError, CorruptObjectError, isIntegrityFailure } from './integrity-failure.js';
-export { type ByteRange, type OpenedObject, openStoredFile, type StoredObjectRef } from './object-reader.js';
+export {
+  type ByteRange,
+  type OpenedObject,
+  objectIdOf,
+  openStoredFile,
+  type StoredObjectRef,
+} from './object-reader.js';

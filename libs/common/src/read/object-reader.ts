@@ -31,7 +31,13 @@ export interface OpenedObject {
 export type StoredObjectRef = Pick<
   FileEntity,
   'id' | 'size' | 'sha256' | 'objectKey' | 'keyRef' | 'wrappedKey'
->;
+> &
+  Partial<Pick<FileEntity, 'objectId'>>;
+
+/** The id a file's object and data key are bound to: `objectId` for a later version, else the file's id. */
+export function objectIdOf(file: Pick<FileEntity, 'id'> & Partial<Pick<FileEntity, 'objectId'>>): string {
+  return file.objectId ?? file.id;
+}
 
 async function readAll(stream: Readable): Promise<Buffer> {
   const chunks: Buffer[] = [];
@@ -72,7 +78,8 @@ export async function openStoredFile(
         `The object holds ${size} bytes of plaintext, the file has ${file.size}`,
       );
     }
-    const dataKey = await keys.unwrapDataKey(file.id, {
+    const boundId = objectIdOf(file);
+    const dataKey = await keys.unwrapDataKey(boundId, {
       keyRef: file.keyRef,
       wrappedKey: file.wrappedKey ?? Buffer.alloc(0),
     });
@@ -94,7 +101,7 @@ export async function openStoredFile(
         headerBytes,
         dataKey,
         ciphertextLength: stat.size,
-        fileId: file.id,
+        fileId: boundId,
         firstSegment: plan.firstSegment,
         lastSegment: plan.lastSegment,
         skip: plan.skip,

@@ -29,6 +29,17 @@ export function hasRow(id) {
   return findRow(id) !== null;
 }
 
+/** A loaded, stored (or corrupt) file of that exact name, to offer a new version of it instead of a twin. */
+export function storedFileNamed(name) {
+  return (
+    rows().find(
+      (tr) =>
+        (tr.dataset.status === 'stored' || tr.dataset.status === 'corrupt') &&
+        field(tr, 'filename').textContent === name,
+    )?.dataset.fileId ?? null
+  );
+}
+
 function updateEmpty() {
   const empty = rows().length === 0;
   dom.filesWrap.hidden = empty;
@@ -105,6 +116,16 @@ function fillRow(tr, file) {
   const share = tr.querySelector('[data-action="share"]');
   share.disabled = !stored;
   share.setAttribute('aria-label', `Share ${name}`);
+  const version = setText(tr, 'version', `v${file.version}`);
+  if (version) {
+    version.hidden = !(file.versionCount > 0);
+    version.title = `Version ${file.version} of ${file.versionCount}`;
+  }
+  const versions = tr.querySelector('[data-action="versions"]');
+  if (versions) {
+    versions.disabled = !(file.versionCount > 0);
+    versions.setAttribute('aria-label', `Versions of ${name}`);
+  }
   tr.querySelector('[data-action="delete"]').setAttribute('aria-label', `Delete ${name}`);
   tr.querySelector('.file-actions').setAttribute('aria-label', `Actions for ${name}`);
 }

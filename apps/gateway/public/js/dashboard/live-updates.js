@@ -15,6 +15,7 @@ import {
   reconcile,
   remember,
 } from './uploads.js';
+import { refreshVersionsOf } from './versions.js';
 
 /** Without an event for this long, an upload's job state is re-read over REST. */
 const STALE_AFTER_MS = 8000;
@@ -95,7 +96,11 @@ export function initLiveUpdates() {
     const up = byFileId.get(event.fileId);
     if (up) completeUpload(up, event);
     else remember(event.fileId, { completed: event });
-    void refreshRow(event.fileId, true);
+    // A new version: the upload row is gone, its file's row (and versions panel) show the new version.
+    if (event.versionOf) {
+      void refreshRow(event.versionOf, true);
+      void refreshVersionsOf(event.versionOf);
+    } else void refreshRow(event.fileId, true);
   });
   socket.on('job:failed', (event) => {
     const up = byFileId.get(event.fileId);

@@ -39,6 +39,12 @@ export const dom = {
   confirmDelete: $('confirm-delete'),
   rowTemplate: $('file-row-template'),
   cardTemplate: $('upload-card-template'),
+  versionsModal: $('versions-modal'),
+  versionsBody: $('versions-body'),
+  versionUploads: $('version-uploads'),
+  versionInput: $('version-input'),
+  versionRowTemplate: $('version-row-template'),
+  sameNameModal: $('same-name-modal'),
 };
 
 export function field(scope, name) {

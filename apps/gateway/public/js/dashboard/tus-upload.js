@@ -64,9 +64,10 @@ function retryable(error) {
 /**
  * A resumable upload of `file`. `events`: onResuming(offset) when the server says where an earlier upload
  * stands, onProgress(sent, total), onWaitingForHash() when the last chunk waits for the SHA-256,
- * onHashFailed(message), onSuccess(fileId), onError(error).
+ * onHashFailed(message), onSuccess(fileId), onError(error). `versionOf`: the id of the file this upload
+ * becomes the new version of (Upload-Metadata `fileId`).
  */
-export function createTusUpload(file, events) {
+export function createTusUpload(file, events, { versionOf = null } = {}) {
   const empty = file.size === 0;
   const hash = empty ? { promise: Promise.resolve(EMPTY_SHA256), cancel() {} } : hashInWorker(file);
   let hashed = empty;
@@ -93,8 +94,13 @@ export function createTusUpload(file, events) {
       filename: file.name,
       filetype: file.type || 'application/octet-stream',
       ...(empty ? { sha256: EMPTY_SHA256 } : {}),
+      ...(versionOf ? { fileId: versionOf } : {}),
     },
-    fingerprint: (f) => Promise.resolve(['tess', userId, f.name, f.type, f.size, f.lastModified].join('|')),
+    // A new version of a file resumes only as that: never as a plain upload of the same bytes.
+    fingerprint: (f) =>
+      Promise.resolve(
+        ['tess', userId, f.name, f.type, f.size, f.lastModified, ...(versionOf ? [versionOf] : [])].join('|'),
+      ),
     storeFingerprintForResuming: true,
     removeFingerprintOnSuccess: true,
     // Once stopped, only the cancel's DELETE is worth retrying (it can meet the lock its aborted PATCH

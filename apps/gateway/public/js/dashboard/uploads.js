@@ -2,14 +2,16 @@
 // (tus-upload.js: their transfer progress, speed and time left, pause, resume, cancel) and one card per
 // file whose second bar follows the worker's job.
 import { api, errorMessage, parseJson } from './api-client.js';
-import { onRowFilled, refreshRow, setRowStatus, upsertRow } from './file-table.js';
+import { onRowFilled, refreshRow, setRowStatus, storedFileNamed, upsertRow } from './file-table.js';
 import { duplicateText, formatBytes, formatDuration, shortHash } from './format.js';
-import { announce, dom, field, maxFileSize, maxFileSizeLabel, setText } from './page.js';
+import { announce, bs, dom, field, maxFileSize, maxFileSizeLabel, setText } from './page.js';
 import { isSignedOut, onSignedOut, SIGNED_OUT_MESSAGE } from './session.js';
 import { groupedToast } from './toasts.js';
 import { bodyOf, createTusUpload, statusOf } from './tus-upload.js';
 
 const FINAL = new Set(['stored', 'failed', 'rejected', 'cancelled']);
+/** Final statuses of a new version's upload row that never became a version. */
+const FAILED_UPLOAD = new Set(['failed', 'rejected', 'infected']);
 const STATE_ICON = {
   waiting: 'bi-hourglass',
   uploading: 'bi-cloud-arrow-up',
@@ -91,7 +93,8 @@ function setName(up, name) {
   up.card.querySelector('[data-action="dismiss"]').setAttribute('aria-label', `Dismiss ${name}`);
 }
 
-function createUpload(file) {
+/** `versionOf`: the id of the file this upload becomes the new version of (tus Upload-Metadata fileId). */
+function createUpload(file, versionOf = null) {
   const item = dom.cardTemplate.content.firstElementChild.cloneNode(true);
   const card = item.querySelector('.upload-card');
   setText(card, 'size', formatBytes(file.size));
@@ -101,12 +104,13 @@ function createUpload(file) {
     card,
     state: 'waiting',
     fileId: null,
+    versionOf,
     tus: null,
     slot: false,
     processPercent: 0,
     lastEvent: 0,
   };
-  setName(up, file.name);
+  setName(up, versionOf ? `${file.name} (new version)` : file.name);
   card.querySelector('[data-action="cancel"]').addEventListener('click', () => cancelUpload(up));
   card.querySelector('[data-action="pause"]').addEventListener('click', () => pauseUpload(up));
   card.querySelector('[data-action="resume"]').addEventListener('click', () => resumeUpload(up));
@@ -206,12 +210,60 @@ function showRate(up, sent) {
   setText(up.card, 'rate', `${formatBytes(rate)}/s · ${formatDuration((up.file.size - sent) / rate)} left`);
 }
 
-function addFiles(fileList) {
-  const files = Array.from(fileList ?? []);
-  if (!files.length || isSignedOut()) return;
+/** Asks what to do with a file named like an existing one: 'version', 'both' or 'cancel'. */
+function askSameName(name) {
+  const modal = bs.Modal.getOrCreateInstance(dom.sameNameModal);
+  setText(dom.sameNameModal, 'filename', name);
+  return new Promise((resolve) => {
+    let choice = 'cancel';
+    const buttons = Array.from(dom.sameNameModal.querySelectorAll('[data-choice]'));
+    const onClick = (event) => {
+      choice = event.currentTarget.dataset.choice;
+      modal.hide();
+    };
+    for (const button of buttons) button.addEventListener('click', onClick);
+    dom.sameNameModal.addEventListener(
+      'hidden.bs.modal',
+      () => {
+        for (const button of buttons) button.removeEventListener('click', onClick);
+        resolve(choice);
+      },
+      { once: true },
+    );
+    modal.show();
+  });
+}
+
+/**
+ * Files picked or dropped: one named like a stored file of the list (the user's files; their folder once
+ * folders exist) asks first whether it is a new version of that file or a file of its own.
+ */
+async function addFiles(fileList) {
+  const picked = Array.from(fileList ?? []);
+  if (!picked.length || isSignedOut()) return;
+  const files = [];
+  for (const file of picked) {
+    const existing = file.size <= maxFileSize ? storedFileNamed(file.name.normalize('NFC')) : null;
+    if (!existing) {
+      files.push({ file, versionOf: null });
+      continue;
+    }
+    const choice = await askSameName(file.name);
+    if (choice === 'cancel') continue;
+    files.push({ file, versionOf: choice === 'version' ? existing : null });
+  }
+  enqueueFiles(files);
+}
+
+/** Uploads `file` as the new version of file `fileId` (the versions panel). */
+export function addVersionUpload(file, fileId) {
+  if (!isSignedOut()) enqueueFiles([{ file, versionOf: fileId }]);
+}
+
+function enqueueFiles(files) {
   let accepted = 0;
-  for (const file of files) {
-    const up = createUpload(file);
+  for (const { file, versionOf } of files) {
+    const up = createUpload(file, versionOf);
     if (file.size > maxFileSize) {
       const text = `${file.name} is ${formatBytes(file.size)}, over the ${maxFileSizeLabel} limit per file. It was not uploaded.`;
       setBar(up, 'transfer', 0, 'not sent', 'bg-danger');
@@ -255,44 +307,51 @@ function send(up) {
   const total = up.file.size;
   setState(up, 'uploading', 'Uploading');
   setBar(up, 'transfer', 0, `0 B of ${formatBytes(total)}`);
-  up.tus = createTusUpload(up.file, {
-    onResuming: (offset) => {
-      if (up.cancelled || offset <= 0) return;
-      setMessage(up, `Resuming from ${formatBytes(offset)}: the server already has that much of this file.`);
-      setBar(
-        up,
-        'transfer',
-        (offset / Math.max(total, 1)) * 100,
-        `${formatBytes(offset)} of ${formatBytes(total)}`,
-      );
+  up.tus = createTusUpload(
+    up.file,
+    {
+      onResuming: (offset) => {
+        if (up.cancelled || offset <= 0) return;
+        setMessage(
+          up,
+          `Resuming from ${formatBytes(offset)}: the server already has that much of this file.`,
+        );
+        setBar(
+          up,
+          'transfer',
+          (offset / Math.max(total, 1)) * 100,
+          `${formatBytes(offset)} of ${formatBytes(total)}`,
+        );
+      },
+      onProgress: (sent) => {
+        if (up.cancelled || up.paused) return;
+        up.sent = sent;
+        setBar(
+          up,
+          'transfer',
+          total ? (sent / total) * 100 : 100,
+          `${formatBytes(sent)} of ${formatBytes(total)}`,
+        );
+        showRate(up, sent);
+      },
+      onWaitingForHash: () => {
+        if (!up.cancelled) setText(up.card, 'rate', 'finishing the SHA-256 of your copy…');
+      },
+      onHashFailed: (message) => {
+        up.hashFailed = message;
+      },
+      onSuccess: (fileId) => {
+        releaseSlot(up);
+        if (up.cancelled) return;
+        onAccepted(up, fileId);
+      },
+      onError: (error) => {
+        releaseSlot(up);
+        if (!up.cancelled) failUpload(up, tusErrorMessage(error));
+      },
     },
-    onProgress: (sent) => {
-      if (up.cancelled || up.paused) return;
-      up.sent = sent;
-      setBar(
-        up,
-        'transfer',
-        total ? (sent / total) * 100 : 100,
-        `${formatBytes(sent)} of ${formatBytes(total)}`,
-      );
-      showRate(up, sent);
-    },
-    onWaitingForHash: () => {
-      if (!up.cancelled) setText(up.card, 'rate', 'finishing the SHA-256 of your copy…');
-    },
-    onHashFailed: (message) => {
-      up.hashFailed = message;
-    },
-    onSuccess: (fileId) => {
-      releaseSlot(up);
-      if (up.cancelled) return;
-      onAccepted(up, fileId);
-    },
-    onError: (error) => {
-      releaseSlot(up);
-      if (!up.cancelled) failUpload(up, tusErrorMessage(error));
-    },
-  });
+    { versionOf: up.versionOf },
+  );
   up.tus.start().catch((error) => {
     releaseSlot(up);
     failUpload(up, error.message);
@@ -309,7 +368,8 @@ function onAccepted(up, fileId) {
   setBar(up, 'process', 0, STAGE_TEXT.queued);
   setMessage(up, '');
   announce(`${up.name} uploaded; it is being hashed and encrypted.`);
-  void refreshRow(fileId, true);
+  // A new version is no row of its own: its file's row changes once it is stored.
+  if (!up.versionOf) void refreshRow(fileId, true);
   const buffered = early.get(fileId);
   early.delete(fileId);
   if (buffered?.completed) completeUpload(up, buffered.completed);
@@ -407,6 +467,10 @@ export function failProcessing(up, error) {
 export async function reconcile(up) {
   if (!up.fileId || isFinal(up)) return;
   up.lastEvent = Date.now();
+  if (up.versionOf) {
+    await reconcileVersion(up);
+    return;
+  }
   try {
     const job = await api('GET', `/api/v1/jobs/${encodeURIComponent(up.fileId)}`);
     if (job.status === 'completed') {
@@ -422,6 +486,27 @@ export async function reconcile(up) {
     }
   } catch (error) {
     if (error.status === 404) failProcessing(up, 'The file was deleted before it was stored.');
+  }
+}
+
+/**
+ * A new version: its upload row is listed with its file's versions until it is stored, then folded into
+ * the file (its job id names nothing any more), so the file's versions tell where it stands.
+ */
+async function reconcileVersion(up) {
+  try {
+    const list = await api('GET', `/api/v1/files/${encodeURIComponent(up.versionOf)}/versions`);
+    const pending = list.uploads.find((u) => u.id === up.fileId);
+    if (pending && FAILED_UPLOAD.has(pending.status)) {
+      failProcessing(up, pending.error || `The new version is ${pending.status}.`);
+      return;
+    }
+    if (pending) return;
+    const file = await api('GET', `/api/v1/files/${encodeURIComponent(up.versionOf)}`);
+    completeUpload(up, file);
+    upsertRow(file, true);
+  } catch (error) {
+    if (error.status === 404) failProcessing(up, 'The file was deleted before its new version was stored.');
   }
 }
 
@@ -488,7 +573,7 @@ export function initUploads() {
   // The drop zone is a button: click, Enter or Space opens the picker; files can also be dropped on it.
   dom.dropZone.addEventListener('click', () => dom.fileInput.click());
   dom.fileInput.addEventListener('change', () => {
-    addFiles(dom.fileInput.files);
+    void addFiles(dom.fileInput.files);
     dom.fileInput.value = '';
   });
 
@@ -511,7 +596,7 @@ export function initUploads() {
     event.preventDefault();
     dragDepth = 0;
     dom.dropZone.classList.remove('is-dragover');
-    addFiles(event.dataTransfer?.files);
+    void addFiles(event.dataTransfer?.files);
   });
   // A file dropped next to the zone must not make the browser navigate away from the dashboard.
   for (const type of ['dragover', 'drop']) {

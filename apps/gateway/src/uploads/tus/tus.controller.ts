@@ -88,7 +88,8 @@ export class TusController {
     name: 'Upload-Metadata',
     required: false,
     description:
-      'base64 pairs: filename, filetype, sha256 (hex SHA-256 of the whole file, checked by the worker)',
+      'base64 pairs: filename, filetype, sha256 (hex SHA-256 of the whole file, checked by the worker), ' +
+      'fileId (the upload is a new version of that file of yours)',
   })
   @ApiOperation({
     summary: 'Create a resumable upload (creation, creation-with-upload); 201 + Location',
@@ -103,7 +104,8 @@ export class TusController {
       400,
       'Malformed Upload-Length, Upload-Metadata or Upload-Checksum; Upload-Defer-Length is not supported',
     ],
-    [409, 'The upload would exceed your file-count quota'],
+    [404, 'Upload-Metadata fileId names no file of yours'],
+    [409, "The upload would exceed your file-count quota, or fileId's first version is not stored yet"],
     [412, 'Tus-Resumable is missing or not 1.0.0'],
     [413, 'Upload-Length over MAX_FILE_SIZE or your remaining byte quota; nothing was created'],
     [460, 'creation-with-upload: the first chunk did not match its Upload-Checksum'],

@@ -43,7 +43,11 @@ import { type HeldLock, UploadLocks } from './upload-lock.js';
 /** A PATCH that sends nothing for this long is cut off, so a dead connection does not hold the lock. */
 const BODY_IDLE_MS = 60_000;
 
+/** An id of a file (Upload-Metadata `fileId`); anything else names no file. */
+const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
 /** What HEAD (and every answer about an upload) reports. */
+
 export interface TusUploadState {
   id: string;
   offset: number;
@@ -140,10 +144,13 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
     if (clientSha256 !== null && !SHA256_HEX.test(clientSha256)) {
       throw new BadRequestException('Upload-Metadata "sha256" must be 64 hexadecimal characters.');
     }
-    const filename = storedFilename(input.metadata.get('filename') ?? 'upload');
+    const versionOf = await this.versionTarget(ownerId, input.metadata.get('fileId'));
+    const declaredName = storedFilename(input.metadata.get('filename') ?? 'upload');
     const contentType = normalizeContentType(input.metadata.get('filetype'));
-    this.uploads.refuseDeclared(filename, contentType);
-    await this.uploads.enforceQuota(ownerId, [{ size: input.length }]);
+    this.uploads.refuseDeclared(declaredName, contentType);
+    // A new version keeps its file's name; it adds bytes, not a file.
+    const filename = versionOf?.filename ?? declaredName;
+    await this.uploads.enforceQuota(ownerId, [{ size: input.length }], versionOf ? 0 : 1);
 
     const id = randomUUID();
     const path = this.pathOf(id);
@@ -174,6 +181,7 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
         wrappedKey: wrapped.wrappedKey.length ? wrapped.wrappedKey : null,
         uploadExpiresAt: new Date(Date.now() + this.config.tus.uploadExpiryMs),
         clientSha256,
+        versionOf: versionOf?.id ?? null,
       });
       await this.audit.record({
         action: 'upload.started',
@@ -193,6 +201,23 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
       await this.removeStaging(id, wrapped);
       throw error;
     }
+  }
+
+  /**
+   * Upload-Metadata `fileId`: the upload is a new version of that file of the owner (docs/architecture.md,
+   * "File versions"); 404 for anything else, 409 while the file's first version is not stored.
+   */
+  private async versionTarget(ownerId: string, fileId: string | undefined): Promise<FileEntity | null> {
+    if (fileId === undefined) return null;
+    const file = UUID_V4.test(fileId) ? await this.files.findOwned(ownerId, fileId) : null;
+    if (!file || file.versionOf)
+      throw new NotFoundException('Upload-Metadata "fileId" names no file of yours.');
+    if (file.status !== 'stored' && file.status !== 'corrupt') {
+      throw new ConflictException(
+        `That file is ${file.status}; it gets versions once its first one is stored.`,
+      );
+    }
+    return file;
   }
 
   /** HEAD: where the upload stands. 404 for a missing or another user's upload, 410 once expired. */
@@ -450,14 +475,20 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
     }
     // If Redis is down the client gets 503 and repeats the final PATCH, which enqueues then.
     await this.uploads.enqueue(row.ownerId, [{ id: row.id }]);
-    this.uploads.announce(row.ownerId, [row]);
+    // A new version is no file of its own: its file's row changes once it is stored.
+    if (!row.versionOf) this.uploads.announce(row.ownerId, [row]);
     this.metrics.uploadFileBytes.observe(row.size);
     await this.audit.record({
       action: 'upload.accepted',
       userId: row.ownerId,
-      fileId: row.id,
+      fileId: row.versionOf ?? row.id,
       ip,
-      details: { filename: row.filename, size: row.size, resumable: true },
+      details: {
+        filename: row.filename,
+        size: row.size,
+        resumable: true,
+        ...(row.versionOf ? { newVersion: true, upload: row.id } : {}),
+      },
     });
     return { ...row, status: 'queued', uploadExpiresAt: null } as FileEntity;
   }
@@ -543,6 +574,7 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
         filename: row.filename,
         filetype: row.contentType,
         sha256: row.clientSha256,
+        fileId: row.versionOf,
       }),
       expiresAt: row.status === 'receiving' ? row.uploadExpiresAt : null,
     };

@@ -42,6 +42,8 @@ export const AUDIT_ACTIONS = [
   'file.verified',
   'file.corrupt',
   'file.deleted',
+  'file.version_restored',
+  'file.version_deleted',
   'share.created',
   'share.revoked',
   'share.viewed',

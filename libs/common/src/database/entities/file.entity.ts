@@ -104,6 +104,25 @@ export class FileEntity {
   @Column({ type: 'text', nullable: true })
   error!: string | null;
 
+  /** The current version's number (docs/architecture.md, "File versions"); 1 until a second is stored. */
+  @Column({ type: 'int', default: 1 })
+  version!: number;
+
+  /** How many stored versions the file has (0 until its first is stored); kept with file_versions. */
+  @Column({ name: 'version_count', type: 'int', default: 0 })
+  versionCount!: number;
+
+  /**
+   * The id the current object and data key were made under (the object header's file id): null for the
+   * file's own id, another id once a later version (an upload row of its own) became current.
+   */
+  @Column({ name: 'object_id', type: 'uuid', nullable: true })
+  objectId!: string | null;
+
+  /** Set on the upload row of a new version of that file while it is in the pipeline (never listed). */
+  @Column({ name: 'version_of', type: 'uuid', nullable: true })
+  versionOf!: string | null;
+
   @Column({ type: 'int', default: 0 })
   attempts!: number;
 

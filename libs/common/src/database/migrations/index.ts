@@ -7,6 +7,7 @@ import { ContentChecks1764900000000 } from './1764900000000-content-checks.js';
 import { ResumableUploads1765000000000 } from './1765000000000-resumable-uploads.js';
 import { Mfa1765100000000 } from './1765100000000-mfa.js';
 import { Passkeys1765300000000 } from './1765300000000-passkeys.js';
+import { FileVersions1765400000000 } from './1765400000000-file-versions.js';
 
 /** Every migration, oldest first. Applied at gateway start (under an advisory lock) and by `npm run migrate`. */
 export const MIGRATIONS = [
@@ -19,4 +20,5 @@ export const MIGRATIONS = [
   ResumableUploads1765000000000,
   Mfa1765100000000,
   Passkeys1765300000000,
+  FileVersions1765400000000,
 ];

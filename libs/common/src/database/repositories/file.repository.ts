@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, In, type Repository } from 'typeorm';
 import { FileEntity, type FileStatus, type RefusedStatus } from '../entities/file.entity.js';
 import { keysetPage } from './file-cursor.js';
+import { FileVersionRepository } from './file-version.repository.js';
 
 export { InvalidCursorError } from './file-cursor.js';
 
@@ -31,12 +32,18 @@ export interface LockFence {
   key: string;
 }
 
-/** A new upload's row, before it is `queued`. */
+/** A new upload's row, before it is `queued` (`versionOf`: the upload of a new version of that file). */
 export type NewQueuedFile = Pick<
   FileEntity,
   'id' | 'ownerId' | 'filename' | 'contentType' | 'size' | 'tempPath'
 > &
-  Partial<Pick<FileEntity, 'keyRef' | 'wrappedKey' | 'clientSha256'>>;
+  Partial<Pick<FileEntity, 'keyRef' | 'wrappedKey' | 'clientSha256' | 'versionOf'>>;
+
+/** What a committed upload became: version `version` (now current) of file `fileId`. */
+export interface CommittedVersion {
+  fileId: string;
+  version: number;
+}
 
 /** Where a page of `listStale` ended. */
 export interface StaleCursor {
@@ -129,7 +136,8 @@ export class FileRepository {
       | 'wrappedKey'
       | 'uploadExpiresAt'
       | 'clientSha256'
-    >,
+    > &
+      Partial<Pick<FileEntity, 'versionOf'>>,
   ): Promise<FileEntity> {
     const entity = this.repo.create({ ...data, status: 'receiving', attempts: 0 });
     await this.repo.insert(entity);
@@ -186,7 +194,11 @@ export class FileRepository {
   }
 
   listForOwner(ownerId: string, limit: number, cursor?: string): Promise<FilePage> {
-    const qb = this.repo.createQueryBuilder('f').where('f.owner_id = :ownerId', { ownerId });
+    // The upload rows of new versions are not files of their own (GET /files/:id/versions shows them).
+    const qb = this.repo
+      .createQueryBuilder('f')
+      .where('f.owner_id = :ownerId', { ownerId })
+      .andWhere('f.version_of IS NULL');
     return keysetPage(qb, 'f', limit, cursor);
   }
 
@@ -216,14 +228,29 @@ export class FileRepository {
     return twins;
   }
 
+  /** New-version upload rows of `fileId` still in the pipeline or refused (GET /files/:id/versions). */
+  uploadsOfVersions(fileId: string): Promise<FileEntity[]> {
+    return this.repo.find({ where: { versionOf: fileId }, order: { createdAt: 'DESC' } });
+  }
+
+  /**
+   * Files (identities, not the upload rows of new versions) and bytes: every row's current or arriving
+   * bytes, plus each older version's object once (a restored copy shares its object, so it is not counted
+   * twice). Failed and refused uploads hold nothing.
+   */
   async usage(ownerId: string): Promise<{ files: number; bytes: number }> {
-    const row = await this.repo
-      .createQueryBuilder('f')
-      .select('count(*)', 'files')
-      .addSelect('coalesce(sum(f.size), 0)', 'bytes')
-      .where('f.owner_id = :ownerId', { ownerId })
-      .andWhere('f.status NOT IN (:...uncounted)', { uncounted: ['failed', 'rejected', 'infected'] })
-      .getRawOne<{ files: string; bytes: string }>();
+    const [row]: Array<{ files: string; bytes: string }> = await this.repo.query(
+      `SELECT
+         (SELECT count(*) FROM files WHERE owner_id = $1 AND version_of IS NULL
+            AND status NOT IN ('failed', 'rejected', 'infected')) AS files,
+         (SELECT coalesce(sum(size), 0) FROM files WHERE owner_id = $1
+            AND status NOT IN ('failed', 'rejected', 'infected'))
+         + (SELECT coalesce(sum(o.size), 0) FROM (
+              SELECT DISTINCT ON (v.object_id) v.size FROM file_versions v JOIN files f ON f.id = v.file_id
+              WHERE v.owner_id = $1 AND v.object_id <> coalesce(f.object_id, f.id)
+              ORDER BY v.object_id) o) AS bytes`,
+      [ownerId],
+    );
     return { files: Number(row?.files ?? 0), bytes: Number(row?.bytes ?? 0) };
   }
 
@@ -267,30 +294,43 @@ export class FileRepository {
    * whose lock session was killed (pg_terminate_backend, a network cut) cannot commit a file that another
    * run now owns (docs/security.md item 34).
    */
-  async markStored(id: string, facts: StoredFileFacts, fence?: LockFence): Promise<boolean> {
-    const qb = this.repo
-      .createQueryBuilder()
-      .update(FileEntity)
-      .set({
-        ...facts,
-        status: 'stored',
-        error: null,
-        tempPath: null,
-        storedAt: () => 'now()',
-        finishedAt: () => 'now()',
-      })
-      .where('id = :id', { id })
-      .andWhere("status = 'processing'");
-    if (fence) {
-      qb.andWhere(
-        `EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.pid = :pid
+  /**
+   * In the same transaction, the stored upload becomes the current version of its file
+   * (FileVersionRepository.commitUpload): version 1 of itself, or the next version of the file it is a new
+   * version of (its row then folds into that file). False when nothing was committed.
+   */
+  async markStored(id: string, facts: StoredFileFacts, fence?: LockFence): Promise<CommittedVersion | false> {
+    return this.repo.manager.transaction(async (m) => {
+      const qb = m
+        .createQueryBuilder()
+        .update(FileEntity)
+        .set({
+          ...facts,
+          status: 'stored',
+          error: null,
+          tempPath: null,
+          storedAt: () => 'now()',
+          finishedAt: () => 'now()',
+        })
+        .where('id = :id', { id })
+        .andWhere("status = 'processing'");
+      if (fence) {
+        qb.andWhere(
+          `EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.pid = :pid
            AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
            AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(:lockKey, 0))`,
-        { pid: fence.pid, lockKey: fence.key },
-      );
-    }
-    const result = await qb.execute();
-    return (result.affected ?? 0) > 0;
+          { pid: fence.pid, lockKey: fence.key },
+        );
+      }
+      const row = (
+        (await qb.returning('id, version_of').execute()).raw as Array<{
+          id: string;
+          version_of: string | null;
+        }>
+      )[0];
+      if (!row) return false;
+      return FileVersionRepository.commitUpload(m, { id: row.id, versionOf: row.version_of });
+    });
   }
 
   /**
@@ -335,12 +375,24 @@ export class FileRepository {
     );
   }
 
-  async markCorrupt(id: string, error: string): Promise<boolean> {
-    const result = await this.repo.update(
-      { id, status: 'stored' },
-      { status: 'corrupt', error: error.slice(0, 2000) },
+  /**
+   * Marks the file corrupt when its current object is `objectId` (default: the file's own id, or its
+   * current object); the versions with that object too. True when the file or a version was stored.
+   */
+  async markCorrupt(id: string, error: string, objectId?: string): Promise<boolean> {
+    const [rows]: [unknown[], number] = await this.repo.query(
+      `UPDATE files SET status = 'corrupt', error = $2, updated_at = now()
+       WHERE id = $1 AND status = 'stored' AND ($3::uuid IS NULL OR coalesce(object_id, id) = $3::uuid)
+       RETURNING id`,
+      [id, error.slice(0, 2000), objectId ?? null],
     );
-    return (result.affected ?? 0) > 0;
+    const [versions]: [unknown[], number] = await this.repo.query(
+      `UPDATE file_versions SET status = 'corrupt' WHERE file_id = $1 AND status = 'stored'
+         AND object_id = coalesce($2::uuid, (SELECT coalesce(object_id, id) FROM files WHERE id = $1))
+       RETURNING version`,
+      [id, objectId ?? null],
+    );
+    return rows.length > 0 || versions.length > 0;
   }
 
   /** Files holding a wrapped data key, in id order after `afterId` (for master key rotation). */
@@ -354,8 +406,20 @@ export class FileRepository {
       .getMany();
   }
 
+  /** A re-wrapped data key of object `id`: the file rows whose current object it is and its versions. */
   async updateKey(id: string, keyRef: string, wrappedKey: Buffer | null): Promise<void> {
-    await this.repo.update({ id }, { keyRef, wrappedKey });
+    await this.repo.manager.transaction(async (m) => {
+      await m.query('UPDATE files SET key_ref = $2, wrapped_key = $3 WHERE coalesce(object_id, id) = $1', [
+        id,
+        keyRef,
+        wrappedKey,
+      ]);
+      await m.query('UPDATE file_versions SET key_ref = $2, wrapped_key = $3 WHERE object_id = $1', [
+        id,
+        keyRef,
+        wrappedKey,
+      ]);
+    });
   }
 
   async delete(id: string): Promise<void> {

@@ -1,6 +1,7 @@
 export { type ActiveTokenOwner, ApiTokenRepository } from './api-token.repository.js';
 export { type AuditPage, type AuditQuery, type AuditRecord, AuditRepository } from './audit.repository.js';
 export {
+  type CommittedVersion,
   type FilePage,
   FileRepository,
   InvalidCursorError,
@@ -10,6 +11,12 @@ export {
   type StaleFile,
   type StoredFileFacts,
 } from './file.repository.js';
+export {
+  type FileVersion,
+  FileVersionRepository,
+  type RemovedVersion,
+  type VersionRefusal,
+} from './file-version.repository.js';
 export { MAX_PASSKEYS, MfaRepository, type NewPasskey, type SealedTotpSecret } from './mfa.repository.js';
 export {
   PasswordResetTokenRepository,

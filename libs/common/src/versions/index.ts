@@ -1,0 +1,1 @@
+export { type VersionRemoval, VersionRemover } from './version-remover.js';
