@@ -1,5 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule, TessMetrics } from '#common';
+import { DeleteUserHandler } from './accounts/delete-user.handler.js';
 import { AuditAnchorService } from './audit/audit-anchor.service.js';
 import { EncryptFileHandler } from './encrypt/encrypt-file.handler.js';
 import { ContentChecks } from './encrypt/taps/content-checks.js';
@@ -20,10 +21,14 @@ export class WorkerModule {
       providers: [
         { provide: TessMetrics, useFactory: () => new TessMetrics('crypto-worker') },
         EncryptFileHandler,
+        DeleteUserHandler,
         {
           provide: JOB_HANDLERS,
-          inject: [EncryptFileHandler],
-          useFactory: (encryptFile: EncryptFileHandler): JobHandlers => ({ 'encrypt-file': encryptFile }),
+          inject: [EncryptFileHandler, DeleteUserHandler],
+          useFactory: (encryptFile: EncryptFileHandler, deleteUser: DeleteUserHandler): JobHandlers => ({
+            'encrypt-file': encryptFile,
+            'delete-user': deleteUser,
+          }),
         },
         JobLocks,
         { provide: HashPool, useFactory: () => new HashPool() },

@@ -2,9 +2,11 @@ import type { Server } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { createLogger, migrate, nestLogger, type TessConfig, TessMetrics, UserRepository } from '#common';
+import { mountQueueBoard } from './admin/queue-board.js';
 import { AppModule } from './app.module.js';
 import { createSessionPassport } from './auth/session-passport.js';
 import { TessIoAdapter } from './events/tess-io.adapter.js';
@@ -16,6 +18,7 @@ import { requestLogging } from './http/request-logging.js';
 import { requestTarget } from './http/request-target.js';
 import { securityHeaders } from './http/security.js';
 import { absoluteTimeout, sessionMiddleware, unlessBearerApi } from './http/session.js';
+import { sessionUser } from './http/session-state.js';
 import { configureViews } from './http/views.js';
 import { REDIS } from './infra/redis.module.js';
 
@@ -68,8 +71,16 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
       passport.session(),
     ];
     for (const middleware of sessionChain) app.use(unlessBearerApi(middleware));
+    // The navbar's Admin link; the role was read with the session's user on this request.
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      res.locals.isAdmin = sessionUser(req)?.role === 'admin';
+      next();
+    });
+    mountQueueBoard(app, config);
     app.useWebSocketAdapter(new TessIoAdapter(app, config, sessionChain as never[]));
     await configureViews(app);
+    // REGISTRATION=closed hides every "Create account" link.
+    app.setLocal('registrationClosed', config.registration.mode === 'closed');
     setupOpenApi(app);
     app.enableShutdownHooks();
     await app.init();

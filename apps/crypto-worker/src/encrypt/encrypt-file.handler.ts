@@ -219,7 +219,8 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
   }
 
   /**
-   * Records a failure: back to queued when BullMQ will retry, `failed` (and temp file removed) when final;
+   * Records a failure: back to queued when BullMQ will retry, `failed` when final (the staging file kept
+   * for an admin's retry until TEMP_MAX_AGE, unless its bytes failed authentication);
    * a file the content checks refused ends `rejected` or `infected`, audited with the rule (and the
    * signature and scanner version).
    */
@@ -245,8 +246,11 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     }
     await this.files.markFailed(fileId, message);
     const file = await this.files.findById(fileId);
-    if (file) await unlink(this.tempPathOf(file)).catch(() => undefined);
     const integrity = error instanceof StagedUploadRejected ? error.cause : undefined;
+    // Staged bytes that failed authentication are useless. Any other final failure (the store or the key
+    // service down for all attempts) keeps the encrypted staging file until TEMP_MAX_AGE, so that an
+    // admin's retry (the admin area's failed jobs) can still store the file; the sweeper removes it then.
+    if (file && integrity) await unlink(this.tempPathOf(file)).catch(() => undefined);
     await this.audit.record({
       action: 'file.failed',
       userId: ownerId,

@@ -197,6 +197,11 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
     this.server?.in(sessionRoom(sessionId)).disconnectSockets(true);
   }
 
+  /** Disconnects every socket of the user, on every replica (an admin disabled the account). */
+  disconnectUser(userId: string): void {
+    this.server?.in(userRoom(userId)).disconnectSockets(true);
+  }
+
   private async ownerOf(fileId: string, named: string | undefined): Promise<string | undefined> {
     // Job ids are file ids; anything else (a hand-made job) has no owner to tell.
     if (!UUID.test(fileId)) return undefined;

@@ -1,5 +1,3 @@
-import { unlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   AuditRepository,
@@ -9,6 +7,7 @@ import {
   KEY_PROVIDER,
   OBJECT_STORE,
   type ObjectStore,
+  removeFileData,
   TESS_CONFIG,
   type TessConfig,
 } from '#common';
@@ -66,14 +65,7 @@ export class FilesService {
     await this.shares.revokeForFile(file, ip);
     await this.files.delete(file.id);
     await this.jobs.remove('encrypt-file', file.id).catch(() => 0);
-    if (file.objectKey) await this.store.delete(file.objectKey);
-    if (file.keyRef) {
-      await this.keys.destroyDataKey(file.id, {
-        keyRef: file.keyRef,
-        wrappedKey: file.wrappedKey ?? Buffer.alloc(0),
-      });
-    }
-    await unlink(join(this.config.tempDir, file.tempPath ?? file.id)).catch(() => undefined);
+    await removeFileData({ store: this.store, keys: this.keys, tempDir: this.config.tempDir }, file);
     await this.audit.record({
       action: 'file.deleted',
       userId: file.ownerId,

@@ -2,7 +2,13 @@ import { BadRequestException, Controller, Get, Req, Res, UseGuards } from '@nest
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { type AuditAction, type AuditEventEntity, AuditRepository, InvalidCursorError } from '#common';
+import {
+  AUDIT_ACTIONS,
+  type AuditAction,
+  type AuditEventEntity,
+  AuditRepository,
+  InvalidCursorError,
+} from '#common';
 import { PageAuthGuard } from '../auth/page-auth.guard.js';
 import { csrfToken } from '../http/csrf.js';
 import { parseOrThrow } from '../http/validation.js';
@@ -11,7 +17,7 @@ import { utcLabel } from './home.controller.js';
 /** Events per page of the Activity page. */
 export const ACTIVITY_PAGE_SIZE = 50;
 
-const LABELS: Record<string, string> = {
+export const LABELS: Record<string, string> = {
   'user.registered': 'Account created',
   'login.succeeded': 'Signed in',
   'login.failed': 'Failed sign-in',
@@ -54,6 +60,19 @@ const LABELS: Record<string, string> = {
   'share.downloaded': 'Downloaded through a share link',
   'share.password_failed': 'Wrong share link password',
   'share.throttled': 'Share link attempts throttled',
+  'admin.promoted': 'Made an administrator',
+  'admin.user_disabled': 'Disabled an account (admin)',
+  'admin.user_enabled': 'Enabled an account (admin)',
+  'admin.quota_changed': 'Changed a quota (admin)',
+  'admin.mfa_reset': 'Reset two-factor sign-in of an account (admin)',
+  'admin.user_delete_requested': 'Asked to delete an account (admin)',
+  'admin.user_deleted': 'Account deleted with its files (admin)',
+  'admin.invite_created': 'Invite link created (admin)',
+  'admin.invite_revoked': 'Invite link revoked (admin)',
+  'admin.job_retried': 'Job retried (admin)',
+  'admin.job_discarded': 'Job discarded (admin)',
+  'admin.queue_actions_unlocked': 'Queue dashboard actions unlocked (admin)',
+  'admin.audit_exported': 'Audit events exported (admin)',
 };
 
 /** Events shown as warnings. */
@@ -73,7 +92,7 @@ const ALERTS = new Set([
 ]);
 
 /** The "Type" filter: groups of actions, in the order the select offers them. */
-const TYPES: Record<string, { label: string; actions: AuditAction[] }> = {
+export const TYPES: Record<string, { label: string; actions: AuditAction[] }> = {
   'sign-ins': {
     label: 'Sign-ins and account',
     actions: [
@@ -129,6 +148,8 @@ const TYPES: Record<string, { label: string; actions: AuditAction[] }> = {
   },
   integrity: { label: 'Verifications and integrity', actions: ['file.verified', 'file.corrupt'] },
   deletions: { label: 'Deletions', actions: ['file.deleted'] },
+  // Derived, so a new admin action is in the filter without another list to update.
+  admin: { label: 'Administration', actions: AUDIT_ACTIONS.filter((a) => a.startsWith('admin.')) },
 };
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;

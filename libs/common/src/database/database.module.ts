@@ -7,9 +7,11 @@ import type { TessConfig } from '../config/config.schema.js';
 import { KEY_PROVIDER } from '../infra/storage.module.js';
 import { dataSourceOptions } from './data-source.js';
 import {
+  AdminUserRepository,
   ApiTokenRepository,
   AuditRepository,
   FileRepository,
+  InviteRepository,
   MfaRepository,
   PasswordResetTokenRepository,
   ShareRepository,
@@ -23,6 +25,8 @@ const REPOSITORIES = [
   PasswordResetTokenRepository,
   ShareRepository,
   MfaRepository,
+  AdminUserRepository,
+  InviteRepository,
 ];
 
 /** The audit keyring (HMAC keys of the chain), released with the app. */

@@ -1,11 +1,18 @@
 import type { TessConfig } from '../config/config.schema.js';
 import {
+  type DeleteUserPayload,
+  type DeleteUserResult,
+  isDeleteUserPayload,
+  isDeleteUserResult,
+} from './delete-user.job.js';
+import {
   type EncryptFilePayload,
   type EncryptFileResult,
   isEncryptFilePayload,
   isEncryptFileResult,
 } from './encrypt-file.job.js';
 
+export * from './delete-user.job.js';
 export * from './encrypt-file.job.js';
 export * from './job-progress.js';
 
@@ -19,12 +26,14 @@ export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
  */
 export interface JobPayloads {
   'encrypt-file': EncryptFilePayload;
+  'delete-user': DeleteUserPayload;
 }
 export type JobName = keyof JobPayloads;
 
 /** Job name -> what its handler returns (BullMQ's `returnvalue`, and the `completed` event). */
 export interface JobResults {
   'encrypt-file': EncryptFileResult;
+  'delete-user': DeleteUserResult;
 }
 
 /** The payload of job `N`. */
@@ -33,7 +42,10 @@ export type JobOf<N extends JobName> = JobPayloads[N];
 export type JobResultOf<N extends JobName> = JobResults[N];
 
 /** The queue each job runs on. */
-export const JOB_QUEUES: { readonly [N in JobName]: QueueName } = { 'encrypt-file': QUEUE_NAMES.crypto };
+export const JOB_QUEUES: { readonly [N in JobName]: QueueName } = {
+  'encrypt-file': QUEUE_NAMES.crypto,
+  'delete-user': QUEUE_NAMES.crypto,
+};
 
 /** Runtime checks of what crosses Redis, per job name: payloads in the worker, results in the gateway. */
 export const JOB_GUARDS: {
@@ -41,7 +53,10 @@ export const JOB_GUARDS: {
     payload: (value: unknown) => value is JobPayloads[N];
     result: (value: unknown) => value is JobResults[N];
   };
-} = { 'encrypt-file': { payload: isEncryptFilePayload, result: isEncryptFileResult } };
+} = {
+  'encrypt-file': { payload: isEncryptFilePayload, result: isEncryptFileResult },
+  'delete-user': { payload: isDeleteUserPayload, result: isDeleteUserResult },
+};
 
 /** True for the name of a job TESS knows (BullMQ job names are plain strings). */
 export function isJobName(name: string): name is JobName {

@@ -10,10 +10,16 @@ export {
   type StaleFile,
   type StoredFileFacts,
 } from './file.repository.js';
+export { type InviteProblem, InviteRepository } from './invite.repository.js';
 export { MfaRepository, type SealedTotpSecret } from './mfa.repository.js';
 export {
   PasswordResetTokenRepository,
   type ResetTokenState,
 } from './password-reset-token.repository.js';
 export { type DownloadLease, type SharePage, ShareRepository } from './share.repository.js';
-export { DuplicateUsernameError, UserRepository } from './user.repository.js';
+export {
+  AdminUserRepository,
+  type AdminUserRow,
+  DuplicateUsernameError,
+  UserRepository,
+} from './user.repository.js';
