@@ -38,10 +38,11 @@ function sameOrigin(req: Request, config: TessConfig): boolean {
  * unknown route, as on every admin page. Job data holds ids only (no file bytes, keys or secrets), so the
  * dashboard shows metadata only, like the rest of the admin area.
  *
- * CSP: bull-board's page needs nothing our policy forbids: its scripts and stylesheet come from its
- * own static path on our origin, its config is a JSON data block (not executed), and the web font it
- * links from a third-party origin is blocked by `style-src 'self'` (it falls back to the system font,
- * and no request leaves for that origin); the loading placeholder's inline styles are dropped too.
+ * CSP: bull-board's page keeps our policy but for one directive: it sets `<base href>` to its mount
+ * path, so these responses say `base-uri 'self'` instead of `'none'`. Its scripts and stylesheet come
+ * from its own static path on our origin and its config is a JSON data block (not executed); the web
+ * font it links from a third-party origin is blocked by `style-src 'self'` (it falls back to the system
+ * font, and no request leaves for that origin), and so are the loading placeholder's inline styles.
  */
 export function mountQueueBoard(app: NestExpressApplication, config: TessConfig): void {
   const gate = app.get(AdminGate);
@@ -73,6 +74,11 @@ export function mountQueueBoard(app: NestExpressApplication, config: TessConfig)
         return;
       }
       res.setHeader('Cache-Control', 'private, no-store');
+      // bull-board's page resolves its assets against <base href="/admin/queues/">, which our
+      // `base-uri 'none'` forbids: these pages (and only these) allow a base on our own origin.
+      const csp = res.getHeader('Content-Security-Policy');
+      if (typeof csp === 'string')
+        res.setHeader('Content-Security-Policy', csp.replace("base-uri 'none'", "base-uri 'self'"));
       const unlocked = (req.session.queueActionsUntil ?? 0) > Date.now();
       if (actions && !unlocked) {
         if (SAFE.has(req.method)) res.redirect(303, '/admin/system#queue-actions');
