@@ -8,7 +8,6 @@ import {
   createDataSource,
   keyProviderFromConfig,
   loadConfig,
-  migrate,
   type TessConfig,
   TessMetrics,
   UserRepository,
@@ -17,10 +16,12 @@ import { USERNAME_PATTERN } from '../apps/gateway/src/auth/auth.schemas.js';
 import { PasswordService, passwordProblem } from '../apps/gateway/src/auth/password.service.js';
 
 /**
- * The first admin (docs/security.md item 37): `npm run create-admin -- <username> [email]` promotes an
- * existing account, or creates it with a password typed at a hidden prompt (or read from stdin when it
- * is not a terminal: `printf '%s\n' "$PASSWORD" | npm run create-admin -- alice`). The password passes
- * the registration policy; `admin.promoted` is recorded in the account's audit trail.
+ * The first admin (docs/security.md item 37): `npm run create-admin -- <username> [email]` (in an image:
+ * `node dist/scripts/create-admin.js <username>`) promotes an existing account, or creates it with a
+ * password typed at a hidden prompt (or read from stdin when it is not a terminal:
+ * `printf '%s\n' "$PASSWORD" | npm run create-admin -- alice`). The password passes the registration
+ * policy; `admin.promoted` is recorded in the account's audit trail. Run it once the schema exists (after
+ * the first gateway start or `npm run migrate`).
  */
 export async function createAdmin(
   config: TessConfig,
@@ -35,7 +36,6 @@ export async function createAdmin(
   const keys = keyProviderFromConfig(config);
   const keyring = auditKeyringFromConfig(config, keys);
   try {
-    await migrate(dataSource);
     const users = new UserRepository(dataSource);
     const audit = new AuditRepository(dataSource, keyring);
     const existing = await users.findByUsername(username);

@@ -4,7 +4,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OBJECT_STORE, type ObjectStore, objectKeyFor, type ServerToClientEvents } from '#common';
 import { createAdmin } from '../../scripts/create-admin.js';
-import { upload, waitFor, waitForJob, waitForStored } from '../support/client.js';
+import { tempFiles, upload, waitFor, waitForJob, waitForStored } from '../support/client.js';
 import { csrfFrom, formCookie, sessionCookie } from '../support/http.js';
 import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
@@ -287,6 +287,16 @@ describe('accounts', () => {
     await waitForStored(world, file!.id);
     const store = world.store;
     expect(await store.stat(objectKeyFor(file!.id))).not.toBeNull();
+    await request(world.server).post(`/api/v1/files/${file!.id}/shares`).set(erin.auth).send({}).expect(201);
+    const shares = async () =>
+      Number(
+        (
+          (await world.dataSource.query('SELECT count(*) AS n FROM shares WHERE owner_id = $1', [
+            erinId,
+          ])) as [{ n: string }]
+        )[0].n,
+      );
+    expect(await shares()).toBe(1);
     await request(world.server).delete(`/api/v1/admin/users/${erinId}`).set(admin.auth).expect(400);
     await request(world.server)
       .delete(`/api/v1/admin/users/${erinId}?confirm=someone-else`)
@@ -302,6 +312,8 @@ describe('accounts', () => {
     await waitFor('the user to be deleted', async () => (await world.users.findById(erinId)) === null);
     expect(await world.files.findById(file!.id)).toBeNull();
     expect(await store.stat(objectKeyFor(file!.id))).toBeNull();
+    expect(await shares()).toBe(0);
+    expect(await tempFiles(world.config)).not.toContain(file!.id);
     const events = await world.audit.listForUser(adminId);
     expect(events.find((e) => e.action === 'admin.user_deleted')?.details).toMatchObject({
       targetId: erinId,

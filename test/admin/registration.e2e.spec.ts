@@ -200,4 +200,18 @@ describe('create-admin', () => {
       .set('Authorization', `Bearer ${token.body.token}`)
       .expect(200);
   });
+
+  it('ADMIN_USERNAMES promotes the named accounts that exist when a gateway starts, audited', async () => {
+    const named = await createUser(world.server, name('named'));
+    const id = (await world.users.findByUsername(named.username))!.id;
+    await request(world.server).get('/api/v1/admin/users').set(named.auth).expect(404);
+    const gateway = await world.startGateway({
+      ...world.config,
+      admin: { ...world.config.admin, usernames: [named.username.toUpperCase(), 'nobody-by-that-name'] },
+    });
+    expect((await world.users.findById(id))!.role).toBe('admin');
+    await request(gateway.url).get('/api/v1/admin/users').set(named.auth).expect(200);
+    const events = await world.audit.listForUser(id);
+    expect(events.find((e) => e.action === 'admin.promoted')?.details).toEqual({ by: 'ADMIN_USERNAMES' });
+  });
 });
