@@ -79,6 +79,8 @@ describe('the admin area in a browser', { timeout: 120_000 }, () => {
     const row = page.locator(`[data-testid="admin-user-row"][data-username="${frank.username}"]`);
     expect(await page.getByTestId('admin-user-row').count()).toBe(1);
     expect(await row.textContent()).toContain('1');
+    // Registering signed frank in: the list shows when, not "never".
+    expect(await row.textContent()).not.toContain('never');
     await shot(page, 'users');
 
     await Promise.all([page.waitForURL(/\/admin\/users\/[0-9a-f-]{36}$/), row.getByRole('link').click()]);

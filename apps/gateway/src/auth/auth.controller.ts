@@ -116,6 +116,7 @@ export class AuthController {
       );
       if (claimed) await this.invites.markUsedBy(claimed, user.id);
       await this.sessions.start(req, { id: user.id, username: user.username });
+      await this.users.recordLogin(user.id);
       req.session.flash = { kind: 'success', text: `Welcome to TESS, ${user.username}.` };
       res.redirect(303, '/home');
     } catch (error) {
