@@ -1099,6 +1099,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDto"];
                 };
             };
+            /** @description MFA_REQUIRED is on and the account has no second factor yet (set one up at the next web sign-in) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
             /** @description Too many failed attempts */
             429: {
                 headers: {

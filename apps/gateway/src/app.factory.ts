@@ -9,6 +9,7 @@ import { createLogger, migrate, nestLogger, type TessConfig, TessMetrics, UserRe
 import { mountQueueBoard } from './admin/queue-board.js';
 import { AppModule } from './app.module.js';
 import { createSessionPassport } from './auth/session-passport.js';
+import { LAST_SEEN_RESOLUTION_MS } from './auth/user-sessions.service.js';
 import { TessIoAdapter } from './events/tess-io.adapter.js';
 import { apiNoStore } from './http/api-cache.js';
 import { bodyParsers } from './http/body-parsers.js';
@@ -17,7 +18,13 @@ import { gatewayPaths } from './http/paths.js';
 import { requestLogging } from './http/request-logging.js';
 import { requestTarget } from './http/request-target.js';
 import { securityHeaders } from './http/security.js';
-import { absoluteTimeout, sessionMiddleware, unlessBearerApi } from './http/session.js';
+import {
+  absoluteTimeout,
+  endedSessions,
+  lastSeen,
+  sessionMiddleware,
+  unlessBearerApi,
+} from './http/session.js';
 import { sessionUser } from './http/session-state.js';
 import { configureViews } from './http/views.js';
 import { REDIS } from './infra/redis.module.js';
@@ -60,6 +67,7 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
     app.useStaticAssets(gatewayPaths.bootstrapIcons, { ...assets, prefix: '/assets/bootstrap-icons/' });
     app.useStaticAssets(gatewayPaths.socketIoClient, { ...assets, prefix: '/assets/socket.io/' });
     app.useStaticAssets(gatewayPaths.swaggerUi, { ...assets, prefix: '/assets/swagger-ui/' });
+    app.useStaticAssets(gatewayPaths.simpleWebAuthn, { ...assets, prefix: '/assets/simplewebauthn/' });
     app.useStaticAssets(gatewayPaths.public, { ...assets, maxAge: '1h', prefix: '/static/' });
     app.use(bodyParsers());
     const passport = createSessionPassport(app.get(UserRepository));
@@ -69,8 +77,11 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
       absoluteTimeout(config),
       passport.initialize(),
       passport.session(),
+      endedSessions(config, app.get<Redis>(REDIS)),
     ];
     for (const middleware of sessionChain) app.use(unlessBearerApi(middleware));
+    // HTTP only: a socket handshake has no response to save the session with.
+    app.use(unlessBearerApi(lastSeen(LAST_SEEN_RESOLUTION_MS)));
     // The navbar's Admin link; the role was read with the session's user on this request.
     app.use((req: Request, res: Response, next: NextFunction) => {
       res.locals.isAdmin = sessionUser(req)?.role === 'admin';

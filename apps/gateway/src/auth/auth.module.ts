@@ -2,30 +2,36 @@ import { Module } from '@nestjs/common';
 import { EventsModule } from '../events/events.module.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
+import { EnrolmentController } from './enrolment.controller.js';
 import { InvitesService } from './invites.service.js';
 import { LoginProtectionService } from './login-protection.service.js';
 import { MfaService } from './mfa.service.js';
+import { PasskeysService } from './passkeys.service.js';
 import { PasswordService } from './password.service.js';
+import { SecondFactorController } from './second-factor.controller.js';
+import { SignInCompletion } from './sign-in-completion.js';
 import { UserSessionsService } from './user-sessions.service.js';
 
-const SERVICES = [
+const SHARED = [
   AuthService,
   PasswordService,
   LoginProtectionService,
   UserSessionsService,
   MfaService,
+  PasskeysService,
   InvitesService,
 ];
 
 /**
- * Registration (under REGISTRATION and its invites), the login form and logout; exports AuthService
- * (credentials + throttle) to tokens/ and account/, with the password hashing (also to shares/), the
- * throttle, the per-user session index and the invites (to admin/).
+ * Registration (under REGISTRATION and its invites), the login form, the second sign-in step (codes,
+ * passkeys), the MFA_REQUIRED enrolment and logout; exports AuthService (credentials + throttle) to
+ * tokens/ and account/, with the password hashing (also to shares/), the throttle, the per-user session
+ * index and the invites (to admin/).
  */
 @Module({
   imports: [EventsModule],
-  controllers: [AuthController],
-  providers: SERVICES,
-  exports: SERVICES,
+  controllers: [AuthController, SecondFactorController, EnrolmentController],
+  providers: [...SHARED, SignInCompletion],
+  exports: SHARED,
 })
 export class AuthModule {}

@@ -40,6 +40,10 @@ export const LABELS: Record<string, string> = {
   'mfa.recovery_code_used': 'Recovery code used',
   'mfa.recovery_codes_regenerated': 'New recovery codes made',
   'mfa.reset': 'Two-factor sign-in reset by an operator',
+  'mfa.passkey_added': 'Passkey added',
+  'mfa.passkey_renamed': 'Passkey renamed',
+  'mfa.passkey_removed': 'Passkey removed',
+  'session.ended': 'Session signed out from the Security page',
   'token.created': 'API token created',
   'token.revoked': 'API token revoked',
   'upload.started': 'Resumable upload started',
@@ -92,65 +96,43 @@ const ALERTS = new Set([
 ]);
 
 /** The "Type" filter: groups of actions, in the order the select offers them. */
-export const TYPES: Record<string, { label: string; actions: AuditAction[] }> = {
-  'sign-ins': {
-    label: 'Sign-ins and account',
-    actions: [
-      'user.registered',
-      'login.succeeded',
-      'login.failed',
-      'login.throttled',
-      'logout',
-      'password.changed',
-      'password.change_failed',
-      'password.change_throttled',
-      'password.reset_requested',
-      'password.reset_throttled',
-      'password.reset_completed',
-      'password.reset_failed',
-      'mfa.totp_setup_started',
-      'mfa.totp_enabled',
-      'mfa.totp_disabled',
-      'mfa.totp_disable_failed',
-      'mfa.succeeded',
-      'mfa.failed',
-      'mfa.throttled',
-      'mfa.recovery_code_used',
-      'mfa.recovery_codes_regenerated',
-      'mfa.reset',
-    ],
-  },
-  tokens: { label: 'API tokens', actions: ['token.created', 'token.revoked'] },
-  uploads: {
-    label: 'Uploads',
-    actions: [
-      'upload.started',
-      'upload.accepted',
-      'upload.cancelled',
-      'upload.expired',
-      'file.stored',
-      'file.failed',
-      'file.rejected',
-      'file.infected',
-    ],
-  },
-  downloads: { label: 'Downloads', actions: ['file.downloaded'] },
-  shares: {
-    label: 'Share links',
-    actions: [
-      'share.created',
-      'share.revoked',
-      'share.viewed',
-      'share.downloaded',
-      'share.password_failed',
-      'share.throttled',
-    ],
-  },
-  integrity: { label: 'Verifications and integrity', actions: ['file.verified', 'file.corrupt'] },
-  deletions: { label: 'Deletions', actions: ['file.deleted'] },
-  // Derived, so a new admin action is in the filter without another list to update.
-  admin: { label: 'Administration', actions: AUDIT_ACTIONS.filter((a) => a.startsWith('admin.')) },
+/** The "Type" filter's groups, in the order the select offers them. */
+const TYPE_LABELS = {
+  'sign-ins': 'Sign-ins and account',
+  tokens: 'API tokens',
+  uploads: 'Uploads',
+  downloads: 'Downloads',
+  shares: 'Share links',
+  integrity: 'Verifications and integrity',
+  deletions: 'Deletions',
+  admin: 'Administration',
+} as const;
+type TypeKey = keyof typeof TYPE_LABELS;
+
+/** File events that are not about the upload itself; every other action goes by its prefix. */
+const FILE_GROUPS: Partial<Record<AuditAction, TypeKey>> = {
+  'file.downloaded': 'downloads',
+  'file.verified': 'integrity',
+  'file.corrupt': 'integrity',
+  'file.deleted': 'deletions',
 };
+const PREFIX_GROUPS: Record<string, TypeKey> = {
+  token: 'tokens',
+  upload: 'uploads',
+  file: 'uploads',
+  share: 'shares',
+  admin: 'admin',
+};
+const groupOf = (action: AuditAction): TypeKey =>
+  FILE_GROUPS[action] ?? PREFIX_GROUPS[action.split('.')[0]!] ?? 'sign-ins';
+
+/** Derived from AUDIT_ACTIONS, so a new action is always in exactly one group. */
+export const TYPES: Record<string, { label: string; actions: AuditAction[] }> = Object.fromEntries(
+  Object.entries(TYPE_LABELS).map(([key, label]) => [
+    key,
+    { label, actions: AUDIT_ACTIONS.filter((action) => groupOf(action) === key) },
+  ]),
+);
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 

@@ -30,4 +30,6 @@ export const gatewayPaths = {
   bootstrapIcons: join(dirname(require.resolve('bootstrap-icons/package.json')), 'font'),
   socketIoClient: join(dirname(require.resolve('socket.io/package.json')), 'client-dist'),
   swaggerUi: dirname(swaggerUiPackage),
+  /** The browser half of SimpleWebAuthn (its UMD bundle; the package exports no package.json). */
+  simpleWebAuthn: join(dirname(dirname(require.resolve('@simplewebauthn/browser'))), 'dist/bundle'),
 };

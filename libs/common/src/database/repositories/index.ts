@@ -11,7 +11,7 @@ export {
   type StoredFileFacts,
 } from './file.repository.js';
 export { type InviteProblem, InviteRepository } from './invite.repository.js';
-export { MfaRepository, type SealedTotpSecret } from './mfa.repository.js';
+export { MAX_PASSKEYS, MfaRepository, type NewPasskey, type SealedTotpSecret } from './mfa.repository.js';
 export {
   PasswordResetTokenRepository,
   type ResetTokenState,
