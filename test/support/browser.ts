@@ -45,3 +45,16 @@ export async function newWatchedPage(browser: Browser, problems: string[], expec
   });
   return page;
 }
+
+/** Signs in through the login page and waits for the dashboard. */
+export async function signInOnPage(
+  page: Page,
+  base: string,
+  username: string,
+  password: string,
+): Promise<void> {
+  await page.goto(`${base}/login`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await Promise.all([page.waitForURL(`${base}/home`), page.getByRole('button', { name: 'Sign in' }).click()]);
+}

@@ -17,7 +17,7 @@ import { setupOpenApi } from './http/openapi.js';
 import { gatewayPaths } from './http/paths.js';
 import { requestLogging } from './http/request-logging.js';
 import { requestTarget } from './http/request-target.js';
-import { securityHeaders } from './http/security.js';
+import { hashWorkerPolicy, securityHeaders } from './http/security.js';
 import {
   absoluteTimeout,
   endedSessions,
@@ -60,12 +60,15 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
     app.disable('x-powered-by');
     for (const middleware of requestLogging(config, logger, app.get(TessMetrics))) app.use(middleware);
     app.use(securityHeaders(config));
+    app.use(hashWorkerPolicy());
     app.use(requestTarget());
     app.use(apiNoStore());
     const assets = { maxAge: '7d', index: false, fallthrough: true } as const;
     app.useStaticAssets(gatewayPaths.bootstrap, { ...assets, prefix: '/assets/bootstrap/' });
     app.useStaticAssets(gatewayPaths.bootstrapIcons, { ...assets, prefix: '/assets/bootstrap-icons/' });
     app.useStaticAssets(gatewayPaths.socketIoClient, { ...assets, prefix: '/assets/socket.io/' });
+    app.useStaticAssets(gatewayPaths.tusClient, { ...assets, prefix: '/assets/tus-js-client/' });
+    app.useStaticAssets(gatewayPaths.hashWasm, { ...assets, prefix: '/assets/hash-wasm/' });
     app.useStaticAssets(gatewayPaths.swaggerUi, { ...assets, prefix: '/assets/swagger-ui/' });
     app.useStaticAssets(gatewayPaths.simpleWebAuthn, { ...assets, prefix: '/assets/simplewebauthn/' });
     app.useStaticAssets(gatewayPaths.public, { ...assets, maxAge: '1h', prefix: '/static/' });
