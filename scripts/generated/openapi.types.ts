@@ -566,7 +566,7 @@ export interface components {
             files: number;
             /** @description Plaintext bytes of those files */
             bytes: number;
-            /** @description Whether two-factor sign-in (TOTP) is on */
+            /** @description Whether a second factor (TOTP or a passkey) is on */
             mfa: boolean;
             /** @description Override of QUOTA_BYTES; null: follows it, 0: none */
             quotaBytes: number | null;

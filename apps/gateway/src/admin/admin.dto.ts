@@ -15,7 +15,7 @@ export class AdminUserDto {
   @ApiProperty({ type: 'integer', description: 'Files as the quota counts them (not failed/refused)' })
   files!: number;
   @ApiProperty({ type: 'integer', description: 'Plaintext bytes of those files' }) bytes!: number;
-  @ApiProperty({ description: 'Whether two-factor sign-in (TOTP) is on' }) mfa!: boolean;
+  @ApiProperty({ description: 'Whether a second factor (TOTP or a passkey) is on' }) mfa!: boolean;
   @ApiProperty({
     type: 'integer',
     nullable: true,

@@ -160,7 +160,7 @@ export class AdminService implements OnApplicationBootstrap {
     return this.user(id);
   }
 
-  /** Removes the user's TOTP factor and recovery codes (they sign in with the password, and can enrol again). */
+  /** Removes the user's second factors and recovery codes (they sign in with the password, and can enrol again). */
   async resetMfa(admin: Express.User, id: string, ip?: string): Promise<boolean> {
     const user = await this.user(id);
     const removed = await this.removeFactor(id);
@@ -258,10 +258,11 @@ export class AdminService implements OnApplicationBootstrap {
     return ended;
   }
 
+  /** Every second factor of the user (TOTP with its data key, passkeys, recovery codes). */
   private async removeFactor(userId: string): Promise<boolean> {
-    const removed = await this.mfa.removeAll(userId);
-    if (removed) await destroyTotpKey(this.keys, userId, removed);
-    return removed !== null;
+    const { totp, passkeys } = await this.mfa.removeAll(userId);
+    if (totp) await destroyTotpKey(this.keys, userId, totp);
+    return totp !== null || passkeys > 0;
   }
 }
 

@@ -142,7 +142,8 @@ export class AdminUserRepository {
       `SELECT u.id, u.username, u.email, u.role, u.status, u.created_at, u.last_login_at,
               u.quota_bytes, u.quota_files,
               coalesce(f.files, 0)::int AS files, coalesce(f.bytes, 0)::bigint AS bytes,
-              EXISTS (SELECT 1 FROM mfa_totp m WHERE m.user_id = u.id AND m.activated_at IS NOT NULL) AS mfa
+              (EXISTS (SELECT 1 FROM mfa_totp m WHERE m.user_id = u.id AND m.activated_at IS NOT NULL)
+                OR EXISTS (SELECT 1 FROM mfa_passkeys p WHERE p.user_id = u.id)) AS mfa
          FROM users u
          LEFT JOIN LATERAL (
            SELECT count(*) AS files, sum(size) AS bytes FROM files
