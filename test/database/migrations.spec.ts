@@ -38,6 +38,7 @@ describe('migrations', () => {
       'audit_events',
       'file_versions',
       'files',
+      'invites',
       'mfa_passkeys',
       'mfa_recovery_codes',
       'mfa_totp',

@@ -36,6 +36,7 @@ interface Schema {
 interface Operation {
   operationId?: string;
   summary?: string;
+  tags?: string[];
   parameters?: { name: string; in: string; schema?: Schema }[];
   responses: Record<string, { description?: string; content?: Record<string, { schema?: Schema }> }>;
   security?: unknown[];
@@ -91,6 +92,20 @@ describe('OpenAPI document', () => {
         'GET /api/v1/files/{id}/versions/{n}/content',
         'POST /api/v1/files/{id}/versions/{n}/restore',
         'DELETE /api/v1/files/{id}/versions/{n}',
+        'GET /api/v1/admin/users',
+        'GET /api/v1/admin/users/{id}',
+        'POST /api/v1/admin/users/{id}/disable',
+        'POST /api/v1/admin/users/{id}/enable',
+        'PUT /api/v1/admin/users/{id}/quota',
+        'POST /api/v1/admin/users/{id}/reset-mfa',
+        'DELETE /api/v1/admin/users/{id}',
+        'GET /api/v1/admin/invites',
+        'POST /api/v1/admin/invites',
+        'DELETE /api/v1/admin/invites/{id}',
+        'GET /api/v1/admin/system',
+        'GET /api/v1/admin/jobs',
+        'POST /api/v1/admin/jobs/{id}/retry',
+        'DELETE /api/v1/admin/jobs/{id}',
       ].sort(),
     );
     for (const { key, op } of operations) {
@@ -153,6 +168,10 @@ describe('OpenAPI document', () => {
       'username',
     ]);
     expect(body.servers?.length).toBeGreaterThan(0);
+    // The admin API has a tag of its own, on every admin operation and only there.
+    for (const { key, op } of operations) {
+      expect(op.tags?.includes('admin'), key).toBe(key.includes('/api/v1/admin/'));
+    }
   });
 
   it('is committed as docs/openapi.json, built without services exactly as the gateway serves it', async () => {

@@ -94,7 +94,7 @@ describe('pipeline with the S3 object store', { timeout: 60_000 }, () => {
     expect(row.error).toBeNull();
   });
 
-  it('marks the file failed with a readable error after persistent UploadPart 500s, aborting every multipart upload and removing the temp file', async () => {
+  it('marks the file failed with a readable error after persistent UploadPart 500s, aborting every multipart upload and keeping the encrypted staging file for a retry', async () => {
     const body = randomBytes(6 * MiB);
     s3.proxy.resetStats();
     s3.proxy.inject({ operation: 'UploadPart', respond: 500 });
@@ -109,12 +109,13 @@ describe('pipeline with the S3 object store', { timeout: 60_000 }, () => {
     expect(s3.proxy.stats('AbortMultipartUpload').requests).toBeGreaterThanOrEqual(2);
     // BullMQ marks the job failed once the worker's failure handling is over.
     await waitForJob(world, file!.id, 'failed', { workers: [worker] });
-    // The temp file goes once the failure is final (the documented policy: the user uploads again).
-    await expect(access(join(world.config.tempDir, file!.id))).rejects.toThrow(/ENOENT/);
+    // The encrypted staging file stays after the final failure (until TEMP_MAX_AGE), so that an admin
+    // can retry the job (the documented policy); deleting the file removes it.
+    await access(join(world.config.tempDir, file!.id));
     expect(await openMultipartUploads(client, s3.bucket)).toEqual([]);
     expect(await objectKeys(client, s3.bucket, objectKeyFor(file!.id))).toEqual([]);
     expect(await auditCount(world, file!.id, 'file.failed')).toBe(1);
     expect(await auditCount(world, file!.id, 'file.stored')).toBe(0);
-    expect(await tempFiles(world.config)).toEqual([]);
+    expect(await tempFiles(world.config)).toEqual([file!.id]);
   });
 });

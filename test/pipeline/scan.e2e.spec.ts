@@ -157,7 +157,10 @@ describe('a scanner that answers an error', { timeout: 60_000 }, () => {
         "malware scanner is unavailable (clamd answered: stream: Can't allocate memory ERROR)",
       );
       expect(row.attempts).toBe(2);
-      await expectNothingKept(w, file!.id);
+      // Nothing stored; the encrypted staging file stays (until TEMP_MAX_AGE) so that an admin can retry
+      // the job once the scanner works again (docs/security.md items 20, 37).
+      expect(await objectExists(w, file!.id)).toBe(false);
+      expect(await tempFiles(w.config)).toContain(file!.id);
       expect(await scanCount(w, 'error')).toBe(2);
     } finally {
       await w.close();

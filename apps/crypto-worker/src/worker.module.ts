@@ -7,6 +7,7 @@ import {
   TessMetrics,
   VersionRemover,
 } from '#common';
+import { DeleteUserHandler } from './accounts/delete-user.handler.js';
 import { AuditAnchorService } from './audit/audit-anchor.service.js';
 import { EncryptFileHandler } from './encrypt/encrypt-file.handler.js';
 import { ContentChecks } from './encrypt/taps/content-checks.js';
@@ -30,15 +31,18 @@ export class WorkerModule {
         EncryptFileHandler,
         VersionRemover,
         PruneVersionsHandler,
+        DeleteUserHandler,
         {
           provide: JOB_HANDLERS,
-          inject: [EncryptFileHandler, PruneVersionsHandler],
+          inject: [EncryptFileHandler, PruneVersionsHandler, DeleteUserHandler],
           useFactory: (
             encryptFile: EncryptFileHandler,
             pruneVersions: PruneVersionsHandler,
+            deleteUser: DeleteUserHandler,
           ): JobHandlers => ({
             'encrypt-file': encryptFile,
             'prune-versions': pruneVersions,
+            'delete-user': deleteUser,
           }),
         },
         JobLocks,

@@ -2,9 +2,11 @@ import type { Server } from 'node:http';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter, type NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { DataSource } from 'typeorm';
 import { createLogger, migrate, nestLogger, type TessConfig, TessMetrics, UserRepository } from '#common';
+import { mountQueueBoard } from './admin/queue-board.js';
 import { AppModule } from './app.module.js';
 import { createSessionPassport } from './auth/session-passport.js';
 import { LAST_SEEN_RESOLUTION_MS } from './auth/user-sessions.service.js';
@@ -23,6 +25,7 @@ import {
   sessionMiddleware,
   unlessBearerApi,
 } from './http/session.js';
+import { sessionUser } from './http/session-state.js';
 import { configureViews } from './http/views.js';
 import { REDIS } from './infra/redis.module.js';
 
@@ -82,8 +85,16 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
     for (const middleware of sessionChain) app.use(unlessBearerApi(middleware));
     // HTTP only: a socket handshake has no response to save the session with.
     app.use(unlessBearerApi(lastSeen(LAST_SEEN_RESOLUTION_MS)));
+    // The navbar's Admin link; the role was read with the session's user on this request.
+    app.use((req: Request, res: Response, next: NextFunction) => {
+      res.locals.isAdmin = sessionUser(req)?.role === 'admin';
+      next();
+    });
+    mountQueueBoard(app, config);
     app.useWebSocketAdapter(new TessIoAdapter(app, config, sessionChain as never[]));
     await configureViews(app);
+    // REGISTRATION=closed hides every "Create account" link.
+    app.setLocal('registrationClosed', config.registration.mode === 'closed');
     setupOpenApi(app);
     app.enableShutdownHooks();
     await app.init();

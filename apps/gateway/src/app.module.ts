@@ -3,6 +3,7 @@ import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { DatabaseModule, StorageModule, type TessConfig, TessConfigModule } from '#common';
 import { AccountModule } from './account/account.module.js';
+import { AdminModule } from './admin/admin.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { EventsModule } from './events/events.module.js';
 import { FilesModule } from './files/files.module.js';
@@ -43,6 +44,7 @@ export class AppModule {
         UsageModule,
         SharesModule,
         AccountModule,
+        AdminModule,
       ],
       controllers: [HealthController, HomeController, ActivityController],
       providers: [

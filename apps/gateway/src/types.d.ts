@@ -6,6 +6,8 @@ declare global {
     interface User {
       id: string;
       username: string;
+      /** Set by the session and bearer lookups on every request (docs/security.md item 37). */
+      role?: 'user' | 'admin';
     }
     interface Request {
       /** How the request was authenticated on /api/v1. */
@@ -30,6 +32,10 @@ declare module 'express-session' {
     client?: { ip: string; userAgent: string };
     /** The session's last request (ms since epoch), rewritten at most once a minute. */
     lastSeenAt?: number;
+    /** An admin's new invite link, shown once on the next invites page. */
+    inviteLink?: string;
+    /** Until when (ms since epoch) the admin confirmed actions on the queue dashboard (/admin/queue-actions). */
+    queueActionsUntil?: number;
     /** One-shot message shown on the next page render. */
     flash?: { kind: 'success' | 'danger' | 'info'; text: string };
   }

@@ -3,6 +3,7 @@ export * from './config/index.js';
 export * from './content/index.js';
 export * from './contracts/index.js';
 export * from './database/index.js';
+export { removeFileData } from './files/remove-file-data.js';
 export * from './format/index.js';
 export * from './health/index.js';
 export * from './infra/storage.module.js';

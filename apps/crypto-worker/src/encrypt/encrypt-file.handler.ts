@@ -241,7 +241,8 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
   }
 
   /**
-   * Records a failure: back to queued when BullMQ will retry, `failed` (and temp file removed) when final;
+   * Records a failure: back to queued when BullMQ will retry, `failed` when final (the staging file kept
+   * for an admin's retry until TEMP_MAX_AGE, unless the failure is permanent);
    * a file the content checks refused ends `rejected` or `infected`, audited with the rule (and the
    * signature and scanner version).
    */
@@ -267,8 +268,13 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     }
     await this.files.markFailed(fileId, message);
     const file = await this.files.findById(fileId);
-    if (file) await unlink(this.tempPathOf(file)).catch(() => undefined);
     const integrity = error instanceof StagedUploadRejected ? error.cause : undefined;
+    // A permanent failure (staged bytes that failed authentication, a client hash mismatch: an
+    // UnrecoverableError) leaves nothing a retry could use. Any other final failure (the store or the key
+    // service down for all attempts) keeps the encrypted staging file until TEMP_MAX_AGE, so that an
+    // admin's retry (the admin area's failed jobs) can still store the file; the sweeper removes it then.
+    const permanent = integrity !== undefined || error instanceof UnrecoverableError;
+    if (file && permanent) await unlink(this.tempPathOf(file)).catch(() => undefined);
     await this.audit.record({
       action: 'file.failed',
       userId: ownerId,

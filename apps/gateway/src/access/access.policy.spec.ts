@@ -16,10 +16,15 @@ const files = {
 } as unknown as FileRepository;
 
 const policy = new AccessPolicy(files);
-const user = (userId: string, via: 'session' | 'token' = 'session'): Principal => ({
+const user = (
+  userId: string,
+  via: 'session' | 'token' = 'session',
+  role: 'user' | 'admin' = 'user',
+): Principal => ({
   kind: 'user',
   userId,
   via,
+  role,
 });
 
 describe('AccessPolicy', () => {
@@ -58,6 +63,17 @@ describe('AccessPolicy', () => {
     expect(await policy.findReadableFile(share(ALICE, FILE), BOB)).toBeNull();
     expect(await policy.findReadableFile(share(BOB, FILE), FILE)).toBeNull();
     await expect(policy.deletableFile(share(ALICE, FILE), FILE)).rejects.toThrow(
+      new NotFoundException('No such file.'),
+    );
+  });
+
+  it("only an admin administers, and being one reads nobody else's file", async () => {
+    expect(policy.administers(user(BOB, 'session', 'admin'))).toBe(true);
+    expect(policy.administers(user(BOB, 'token', 'admin'))).toBe(true);
+    expect(policy.administers(user(ALICE))).toBe(false);
+    expect(policy.administers({ kind: 'share', shareId: FILE, ownerId: ALICE, fileId: FILE })).toBe(false);
+    expect(await policy.findReadableFile(user(BOB, 'session', 'admin'), FILE)).toBeNull();
+    await expect(policy.deletableFile(user(BOB, 'token', 'admin'), FILE)).rejects.toThrow(
       new NotFoundException('No such file.'),
     );
   });

@@ -27,6 +27,20 @@ export class AccessPolicy {
     return found(await this.findReadableFile(principal, fileId));
   }
 
+  /**
+   * Whether the principal may use the admin area and API (docs/security.md item 37): a signed-in admin
+   * by session or token. Administering is about accounts, quotas, invites and jobs: it never makes
+   * another user's file readable (findReadableFile above has no admin case, on purpose).
+   */
+  administers(principal: Principal): boolean {
+    switch (principal.kind) {
+      case 'user':
+        return principal.role === 'admin';
+      case 'share':
+        return false;
+    }
+  }
+
   /** The file if the principal may delete it (its owner only); 404 otherwise. */
   async deletableFile(principal: Principal, fileId: string): Promise<FileEntity> {
     switch (principal.kind) {

@@ -9,6 +9,8 @@ export interface UserPrincipal {
   via: 'session' | 'token';
   /** The API token's id, once the bearer strategy carries it; absent for sessions. */
   tokenId?: string;
+  /** As the session or token lookup read it on this request (docs/security.md item 37). */
+  role: 'user' | 'admin';
 }
 
 /**
@@ -33,5 +35,10 @@ export type Principal = UserPrincipal | SharePrincipal;
 /** The principal of a request that passed ApiAuthGuard or PageAuthGuard (page routes are session-only). */
 export function principalOf(req: Request): UserPrincipal {
   if (!req.user) throw new UnauthorizedException('Authentication required.');
-  return { kind: 'user', userId: req.user.id, via: req.authMethod ?? 'session' };
+  return {
+    kind: 'user',
+    userId: req.user.id,
+    via: req.authMethod ?? 'session',
+    role: req.user.role ?? 'user',
+  };
 }

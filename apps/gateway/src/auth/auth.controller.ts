@@ -11,7 +11,13 @@ import {
 } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { AuditRepository, DuplicateUsernameError, TESS_CONFIG, type TessConfig } from '#common';
+import {
+  AuditRepository,
+  DuplicateUsernameError,
+  TESS_CONFIG,
+  type TessConfig,
+  UserRepository,
+} from '#common';
 import { EventsGateway } from '../events/events.gateway.js';
 import { csrfToken } from '../http/csrf.js';
 import { SESSION_COOKIE } from '../http/session.js';
@@ -19,6 +25,7 @@ import { isFullySignedIn } from '../http/session-state.js';
 import { fieldErrors } from '../http/validation.js';
 import { loginSchema, registerSchema } from './auth.schemas.js';
 import { AuthService, WeakPasswordError } from './auth.service.js';
+import { InvitesService, type RegistrationRefusal, refusalPage } from './invites.service.js';
 import { ThrottledException } from './login-protection.service.js';
 import { MfaService } from './mfa.service.js';
 import { UserSessionsService } from './user-sessions.service.js';
@@ -36,6 +43,8 @@ export class AuthController {
     private readonly events: EventsGateway,
     private readonly sessions: UserSessionsService,
     private readonly mfa: MfaService,
+    private readonly users: UserRepository,
+    private readonly invites: InvitesService,
     @Inject(TESS_CONFIG) private readonly config: TessConfig,
   ) {}
 
@@ -49,25 +58,63 @@ export class AuthController {
     res.redirect(303, isFullySignedIn(req) ? '/home' : '/login');
   }
 
+  /** The clear page /register answers with when REGISTRATION (or the invite) does not admit anyone. */
+  private refuse(req: Request, res: Response, refusal: RegistrationRefusal): void {
+    const page = refusalPage(refusal);
+    render(req, res, 'pages/register-refused', page.status, { title: page.heading, ...page });
+  }
+
   @Get('/register')
-  registerPage(@Req() req: Request, @Res() res: Response): void {
+  async registerPage(@Req() req: Request, @Res() res: Response): Promise<void> {
     if (isFullySignedIn(req)) {
       res.redirect(303, '/home');
       return;
     }
-    render(req, res, 'pages/register', HttpStatus.OK, { title: 'Create account', values: {} });
+    const token = typeof req.query.invite === 'string' ? req.query.invite : undefined;
+    const admitted = await this.invites.admits(token);
+    if (typeof admitted === 'string') return this.refuse(req, res, admitted);
+    res.setHeader('Cache-Control', 'private, no-store');
+    render(req, res, 'pages/register', HttpStatus.OK, {
+      title: 'Create account',
+      values: { email: admitted.invite?.email ?? undefined },
+      invite: admitted.invite ? token : undefined,
+      inviteEmail: admitted.invite?.email ?? undefined,
+    });
   }
 
   @Post('/register')
   async register(@Req() req: Request, @Res() res: Response, @Body() body: unknown): Promise<void> {
     const parsed = registerSchema.safeParse(body ?? {});
     const raw = (body ?? {}) as Record<string, unknown>;
+    const token = typeof raw.invite === 'string' ? raw.invite : undefined;
+    const admitted = await this.invites.admits(token);
+    if (typeof admitted === 'string') return this.refuse(req, res, admitted);
     const values = { username: raw.username, email: raw.email };
     const show = (status: number, errors: Record<string, string>) =>
-      render(req, res, 'pages/register', status, { title: 'Create account', values, errors });
+      render(req, res, 'pages/register', status, {
+        title: 'Create account',
+        values,
+        errors,
+        invite: admitted.invite ? token : undefined,
+        inviteEmail: admitted.invite?.email ?? undefined,
+      });
     if (!parsed.success) return show(HttpStatus.BAD_REQUEST, fieldErrors(parsed.error));
+    const bound = admitted.invite?.email;
+    if (bound && bound.toLowerCase() !== parsed.data.email.toLowerCase())
+      return show(HttpStatus.BAD_REQUEST, {
+        email: `This invite is for ${bound}: register with that address.`,
+      });
+    // Taken before the account is made (atomically: a second registration racing for it is refused) and
+    // given back if the registration then fails.
+    const claimed = admitted.invite && token ? await this.invites.claim(token) : null;
+    if (admitted.invite && !claimed) return this.refuse(req, res, 'used');
     try {
-      const user = await this.auth.register(parsed.data, req.ip ?? 'unknown');
+      const user = await this.auth.register(
+        parsed.data,
+        req.ip ?? 'unknown',
+        claimed ? { inviteId: claimed.id } : {},
+      );
+      if (claimed) await this.invites.markUsedBy(claimed, user.id);
       if (this.config.mfa.required) {
         // MFA_REQUIRED: a new account sets up its second factor before anything else.
         await this.sessions.startPending(req, { id: user.id, username: user.username }, true);
@@ -75,9 +122,11 @@ export class AuthController {
         return;
       }
       await this.sessions.start(req, { id: user.id, username: user.username });
+      await this.users.recordLogin(user.id);
       req.session.flash = { kind: 'success', text: `Welcome to TESS, ${user.username}.` };
       res.redirect(303, '/home');
     } catch (error) {
+      if (claimed) await this.invites.release(claimed);
       if (error instanceof ThrottledException) {
         res.setHeader('Retry-After', String(error.retryAfterSeconds));
         return show(HttpStatus.TOO_MANY_REQUESTS, { form: error.message });
@@ -143,6 +192,7 @@ export class AuthController {
         return;
       }
       await this.sessions.start(req, { id: user.id, username: user.username });
+      await this.users.recordLogin(user.id);
       await this.audit.record({ action: 'login.succeeded', userId: user.id, ip: req.ip });
       res.redirect(303, '/home');
     } catch (error) {

@@ -3,6 +3,7 @@ import { EventsModule } from '../events/events.module.js';
 import { AuthController } from './auth.controller.js';
 import { AuthService } from './auth.service.js';
 import { EnrolmentController } from './enrolment.controller.js';
+import { InvitesService } from './invites.service.js';
 import { LoginProtectionService } from './login-protection.service.js';
 import { MfaService } from './mfa.service.js';
 import { PasskeysService } from './passkeys.service.js';
@@ -18,12 +19,14 @@ const SHARED = [
   UserSessionsService,
   MfaService,
   PasskeysService,
+  InvitesService,
 ];
 
 /**
- * Registration, the login form, the second sign-in step (codes, passkeys), the MFA_REQUIRED enrolment
- * and logout; exports AuthService (credentials + throttle) to tokens/ and
- * account/, with the password hashing (also to shares/), the throttle and the per-user session index.
+ * Registration (under REGISTRATION and its invites), the login form, the second sign-in step (codes,
+ * passkeys), the MFA_REQUIRED enrolment and logout; exports AuthService (credentials + throttle) to
+ * tokens/ and account/, with the password hashing (also to shares/), the throttle, the per-user session
+ * index and the invites (to admin/).
  */
 @Module({
   imports: [EventsModule],

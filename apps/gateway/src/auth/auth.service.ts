@@ -26,6 +26,9 @@ export type PasswordChangeVia = 'page' | 'api';
 /** The one message for every credential failure: no hint whether the user exists. */
 export const INVALID_CREDENTIALS = 'Invalid username or password.';
 
+/** A right password for an account an administrator disabled. */
+export const ACCOUNT_DISABLED = 'This account is disabled. Ask your administrator to enable it again.';
+
 @Injectable()
 export class AuthService implements OnModuleInit {
   private readonly logger = new Logger(AuthService.name);
@@ -51,6 +54,7 @@ export class AuthService implements OnModuleInit {
   async register(
     input: { username: string; email: string; password: string },
     ip: string,
+    details: { inviteId?: string } = {},
   ): Promise<UserEntity> {
     await this.throttled(() => this.protection.beginRegistration(ip), ip);
     const problem = passwordProblem(input.password, input.username);
@@ -61,7 +65,7 @@ export class AuthService implements OnModuleInit {
       email: input.email,
       passwordHash: await this.passwords.hash(input.password),
     });
-    await this.audit.record({ action: 'user.registered', userId: user.id, ip });
+    await this.audit.record({ action: 'user.registered', userId: user.id, ip, details });
     return user;
   }
 
@@ -79,6 +83,16 @@ export class AuthService implements OnModuleInit {
       throw new UnauthorizedException(INVALID_CREDENTIALS);
     }
     await this.protection.succeeded(attempt);
+    // Told only to someone who knows the password: a disabled account is not a secret from its owner.
+    if (user.status !== 'active') {
+      await this.audit.record({
+        action: 'login.failed',
+        userId: user.id,
+        ip,
+        details: { reason: 'disabled' },
+      });
+      throw new UnauthorizedException(ACCOUNT_DISABLED);
+    }
     if (this.passwords.needsRehash(user.passwordHash)) {
       user.passwordHash = await this.passwords.hash(password);
       await this.users.updatePasswordHash(user.id, user.passwordHash);

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { AuditRepository } from '#common';
+import { AuditRepository, UserRepository } from '#common';
 import { UserSessionsService } from './user-sessions.service.js';
 
 /** How the second step (or the enrolment of a first factor) passed. */
@@ -15,10 +15,12 @@ export class SignInCompletion {
   constructor(
     private readonly sessions: UserSessionsService,
     private readonly audit: AuditRepository,
+    private readonly users: UserRepository,
   ) {}
 
   async complete(req: Request, user: Express.User, step: SecondStep): Promise<void> {
     await this.sessions.start(req, user);
+    await this.users.recordLogin(user.id);
     await this.audit.record({
       action: 'login.succeeded',
       userId: user.id,

@@ -102,7 +102,8 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       void this.emit(jobId, ownerId, 'job:progress', { jobId, fileId: jobId, ...progress });
     });
     this.queueEvents.on('completed', ({ jobId, returnvalue }) => {
-      // Every job on this queue is an encrypt-file job today; anything else is not relayed.
+      // Only encrypt-file results are relayed (a delete-user job's id is no file id, and its result no
+      // encrypt-file result).
       const result = jobResultOf('encrypt-file', returnvalue);
       if (!result || result.skipped) return;
       void this.emit(jobId, result.ownerId, 'job:completed', {
@@ -199,6 +200,11 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
   /** Disconnects every socket opened with this session, on every replica (logout). */
   disconnectSession(sessionId: string): void {
     this.server?.in(sessionRoom(sessionId)).disconnectSockets(true);
+  }
+
+  /** Disconnects every socket of the user, on every replica (an admin disabled the account). */
+  disconnectUser(userId: string): void {
+    this.server?.in(userRoom(userId)).disconnectSockets(true);
   }
 
   private async ownerOf(fileId: string, named: string | undefined): Promise<string | undefined> {

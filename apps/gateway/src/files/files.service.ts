@@ -1,5 +1,3 @@
-import { unlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   AuditRepository,
@@ -10,7 +8,7 @@ import {
   KEY_PROVIDER,
   OBJECT_STORE,
   type ObjectStore,
-  objectIdOf,
+  removeFileData,
   TESS_CONFIG,
   type TessConfig,
 } from '#common';
@@ -70,28 +68,15 @@ export class FilesService {
    */
   async delete(file: FileEntity, ip?: string): Promise<void> {
     await this.shares.revokeForFile(file, ip);
-    const objects = new Map<string, Pick<FileEntity, 'objectKey' | 'keyRef' | 'wrappedKey'>>();
-    for (const v of await this.versions.objectsOf(file.id)) objects.set(v.objectId, v);
-    // The current object, and the key of a first upload not stored yet.
-    if (file.keyRef) objects.set(objectIdOf(file), file);
+    const versions = await this.versions.objectsOf(file.id);
     const uploads = await this.files.uploadsOfVersions(file.id);
     await this.files.delete(file.id);
     await this.jobs.remove('encrypt-file', file.id).catch(() => 0);
-    for (const upload of uploads) {
-      await this.jobs.remove('encrypt-file', upload.id).catch(() => 0);
-      if (upload.keyRef) objects.set(upload.id, upload);
-      await unlink(join(this.config.tempDir, upload.tempPath ?? upload.id)).catch(() => undefined);
-    }
-    for (const [objectId, object] of objects) {
-      if (object.objectKey) await this.store.delete(object.objectKey);
-      if (object.keyRef) {
-        await this.keys.destroyDataKey(objectId, {
-          keyRef: object.keyRef,
-          wrappedKey: object.wrappedKey ?? Buffer.alloc(0),
-        });
-      }
-    }
-    await unlink(join(this.config.tempDir, file.tempPath ?? file.id)).catch(() => undefined);
+    for (const upload of uploads) await this.jobs.remove('encrypt-file', upload.id).catch(() => 0);
+    await removeFileData({ store: this.store, keys: this.keys, tempDir: this.config.tempDir }, file, {
+      versions,
+      uploads,
+    });
     await this.audit.record({
       action: 'file.deleted',
       userId: file.ownerId,

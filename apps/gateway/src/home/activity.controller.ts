@@ -17,7 +17,7 @@ import { utcLabel } from './home.controller.js';
 /** Events per page of the Activity page. */
 export const ACTIVITY_PAGE_SIZE = 50;
 
-const LABELS: Record<string, string> = {
+export const LABELS: Record<string, string> = {
   'user.registered': 'Account created',
   'login.succeeded': 'Signed in',
   'login.failed': 'Failed sign-in',
@@ -66,6 +66,19 @@ const LABELS: Record<string, string> = {
   'share.downloaded': 'Downloaded through a share link',
   'share.password_failed': 'Wrong share link password',
   'share.throttled': 'Share link attempts throttled',
+  'admin.promoted': 'Made an administrator',
+  'admin.user_disabled': 'Disabled an account (admin)',
+  'admin.user_enabled': 'Enabled an account (admin)',
+  'admin.quota_changed': 'Changed a quota (admin)',
+  'admin.mfa_reset': 'Reset two-factor sign-in of an account (admin)',
+  'admin.user_delete_requested': 'Asked to delete an account (admin)',
+  'admin.user_deleted': 'Account deleted with its files (admin)',
+  'admin.invite_created': 'Invite link created (admin)',
+  'admin.invite_revoked': 'Invite link revoked (admin)',
+  'admin.job_retried': 'Job retried (admin)',
+  'admin.job_discarded': 'Job discarded (admin)',
+  'admin.queue_actions_unlocked': 'Queue dashboard actions unlocked (admin)',
+  'admin.audit_exported': 'Audit events exported (admin)',
 };
 
 /** Events shown as warnings. */
@@ -95,6 +108,7 @@ const TYPE_LABELS = {
   integrity: 'Verifications and integrity',
   versions: 'Versions',
   deletions: 'Deletions',
+  admin: 'Administration',
 } as const;
 type TypeKey = keyof typeof TYPE_LABELS;
 
@@ -112,12 +126,13 @@ const PREFIX_GROUPS: Record<string, TypeKey> = {
   upload: 'uploads',
   file: 'uploads',
   share: 'shares',
+  admin: 'admin',
 };
 const groupOf = (action: AuditAction): TypeKey =>
   FILE_GROUPS[action] ?? PREFIX_GROUPS[action.split('.')[0]!] ?? 'sign-ins';
 
 /** Derived from AUDIT_ACTIONS, so a new action is always in exactly one group. */
-const TYPES: Record<string, { label: string; actions: AuditAction[] }> = Object.fromEntries(
+export const TYPES: Record<string, { label: string; actions: AuditAction[] }> = Object.fromEntries(
   Object.entries(TYPE_LABELS).map(([key, label]) => [
     key,
     { label, actions: AUDIT_ACTIONS.filter((action) => groupOf(action) === key) },

@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   bullPrefix,
@@ -94,6 +94,26 @@ export class JobQueue {
   /** Jobs of a queue by state, for the `tess_queue_jobs` gauge. */
   counts(queue: QueueName = QUEUE_NAMES.crypto): Promise<Record<string, number>> {
     return this.queues[queue].getJobCounts(...COUNTED_STATES);
+  }
+
+  /** The BullMQ queue itself, for the admin's queue dashboard (bull-board) only. */
+  queue(name: QueueName = QUEUE_NAMES.crypto): Queue {
+    return this.queues[name];
+  }
+
+  /** Failed jobs of a queue, newest first (the admin's system page). */
+  failed(limit: number, queue: QueueName = QUEUE_NAMES.crypto): Promise<Job[]> {
+    return this.queues[queue].getFailed(0, Math.max(0, limit - 1));
+  }
+
+  /** A job by id, or undefined. */
+  async job(jobId: string, queue: QueueName = QUEUE_NAMES.crypto): Promise<Job | undefined> {
+    return (await this.queues[queue].getJob(jobId)) ?? undefined;
+  }
+
+  /** The workers connected to a queue, as BullMQ lists them (its CLIENT LIST of worker connections). */
+  workers(queue: QueueName = QUEUE_NAMES.crypto): Promise<Array<Record<string, string>>> {
+    return this.queues[queue].getWorkers();
   }
 
   async close(): Promise<void> {

@@ -19,6 +19,7 @@ import type { Request } from 'express';
 import {
   AuditRepository,
   type ConfiguredKeyProvider,
+  effectiveQuota,
   type FileEntity,
   FileRepository,
   KEY_PROVIDER,
@@ -27,6 +28,7 @@ import {
   type TessConfig,
   TessMetrics,
   TypePolicy,
+  UserRepository,
   type WrappedDataKey,
 } from '#common';
 import { EventsGateway } from '../events/events.gateway.js';
@@ -117,6 +119,7 @@ export class UploadsService {
   constructor(
     @Inject(TESS_CONFIG) private readonly config: TessConfig,
     private readonly files: FileRepository,
+    private readonly users: UserRepository,
     private readonly audit: AuditRepository,
     private readonly jobs: JobQueue,
     private readonly metrics: TessMetrics,
@@ -255,7 +258,11 @@ export class UploadsService {
     files: ReadonlyArray<{ size: number }>,
     newFiles = files.length,
   ): Promise<void> {
-    const { quotaBytes, quotaFiles } = this.config.uploads;
+    // The user's own overrides (set by an admin), else QUOTA_BYTES / QUOTA_FILES: read on every upload.
+    const { quotaBytes, quotaFiles } = effectiveQuota(
+      await this.users.findById(ownerId),
+      this.config.uploads,
+    );
     if (!quotaBytes && !quotaFiles) return;
     const usage = await this.files.usage(ownerId);
     const bytes = files.reduce((sum, f) => sum + f.size, 0);

@@ -128,6 +128,21 @@ export const envSchema = z
     LOGIN_MAX_FAILURES_PER_ACCOUNT: int(1).default(100),
     LOGIN_ACCOUNT_MAX_DELAY: duration.default(60_000),
     LOGIN_THROTTLE_WINDOW: duration.default(15 * 60_000),
+    REGISTRATION: z.enum(['open', 'invite', 'closed']).default('open'),
+    INVITE_EXPIRY: duration.default(7 * 86_400_000),
+    ADMIN_USERNAMES: z
+      .string()
+      .transform((v) =>
+        v
+          .split(',')
+          .map((name) => name.trim())
+          .filter(Boolean),
+      )
+      .refine((names) => names.every((name) => /^[A-Za-z0-9._-]{3,80}$/.test(name)), {
+        message: 'must be a comma-separated list of usernames',
+      })
+      .optional(),
+    ADMIN_MFA_REQUIRED: bool.optional(),
     REGISTER_MAX_PER_IP: int(1).default(10),
     REGISTER_THROTTLE_WINDOW: duration.default(60 * 60_000),
     API_TOKEN_MAX_LIFETIME: duration.optional(),
@@ -275,6 +290,16 @@ export interface TessConfig {
   };
   registerThrottle: { maxPerIp: number; windowMs: number };
   /**
+   * Who may create an account (`open`: anyone; `invite`: holders of an admin's invite link; `closed`:
+   * nobody, the register link is hidden) and how long an invite link lives by default.
+   */
+  registration: { mode: 'open' | 'invite' | 'closed'; inviteExpiryMs: number };
+  /**
+   * The admin area (docs/security.md item 37): accounts named in ADMIN_USERNAMES are promoted at gateway
+   * start; `mfaRequired` (default: in production) sends an admin without a second factor to enrolment.
+   */
+  admin: { usernames: string[]; mfaRequired: boolean };
+  /**
    * `/metrics`: `token` (when set) is required as `Authorization: Bearer`; `port` (when set) moves the
    * gateway's /metrics to a listener of its own (the worker serves it on its health port either way).
    */
@@ -393,6 +418,11 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
       windowMs: env.LOGIN_THROTTLE_WINDOW,
     },
     registerThrottle: { maxPerIp: env.REGISTER_MAX_PER_IP, windowMs: env.REGISTER_THROTTLE_WINDOW },
+    registration: { mode: env.REGISTRATION, inviteExpiryMs: env.INVITE_EXPIRY },
+    admin: {
+      usernames: env.ADMIN_USERNAMES ?? [],
+      mfaRequired: env.ADMIN_MFA_REQUIRED ?? env.NODE_ENV === 'production',
+    },
     apiTokens: { maxLifetimeMs: env.API_TOKEN_MAX_LIFETIME ?? null },
     mfa: { required: env.MFA_REQUIRED },
     shares: {

@@ -33,6 +33,21 @@ describe('loadConfig', () => {
     expect(config.http.allowedOrigins).toEqual(['http://127.0.0.1:3000']);
   });
 
+  it('opens registration and asks admins for no second factor on the embedded defaults; production does', () => {
+    const config = loadConfig({}, '/srv/tess');
+    expect(config.registration).toEqual({ mode: 'open', inviteExpiryMs: 7 * 86_400_000 });
+    expect(config.admin).toEqual({ usernames: [], mfaRequired: false });
+    const production = loadConfig({ NODE_ENV: 'production', SESSION_SECRET: STRONG_SECRET }, '/srv/tess');
+    expect(production.admin.mfaRequired).toBe(true);
+    const set = loadConfig({ REGISTRATION: 'invite', INVITE_EXPIRY: '2d', ADMIN_USERNAMES: ' alice, bob ,' });
+    expect(set.registration).toEqual({ mode: 'invite', inviteExpiryMs: 2 * 86_400_000 });
+    expect(set.admin.usernames).toEqual(['alice', 'bob']);
+    expect(problems({ REGISTRATION: 'sometimes' })).toMatch(/REGISTRATION/);
+    expect(problems({ ADMIN_USERNAMES: 'alice,not a name' })).toMatch(
+      /ADMIN_USERNAMES must be a comma-separated/,
+    );
+  });
+
   it('parses sizes and durations with units', () => {
     const config = loadConfig({ MAX_FILE_SIZE: '1GiB', S3_PART_SIZE: '8 MiB', SESSION_IDLE_TIMEOUT: '45m' });
     expect(config.uploads.maxFileSize).toBe(1024 * MiB);

@@ -7,10 +7,12 @@ import type { TessConfig } from '../config/config.schema.js';
 import { KEY_PROVIDER } from '../infra/storage.module.js';
 import { dataSourceOptions } from './data-source.js';
 import {
+  AdminUserRepository,
   ApiTokenRepository,
   AuditRepository,
   FileRepository,
   FileVersionRepository,
+  InviteRepository,
   MfaRepository,
   PasswordResetTokenRepository,
   ShareRepository,
@@ -25,6 +27,8 @@ const REPOSITORIES = [
   PasswordResetTokenRepository,
   ShareRepository,
   MfaRepository,
+  AdminUserRepository,
+  InviteRepository,
 ];
 
 /** The audit keyring (HMAC keys of the chain), released with the app. */

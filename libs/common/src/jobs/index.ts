@@ -1,5 +1,11 @@
 import type { TessConfig } from '../config/config.schema.js';
 import {
+  type DeleteUserPayload,
+  type DeleteUserResult,
+  isDeleteUserPayload,
+  isDeleteUserResult,
+} from './delete-user.job.js';
+import {
   type EncryptFilePayload,
   type EncryptFileResult,
   isEncryptFilePayload,
@@ -12,6 +18,7 @@ import {
   type PruneVersionsResult,
 } from './prune-versions.job.js';
 
+export * from './delete-user.job.js';
 export * from './encrypt-file.job.js';
 export * from './job-progress.js';
 export * from './prune-versions.job.js';
@@ -27,6 +34,7 @@ export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 export interface JobPayloads {
   'encrypt-file': EncryptFilePayload;
   'prune-versions': PruneVersionsPayload;
+  'delete-user': DeleteUserPayload;
 }
 export type JobName = keyof JobPayloads;
 
@@ -34,6 +42,7 @@ export type JobName = keyof JobPayloads;
 export interface JobResults {
   'encrypt-file': EncryptFileResult;
   'prune-versions': PruneVersionsResult;
+  'delete-user': DeleteUserResult;
 }
 
 /** The payload of job `N`. */
@@ -45,6 +54,7 @@ export type JobResultOf<N extends JobName> = JobResults[N];
 export const JOB_QUEUES: { readonly [N in JobName]: QueueName } = {
   'encrypt-file': QUEUE_NAMES.crypto,
   'prune-versions': QUEUE_NAMES.crypto,
+  'delete-user': QUEUE_NAMES.crypto,
 };
 
 /** Runtime checks of what crosses Redis, per job name: payloads in the worker, results in the gateway. */
@@ -56,6 +66,7 @@ export const JOB_GUARDS: {
 } = {
   'encrypt-file': { payload: isEncryptFilePayload, result: isEncryptFileResult },
   'prune-versions': { payload: isPruneVersionsPayload, result: isPruneVersionsResult },
+  'delete-user': { payload: isDeleteUserPayload, result: isDeleteUserResult },
 };
 
 /** True for the name of a job TESS knows (BullMQ job names are plain strings). */

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { isEncryptFilePayload, isJobName, isJobProgress, jobResultOf } from './index.js';
+import {
+  deleteUserJobId,
+  isDeleteUserPayload,
+  isEncryptFilePayload,
+  isJobName,
+  isJobProgress,
+  jobResultOf,
+} from './index.js';
 
 const result = {
   fileId: '5f0c2d4e-8a8b-4c1e-9d57-3f1a2b3c4d5e',
@@ -31,5 +38,18 @@ describe('job contracts', () => {
     expect(isJobProgress({ stage: 'processing', bytesDone: 1, bytesTotal: 2 })).toBe(false);
     expect(isJobName('encrypt-file')).toBe(true);
     expect(isJobName('toString')).toBe(false);
+  });
+
+  it('checks delete-user payloads and results; its job id names the user', () => {
+    expect(isJobName('delete-user')).toBe(true);
+    expect(isDeleteUserPayload({ userId: result.ownerId, requestedBy: result.fileId })).toBe(true);
+    expect(isDeleteUserPayload({ userId: 'bob', requestedBy: result.fileId })).toBe(false);
+    expect(isDeleteUserPayload({ userId: result.ownerId })).toBe(false);
+    expect(jobResultOf('delete-user', JSON.stringify({ userId: result.ownerId, deletedFiles: 2 }))).toEqual({
+      userId: result.ownerId,
+      deletedFiles: 2,
+    });
+    expect(jobResultOf('delete-user', { userId: result.ownerId })).toBeUndefined();
+    expect(deleteUserJobId(result.ownerId)).toBe(`delete-user-${result.ownerId}`);
   });
 });

@@ -50,6 +50,19 @@ export const AUDIT_ACTIONS = [
   'share.downloaded',
   'share.password_failed',
   'share.throttled',
+  'admin.promoted',
+  'admin.user_disabled',
+  'admin.user_enabled',
+  'admin.quota_changed',
+  'admin.mfa_reset',
+  'admin.user_delete_requested',
+  'admin.user_deleted',
+  'admin.invite_created',
+  'admin.invite_revoked',
+  'admin.job_retried',
+  'admin.job_discarded',
+  'admin.queue_actions_unlocked',
+  'admin.audit_exported',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -1,6 +1,7 @@
 import { ApiTokenEntity } from './api-token.entity.js';
 import { AuditEventEntity } from './audit-event.entity.js';
 import { FileEntity } from './file.entity.js';
+import { InviteEntity } from './invite.entity.js';
 import { MfaPasskeyEntity, MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
 import { PasswordResetTokenEntity } from './password-reset-token.entity.js';
 import { ShareEntity } from './share.entity.js';
@@ -15,10 +16,18 @@ export {
   REFUSED_STATUSES,
   type RefusedStatus,
 } from './file.entity.js';
+export { InviteEntity } from './invite.entity.js';
 export { MfaPasskeyEntity, MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
 export { PasswordResetTokenEntity } from './password-reset-token.entity.js';
 export { ShareEntity } from './share.entity.js';
-export { UserEntity } from './user.entity.js';
+export {
+  effectiveQuota,
+  USER_ROLES,
+  USER_STATUSES,
+  UserEntity,
+  type UserRole,
+  type UserStatus,
+} from './user.entity.js';
 
 export const ENTITIES = [
   UserEntity,
@@ -30,4 +39,5 @@ export const ENTITIES = [
   MfaTotpEntity,
   MfaRecoveryCodeEntity,
   MfaPasskeyEntity,
+  InviteEntity,
 ];

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, IsNull, type Repository } from 'typeorm';
 import { ApiTokenEntity } from '../entities/api-token.entity.js';
+import type { UserRole } from '../entities/user.entity.js';
 
 /** An active token and its owner, as bearer authentication needs them. */
 export interface ActiveTokenOwner {
@@ -10,6 +11,7 @@ export interface ActiveTokenOwner {
   expiresAt: Date | null;
   userId: string;
   username: string;
+  role: UserRole;
 }
 
 @Injectable()
@@ -35,10 +37,12 @@ export class ApiTokenRepository {
       expires_at: Date | null;
       user_id: string;
       username: string;
+      role: UserRole;
     }> = await this.repo.query(
-      `SELECT t.id AS token_id, t.last_used_at, t.expires_at, u.id AS user_id, u.username
+      // A disabled (or being deleted) user's tokens stop working with the next request.
+      `SELECT t.id AS token_id, t.last_used_at, t.expires_at, u.id AS user_id, u.username, u.role
          FROM api_tokens t JOIN users u ON u.id = t.user_id
-        WHERE t.token_hash = $1 AND t.revoked_at IS NULL`,
+        WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.status = 'active'`,
       [tokenHash],
     );
     const row = rows[0];
@@ -49,6 +53,7 @@ export class ApiTokenRepository {
           expiresAt: row.expires_at,
           userId: row.user_id,
           username: row.username,
+          role: row.role,
         }
       : null;
   }

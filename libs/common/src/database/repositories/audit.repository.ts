@@ -107,13 +107,22 @@ export class AuditRepository {
     return this.repo.find({ where: { userId }, order: { createdAt: 'DESC' }, take: limit });
   }
   /** One page of a user's events, newest first (keyset on created_at, id; the user_id, created_at index). */
-  async pageForUser(userId: string, query: AuditQuery): Promise<AuditPage> {
-    const where = ['user_id = $1'];
-    const params: unknown[] = [userId];
+  pageForUser(userId: string, query: AuditQuery): Promise<AuditPage> {
+    return this.page({ ...query, userId });
+  }
+
+  /**
+   * One page of every user's events (the admin's audit search), newest first; `userId` narrows it to one
+   * user's (deleted users' events have none and show only unfiltered).
+   */
+  async page(query: AuditQuery & { userId?: string }): Promise<AuditPage> {
+    const where = ['true'];
+    const params: unknown[] = [];
     const param = (value: unknown) => {
       params.push(value);
       return `$${params.length}`;
     };
+    if (query.userId) where.push(`user_id = ${param(query.userId)}`);
     if (query.actions?.length) where.push(`action = ANY(${param(query.actions)}::varchar[])`);
     if (query.from) where.push(`created_at >= ${param(query.from)}`);
     if (query.before) where.push(`created_at < ${param(query.before)}`);

@@ -426,6 +426,32 @@ export class FileRepository {
     await this.repo.delete({ id });
   }
 
+  /** Some of the owner's files, any status (the delete-user job takes them a batch at a time). */
+  batchOfOwner(ownerId: string, limit: number): Promise<FileEntity[]> {
+    return this.repo.find({ where: { ownerId }, order: { id: 'ASC' }, take: limit });
+  }
+
+  /** Every file by status, and the bytes of the stored ones, plain and encrypted (the admin's system page). */
+  async totals(): Promise<{ byStatus: Record<string, number>; storedBytes: number; encryptedBytes: number }> {
+    const rows: Array<{ status: string; files: string; bytes: string; encrypted: string }> =
+      await this.repo.query(
+        `SELECT status, count(*) AS files, coalesce(sum(size), 0) AS bytes,
+                coalesce(sum(encrypted_size), 0) AS encrypted
+           FROM files GROUP BY status`,
+      );
+    const byStatus: Record<string, number> = {};
+    let storedBytes = 0;
+    let encryptedBytes = 0;
+    for (const r of rows) {
+      byStatus[r.status] = Number(r.files);
+      if (r.status === 'stored' || r.status === 'corrupt') {
+        storedBytes += Number(r.bytes);
+        encryptedBytes += Number(r.encrypted);
+      }
+    }
+    return { byStatus, storedBytes, encryptedBytes };
+  }
+
   countByStatus(statuses: FileStatus[]): Promise<number> {
     return this.repo.countBy({ status: In(statuses) });
   }

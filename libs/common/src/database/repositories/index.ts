@@ -17,10 +17,16 @@ export {
   type RemovedVersion,
   type VersionRefusal,
 } from './file-version.repository.js';
+export { type InviteProblem, InviteRepository } from './invite.repository.js';
 export { MAX_PASSKEYS, MfaRepository, type NewPasskey, type SealedTotpSecret } from './mfa.repository.js';
 export {
   PasswordResetTokenRepository,
   type ResetTokenState,
 } from './password-reset-token.repository.js';
 export { type DownloadLease, type SharePage, ShareRepository } from './share.repository.js';
-export { DuplicateUsernameError, UserRepository } from './user.repository.js';
+export {
+  AdminUserRepository,
+  type AdminUserRow,
+  DuplicateUsernameError,
+  UserRepository,
+} from './user.repository.js';
