@@ -37,6 +37,7 @@ describe('migrations', () => {
       'audit_chain_heads',
       'audit_events',
       'files',
+      'folders',
       'mfa_recovery_codes',
       'mfa_totp',
       'migrations',

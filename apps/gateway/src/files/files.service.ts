@@ -1,6 +1,6 @@
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, UnsupportedMediaTypeException } from '@nestjs/common';
 import {
   AuditRepository,
   type ConfiguredKeyProvider,
@@ -11,6 +11,7 @@ import {
   type ObjectStore,
   TESS_CONFIG,
   type TessConfig,
+  TypePolicy,
 } from '#common';
 import { JobQueue } from '../infra/job-queue.js';
 import { SharesService } from '../shares/shares.service.js';
@@ -39,6 +40,7 @@ export function fileView(file: FileEntity, twin?: FileTwin) {
     ...(twin ? { duplicateOf: { id: twin.id, filename: twin.filename, createdAt: twin.createdAt } } : {}),
     ...(file.typeWarning ? { typeWarning: file.typeWarning } : {}),
     ...(file.scannedWith ? { scannedWith: file.scannedWith } : {}),
+    ...(file.folderId ? { folderId: file.folderId } : {}),
   };
 }
 export type FileView = ReturnType<typeof fileView>;
@@ -54,7 +56,49 @@ export class FilesService {
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
     private readonly jobs: JobQueue,
     private readonly shares: SharesService,
-  ) {}
+  ) {
+    this.typePolicy = new TypePolicy(config.content);
+  }
+
+  private readonly typePolicy: TypePolicy;
+
+  /**
+   * Renames and/or moves a file: metadata only, the object, its key and its hashes stay as they are, and
+   * downloads use the new name. A name the type policy blocks is refused (415) as at upload; a name taken
+   * in the target folder is a NameTakenError (409). Audited as `file.renamed` and/or `file.moved`.
+   */
+  async update(
+    file: FileEntity,
+    changes: { filename?: string; folderId?: string | null },
+    ip?: string,
+  ): Promise<FileEntity> {
+    if (changes.filename !== undefined) {
+      const violation = this.typePolicy.checkDeclared(changes.filename, file.contentType);
+      if (violation) throw new UnsupportedMediaTypeException(violation.message);
+    }
+    await this.files.rename(file.id, changes);
+    const renamed = changes.filename !== undefined && changes.filename !== file.filename;
+    const moved = changes.folderId !== undefined && changes.folderId !== file.folderId;
+    if (renamed) {
+      await this.audit.record({
+        action: 'file.renamed',
+        userId: file.ownerId,
+        fileId: file.id,
+        ip,
+        details: { from: file.filename, to: changes.filename! },
+      });
+    }
+    if (moved) {
+      await this.audit.record({
+        action: 'file.moved',
+        userId: file.ownerId,
+        fileId: file.id,
+        ip,
+        details: { filename: changes.filename ?? file.filename, from: file.folderId, to: changes.folderId! },
+      });
+    }
+    return (await this.files.findById(file.id)) ?? file;
+  }
 
   /**
    * Deletes the row first (a job still running then fails to commit and cleans up after itself), then

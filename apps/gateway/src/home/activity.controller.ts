@@ -48,6 +48,14 @@ const LABELS: Record<string, string> = {
   'file.verified': 'File verified',
   'file.corrupt': 'Integrity check failed',
   'file.deleted': 'File deleted',
+  'file.renamed': 'File renamed',
+  'file.moved': 'File moved',
+  'files.archive_downloaded': 'Files downloaded as a ZIP',
+  'files.archive_aborted': 'ZIP download stopped by an integrity check',
+  'folder.created': 'Folder created',
+  'folder.renamed': 'Folder renamed',
+  'folder.moved': 'Folder moved',
+  'folder.deleted': 'Folder deleted',
   'share.created': 'Share link created',
   'share.revoked': 'Share link revoked',
   'share.viewed': 'Share link opened',
@@ -70,6 +78,7 @@ const ALERTS = new Set([
   'mfa.failed',
   'mfa.totp_disable_failed',
   'mfa.recovery_code_used',
+  'files.archive_aborted',
 ]);
 
 /** The "Type" filter: groups of actions, in the order the select offers them. */
@@ -115,7 +124,14 @@ const TYPES: Record<string, { label: string; actions: AuditAction[] }> = {
       'file.infected',
     ],
   },
-  downloads: { label: 'Downloads', actions: ['file.downloaded'] },
+  downloads: {
+    label: 'Downloads',
+    actions: ['file.downloaded', 'files.archive_downloaded', 'files.archive_aborted'],
+  },
+  folders: {
+    label: 'Names and folders',
+    actions: ['file.renamed', 'file.moved', 'folder.created', 'folder.renamed', 'folder.moved'],
+  },
   shares: {
     label: 'Share links',
     actions: [
@@ -128,7 +144,7 @@ const TYPES: Record<string, { label: string; actions: AuditAction[] }> = {
     ],
   },
   integrity: { label: 'Verifications and integrity', actions: ['file.verified', 'file.corrupt'] },
-  deletions: { label: 'Deletions', actions: ['file.deleted'] },
+  deletions: { label: 'Deletions', actions: ['file.deleted', 'folder.deleted'] },
 };
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;

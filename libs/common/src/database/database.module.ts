@@ -10,6 +10,7 @@ import {
   ApiTokenRepository,
   AuditRepository,
   FileRepository,
+  FolderRepository,
   MfaRepository,
   PasswordResetTokenRepository,
   ShareRepository,
@@ -23,6 +24,7 @@ const REPOSITORIES = [
   PasswordResetTokenRepository,
   ShareRepository,
   MfaRepository,
+  FolderRepository,
 ];
 
 /** The audit keyring (HMAC keys of the chain), released with the app. */

@@ -35,7 +35,13 @@ import { ClientAbortedError } from '../../http/client-aborted.error.js';
 import { formatBytes } from '../../http/views.js';
 import { REDIS } from '../../infra/redis.module.js';
 import { normalizeContentType, storedFilename } from '../filename.js';
-import { DataKeyUnavailable, SHA256_HEX, UploadsService, writeError } from '../uploads.service.js';
+import {
+  DataKeyUnavailable,
+  SHA256_HEX,
+  UploadsService,
+  uploadFolderId,
+  writeError,
+} from '../uploads.service.js';
 import { formatMetadata, type TusChecksumAlgorithm } from './tus-headers.js';
 import { type HeldLock, UploadLocks } from './upload-lock.js';
 
@@ -138,6 +144,8 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
     const filename = storedFilename(input.metadata.get('filename') ?? 'upload');
     const contentType = normalizeContentType(input.metadata.get('filetype'));
     this.uploads.refuseDeclared(filename, contentType);
+    const folderId = uploadFolderId(input.metadata.get('folderId'), 'Upload-Metadata "folderId"');
+    await this.uploads.targetFolder(ownerId, folderId);
     await this.uploads.enforceQuota(ownerId, [{ size: input.length }]);
 
     const id = randomUUID();
@@ -169,6 +177,7 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
         wrappedKey: wrapped.wrappedKey.length ? wrapped.wrappedKey : null,
         uploadExpiresAt: new Date(Date.now() + this.config.tus.uploadExpiryMs),
         clientSha256,
+        folderId,
       });
       await this.audit.record({
         action: 'upload.started',

@@ -1,6 +1,7 @@
 import { ApiTokenEntity } from './api-token.entity.js';
 import { AuditEventEntity } from './audit-event.entity.js';
 import { FileEntity } from './file.entity.js';
+import { FolderEntity } from './folder.entity.js';
 import { MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
 import { PasswordResetTokenEntity } from './password-reset-token.entity.js';
 import { ShareEntity } from './share.entity.js';
@@ -15,6 +16,7 @@ export {
   REFUSED_STATUSES,
   type RefusedStatus,
 } from './file.entity.js';
+export { FolderEntity } from './folder.entity.js';
 export { MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
 export { PasswordResetTokenEntity } from './password-reset-token.entity.js';
 export { ShareEntity } from './share.entity.js';
@@ -29,4 +31,5 @@ export const ENTITIES = [
   ShareEntity,
   MfaTotpEntity,
   MfaRecoveryCodeEntity,
+  FolderEntity,
 ];

@@ -6,10 +6,25 @@ export {
   InvalidCursorError,
   type LockFence,
   type NewQueuedFile,
+  numberedName,
   type StaleCursor,
   type StaleFile,
   type StoredFileFacts,
 } from './file.repository.js';
+export {
+  CursorMismatchError,
+  FILE_SORTS,
+  type FileListQuery,
+  type FileSort,
+  type SortOrder,
+} from './file-listing.js';
+export {
+  type FolderContents,
+  type FolderCrumb,
+  FolderRepository,
+  NameTakenError,
+  violates,
+} from './folder.repository.js';
 export { MfaRepository, type SealedTotpSecret } from './mfa.repository.js';
 export {
   PasswordResetTokenRepository,
