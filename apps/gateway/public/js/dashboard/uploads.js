@@ -6,6 +6,7 @@ import { duplicateText, formatBytes, shortHash } from './format.js';
 import { announce, csrfToken, dom, field, maxFileSize, maxFileSizeLabel, setText } from './page.js';
 import { isSignedOut, onSignedOut, SIGNED_OUT_MESSAGE } from './session.js';
 import { groupedToast } from './toasts.js';
+import { view } from './view.js';
 
 const FINAL = new Set(['stored', 'failed', 'rejected', 'cancelled']);
 const STATE_ICON = {
@@ -85,7 +86,17 @@ function createUpload(file) {
   const item = dom.cardTemplate.content.firstElementChild.cloneNode(true);
   const card = item.querySelector('.upload-card');
   setText(card, 'size', formatBytes(file.size));
-  const up = { file, item, card, state: 'waiting', fileId: null, xhr: null, processPercent: 0, lastEvent: 0 };
+  const up = {
+    file,
+    item,
+    card,
+    folderId: view.folderId,
+    state: 'waiting',
+    fileId: null,
+    xhr: null,
+    processPercent: 0,
+    lastEvent: 0,
+  };
   setName(up, file.name);
   card.querySelector('[data-action="cancel"]').addEventListener('click', () => cancelUpload(up));
   card.querySelector('[data-action="dismiss"]').addEventListener('click', () => dismissUpload(up));
@@ -185,6 +196,8 @@ function send(up) {
     pump();
   });
   const form = new FormData();
+  // Into the folder on screen when the upload started.
+  if (up.folderId) form.append('folderId', up.folderId);
   form.append('file', up.file, up.file.name);
   setState(up, 'uploading', 'Uploading');
   setBar(up, 'transfer', 0, `0 B of ${formatBytes(total)}`);
