@@ -8,11 +8,11 @@ const INVISIBLE = /[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/;
 export const MAX_NAME_LENGTH = 255;
 
 /**
- * A name a user typed for a folder or as a file's new name (docs/security.md item 39). Unlike an upload's
- * name, which arrives from a file system and is normalized quietly (uploads/filename.ts), a name typed on
- * purpose is refused with a reason: Unicode NFC and trimmed of spaces, then no `/` or `\`, no `.` or `..`, no
- * control characters (NUL, CR, LF...), no bidi overrides or zero-width characters (which disguise
- * `exe.txt` as `txt.exe`), at most 255 characters.
+ * A name a user typed for a folder or as a file's new name (docs/security.md item 39 and the rows after
+ * it). Unlike an upload's name, which arrives from a file system and is normalized quietly
+ * (uploads/filename.ts), a name typed on purpose is refused with a reason: no control characters (NUL,
+ * CR, LF...), no bidi overrides or zero-width characters (which disguise `exe.txt` as `txt.exe`), then
+ * Unicode NFC and trimmed of spaces, not empty, not `.` or `..`, no `/` or `\`, at most 255 characters.
  */
 export function checkedName(raw: unknown, what: 'folder' | 'file'): string {
   if (typeof raw !== 'string') throw new BadRequestException(`The ${what} name must be a string.`);
