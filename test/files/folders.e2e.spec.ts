@@ -177,6 +177,20 @@ describe('files in folders', () => {
     expect((await uploadInto(alice, null, 'Report.PDF', randomBytes(10))).filename).toMatch(/^Report/);
   });
 
+  it('twelve concurrent uploads of one name all succeed, each under a name of its own', async () => {
+    const dir = await folder(alice, 'race');
+    const names = await Promise.all(
+      Array.from(
+        { length: 12 },
+        async () => (await uploadInto(alice, dir, 'race.txt', randomBytes(10))).filename,
+      ),
+    );
+    expect(new Set(names).size).toBe(12);
+    expect(names.sort()).toEqual(
+      ['race.txt', ...Array.from({ length: 11 }, (_, i) => `race (${i + 2}).txt`)].sort(),
+    );
+  });
+
   it('rename and move change metadata only: same object, audited, downloads under the new name', async () => {
     const from = await folder(alice, 'from');
     const to = await folder(alice, 'to');

@@ -51,7 +51,7 @@ export function numberedName(name: string, n: number): string {
 }
 
 /** How often an insert that lost a race for a name picks free names again. */
-const NAME_RETRIES = 5;
+const NAME_RETRIES = 25;
 
 /** Where a page of `listStale` ended. */
 export interface StaleCursor {
