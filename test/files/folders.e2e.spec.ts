@@ -108,6 +108,26 @@ describe('folders', () => {
     expect(n).toBe(2);
   });
 
+  it('a move onto a name taken in the target folder is 409, and a folder deleted meanwhile is 404', async () => {
+    const top = await folder(alice, 'move-clash');
+    await folder(alice, 'Inbox', top);
+    const other = await folder(alice, 'elsewhere');
+    const inbox = await folder(alice, 'inbox', other);
+    const res = await api()
+      .patch(`/api/v1/folders/${inbox}`)
+      .set(alice.auth)
+      .send({ parentId: top })
+      .expect(409);
+    expect(res.body.message).toMatch(/A folder named "inbox" is already there/);
+    // A file row whose folder vanished between the check and the insert: the foreign key answers 404.
+    const gone = await folder(alice, 'gone');
+    await world.dataSource.query('DELETE FROM folders WHERE id = $1', [gone]);
+    const file = await uploadInto(alice, null, 'to-move.txt', randomBytes(5));
+    await world.dataSource.query('UPDATE files SET folder_id = NULL WHERE id = $1', [file.id]);
+    const moved = await world.files.rename(file.id, { folderId: gone }).catch((e: Error) => e);
+    expect((moved as Error).name).toBe('FolderGoneError');
+  });
+
   it("another user's folder answers 404 everywhere, and an upload into it keeps nothing", async () => {
     const mine = await folder(alice, 'private');
     await api().get(`/api/v1/folders/${mine}`).set(bob.auth).expect(404);

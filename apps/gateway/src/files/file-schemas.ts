@@ -18,29 +18,26 @@ export const folderIdSchema = z
   .transform((v) => v.toLowerCase())
   .nullable();
 
-/** GET /api/v1/files: the page parameters plus search, folder, status and order. */
-export const fileListQuerySchema = pageQuerySchema
-  .extend({
-    q: z
-      .string({ message: 'q must be one piece of text' })
-      .max(255, 'q must be at most 255 characters')
-      .optional()
-      .meta({ description: 'Case-insensitive substring of the name' }),
-    folderId: folderRefSchema
-      .optional()
-      .meta({ description: '`root` or a folder id: only the files directly in it; absent: every folder' }),
-    status: z
-      .enum(FILE_STATUSES, { message: `status must be one of ${FILE_STATUSES.join(', ')}` })
-      .optional(),
-    sort: z
-      .enum(FILE_SORTS, { message: `sort must be one of ${FILE_SORTS.join(', ')}` })
-      .default('createdAt'),
-    order: z
-      .enum(['asc', 'desc'], { message: 'order must be asc or desc' })
-      .optional()
-      .meta({ description: 'Default: desc for createdAt and size, asc for name' }),
-  })
-  .strict();
+/**
+ * GET /api/v1/files: the page parameters plus search, folder, status and order. Unknown parameters are
+ * ignored, as before (a cache-busting `_=` from a client must not break its list).
+ */
+export const fileListQuerySchema = pageQuerySchema.extend({
+  q: z
+    .string({ message: 'q must be one piece of text' })
+    .max(255, 'q must be at most 255 characters')
+    .optional()
+    .meta({ description: 'Case-insensitive substring of the name' }),
+  folderId: folderRefSchema
+    .optional()
+    .meta({ description: '`root` or a folder id: only the files directly in it; absent: every folder' }),
+  status: z.enum(FILE_STATUSES, { message: `status must be one of ${FILE_STATUSES.join(', ')}` }).optional(),
+  sort: z.enum(FILE_SORTS, { message: `sort must be one of ${FILE_SORTS.join(', ')}` }).default('createdAt'),
+  order: z
+    .enum(['asc', 'desc'], { message: 'order must be asc or desc' })
+    .optional()
+    .meta({ description: 'Default: desc for createdAt and size, asc for name' }),
+});
 
 /** PATCH /api/v1/files/:id: a new name, a new folder, or both. */
 export const patchFileSchema = z

@@ -64,11 +64,9 @@ export const updateFolderSchema = z
     message: 'give name, parentId or both',
   });
 
-export const listFoldersSchema = pageQuerySchema
-  .extend({
-    parentId: folderRefSchema.optional().meta({ description: '`root` (the default) or a folder id' }),
-  })
-  .strict();
+export const listFoldersSchema = pageQuerySchema.extend({
+  parentId: folderRefSchema.optional().meta({ description: '`root` (the default) or a folder id' }),
+});
 
 export const deleteFolderSchema = z
   .object({

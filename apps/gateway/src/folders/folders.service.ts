@@ -53,7 +53,7 @@ export class FoldersService {
           throw new ConflictException('A folder cannot be moved into itself or into one of its subfolders.');
         }
       }
-      await this.folders.update(manager, folder.id, changes);
+      await this.folders.update(manager, folder.id, changes, changes.name ?? folder.name);
     });
     const moved = changes.parentId !== undefined && changes.parentId !== folder.parentId;
     const renamed = changes.name !== undefined && changes.name !== folder.name;

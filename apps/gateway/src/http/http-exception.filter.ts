@@ -10,6 +10,7 @@ import {
 import type { Request, Response } from 'express';
 import {
   DATABASE_UNAVAILABLE_MESSAGE,
+  FolderGoneError,
   InvalidCursorError,
   isDatabaseUnavailable,
   NameTakenError,
@@ -71,6 +72,9 @@ export class HttpExceptionFilter implements ExceptionFilter {
       message = exception.message;
     } else if (exception instanceof NameTakenError) {
       status = HttpStatus.CONFLICT;
+      message = exception.message;
+    } else if (exception instanceof FolderGoneError) {
+      status = HttpStatus.NOT_FOUND;
       message = exception.message;
     } else if (isDatabaseUnavailable(exception)) {
       // PostgreSQL restarting or unreachable: the pool reconnects by itself; the client may retry.

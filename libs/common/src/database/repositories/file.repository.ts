@@ -3,7 +3,7 @@ import { DataSource, In, type Repository } from 'typeorm';
 import { FileEntity, type FileStatus, type RefusedStatus } from '../entities/file.entity.js';
 import { keysetPage } from './file-cursor.js';
 import { type FileListQuery, filePage } from './file-listing.js';
-import { NameTakenError, violates } from './folder.repository.js';
+import { FolderGoneError, NameTakenError, violates } from './folder.repository.js';
 
 export { InvalidCursorError } from './file-cursor.js';
 
@@ -117,6 +117,7 @@ export class FileRepository {
         await insert();
         return;
       } catch (error) {
+        if (violates(error, 'files_folder_id_fkey')) throw new FolderGoneError();
         if (!violates(error, 'files_name_uq') || attempt >= NAME_RETRIES) throw error;
       }
     }
@@ -189,6 +190,7 @@ export class FileRepository {
         const current = await this.repo.findOneBy({ id });
         throw new NameTakenError('file', changes.filename ?? current?.filename ?? '');
       }
+      if (violates(error, 'files_folder_id_fkey')) throw new FolderGoneError();
       throw error;
     }
   }

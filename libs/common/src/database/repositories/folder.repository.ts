@@ -17,11 +17,19 @@ export class NameTakenError extends Error {
   }
 }
 
-/** Whether `error` is the unique violation of that index. */
+/** The target folder was deleted while a file or folder was being put into it. */
+export class FolderGoneError extends Error {
+  constructor() {
+    super('No such folder.');
+    this.name = 'FolderGoneError';
+  }
+}
+
+/** Whether `error` is the violation of that unique index or foreign key. */
 export function violates(error: unknown, constraint: string): boolean {
   if (!(error instanceof QueryFailedError)) return false;
   const driver = error.driverError as { code?: string; constraint?: string };
-  return driver.code === '23505' && driver.constraint === constraint;
+  return (driver.code === '23505' || driver.code === '23503') && driver.constraint === constraint;
 }
 
 /** A folder on the way from the root (the root itself not included). */
@@ -66,6 +74,7 @@ export class FolderRepository {
       await this.repo.insert(folder);
     } catch (error) {
       if (violates(error, 'folders_name_uq')) throw new NameTakenError('folder', name);
+      if (violates(error, 'folders_parent_id_fkey')) throw new FolderGoneError();
       throw error;
     }
     return (await this.repo.findOneBy({ id: folder.id }))!;
@@ -130,20 +139,22 @@ export class FolderRepository {
     return { folders: Number(row?.folders ?? 0), files: Number(row?.files ?? 0) };
   }
 
-  /** Renames and/or moves a folder; false when it is gone. The caller checked the new parent's ownership. */
+  /**
+   * Renames and/or moves a folder; false when it is gone. The caller checked the new parent's ownership;
+   * `name` is the folder's name after the change (for the 409 message).
+   */
   async update(
     manager: EntityManager,
     id: string,
     changes: { name?: string; parentId?: string | null },
+    name: string,
   ): Promise<boolean> {
     try {
       const result = await manager.update(FolderEntity, { id }, changes);
       return (result.affected ?? 0) > 0;
     } catch (error) {
-      if (violates(error, 'folders_name_uq')) {
-        const current = await manager.findOneBy(FolderEntity, { id });
-        throw new NameTakenError('folder', changes.name ?? current?.name ?? '');
-      }
+      if (violates(error, 'folders_name_uq')) throw new NameTakenError('folder', name);
+      if (violates(error, 'folders_parent_id_fkey')) throw new FolderGoneError();
       throw error;
     }
   }

@@ -21,6 +21,7 @@ export {
 export {
   type FolderContents,
   type FolderCrumb,
+  FolderGoneError,
   FolderRepository,
   NameTakenError,
   violates,
