@@ -149,7 +149,13 @@ describe('folders and bulk actions in the dashboard', { timeout: 120_000 }, () =
       );
       return n === 0;
     });
-    // Select all in view, then delete the folder with everything in it.
+    await page.locator('#confirm-modal').waitFor({ state: 'hidden' });
+    // The header box selects every file shown, and clears them again.
+    await page.locator('#select-all').check();
+    await expect.poll(() => page.locator('#bulk-bar [data-field="count"]').textContent()).toBe('1 selected');
+    await page.locator('#select-all').uncheck();
+    await expect.poll(() => page.locator('#bulk-bar').isHidden()).toBe(true);
+    // Then the folder, with everything left in it.
     await page.locator('#breadcrumbs a', { hasText: 'My files' }).click();
     await page.getByRole('button', { name: 'Delete the folder Quarterly reports' }).click();
     await page.locator('#confirm-ok').click();

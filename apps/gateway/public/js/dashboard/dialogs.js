@@ -5,6 +5,18 @@ import { bs, setOptionalText, setText } from './page.js';
 const $ = (id) => document.getElementById(id);
 
 /**
+ * Shows a Bootstrap modal, after it has finished closing if it is still on screen (Bootstrap ignores
+ * `show()` during the closing transition, which a quick second action would otherwise hit).
+ */
+function showWhenClosed(modalEl, modal) {
+  if (modalEl.style.display === 'block' && !modalEl.classList.contains('show')) {
+    modalEl.addEventListener('hidden.bs.modal', () => modal.show(), { once: true });
+  } else {
+    modal.show();
+  }
+}
+
+/**
  * Opens the name dialog; `save(name)` runs on submit and closes it when it resolves, or shows the error
  * message it throws (a 409 "already there", a 400 refused name) and stays open.
  */
@@ -31,7 +43,7 @@ export function askName({ title, label, value = '', save }) {
     }
   };
   modalEl.addEventListener('shown.bs.modal', () => input.select(), { once: true });
-  modal.show();
+  showWhenClosed(modalEl, modal);
 }
 
 /** Opens the confirmation dialog; `run()` runs on confirm (its thrown message is shown in the dialog). */
@@ -54,5 +66,5 @@ export function confirmAction({ title, text, label, run }) {
       ok.disabled = false;
     }
   };
-  modal.show();
+  showWhenClosed(modalEl, modal);
 }
