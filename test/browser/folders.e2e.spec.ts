@@ -155,8 +155,17 @@ describe('folders and bulk actions in the dashboard', { timeout: 120_000 }, () =
     await expect.poll(() => page.locator('#bulk-bar [data-field="count"]').textContent()).toBe('1 selected');
     await page.locator('#select-all').uncheck();
     await expect.poll(() => page.locator('#bulk-bar').isHidden()).toBe(true);
-    // Then the folder, with everything left in it.
+    // A folder moves too: a new one at the top level goes into "Quarterly reports".
     await page.locator('#breadcrumbs a', { hasText: 'My files' }).click();
+    await page.getByRole('button', { name: 'Open the folder Quarterly reports' }).waitFor();
+    await page.getByRole('button', { name: 'New folder' }).click();
+    await page.locator('#name-input').fill('Archive');
+    await page.locator('#name-submit').click();
+    await page.getByRole('button', { name: 'Move the folder Archive' }).click();
+    await page.locator('#move-target').selectOption({ label: '› Quarterly reports' });
+    await page.locator('#move-submit').click();
+    await expect.poll(() => page.locator('#folder-list li').count()).toBe(1);
+    // Then the folder, with everything left in it (a file and the folder moved into it).
     await page.getByRole('button', { name: 'Delete the folder Quarterly reports' }).click();
     await page.locator('#confirm-ok').click();
     await expect.poll(() => page.locator('#confirm-modal-title').textContent()).toMatch(/is not empty/);
@@ -164,6 +173,8 @@ describe('folders and bulk actions in the dashboard', { timeout: 120_000 }, () =
     await expect.poll(() => page.locator('#folder-list li').count()).toBe(0);
     const [{ n }] = await world.dataSource.query('SELECT count(*)::int AS n FROM files');
     expect(n).toBe(0);
+    const [{ folders }] = await world.dataSource.query('SELECT count(*)::int AS folders FROM folders');
+    expect(folders).toBe(0);
     // The two refusals the test asked for (the taken name, the non-empty folder) are the only errors.
     const conflict = 'console: Failed to load resource: the server responded with a status of 409 (Conflict)';
     expect(problems).toEqual([conflict, conflict]);

@@ -5,11 +5,18 @@ import { bs, setOptionalText, setText } from './page.js';
 const $ = (id) => document.getElementById(id);
 
 /**
- * Shows a Bootstrap modal, after it has finished closing if it is still on screen (Bootstrap ignores
+ * Shows a Bootstrap modal, after it has finished closing if it is closing right now (Bootstrap ignores
  * `show()` during the closing transition, which a quick second action would otherwise hit).
  */
 function showWhenClosed(modalEl, modal) {
-  if (modalEl.style.display === 'block' && !modalEl.classList.contains('show')) {
+  if (!modalEl.dataset.watched) {
+    modalEl.dataset.watched = '1';
+    modalEl.addEventListener('hide.bs.modal', () => {
+      modalEl.dataset.closing = '1';
+    });
+    modalEl.addEventListener('hidden.bs.modal', () => delete modalEl.dataset.closing);
+  }
+  if (modalEl.dataset.closing) {
     modalEl.addEventListener('hidden.bs.modal', () => modal.show(), { once: true });
   } else {
     modal.show();

@@ -4,7 +4,7 @@
 import { api } from './api-client.js';
 import { askName, confirmAction } from './dialogs.js';
 import { findRow, showList, upsertRow } from './file-table.js';
-import { announce, field, icon } from './page.js';
+import { announce, bs, field, icon, setOptionalText, setText } from './page.js';
 import { toast } from './toasts.js';
 import { view } from './view.js';
 
@@ -79,6 +79,12 @@ function folderItem(folder) {
       icon('pencil'),
     ),
     button(
+      'move-folder',
+      'btn btn-sm btn-outline-secondary',
+      `Move the folder ${folder.name}`,
+      icon('folder-symlink'),
+    ),
+    button(
       'delete-folder',
       'btn btn-sm btn-outline-danger',
       `Delete the folder ${folder.name}`,
@@ -107,8 +113,9 @@ function setEmptyText() {
 /** Opens a folder (null: the root): its breadcrumbs, subfolders and first page of files. */
 export async function openFolder(id) {
   try {
-    path = id ? (await api('GET', `/api/v1/folders/${encodeURIComponent(id)}`)).path : [];
+    // The target at once, so a New folder or an upload started meanwhile goes where the user is heading.
     view.folderId = id;
+    path = id ? (await api('GET', `/api/v1/folders/${encodeURIComponent(id)}`)).path : [];
     renderBreadcrumbs();
     await Promise.all([renderFolders(), showList()]);
     announce(`Opened ${path.length ? path[path.length - 1].name : 'My files'}.`);
@@ -179,6 +186,37 @@ function renameFolder(li) {
   });
 }
 
+/** The Move dialog for a folder: into the top level, a folder on the path, or a sibling. */
+async function moveFolder(li) {
+  const id = li.dataset.folderId;
+  const name = field(li, 'folder-name').textContent;
+  const modalEl = $('move-modal');
+  const select = $('move-target');
+  setText(modalEl, 'count', `the folder ${name}`);
+  setOptionalText(modalEl, 'error', '');
+  select.replaceChildren();
+  for (const target of await moveTargets()) {
+    if (target.id === id || (target.id ?? null) === view.folderId) continue;
+    const option = document.createElement('option');
+    option.value = target.id ?? '';
+    option.textContent = target.name;
+    select.append(option);
+  }
+  const modal = bs.Modal.getOrCreateInstance(modalEl);
+  $('move-form').onsubmit = async (event) => {
+    event.preventDefault();
+    try {
+      await api('PATCH', `/api/v1/folders/${encodeURIComponent(id)}`, { parentId: select.value || null });
+      li.remove();
+      modal.hide();
+      toast('success', 'Moved', `The folder ${name} was moved.`);
+    } catch (error) {
+      setOptionalText(modalEl, 'error', error.message);
+    }
+  };
+  modal.show();
+}
+
 /** The rename dialog of one file row. */
 export function renameFile(tr) {
   const id = tr.dataset.fileId;
@@ -219,6 +257,8 @@ export function initFolders() {
     const li = button.closest('li[data-folder-id]');
     if (button.dataset.action === 'open-folder') void openFolder(li.dataset.folderId);
     if (button.dataset.action === 'rename-folder') renameFolder(li);
+    if (button.dataset.action === 'move-folder')
+      void moveFolder(li).catch((error) => toast('error', 'Could not list the folders', error.message));
     if (button.dataset.action === 'delete-folder') deleteFolder(li);
   });
   $('new-folder').addEventListener('click', () =>
