@@ -111,6 +111,21 @@ describe.each([
   });
 });
 
+describe('indexes', () => {
+  it('has a btree index per order (in a folder and across folders) and a pg_trgm index for the search', async () => {
+    const rows: Array<{ indexname: string; indexdef: string }> = await world.dataSource.query(
+      "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'files'",
+    );
+    const defs = Object.fromEntries(rows.map((r) => [r.indexname, r.indexdef]));
+    expect(defs.files_folder_created_idx).toMatch(/\(owner_id, folder_id, created_at, id\)/);
+    expect(defs.files_folder_name_idx).toMatch(/\(owner_id, folder_id, lower\(\(filename\)::text\), id\)/);
+    expect(defs.files_folder_size_idx).toMatch(/\(owner_id, folder_id, size, id\)/);
+    expect(defs.files_owner_name_idx).toMatch(/\(owner_id, lower\(\(filename\)::text\), id\)/);
+    expect(defs.files_owner_size_idx).toMatch(/\(owner_id, size, id\)/);
+    expect(defs.files_filename_trgm_idx).toMatch(/USING gin \(lower\(\(filename\)::text\) gin_trgm_ops\)/);
+  });
+});
+
 describe('search and filters', () => {
   it('finds names by substring, case-insensitively, with % and _ taken literally', async () => {
     const port = await get(`q=PORT&folderId=root&limit=100`).expect(200);
