@@ -484,6 +484,7 @@ export async function writeReport(r, docsDir) {
       [
         ['discard (CPU only)', wp],
         ['local object store (write + fsync)', r.workerPass?.local],
+        ['discard, malware scanning on (clamd on loopback)', r.workerPass?.scanning],
       ].map(([label, s]) => [
         label,
         fmt(s?.mbps),
@@ -494,6 +495,10 @@ export async function writeReport(r, docsDir) {
         mib(s?.baseMiB),
       ]),
     ),
+    '',
+    r.workerPass?.scanning?.skipped
+      ? `Scanning row not measured: ${r.workerPass.scanning.skipped}.`
+      : `With scanning on, each byte is also streamed to clamd (INSTREAM over loopback TCP) in the same pass; clamd itself spent ${fmt(r.workerPass?.scanning?.endpointCpuSeconds, 2)} CPU-s per run in its own process, with the tests' two-signature database (test/support/clamav): the official database makes clamd's matching slower, not TESS's side of it.`,
     '',
     `Target: >= 1.2x the ceiling (${fmt(ceiling ? ceiling * 1.2 : undefined)} MB/s), i.e. both cores on one large file; never below 0.8x (${fmt(ceiling ? ceiling * 0.8 : undefined)} MB/s). Verdict: ${targets[0].verdict}.`,
     '',

@@ -9,7 +9,8 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomFillSync, randomUUID } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,6 +21,7 @@ import pg from 'pg';
 import * as tus from 'tus-js-client';
 import * as runtimeEnv from '../scripts/runtime-env.mjs';
 import {
+  cpuMsOf,
   createUser,
   download,
   freePort,
@@ -204,10 +206,10 @@ async function ceiling() {
 
 // --- 2 and 7. worker pass ----------------------------------------------------------------------------------
 
-function workerPass(file, sink, nodeArgs = []) {
+function workerPass(file, sink, nodeArgs = [], env = {}) {
   return runJson('worker-pass', join(ROOT, 'bench', 'worker-pass.mjs'), {
     args: [file.path, sink, workdir],
-    env: { ...WORKER_ENV, NODE_ENV: 'production' },
+    env: { ...WORKER_ENV, NODE_ENV: 'production', ...env },
     nodeArgs,
   }).then((r) => {
     if (r.sha256 !== file.sha256)
@@ -247,6 +249,7 @@ async function workerPasses(files) {
     discard: summarize(await repeated(REPEATS, () => workerPass(big, 'discard'))),
     local: summarize(await repeated(REPEATS, () => workerPass(big, 'local'))),
   };
+  results.workerPass.scanning = await scanningPasses(big);
   results.scaling = [];
   for (const file of files) {
     const runs =
@@ -255,6 +258,71 @@ async function workerPasses(files) {
         : await repeated(REPEATS, () => workerPass(file, 'discard')).then((r) => summarize(r));
     results.scaling.push({ mib: file.size / MiB, ...(runs ?? results.workerPass.discard) });
   }
+}
+
+/**
+ * The same pass with malware scanning on: a private clamd (Debian's clamav-daemon) on loopback with the test
+ * signature database the tests use (test/support/clamav; no network, so not the official database: clamd's
+ * own matching cost grows with its database, the protocol's and TESS's do not), SCAN_MODE=required. clamd's
+ * CPU is measured apart from the worker's. Skipped, with the reason in the report, when clamd is missing.
+ */
+async function scanningPasses(big) {
+  const clamdBin = '/usr/sbin/clamd';
+  if (!existsSync(clamdBin)) return { skipped: `${clamdBin} is missing (apt-get install clamav-daemon)` };
+  const dir = await mkdtemp(join(workdir, 'clamd-'));
+  const port = await freePort();
+  const conf = join(dir, 'clamd.conf');
+  await writeFile(
+    conf,
+    [
+      'Foreground yes',
+      `LogFile ${join(dir, 'clamd.log')}`,
+      `TemporaryDirectory ${dir}`,
+      `DatabaseDirectory ${join(ROOT, 'test', 'support', 'clamav')}`,
+      'TCPAddr 127.0.0.1',
+      `TCPSocket ${port}`,
+      // clamd's ceiling (4 GB); the bench file must fit whole, or clamd refuses it.
+      'StreamMaxLength 4000M',
+      'SelfCheck 0',
+      '',
+    ].join('\n'),
+  );
+  const clamd = startProcess('clamd', null, { command: [clamdBin, '-c', conf] });
+  try {
+    const deadline = Date.now() + 60_000;
+    while (!(await clamdAnswers(port))) {
+      if (clamd.status() || Date.now() > deadline)
+        throw new Error(`clamd did not start\n${tail(clamd.output())}`);
+      await sleep(200);
+    }
+    const runs = await repeated(REPEATS, async () => {
+      const before = await cpuMsOf(clamd.pid);
+      const run = await workerPass(big, 'discard', [], {
+        SCAN_MODE: 'required',
+        CLAMD_URL: `tcp://127.0.0.1:${port}`,
+      });
+      return { ...run, endpointCpuSeconds: ((await cpuMsOf(clamd.pid)) - before) / 1000 };
+    });
+    return summarize(runs);
+  } finally {
+    await clamd.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** True once clamd answers PING (its documented `zPING\0` -> `PONG`). */
+function clamdAnswers(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let answer = '';
+    socket.setTimeout(1_000, () => socket.destroy());
+    socket.on('data', (d) => {
+      answer += d;
+    });
+    socket.on('error', () => resolve(false));
+    socket.on('close', () => resolve(answer.startsWith('PONG')));
+    socket.end('zPING\0');
+  });
 }
 
 /** CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0 is the main thread. */

@@ -13,9 +13,9 @@ import { destroyTotpKey } from '../apps/gateway/src/auth/totp.js';
 
 /**
  * The operator's way back in for a user who lost both the authenticator and the recovery codes
- * (docs/security.md item 30): removes the user's TOTP factor (set-up or active), recovery codes and the
- * factor's data key, and records `mfa.reset` in the user's audit trail. The user signs in with the
- * password alone afterwards. Returns false when there was no factor to remove.
+ * (docs/security.md item 30): removes the user's TOTP factor (set-up or active), passkeys, recovery
+ * codes and the TOTP factor's data key, and records `mfa.reset` in the user's audit trail. The user
+ * signs in with the password alone afterwards. Returns false when there was no factor to remove.
  */
 export async function resetMfa(config: TessConfig, username: string): Promise<boolean> {
   const dataSource = createDataSource(config);
@@ -25,14 +25,15 @@ export async function resetMfa(config: TessConfig, username: string): Promise<bo
   try {
     const user = await new UserRepository(dataSource).findByUsername(username);
     if (!user) throw new Error(`No user named "${username}"`);
-    const removed = await new MfaRepository(dataSource).removeAll(user.id);
-    if (removed) await destroyTotpKey(keys, user.id, removed);
+    const { totp, passkeys } = await new MfaRepository(dataSource).removeAll(user.id);
+    if (totp) await destroyTotpKey(keys, user.id, totp);
+    const removed = totp !== null || passkeys > 0;
     await new AuditRepository(dataSource, keyring).record({
       action: 'mfa.reset',
       userId: user.id,
-      details: { by: 'operator', removed: removed !== null },
+      details: { by: 'operator', removed, passkeys },
     });
-    return removed !== null;
+    return removed;
   } finally {
     await dataSource.destroy();
     await keyring.close();

@@ -919,6 +919,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDto"];
                 };
             };
+            /** @description MFA_REQUIRED is on and the account has no second factor yet (set one up at the next web sign-in) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
             /** @description Too many failed attempts */
             429: {
                 headers: {
@@ -1306,6 +1315,8 @@ export interface operations {
         parameters: {
             query?: never;
             header: {
+                /** @description Hex SHA-256 of the whole file, for a client that knows it only while uploading; at the latest on the PATCH that completes the upload. Recorded before the chunk, checked by the worker like Upload-Metadata sha256; the same value again is accepted, another one 409 */
+                "Tess-Upload-Sha256"?: string;
                 /** @description "<sha1|sha256|md5> <base64 digest>" of this chunk */
                 "Upload-Checksum"?: string;
                 /** @description The upload's current offset */
@@ -1326,7 +1337,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Malformed Upload-Offset or Upload-Checksum, or an unsupported checksum algorithm */
+            /** @description Malformed Upload-Offset, Upload-Checksum or Tess-Upload-Sha256, or an unsupported checksum algorithm */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1362,7 +1373,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorDto"];
                 };
             };
-            /** @description Upload-Offset is not the current offset */
+            /** @description Upload-Offset is not the current offset, or a Tess-Upload-Sha256 that differs from the declared one or comes after the last byte */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -15,7 +15,7 @@ import {
 } from '../support/client.js';
 import { listObjects } from '../support/objects.js';
 import { isOpaque, rawStaged, stagedLength, stagedPath } from '../support/staging.js';
-import { TUS, tusUpload } from '../support/tus.js';
+import { TUS, tusRequests, tusUpload } from '../support/tus.js';
 import { createUser, type TestUser } from '../support/users.js';
 import { createWorld, type StoreKind, type World } from '../support/world.js';
 
@@ -145,38 +145,7 @@ describe('the tus protocol, request by request', () => {
     await world?.close();
   });
 
-  async function create(user: TestUser, length: number, headers: Record<string, string> = {}) {
-    const res = await request(world.server)
-      .post('/api/v1/tus')
-      .set({ ...user.auth, ...TUS, 'Upload-Length': String(length), ...headers });
-    expect(res.status, JSON.stringify(res.body)).toBe(201);
-    return res.headers.location!.split('/').pop()!;
-  }
-
-  function patch(
-    user: TestUser,
-    id: string,
-    offset: number,
-    body: Buffer,
-    headers: Record<string, string> = {},
-  ) {
-    return request(world.server)
-      .patch(`/api/v1/tus/${id}`)
-      .set({
-        ...user.auth,
-        ...TUS,
-        'Upload-Offset': String(offset),
-        'Content-Type': 'application/offset+octet-stream',
-        ...headers,
-      })
-      .send(body);
-  }
-
-  function head(user: TestUser, id: string) {
-    return request(world.server)
-      .head(`/api/v1/tus/${id}`)
-      .set({ ...user.auth, ...TUS });
-  }
+  const { create, patch, head } = tusRequests(() => world.server);
 
   it('OPTIONS lists the version, extensions, the size limit and the checksum algorithms, without Tus-Resumable', async () => {
     const res = await request(world.server).options('/api/v1/tus');

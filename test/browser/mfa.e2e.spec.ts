@@ -1,7 +1,7 @@
 import { generate } from 'otplib';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from '../support/browser.js';
+import { launchChromium, newWatchedPage } from '../support/browser.js';
 import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
@@ -16,17 +16,8 @@ let browser: Browser;
 let user: TestUser;
 const problems: string[] = [];
 
-async function newPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (/status of 40[01]\b/.test(message.text())) return; // the wrong-code page answers 401 on purpose
-    if (message.type() === 'error' || /Content.Security.Policy/i.test(message.text()))
-      problems.push(`console: ${message.text()}`);
-  });
-  return page;
-}
+// The wrong-code page answers 401 on purpose.
+const newPage = () => newWatchedPage(browser, problems, /status of 40[01]\b/);
 
 const codeFor = (secret: string, steps = 0) =>
   generate({ secret, epoch: Math.floor(Date.now() / 1000) + steps * 30 });

@@ -38,6 +38,7 @@ describe('migrations', () => {
       'audit_events',
       'files',
       'folders',
+      'mfa_passkeys',
       'mfa_recovery_codes',
       'mfa_totp',
       'migrations',

@@ -429,6 +429,22 @@ describe('pages, headers and health', () => {
     await request(app.getHttpServer()).get('/assets/bootstrap-icons/bootstrap-icons.min.css').expect(200);
   });
 
+  it('serves tus-js-client and hash-wasm itself; only the hashing worker may compile WebAssembly', async () => {
+    for (const file of ['/assets/tus-js-client/tus.min.js', '/assets/hash-wasm/sha256.umd.min.js']) {
+      const res = await request(app.getHttpServer()).get(file).expect(200);
+      expect(res.headers['content-type'], file).toMatch(/^(text|application)\/javascript\b/);
+      expect(res.headers['content-security-policy'], file).not.toContain('wasm-unsafe-eval');
+    }
+    const worker = await request(app.getHttpServer())
+      .get('/static/js/dashboard/sha256.worker.js')
+      .expect(200);
+    expect(worker.headers['content-security-policy']).toBe(
+      "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; base-uri 'none'; frame-ancestors 'none'",
+    );
+    const home = await request(app.getHttpServer()).get('/login').expect(200);
+    expect(home.headers['content-security-policy']).not.toContain('wasm');
+  });
+
   it('serves every dashboard script with a JavaScript type, as module scripts require under nosniff', async () => {
     const scripts = readdirSync(join(ROOT, 'apps', 'gateway', 'public', 'js'), {
       recursive: true,

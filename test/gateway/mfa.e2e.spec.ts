@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisClient } from '#common';
 import { resetMfa } from '../../scripts/reset-mfa.js';
 import { csrfFrom, formCookie, sessionCookie } from '../support/http.js';
-import { createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
+import { createUser, signIn, TEST_PASSWORD, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
 /**
@@ -65,15 +65,7 @@ async function enrol(user: TestUser): Promise<{ secret: string; codes: string[] 
 }
 
 /** Password step from a fresh agent: returns it (its session pending the second factor). */
-async function passwordStep(username: string): Promise<{ agent: request.Agent; res: request.Response }> {
-  const agent = request.agent(world.server);
-  const page = await agent.get('/login');
-  const res = await agent
-    .post('/login')
-    .type('form')
-    .send({ username, password: TEST_PASSWORD, _csrf: csrfFrom(page) });
-  return { agent, res };
-}
+const passwordStep = (username: string) => signIn(world.server, username);
 
 async function secondStep(agent: request.Agent, code: string): Promise<request.Response> {
   const page = await agent.get('/login/second-factor').expect(200);

@@ -1,8 +1,9 @@
-import { io, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerToClientEvents } from '#common';
 import { csrfFrom, formCookie, sessionCookie } from '../support/http.js';
+import { openSessionSocket } from '../support/session-socket.js';
 import { changePasswordOnPage, createUser, TEST_PASSWORD, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
 
@@ -57,17 +58,8 @@ async function sessionOf(username: string): Promise<string> {
 }
 
 async function openSocket(cookie: string): Promise<Socket<ServerToClientEvents>> {
-  const socket: Socket<ServerToClientEvents> = io(world.base, {
-    transports: ['websocket'],
-    extraHeaders: { Cookie: cookie, Origin: ORIGIN },
-    reconnection: false,
-    forceNew: true,
-  });
+  const socket = await openSessionSocket(world.base, cookie, ORIGIN);
   sockets.push(socket);
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', () => resolve());
-    socket.once('connect_error', reject);
-  });
   return socket;
 }
 

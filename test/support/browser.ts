@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 
 /** Debian's chromium (`apt-get install -y chromium`), or CHROMIUM_PATH. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -27,4 +27,34 @@ export function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/**
+ * A page in a fresh context whose script errors, console errors and CSP reports are collected into
+ * `problems` (a spec expects it empty at the end); console lines matching `expected` (a status a step
+ * answers on purpose) are left out.
+ */
+export async function newWatchedPage(browser: Browser, problems: string[], expected?: RegExp): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (expected?.test(message.text())) return;
+    if (message.type() === 'error' || /Content.Security.Policy/i.test(message.text()))
+      problems.push(`console: ${message.text()}`);
+  });
+  return page;
+}
+
+/** Signs in through the login page and waits for the dashboard. */
+export async function signInOnPage(
+  page: Page,
+  base: string,
+  username: string,
+  password: string,
+): Promise<void> {
+  await page.goto(`${base}/login`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await Promise.all([page.waitForURL(`${base}/home`), page.getByRole('button', { name: 'Sign in' }).click()]);
 }

@@ -1,5 +1,8 @@
+import type { Server } from 'node:http';
 import type { Readable } from 'node:stream';
+import request from 'supertest';
 import * as tus from 'tus-js-client';
+import { expect } from 'vitest';
 import type { TestUser } from './users.js';
 
 export const TUS = { 'Tus-Resumable': '1.0.0' };
@@ -61,4 +64,35 @@ export function tusUpload(
 
 function idOf(url: string): TusResult {
   return { url, id: url.split('/').pop()! };
+}
+
+/** Raw tus requests (supertest) against `server()` (a world made in beforeAll): the protocol request by request. */
+export function tusRequests(server: () => Server) {
+  return {
+    /** POST with Upload-Length; expects 201 and returns the upload id. */
+    async create(user: TestUser, length: number, headers: Record<string, string> = {}): Promise<string> {
+      const res = await request(server())
+        .post('/api/v1/tus')
+        .set({ ...user.auth, ...TUS, 'Upload-Length': String(length), ...headers });
+      expect(res.status, JSON.stringify(res.body)).toBe(201);
+      return res.headers.location!.split('/').pop()!;
+    },
+    patch(user: TestUser, id: string, offset: number, body: Buffer, headers: Record<string, string> = {}) {
+      return request(server())
+        .patch(`/api/v1/tus/${id}`)
+        .set({
+          ...user.auth,
+          ...TUS,
+          'Upload-Offset': String(offset),
+          'Content-Type': 'application/offset+octet-stream',
+          ...headers,
+        })
+        .send(body);
+    },
+    head(user: TestUser, id: string) {
+      return request(server())
+        .head(`/api/v1/tus/${id}`)
+        .set({ ...user.auth, ...TUS });
+    },
+  };
 }

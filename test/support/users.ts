@@ -47,3 +47,22 @@ export async function changePasswordOnPage(
     .type('form')
     .send({ _csrf: csrfFrom(page), ...fields });
 }
+
+/**
+ * Submits the sign-in form from a fresh agent (optionally as a given browser); returns the agent and
+ * the answer (303 to /home, to /login/second-factor or, with MFA_REQUIRED, to /login/enrol).
+ */
+export async function signIn(
+  server: Server | string,
+  username: string,
+  options: { password?: string; userAgent?: string } = {},
+): Promise<{ agent: request.Agent; res: request.Response }> {
+  const agent = request.agent(server);
+  const page = await agent.get('/login');
+  const post = agent.post('/login');
+  if (options.userAgent) post.set('User-Agent', options.userAgent);
+  const res = await post
+    .type('form')
+    .send({ username, password: options.password ?? TEST_PASSWORD, _csrf: csrfFrom(page) });
+  return { agent, res };
+}

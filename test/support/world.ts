@@ -75,6 +75,11 @@ export interface WorldOptions {
   ownOrigins?: boolean;
   /** PUBLIC_URL = the first gateway's own URL (links TESS builds, as in mail, then open in a browser). */
   ownPublicUrl?: boolean;
+  /**
+   * The host name of the gateways' own URLs (default 127.0.0.1; they listen on loopback either way).
+   * `localhost` for WebAuthn, whose relying-party id cannot be an IP address.
+   */
+  ownHost?: string;
   /** A private redis-server started with these extra arguments instead of the shared Redis. */
   privateRedis?: string[];
   /** A private PostgreSQL cluster (test/support/postgres-server.ts) instead of the shared server. */
@@ -250,7 +255,7 @@ async function build(
   if (gatewayMode === 'process' || ownPorts) {
     for (let i = 0; i < gatewayCount; i++) ports.push(await freePort());
   }
-  const urls = ports.map((port) => `http://127.0.0.1:${port}`);
+  const urls = ports.map((port) => `http://${options.ownHost ?? '127.0.0.1'}:${port}`);
   if (options.ownOrigins) overrides.ALLOWED_ORIGINS = urls.join(',');
   if (options.ownPublicUrl && urls[0]) overrides.PUBLIC_URL = urls[0];
   if (gatewayMode === 'app' && ports[0] !== undefined) overrides.PORT = String(ports[0]);

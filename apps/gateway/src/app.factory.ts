@@ -7,6 +7,7 @@ import { DataSource } from 'typeorm';
 import { createLogger, migrate, nestLogger, type TessConfig, TessMetrics, UserRepository } from '#common';
 import { AppModule } from './app.module.js';
 import { createSessionPassport } from './auth/session-passport.js';
+import { LAST_SEEN_RESOLUTION_MS } from './auth/user-sessions.service.js';
 import { TessIoAdapter } from './events/tess-io.adapter.js';
 import { apiNoStore } from './http/api-cache.js';
 import { bodyParsers } from './http/body-parsers.js';
@@ -14,8 +15,14 @@ import { setupOpenApi } from './http/openapi.js';
 import { gatewayPaths } from './http/paths.js';
 import { requestLogging } from './http/request-logging.js';
 import { requestTarget } from './http/request-target.js';
-import { securityHeaders } from './http/security.js';
-import { absoluteTimeout, sessionMiddleware, unlessBearerApi } from './http/session.js';
+import { hashWorkerPolicy, securityHeaders } from './http/security.js';
+import {
+  absoluteTimeout,
+  endedSessions,
+  lastSeen,
+  sessionMiddleware,
+  unlessBearerApi,
+} from './http/session.js';
 import { configureViews } from './http/views.js';
 import { REDIS } from './infra/redis.module.js';
 
@@ -50,13 +57,17 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
     app.disable('x-powered-by');
     for (const middleware of requestLogging(config, logger, app.get(TessMetrics))) app.use(middleware);
     app.use(securityHeaders(config));
+    app.use(hashWorkerPolicy());
     app.use(requestTarget());
     app.use(apiNoStore());
     const assets = { maxAge: '7d', index: false, fallthrough: true } as const;
     app.useStaticAssets(gatewayPaths.bootstrap, { ...assets, prefix: '/assets/bootstrap/' });
     app.useStaticAssets(gatewayPaths.bootstrapIcons, { ...assets, prefix: '/assets/bootstrap-icons/' });
     app.useStaticAssets(gatewayPaths.socketIoClient, { ...assets, prefix: '/assets/socket.io/' });
+    app.useStaticAssets(gatewayPaths.tusClient, { ...assets, prefix: '/assets/tus-js-client/' });
+    app.useStaticAssets(gatewayPaths.hashWasm, { ...assets, prefix: '/assets/hash-wasm/' });
     app.useStaticAssets(gatewayPaths.swaggerUi, { ...assets, prefix: '/assets/swagger-ui/' });
+    app.useStaticAssets(gatewayPaths.simpleWebAuthn, { ...assets, prefix: '/assets/simplewebauthn/' });
     app.useStaticAssets(gatewayPaths.public, { ...assets, maxAge: '1h', prefix: '/static/' });
     app.use(bodyParsers());
     const passport = createSessionPassport(app.get(UserRepository));
@@ -66,8 +77,11 @@ export async function createGatewayApp(config: TessConfig): Promise<NestExpressA
       absoluteTimeout(config),
       passport.initialize(),
       passport.session(),
+      endedSessions(config, app.get<Redis>(REDIS)),
     ];
     for (const middleware of sessionChain) app.use(unlessBearerApi(middleware));
+    // HTTP only: a socket handshake has no response to save the session with.
+    app.use(unlessBearerApi(lastSeen(LAST_SEEN_RESOLUTION_MS)));
     app.useWebSocketAdapter(new TessIoAdapter(app, config, sessionChain as never[]));
     await configureViews(app);
     setupOpenApi(app);

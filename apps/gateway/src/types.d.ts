@@ -21,8 +21,15 @@ declare module 'express-session' {
     /**
      * Password accepted, second factor not yet (docs/security.md item 30): the session has no passport
      * user, so nothing but the second-factor page works with it; it expires after MFA_PENDING_MS.
+     * `enrol` (MFA_REQUIRED): the account has no factor yet and the enrolment page is all it may reach.
      */
-    mfaPending?: { userId: string; username: string; since: number };
+    mfaPending?: { userId: string; username: string; since: number; enrol?: true };
+    /**
+     * Who signed in (client address and user agent at sign-in), for the security page's session list.
+     */
+    client?: { ip: string; userAgent: string };
+    /** The session's last request (ms since epoch), rewritten at most once a minute. */
+    lastSeenAt?: number;
     /** One-shot message shown on the next page render. */
     flash?: { kind: 'success' | 'danger' | 'info'; text: string };
   }

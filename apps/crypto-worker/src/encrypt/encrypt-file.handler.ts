@@ -329,7 +329,9 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
       headerLength: pass.encryptor.header.length,
       segmentSize: pass.encryptor.segmentSize,
     });
-    const stored = await this.store.put(key, pass.body, { signal, size: expected }).catch(async (error) => {
+    // The pass never touches a body chunk again: the store frees each once written (PutObjectOptions).
+    const putOptions = { signal, size: expected, releaseChunks: true };
+    const stored = await this.store.put(key, pass.body, putOptions).catch(async (error) => {
       // The store only saw its body end early; the pass knows why (a staged record that did not verify, a
       // tap that refused the file or could not check it).
       const cause = await pass.result.then(

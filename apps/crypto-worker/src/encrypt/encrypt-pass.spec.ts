@@ -148,6 +148,40 @@ describe('encryptPass', () => {
     await expect(pass.result).rejects.toThrow(/ENOENT/);
   });
 
+  it('fails with the source error, never an unhandled rejection, when a read ahead fails while the consumer is slow', async () => {
+    let reads = 0;
+    const failing: PlaintextSource = {
+      async read(into) {
+        reads += 1;
+        if (reads === 3) throw new Error('record 2 does not authenticate');
+        into.fill(7);
+        return into.length;
+      },
+      close: async () => undefined,
+    };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const pass = encryptPass({
+        source: async () => failing,
+        encrypt: keyOptions(),
+        taps: [inlineHashSession()],
+        chunkSize: CHUNK,
+      });
+      const consumed = (async () => {
+        // A store that takes its time with each piece, so the read ahead settles while the pass waits at a yield.
+        for await (const _piece of pass.body) await new Promise((resolve) => setTimeout(resolve, 20));
+      })();
+      await expect(consumed).rejects.toThrow(/does not authenticate/);
+      await expect(pass.result).rejects.toThrow(/does not authenticate/);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('stops reading, frees the hash session and rejects the result when the consumer gives up', async () => {
     const plaintext = randomBytes(50 * CHUNK);
     let aborted = 0;

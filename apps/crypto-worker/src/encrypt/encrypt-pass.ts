@@ -80,7 +80,11 @@ export function encryptPass<const T extends readonly PlaintextTap<object>[]>(
   const { taps, onPlaintext } = options;
   const chunkSize = options.chunkSize ?? MiB;
   let pieces: Buffer[] = [];
-  const encryptor = new SegmentEncryptor(options.encrypt, (piece) => pieces.push(piece));
+  // The body's chunks are the store's to free once written (PutObjectOptions.releaseChunks), so the header,
+  // which the encryptor keeps, goes out as a copy; every other piece is fresh cipher output or a fresh tag.
+  const encryptor = new SegmentEncryptor(options.encrypt, (piece) =>
+    pieces.push(piece === encryptor.header ? Buffer.from(piece) : piece),
+  );
   const ring = new BufferRing(chunkSize, Math.max(2, options.buffers ?? 8));
   let settle!: { resolve: (value: PassResult<FactsOf<T>>) => void; reject: (e: Error) => void };
   const result = new Promise<PassResult<FactsOf<T>>>((resolve, reject) => {
@@ -109,9 +113,15 @@ export function encryptPass<const T extends readonly PlaintextTap<object>[]>(
     try {
       source = await noted(options.source());
       const from = source;
-      const read = async (): Promise<{ buffer: Buffer; bytes: number }> => {
-        const buffer = await ring.acquire();
-        return { buffer, bytes: await noted(from.read(buffer)) };
+      const read = (): Promise<{ buffer: Buffer; bytes: number }> => {
+        const ahead = (async () => {
+          const buffer = await ring.acquire();
+          return { buffer, bytes: await noted(from.read(buffer)) };
+        })();
+        // The read ahead may fail while this generator waits at a yield for the consumer: that is not an
+        // unhandled rejection (Node would end the process) but the pass's failure, thrown when it is awaited.
+        ahead.catch(() => undefined);
+        return ahead;
       };
       next = read();
       for (;;) {

@@ -5,52 +5,31 @@ import { WrongPasswordError } from '../auth/auth.service.js';
 import { ThrottledException } from '../auth/login-protection.service.js';
 import { InvalidSecondFactorError, MfaService } from '../auth/mfa.service.js';
 import { PageAuthGuard } from '../auth/page-auth.guard.js';
-import { csrfToken } from '../http/csrf.js';
 import type { FieldErrors } from '../http/validation.js';
+import { SecurityPage, type SecurityPageExtra } from './security-page.js';
 
-const field = (body: unknown, name: string): string => {
+/** A string field of a form body ('' when absent or not a string). */
+export const field = (body: unknown, name: string): string => {
   const value = (body as Record<string, unknown> | undefined)?.[name];
   return typeof value === 'string' ? value : '';
 };
 
 /**
  * "Security" (docs/security.md item 30): the TOTP second factor (set-up with a QR code rendered here,
- * activation by a first code, turning it off with the password and a code) and recovery codes.
+ * activation by a first code, turning it off with the password and a code) and recovery codes. The
+ * page's other parts have their own controllers (passkeys, API tokens, sessions); SecurityPage renders it.
  */
 @ApiExcludeController()
 @Controller('account/security')
 @UseGuards(PageAuthGuard)
 export class SecurityController {
-  constructor(private readonly mfa: MfaService) {}
+  constructor(
+    private readonly mfa: MfaService,
+    private readonly securityPage: SecurityPage,
+  ) {}
 
-  private async render(
-    req: Request,
-    res: Response,
-    status: number,
-    extra: { errors?: FieldErrors; recoveryCodes?: string[] } = {},
-  ): Promise<void> {
-    const user = req.user!;
-    const status_ = await this.mfa.status(user.id);
-    const enrolment = status_.totp === 'pending' ? await this.mfa.pendingEnrolment(user) : null;
-    const flash = req.session.flash;
-    if (flash) delete req.session.flash;
-    const codes = extra.recoveryCodes;
-    // The page shows the secret or recovery codes: never stored by a cache.
-    res.setHeader('Cache-Control', 'private, no-store');
-    res.status(status).render('pages/security', {
-      title: 'Security',
-      user,
-      totpOn: status_.totp === 'on',
-      recoveryCodesLeft: status_.recoveryCodesLeft,
-      enrolment,
-      recoveryCodes: codes,
-      recoveryCodesFile: codes
-        ? `data:text/plain;charset=utf-8,${encodeURIComponent(`TESS recovery codes for ${user.username}\n\n${codes.join('\n')}\n`)}`
-        : undefined,
-      flash,
-      errors: extra.errors ?? {},
-      csrfToken: csrfToken(req),
-    });
+  private render(req: Request, res: Response, status: number, extra: SecurityPageExtra = {}): Promise<void> {
+    return this.securityPage.render(req, res, status, extra);
   }
 
   @Get()
@@ -105,16 +84,26 @@ export class SecurityController {
 
   @Post('recovery-codes')
   async regenerate(@Req() req: Request, @Res() res: Response, @Body() body: unknown): Promise<void> {
+    // With TOTP on, a current code; with passkeys only, the password (the page asks for the one that fits).
     const code = field(body, 'regenerateCode');
-    if (!code.trim())
+    const password = field(body, 'regeneratePassword');
+    if (!code.trim() && !password)
       return this.render(req, res, HttpStatus.BAD_REQUEST, {
-        errors: { regenerateCode: 'Enter a current code.' },
+        errors: { regenerateCode: 'Enter a current code.', regeneratePassword: 'Enter your password.' },
       });
     try {
-      const recoveryCodes = await this.mfa.regenerateRecoveryCodes(req.user!, code, req.ip ?? 'unknown');
+      const recoveryCodes = await this.mfa.regenerateRecoveryCodes(
+        req.user!,
+        { code, password },
+        req.ip ?? 'unknown',
+      );
       req.session.flash = { kind: 'success', text: 'New recovery codes made: the old ones no longer work.' };
       return this.render(req, res, HttpStatus.OK, { recoveryCodes });
     } catch (error) {
+      if (error instanceof WrongPasswordError)
+        return this.render(req, res, HttpStatus.BAD_REQUEST, {
+          errors: { regeneratePassword: error.message },
+        });
       return this.refused(req, res, error, 'regenerateCode');
     }
   }

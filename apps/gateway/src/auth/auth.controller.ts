@@ -15,12 +15,12 @@ import { AuditRepository, DuplicateUsernameError, TESS_CONFIG, type TessConfig }
 import { EventsGateway } from '../events/events.gateway.js';
 import { csrfToken } from '../http/csrf.js';
 import { SESSION_COOKIE } from '../http/session.js';
-import { isFullySignedIn, pendingSecondFactor } from '../http/session-state.js';
+import { isFullySignedIn } from '../http/session-state.js';
 import { fieldErrors } from '../http/validation.js';
 import { loginSchema, registerSchema } from './auth.schemas.js';
 import { AuthService, WeakPasswordError } from './auth.service.js';
 import { ThrottledException } from './login-protection.service.js';
-import { InvalidSecondFactorError, MfaService } from './mfa.service.js';
+import { MfaService } from './mfa.service.js';
 import { UserSessionsService } from './user-sessions.service.js';
 
 function render(req: Request, res: Response, view: string, status: number, locals: Record<string, unknown>) {
@@ -68,6 +68,12 @@ export class AuthController {
     if (!parsed.success) return show(HttpStatus.BAD_REQUEST, fieldErrors(parsed.error));
     try {
       const user = await this.auth.register(parsed.data, req.ip ?? 'unknown');
+      if (this.config.mfa.required) {
+        // MFA_REQUIRED: a new account sets up its second factor before anything else.
+        await this.sessions.startPending(req, { id: user.id, username: user.username }, true);
+        res.redirect(303, '/login/enrol');
+        return;
+      }
       await this.sessions.start(req, { id: user.id, username: user.username });
       req.session.flash = { kind: 'success', text: `Welcome to TESS, ${user.username}.` };
       res.redirect(303, '/home');
@@ -131,6 +137,11 @@ export class AuthController {
         res.redirect(303, '/login/second-factor');
         return;
       }
+      if (this.config.mfa.required) {
+        await this.sessions.startPending(req, { id: user.id, username: user.username }, true);
+        res.redirect(303, '/login/enrol');
+        return;
+      }
       await this.sessions.start(req, { id: user.id, username: user.username });
       await this.audit.record({ action: 'login.succeeded', userId: user.id, ip: req.ip });
       res.redirect(303, '/home');
@@ -142,70 +153,6 @@ export class AuthController {
       if (error instanceof UnauthorizedException) return show(HttpStatus.UNAUTHORIZED, error.message);
       throw error;
     }
-  }
-
-  /** The second sign-in step: the only page a session waiting for its second factor can use. */
-  @Get('/login/second-factor')
-  secondFactorPage(@Req() req: Request, @Res() res: Response): void {
-    if (isFullySignedIn(req)) {
-      res.redirect(303, '/home');
-      return;
-    }
-    if (!pendingSecondFactor(req)) {
-      this.pendingExpired(req, res);
-      return;
-    }
-    res.setHeader('Cache-Control', 'private, no-store');
-    render(req, res, 'pages/second-factor', HttpStatus.OK, { title: 'Two-factor sign-in' });
-  }
-
-  @Post('/login/second-factor')
-  async secondFactor(@Req() req: Request, @Res() res: Response, @Body() body: unknown): Promise<void> {
-    const pending = pendingSecondFactor(req);
-    if (!pending) return this.pendingExpired(req, res);
-    const code =
-      typeof (body as { code?: unknown })?.code === 'string' ? (body as { code: string }).code : '';
-    const show = (status: number, error: string) =>
-      render(req, res, 'pages/second-factor', status, {
-        title: 'Two-factor sign-in',
-        errors: { code: error },
-      });
-    if (code.trim() === '' || code.length > 64) return show(HttpStatus.BAD_REQUEST, 'Enter the code.');
-    const user = { id: pending.userId, username: pending.username };
-    try {
-      const kind = await this.mfa.verify(user, code, req.ip ?? 'unknown', 'sign-in');
-      // passport's login regenerates the session: the pending id dies, the mark with it.
-      await this.sessions.start(req, user);
-      await this.audit.record({
-        action: 'login.succeeded',
-        userId: user.id,
-        ip: req.ip,
-        details: { secondFactor: kind },
-      });
-      if (kind === 'recovery-code') {
-        req.session.flash = {
-          kind: 'info',
-          text: 'You signed in with a recovery code, which is now used up. Make new ones on the Security page if few are left.',
-        };
-      }
-      res.redirect(303, '/home');
-    } catch (error) {
-      if (error instanceof ThrottledException) {
-        res.setHeader('Retry-After', String(error.retryAfterSeconds));
-        return show(HttpStatus.TOO_MANY_REQUESTS, error.message);
-      }
-      if (error instanceof InvalidSecondFactorError) return show(HttpStatus.UNAUTHORIZED, error.message);
-      throw error;
-    }
-  }
-
-  /** No second step is waiting (never began, or its 5 minutes are over): start again at /login. */
-  private pendingExpired(req: Request, res: Response): void {
-    if (req.session?.mfaPending) {
-      delete req.session.mfaPending;
-      req.session.flash = { kind: 'info', text: 'The sign-in took too long. Sign in again.' };
-    }
-    res.redirect(303, '/login');
   }
 
   @Post('/logout')

@@ -63,3 +63,60 @@ export const resetPasswordSchema = z
     confirmPassword: z.string({ message: 'Type the new password again.' }),
   })
   .refine(sameNewPassword, SAME_NEW_PASSWORD);
+
+const b64url = z
+  .string()
+  .max(20_000)
+  .regex(/^[A-Za-z0-9_-]*$/, 'must be base64url');
+
+/**
+ * The browser's WebAuthn answer as @simplewebauthn/browser sends it (its shape only: SimpleWebAuthn
+ * verifies the content). Bounded by the 64 KiB body limit and these lengths.
+ */
+const webAuthnResponse = z.object({
+  id: b64url.max(1400),
+  rawId: b64url.max(1400),
+  type: z.literal('public-key'),
+  authenticatorAttachment: z.enum(['platform', 'cross-platform']).optional(),
+  clientExtensionResults: z.record(z.string(), z.unknown()),
+});
+
+/** Registration: the answer of navigator.credentials.create() and the name the user gave the passkey. */
+export const passkeyRegistrationSchema = z.object({
+  name: z
+    .string({ message: 'Name the passkey.' })
+    .trim()
+    .min(1, 'Name the passkey.')
+    .max(100, 'A passkey name is at most 100 characters.'),
+  response: webAuthnResponse.extend({
+    response: z.object({
+      clientDataJSON: b64url,
+      attestationObject: b64url,
+      transports: z.array(z.string().max(20)).max(10).optional(),
+      authenticatorData: b64url.optional(),
+      publicKey: b64url.optional(),
+      publicKeyAlgorithm: z.number().int().optional(),
+    }),
+  }),
+});
+
+/** The second sign-in step: the answer of navigator.credentials.get(). */
+export const passkeyAssertionSchema = z.object({
+  response: webAuthnResponse.extend({
+    response: z.object({
+      clientDataJSON: b64url,
+      authenticatorData: b64url,
+      signature: b64url,
+      userHandle: b64url.optional(),
+    }),
+  }),
+});
+
+/** A passkey's new name (the security page's rename form). */
+export const passkeyNameSchema = z.object({
+  passkeyName: z
+    .string({ message: 'Name the passkey.' })
+    .trim()
+    .min(1, 'Name the passkey.')
+    .max(100, 'A passkey name is at most 100 characters.'),
+});

@@ -58,15 +58,43 @@ export class MfaService {
     @Inject(TESS_CONFIG) private readonly config: TessConfig,
   ) {}
 
-  /** Whether signing in as this user takes a second step. */
-  hasSecondFactor(userId: string): Promise<boolean> {
-    return this.mfa.hasActiveTotp(userId);
+  /** The user's active factors: TOTP on or not, how many passkeys. */
+  async factors(userId: string): Promise<{ totp: boolean; passkeys: number }> {
+    const [totp, passkeys] = await Promise.all([
+      this.mfa.hasActiveTotp(userId),
+      this.mfa.countPasskeys(userId),
+    ]);
+    return { totp, passkeys };
   }
 
-  async status(userId: string): Promise<{ totp: 'off' | 'pending' | 'on'; recoveryCodesLeft: number }> {
+  /** Whether signing in as this user takes a second step (an active TOTP factor or a passkey). */
+  async hasSecondFactor(userId: string): Promise<boolean> {
+    const { totp, passkeys } = await this.factors(userId);
+    return totp || passkeys > 0;
+  }
+
+  async status(
+    userId: string,
+  ): Promise<{ totp: 'off' | 'pending' | 'on'; passkeys: number; recoveryCodesLeft: number }> {
     const row = await this.mfa.findTotp(userId);
     const totp = !row ? 'off' : row.activatedAt ? 'on' : 'pending';
-    return { totp, recoveryCodesLeft: totp === 'on' ? await this.mfa.remainingRecoveryCodes(userId) : 0 };
+    const passkeys = await this.mfa.countPasskeys(userId);
+    const anyFactor = totp === 'on' || passkeys > 0;
+    return {
+      totp,
+      passkeys,
+      recoveryCodesLeft: anyFactor ? await this.mfa.remainingRecoveryCodes(userId) : 0,
+    };
+  }
+
+  /**
+   * After a passkey was added: when it is the account's first factor, its recovery codes (shown once),
+   * since the recovery codes belong to the account's second factor whichever it is; else null.
+   */
+  async recoveryCodesForFirstPasskey(userId: string): Promise<string[] | null> {
+    const { totp, passkeys } = await this.factors(userId);
+    if (totp || passkeys !== 1) return null;
+    return this.storeNewRecoveryCodes(userId);
   }
 
   /** Starts (or restarts) an enrolment with a fresh secret; false when TOTP is already on. */
@@ -141,23 +169,54 @@ export class MfaService {
     return kind;
   }
 
-  /** Turns the second factor off: needs the password and a current code (or a recovery code). */
+  /**
+   * Turns the TOTP factor off: needs the password and a current code (or a recovery code). The recovery
+   * codes stay while a passkey is left.
+   */
   async disable(user: Express.User, password: string, code: string, ip: string): Promise<void> {
+    await this.assertNotLastRequiredFactor(user.id, 'totp');
     await this.auth.confirmPassword(user, password, ip, {
       throttled: 'mfa.throttled',
       failed: 'mfa.totp_disable_failed',
     });
     await this.verify(user, code, ip, 'disable');
-    const removed = await this.mfa.removeAll(user.id);
+    const removed = await this.mfa.removeTotp(user.id);
     if (removed) await destroyTotpKey(this.keys, user.id, removed);
     await this.audit.record({ action: 'mfa.totp_disabled', userId: user.id, ip, details: { via: 'page' } });
   }
 
-  /** A new set of recovery codes (the old set stops working); needs a current code. */
-  async regenerateRecoveryCodes(user: Express.User, code: string, ip: string): Promise<string[]> {
-    if (!(await this.mfa.hasActiveTotp(user.id)))
-      throw new InvalidSecondFactorError('Two-factor sign-in is off.');
-    await this.verify(user, code, ip, 'recovery-codes');
+  /**
+   * Refuses to remove the last factor while MFA_REQUIRED is on (the account would have to enrol again
+   * at once); `removing` says which factor would go.
+   */
+  async assertNotLastRequiredFactor(userId: string, removing: 'totp' | 'passkey'): Promise<void> {
+    if (!this.config.mfa.required) return;
+    const { totp, passkeys } = await this.factors(userId);
+    const left = (totp && removing !== 'totp' ? 1 : 0) + passkeys - (removing === 'passkey' ? 1 : 0);
+    if (left <= 0)
+      throw new InvalidSecondFactorError(
+        'This server requires two-factor sign-in: add another factor (an authenticator app or a passkey) before removing this one.',
+      );
+  }
+
+  /**
+   * A new set of recovery codes (the old set stops working). With TOTP on it takes a current code (or a
+   * recovery code); an account whose factors are passkeys only confirms with its password instead.
+   */
+  async regenerateRecoveryCodes(
+    user: Express.User,
+    proof: { code: string; password: string },
+    ip: string,
+  ): Promise<string[]> {
+    const { totp, passkeys } = await this.factors(user.id);
+    if (!totp && passkeys === 0) throw new InvalidSecondFactorError('Two-factor sign-in is off.');
+    if (totp) await this.verify(user, proof.code, ip, 'recovery-codes');
+    else
+      await this.auth.confirmPassword(user, proof.password, ip, {
+        throttled: 'mfa.throttled',
+        failed: 'mfa.failed',
+        details: { via: 'recovery-codes' },
+      });
     const codes = await this.storeNewRecoveryCodes(user.id);
     await this.audit.record({ action: 'mfa.recovery_codes_regenerated', userId: user.id, ip });
     return codes;

@@ -2,7 +2,13 @@ import { BadRequestException, Controller, Get, Req, Res, UseGuards } from '@nest
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { z } from 'zod';
-import { type AuditAction, type AuditEventEntity, AuditRepository, InvalidCursorError } from '#common';
+import {
+  AUDIT_ACTIONS,
+  type AuditAction,
+  type AuditEventEntity,
+  AuditRepository,
+  InvalidCursorError,
+} from '#common';
 import { PageAuthGuard } from '../auth/page-auth.guard.js';
 import { csrfToken } from '../http/csrf.js';
 import { parseOrThrow } from '../http/validation.js';
@@ -34,6 +40,10 @@ const LABELS: Record<string, string> = {
   'mfa.recovery_code_used': 'Recovery code used',
   'mfa.recovery_codes_regenerated': 'New recovery codes made',
   'mfa.reset': 'Two-factor sign-in reset by an operator',
+  'mfa.passkey_added': 'Passkey added',
+  'mfa.passkey_renamed': 'Passkey renamed',
+  'mfa.passkey_removed': 'Passkey removed',
+  'session.ended': 'Session signed out from the Security page',
   'token.created': 'API token created',
   'token.revoked': 'API token revoked',
   'upload.started': 'Resumable upload started',
@@ -82,70 +92,48 @@ const ALERTS = new Set([
 ]);
 
 /** The "Type" filter: groups of actions, in the order the select offers them. */
-const TYPES: Record<string, { label: string; actions: AuditAction[] }> = {
-  'sign-ins': {
-    label: 'Sign-ins and account',
-    actions: [
-      'user.registered',
-      'login.succeeded',
-      'login.failed',
-      'login.throttled',
-      'logout',
-      'password.changed',
-      'password.change_failed',
-      'password.change_throttled',
-      'password.reset_requested',
-      'password.reset_throttled',
-      'password.reset_completed',
-      'password.reset_failed',
-      'mfa.totp_setup_started',
-      'mfa.totp_enabled',
-      'mfa.totp_disabled',
-      'mfa.totp_disable_failed',
-      'mfa.succeeded',
-      'mfa.failed',
-      'mfa.throttled',
-      'mfa.recovery_code_used',
-      'mfa.recovery_codes_regenerated',
-      'mfa.reset',
-    ],
-  },
-  tokens: { label: 'API tokens', actions: ['token.created', 'token.revoked'] },
-  uploads: {
-    label: 'Uploads',
-    actions: [
-      'upload.started',
-      'upload.accepted',
-      'upload.cancelled',
-      'upload.expired',
-      'file.stored',
-      'file.failed',
-      'file.rejected',
-      'file.infected',
-    ],
-  },
-  downloads: {
-    label: 'Downloads',
-    actions: ['file.downloaded', 'files.archive_downloaded', 'files.archive_aborted'],
-  },
-  folders: {
-    label: 'Names and folders',
-    actions: ['file.renamed', 'file.moved', 'folder.created', 'folder.renamed', 'folder.moved'],
-  },
-  shares: {
-    label: 'Share links',
-    actions: [
-      'share.created',
-      'share.revoked',
-      'share.viewed',
-      'share.downloaded',
-      'share.password_failed',
-      'share.throttled',
-    ],
-  },
-  integrity: { label: 'Verifications and integrity', actions: ['file.verified', 'file.corrupt'] },
-  deletions: { label: 'Deletions', actions: ['file.deleted', 'folder.deleted'] },
+/** The "Type" filter's groups, in the order the select offers them. */
+const TYPE_LABELS = {
+  'sign-ins': 'Sign-ins and account',
+  tokens: 'API tokens',
+  uploads: 'Uploads',
+  downloads: 'Downloads',
+  folders: 'Names and folders',
+  shares: 'Share links',
+  integrity: 'Verifications and integrity',
+  deletions: 'Deletions',
+} as const;
+type TypeKey = keyof typeof TYPE_LABELS;
+
+/** File events that are not about the upload itself; every other action goes by its prefix. */
+const FILE_GROUPS: Partial<Record<AuditAction, TypeKey>> = {
+  'file.downloaded': 'downloads',
+  'file.verified': 'integrity',
+  'file.corrupt': 'integrity',
+  'file.deleted': 'deletions',
+  'file.renamed': 'folders',
+  'file.moved': 'folders',
+  'files.archive_downloaded': 'downloads',
+  'files.archive_aborted': 'downloads',
+  'folder.deleted': 'deletions',
 };
+const PREFIX_GROUPS: Record<string, TypeKey> = {
+  token: 'tokens',
+  upload: 'uploads',
+  file: 'uploads',
+  folder: 'folders',
+  share: 'shares',
+};
+const groupOf = (action: AuditAction): TypeKey =>
+  FILE_GROUPS[action] ?? PREFIX_GROUPS[action.split('.')[0]!] ?? 'sign-ins';
+
+/** Derived from AUDIT_ACTIONS, so a new action is always in exactly one group. */
+const TYPES: Record<string, { label: string; actions: AuditAction[] }> = Object.fromEntries(
+  Object.entries(TYPE_LABELS).map(([key, label]) => [
+    key,
+    { label, actions: AUDIT_ACTIONS.filter((action) => groupOf(action) === key) },
+  ]),
+);
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 

@@ -50,6 +50,7 @@ export function fileRow(file: FileEntity, twin?: Pick<FileEntity, 'id' | 'filena
     error: file.status === 'stored' ? '' : (file.error ?? ''),
     canDownload: file.status === 'stored',
     canVerify: file.status === 'stored' || file.status === 'corrupt',
+    clientVerified: file.clientVerified === true,
   };
 }
 
@@ -96,9 +97,11 @@ export class HomeController {
       maxFileSize,
       maxFileSizeLabel: formatBytes(maxFileSize),
       shareMaxExpiryMs: this.config.shares.maxExpiryMs,
+      tusChunkSize: this.config.tus.chunkSize,
       usage,
       emptyRow: {},
       tokens,
+      scripts: ['/assets/tus-js-client/tus.min.js'],
       modules: ['/static/js/dashboard.js'],
     });
   }

@@ -29,5 +29,11 @@ export const gatewayPaths = {
   bootstrap: join(dirname(require.resolve('bootstrap/package.json')), 'dist'),
   bootstrapIcons: join(dirname(require.resolve('bootstrap-icons/package.json')), 'font'),
   socketIoClient: join(dirname(require.resolve('socket.io/package.json')), 'client-dist'),
+  /** tus-js-client's browser build (dist/tus.min.js: window.tus) for the dashboard's resumable uploads. */
+  tusClient: join(dirname(require.resolve('tus-js-client/package.json')), 'dist'),
+  /** hash-wasm's per-algorithm browser builds; the dashboard's hashing worker loads sha256.umd.min.js. */
+  hashWasm: join(dirname(require.resolve('hash-wasm/package.json')), 'dist'),
   swaggerUi: dirname(swaggerUiPackage),
+  /** The browser half of SimpleWebAuthn (its UMD bundle; the package exports no package.json). */
+  simpleWebAuthn: join(dirname(dirname(require.resolve('@simplewebauthn/browser'))), 'dist/bundle'),
 };

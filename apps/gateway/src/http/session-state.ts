@@ -31,9 +31,14 @@ export function isFullySignedIn(req: IncomingMessage): boolean {
   return sessionUser(req) !== undefined;
 }
 
-/** The session's sign-in waiting for its second factor, unless it has expired. */
-export function pendingSecondFactor(req: IncomingMessage): { userId: string; username: string } | undefined {
+/**
+ * The session's sign-in waiting for its second factor (`enrol`: for the enrolment of a first one, with
+ * MFA_REQUIRED), unless it has expired.
+ */
+export function pendingSecondFactor(
+  req: IncomingMessage,
+): { userId: string; username: string; enrol: boolean } | undefined {
   const pending = (req as SessionRequest).session?.mfaPending;
   if (!pending || Date.now() - pending.since > MFA_PENDING_MS) return undefined;
-  return { userId: pending.userId, username: pending.username };
+  return { userId: pending.userId, username: pending.username, enrol: pending.enrol === true };
 }

@@ -2,8 +2,10 @@ import {
   Body,
   Controller,
   Delete,
+  ForbiddenException,
   Get,
   HttpCode,
+  Inject,
   NotFoundException,
   Param,
   ParseUUIDPipe,
@@ -15,7 +17,7 @@ import {
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { z } from 'zod';
-import { type ApiTokenEntity, durationSchema } from '#common';
+import { type ApiTokenEntity, durationSchema, TESS_CONFIG, type TessConfig } from '#common';
 import { ApiAuthGuard } from '../auth/api-auth.guard.js';
 import { loginSchema } from '../auth/auth.schemas.js';
 import { AuthService } from '../auth/auth.service.js';
@@ -27,7 +29,8 @@ import { TokensService } from './tokens.service.js';
 
 const createTokenSchema = loginSchema.extend({
   name: z.string().trim().min(1).max(100, 'name must be at most 100 characters').optional(),
-  // Required when the account has two-factor sign-in: a current TOTP code or an unused recovery code.
+  // Required when the account has two-factor sign-in: a current TOTP code or an unused recovery code
+  // (an account whose only factors are passkeys sends a recovery code, or makes a token on its Security page).
   otp: z.string().trim().min(1).max(64).optional(),
   // The config's duration notation, so `expiresIn` reads like API_TOKEN_MAX_LIFETIME.
   expiresIn: z
@@ -57,6 +60,7 @@ export class TokensController {
     private readonly auth: AuthService,
     private readonly tokens: TokensService,
     private readonly mfa: MfaService,
+    @Inject(TESS_CONFIG) private readonly config: TessConfig,
   ) {}
 
   /** Exchanges username + password for a bearer token (throttled like the login form). */
@@ -73,6 +77,7 @@ export class TokensController {
   @ApiErrors(
     [400, 'Malformed body, or expiresIn longer than API_TOKEN_MAX_LIFETIME'],
     [401, 'Invalid username or password, or `otp` missing or wrong for an account with two-factor sign-in'],
+    [403, 'MFA_REQUIRED is on and the account has no second factor yet (set one up at the next web sign-in)'],
     [429, 'Too many failed attempts'],
   )
   async create(@Req() req: Request, @Body() body: unknown) {
@@ -80,20 +85,29 @@ export class TokensController {
     const ip = req.ip ?? 'unknown';
     const user = await this.auth.authenticate(input.username, input.password, ip);
     // Otherwise this endpoint would be a way around the second factor (docs/security.md item 30).
-    if (await this.mfa.hasSecondFactor(user.id)) {
+    const factors = await this.mfa.factors(user.id);
+    if (factors.totp || factors.passkeys > 0) {
       if (!input.otp)
         throw new UnauthorizedException(
-          'This account uses two-factor sign-in: send `otp`, a current code from the authenticator app or an unused recovery code.',
+          factors.totp
+            ? 'This account uses two-factor sign-in: send `otp`, a current code from the authenticator app or an unused recovery code.'
+            : 'This account signs in with a passkey, which a command line cannot use: send `otp` with an unused recovery code, or create a token on the Security page (/account/security).',
         );
       try {
         await this.mfa.verify(user, input.otp, ip, 'api-token');
       } catch (error) {
         if (error instanceof InvalidSecondFactorError)
           throw new UnauthorizedException(
-            'The `otp` is not valid: send a current code or an unused recovery code.',
+            factors.totp
+              ? 'The `otp` is not valid: send a current code or an unused recovery code.'
+              : 'The `otp` is not valid: send an unused recovery code, or create a token on the Security page (/account/security).',
           );
         throw error;
       }
+    } else if (this.config.mfa.required) {
+      throw new ForbiddenException(
+        'This server requires two-factor sign-in and this account has none yet: sign in on the web page once to set it up, then send `otp` (or create a token on the Security page).',
+      );
     }
     const { token, entity } = await this.tokens.create(user.id, input.name ?? 'api', req.ip, input.expiresIn);
     return {

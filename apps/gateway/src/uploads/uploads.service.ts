@@ -19,6 +19,7 @@ import type { Request } from 'express';
 import {
   AuditRepository,
   type ConfiguredKeyProvider,
+  type FileEntity,
   FileRepository,
   KEY_PROVIDER,
   StagingWriter,
@@ -192,10 +193,7 @@ export class UploadsService {
         `Accepted ${received.length} upload(s) but could not audit them: ${(error as Error).message}`,
       );
     }
-    this.events.filesCreated(
-      ownerId,
-      received.map((f) => ({ fileId: f.id, filename: f.filename, size: f.size })),
-    );
+    this.announce(ownerId, received);
     return received.map((f) => ({
       id: f.id,
       filename: f.filename,
@@ -203,6 +201,14 @@ export class UploadsService {
       status: 'queued',
       jobId: f.id,
     }));
+  }
+
+  /** `file:created` to every open dashboard of the owner, on every replica: files just accepted (queued). */
+  announce(ownerId: string, files: ReadonlyArray<Pick<FileEntity, 'id' | 'filename' | 'size'>>): void {
+    this.events.filesCreated(
+      ownerId,
+      files.map((f) => ({ fileId: f.id, filename: f.filename, size: f.size })),
+    );
   }
 
   /** One `encrypt-file` job per file (job id = file id, so a repeated enqueue is a no-op); 503 if Redis fails. */

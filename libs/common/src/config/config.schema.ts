@@ -131,6 +131,7 @@ export const envSchema = z
     REGISTER_MAX_PER_IP: int(1).default(10),
     REGISTER_THROTTLE_WINDOW: duration.default(60 * 60_000),
     API_TOKEN_MAX_LIFETIME: duration.optional(),
+    MFA_REQUIRED: bool.default(false),
     SHARE_MAX_EXPIRY: duration.default(30 * 86_400_000),
     SHARE_MAX_FAILURES_PER_LINK: int(1).default(10),
     SHARE_MAX_FAILURES_PER_IP: int(1).default(30),
@@ -278,6 +279,11 @@ export interface TessConfig {
   /** Longest API token lifetime; null: tokens may never expire. */
   apiTokens: { maxLifetimeMs: number | null };
   /**
+   * Two-factor sign-in; `required`: an account without a factor enrols one at its next sign-in, and
+   * cannot get an API token before.
+   */
+  mfa: { required: boolean };
+  /**
    * Share links: the longest expiry; wrong passwords per link and failures (wrong passwords and unknown
    * tokens) per client address within the window; `baseUrl` is PUBLIC_URL when set (links are otherwise
    * built from the owner's request).
@@ -379,6 +385,7 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
     },
     registerThrottle: { maxPerIp: env.REGISTER_MAX_PER_IP, windowMs: env.REGISTER_THROTTLE_WINDOW },
     apiTokens: { maxLifetimeMs: env.API_TOKEN_MAX_LIFETIME ?? null },
+    mfa: { required: env.MFA_REQUIRED },
     shares: {
       maxExpiryMs: env.SHARE_MAX_EXPIRY,
       maxFailuresPerLink: env.SHARE_MAX_FAILURES_PER_LINK,

@@ -40,6 +40,13 @@ describe('loadConfig', () => {
     expect(loadConfig({ MAX_FILE_SIZE: '1234' }).uploads.maxFileSize).toBe(1234);
   });
 
+  it('leaves two-factor sign-in optional unless MFA_REQUIRED is true, and refuses other spellings', () => {
+    expect(loadConfig({}).mfa.required).toBe(false);
+    expect(loadConfig({ MFA_REQUIRED: 'true' }).mfa.required).toBe(true);
+    expect(loadConfig({ MFA_REQUIRED: 'false' }).mfa.required).toBe(false);
+    expect(problems({ MFA_REQUIRED: 'always' })).toContain('MFA_REQUIRED');
+  });
+
   it('treats empty values as unset', () => {
     expect(loadConfig({ S3_ENDPOINT: '', PORT: '' }).http.port).toBe(3000);
   });

@@ -8,6 +8,7 @@ export {
   type StagingLayout,
   StagingReader,
   type StagingReaderOptions,
+  type StagingResumePoint,
   scanStaging,
 } from './staging.reader.js';
 export { StagingWriter, type StagingWriterOptions } from './staging.writer.js';

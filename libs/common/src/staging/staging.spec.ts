@@ -1,11 +1,11 @@
 import { createCipheriv, createHash, createHmac, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recoverLength, StagingReader } from './staging.reader.js';
+import { recoverLength, StagingReader, type StagingResumePoint, scanStaging } from './staging.reader.js';
 import { StagingWriter } from './staging.writer.js';
 import { StagingIntegrityError, type StagingIntegrityReason } from './staging-integrity.error.js';
 
@@ -326,5 +326,140 @@ describe('resuming an unsealed file (appends, crash recovery)', () => {
     const s = await stage(randomBytes(20), { seal: false });
     await truncate(s.path, 65 + 10);
     expect(await recoverLength(s.path)).toBe(0);
+  });
+});
+
+describe('resuming from a resume point (a tus PATCH costs its own bytes)', () => {
+  /** Appends `part` to an unsealed file, from `point` when given; returns the writer's new resume point. */
+  async function append(
+    s: { path: string; key: Buffer; fileId: string },
+    part: Buffer,
+    point?: StagingResumePoint | null,
+  ) {
+    const writer = StagingWriter.resume({
+      path: s.path,
+      fileId: s.fileId,
+      dataKey: s.key,
+      sealOnEnd: false,
+      resumeFrom: point ?? null,
+    });
+    await pipeline(Readable.from([part]), writer);
+    return writer.resumePoint!;
+  }
+
+  /** scanStaging on `path`, counting the reads it makes. */
+  async function scanCounting(path: string, point?: StagingResumePoint | null) {
+    const handle = await open(path, 'r');
+    let reads = 0;
+    const counting = new Proxy(handle, {
+      get(target, name) {
+        if (name === 'read') reads++;
+        const value = Reflect.get(target, name, target) as unknown;
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    try {
+      return { layout: await scanStaging(counting, point), reads };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  it('walks only from the point: two reads however many records are staged, and the same layout as a full walk', async () => {
+    const s = await stage(randomBytes(16 * 40 + 3), { seal: false });
+    let point = await append(s, randomBytes(16 * 10 + 5));
+    point = await append(s, randomBytes(7), point);
+    const full = await scanCounting(s.path);
+    const fromPoint = await scanCounting(s.path, point);
+    expect(full.layout.dataRecords).toBe(53);
+    expect(fromPoint.layout).toEqual({ ...full.layout, fromResumePoint: true });
+    expect(full.reads).toBeGreaterThan(53);
+    // The header and the last record's frame head.
+    expect(fromPoint.reads).toBe(2);
+    expect(point).toEqual({
+      dataRecords: full.layout.dataRecords,
+      dataLength: full.layout.dataLength,
+      dataEnd: full.layout.dataEnd,
+      lastRecordStart: full.layout.lastRecordStart,
+    });
+    expect(await recoverLength(s.path, point)).toBe(16 * 50 + 15);
+  });
+
+  it('recovers records written after the point and drops a torn one, exactly as a full walk does', async () => {
+    const parts = [randomBytes(30), randomBytes(21), randomBytes(40)];
+    const s = await stage(parts[0]!, { seal: false });
+    const point = await append(s, parts[1]!);
+    // A gateway that appended and synced the next chunk but died before keeping the new point, then a
+    // crash mid-record on top.
+    await append(s, parts[2]!, point);
+    const bytes = await readFile(s.path);
+    await writeFile(s.path, Buffer.concat([bytes, Buffer.from([0, 0, 0, 16, 0, 9, 9])]));
+    expect(await recoverLength(s.path)).toBe(91);
+    expect(await recoverLength(s.path, point)).toBe(91);
+
+    const tail = randomBytes(9);
+    const writer = StagingWriter.resume({
+      path: s.path,
+      fileId: s.fileId,
+      dataKey: s.key,
+      resumeFrom: point,
+    });
+    expect(await writer.ready()).toBe(91);
+    await pipeline(Readable.from([tail]), writer);
+    expect(await readAll(s.path, s.key, s.fileId)).toEqual(Buffer.concat([...parts, tail]));
+  });
+
+  it.each<[string, (p: StagingResumePoint) => StagingResumePoint]>([
+    ['ahead of the file', (p) => ({ ...p, dataEnd: p.dataEnd + 37, lastRecordStart: p.dataEnd })],
+    ['inside a record', (p) => ({ ...p, lastRecordStart: p.lastRecordStart! + 3 })],
+    ['with a wrong record count', (p) => ({ ...p, dataRecords: p.dataRecords + 1000 })],
+    [
+      'with no records but an end past the header',
+      (p) => ({ ...p, dataRecords: 0, dataLength: 0, lastRecordStart: null }),
+    ],
+    ['with non-numbers', (p) => ({ ...p, dataEnd: Number.NaN })],
+  ])('a point %s is ignored for the full walk, and appends stay right', async (_, spoil) => {
+    const parts = [randomBytes(45), randomBytes(20)];
+    const s = await stage(parts[0]!, { seal: false });
+    const point = spoil(await append(s, parts[1]!));
+    const { layout } = await scanCounting(s.path, point);
+    expect(layout.fromResumePoint).toBe(false);
+    expect(layout.dataLength).toBe(65);
+    const tail = randomBytes(3);
+    await pipeline(
+      Readable.from([tail]),
+      StagingWriter.resume({ path: s.path, fileId: s.fileId, dataKey: s.key, resumeFrom: point }),
+    );
+    expect(await readAll(s.path, s.key, s.fileId)).toEqual(Buffer.concat([...parts, tail]));
+  });
+
+  it('a point past a file cut back to an earlier record is ignored; the earlier point still fits', async () => {
+    const s = await stage(randomBytes(32), { seal: false });
+    const early = await append(s, randomBytes(16));
+    const late = await append(s, randomBytes(16), early);
+    await truncate(s.path, early.dataEnd);
+    expect(await recoverLength(s.path, late)).toBe(48);
+    expect(await recoverLength(s.path, early)).toBe(48);
+  });
+
+  it('a forged last record is refused with or without the point', async () => {
+    const s = await stage(randomBytes(20), { seal: false });
+    const point = await append(s, randomBytes(20));
+    const forged = await readFile(s.path);
+    forged[forged.length - 3]! ^= 1;
+    await writeFile(s.path, forged);
+    await expect(
+      pipeline(
+        Readable.from([Buffer.from('x')]),
+        StagingWriter.resume({ path: s.path, fileId: s.fileId, dataKey: s.key, resumeFrom: point }),
+      ),
+    ).rejects.toMatchObject({ reason: 'record-tag' });
+  });
+
+  it('has no resume point once sealed', async () => {
+    const s = await stage(randomBytes(20), { seal: false });
+    const writer = StagingWriter.resume({ path: s.path, fileId: s.fileId, dataKey: s.key });
+    await pipeline(Readable.from([randomBytes(4)]), writer);
+    expect(writer.resumePoint).toBeNull();
   });
 });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { releaseBuffer } from '../util/release-buffer.js';
-import { scanStaging } from './staging.reader.js';
+import { type StagingLayout, type StagingResumePoint, scanStaging } from './staging.reader.js';
 import {
   createStagingContext,
   DEFAULT_RECORD_SIZE,
@@ -11,7 +11,6 @@ import {
   RECORD_DATA,
   RECORD_HEAD_LENGTH,
   RECORD_SEAL,
-  RECORD_TAG_LENGTH,
   STAGING_HEADER_LENGTH,
   type StagingContext,
   sealPlaintext,
@@ -28,6 +27,17 @@ export interface StagingWriterOptions {
   recordSize?: number;
   /** Write the seal record when the stream ends (default true); false leaves the file open for appends. */
   sealOnEnd?: boolean;
+  /**
+   * fsync when the stream ends (default true). A tus PATCH passes false: its records need not survive an
+   * operating-system crash on their own, because the seal's fsync covers the whole file before the row is
+   * queued, and a resumed upload asks for the offset the file really holds.
+   */
+  syncOnEnd?: boolean;
+  /**
+   * resume only: where the previous writer left the file (its `resumePoint`), so opening checks the last
+   * record there instead of walking every record; checked against the file, the whole walk when it does not fit.
+   */
+  resumeFrom?: StagingResumePoint | null;
 }
 
 interface Position {
@@ -36,6 +46,8 @@ interface Position {
   offset: number;
   index: number;
   length: number;
+  /** Offset of the last data record written, null before the first. */
+  lastRecordStart: number | null;
 }
 
 /**
@@ -52,6 +64,7 @@ export class StagingWriter extends Writable {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private recordSize: number;
+  private sealed = false;
 
   private constructor(
     private readonly options: StagingWriterOptions,
@@ -73,6 +86,21 @@ export class StagingWriter extends Writable {
   /** Plaintext bytes in the file and in this writer's buffer. */
   get plaintextBytes(): number {
     return (this.position?.length ?? 0) + this.pendingBytes;
+  }
+
+  /**
+   * Where the data records end (the next resume's `resumeFrom`): meaningful once the stream has finished,
+   * when nothing is buffered any more.
+   */
+  get resumePoint(): StagingResumePoint | null {
+    const position = this.position;
+    if (!position || this.sealed) return null;
+    return {
+      dataRecords: position.index,
+      dataLength: position.length,
+      dataEnd: position.offset,
+      lastRecordStart: position.lastRecordStart,
+    };
   }
 
   /** Resolves once the file is open (with the recovered length when resuming). */
@@ -113,49 +141,65 @@ export class StagingWriter extends Writable {
         await handle.close();
         throw error;
       }
-      return { ctx, handle, offset: STAGING_HEADER_LENGTH, index: 0, length: 0 };
+      return { ctx, handle, offset: STAGING_HEADER_LENGTH, index: 0, length: 0, lastRecordStart: null };
     }
     const handle = await open(this.options.path, 'r+');
     try {
       const header = Buffer.alloc(STAGING_HEADER_LENGTH);
       await handle.read(header, 0, header.length, 0);
       const ctx = openStagingContext(header, dataKey, this.options.fileId);
-      const layout = await scanStaging(handle);
-      if (layout.sealOffset !== null) {
-        throw new StagingIntegrityError('sealed', 'the staging file is sealed; nothing can be appended');
-      }
-      if (layout.dataRecords > 0)
-        await this.verifyLastRecord(handle, ctx, layout.dataRecords - 1, layout.dataEnd);
+      const layout = await this.recover(handle, ctx);
       // A crash mid-write leaves at most one incomplete record: drop it.
       if (layout.tornBytes > 0) await handle.truncate(layout.dataEnd);
       this.recordSize = ctx.recordSize;
-      return { ctx, handle, offset: layout.dataEnd, index: layout.dataRecords, length: layout.dataLength };
+      return {
+        ctx,
+        handle,
+        offset: layout.dataEnd,
+        index: layout.dataRecords,
+        length: layout.dataLength,
+        lastRecordStart: layout.lastRecordStart,
+      };
     } catch (error) {
       await handle.close();
       throw error;
     }
   }
 
+  /**
+   * The layout to append to: walked from the resume point when one fits (else from the first record), and
+   * its last record authenticated. A resume point whose record does not authenticate is dropped for the
+   * whole walk, so a wrong hint can cost time but never change what is recovered.
+   */
+  private async recover(handle: FileHandle, ctx: StagingContext): Promise<StagingLayout> {
+    let layout = await scanStaging(handle, this.options.resumeFrom);
+    if (layout.sealOffset !== null) {
+      throw new StagingIntegrityError('sealed', 'the staging file is sealed; nothing can be appended');
+    }
+    try {
+      await this.verifyLastRecord(handle, ctx, layout);
+    } catch (error) {
+      if (!layout.fromResumePoint) throw error;
+      layout = await scanStaging(handle);
+      await this.verifyLastRecord(handle, ctx, layout);
+    }
+    return layout;
+  }
+
   /** The record before the append point must be authentic, or appending would extend a forged file. */
   private async verifyLastRecord(
     handle: FileHandle,
     ctx: StagingContext,
-    index: number,
-    end: number,
+    layout: StagingLayout,
   ): Promise<void> {
-    let start = STAGING_HEADER_LENGTH;
-    // Walk to the last record's start (frames are variable-length).
-    for (let i = 0; i < index; i++) {
-      const head = Buffer.alloc(RECORD_HEAD_LENGTH);
-      await handle.read(head, 0, RECORD_HEAD_LENGTH, start);
-      start += RECORD_HEAD_LENGTH + head.readUInt32BE(0) + RECORD_TAG_LENGTH;
-    }
-    const frame = Buffer.alloc(end - start);
+    const start = layout.lastRecordStart;
+    if (layout.dataRecords === 0 || start === null) return;
+    const frame = Buffer.alloc(layout.dataEnd - start);
     await handle.read(frame, 0, frame.length, start);
     const head = frame.subarray(0, RECORD_HEAD_LENGTH);
     const plaintext = openRecord(
       ctx,
-      index,
+      layout.dataRecords - 1,
       head,
       frame.subarray(RECORD_HEAD_LENGTH),
       Buffer.alloc(head.readUInt32BE(0)),
@@ -226,7 +270,7 @@ export class StagingWriter extends Writable {
     if (this.options.sealOnEnd ?? true) {
       await this.append(RECORD_SEAL, [sealPlaintext(position.length)], 0);
     }
-    await position.handle.sync();
+    if (this.options.syncOnEnd ?? true) await position.handle.sync();
   }
 
   private async append(
@@ -244,6 +288,8 @@ export class StagingWriter extends Writable {
     }
     // The frame's ciphertext is ours alone and written: free it now, not at V8's next full GC.
     for (const buffer of frame) releaseBuffer(buffer);
+    if (kind === RECORD_DATA) position.lastRecordStart = position.offset;
+    else this.sealed = true;
     position.offset += bytes;
     position.index += 1;
     position.length += plaintext;

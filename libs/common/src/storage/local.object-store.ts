@@ -3,6 +3,7 @@ import { constants } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
+import { releaseBuffer } from '../util/release-buffer.js';
 import {
   InvalidObjectKeyError,
   ObjectNotFoundError,
@@ -87,7 +88,17 @@ export class LocalObjectStore implements ObjectStore {
       let batchBytes = 0;
       const flush = async (): Promise<void> => {
         if (batchBytes === 0 || !handle) return;
-        await handle.writev(batch);
+        // writev may write fewer bytes than asked (a disk filling up answers short before ENOSPC): write
+        // the rest, so a short write can never become a short object.
+        let done = (await handle.writev(batch)).bytesWritten;
+        while (done < batchBytes) {
+          const rest = Buffer.concat(batch).subarray(done);
+          const { bytesWritten } = await handle.write(rest, 0, rest.length);
+          if (bytesWritten === 0)
+            throw new Error(`no progress writing ${temp} (${done} of ${batchBytes} bytes)`);
+          done += bytesWritten;
+        }
+        if (options.releaseChunks) for (const chunk of batch) releaseBuffer(chunk);
         written += batchBytes;
         batch = [];
         batchBytes = 0;

@@ -88,6 +88,32 @@ export function describeObjectStoreContract(name: string, store: () => ObjectSto
       expect([...progress].sort((a, b) => a - b)).toEqual(progress);
     });
 
+    it('with releaseChunks, frees each whole chunk once it is stored, and stores the same bytes', async () => {
+      // Chunks of odd sizes, each its own ArrayBuffer (as cipher output is), across part boundaries.
+      const data = randomBytes(2 * PART + 7);
+      const chunks: Buffer[] = [];
+      for (let offset = 0, i = 0; offset < data.length; i++) {
+        const size = ODD_CHUNKS[i % ODD_CHUNKS.length]!;
+        const chunk = Buffer.alloc(Math.min(size, data.length - offset));
+        data.copy(chunk, 0, offset);
+        chunks.push(chunk);
+        offset += size;
+      }
+      const kept = chunks.map((chunk) => Buffer.from(chunk));
+      const key = newKey();
+      await store().put(key, Readable.from(kept, { objectMode: true }));
+      // Without the option the producer's chunks are left alone.
+      expect(kept.every((chunk, i) => chunk.equals(chunks[i]!))).toBe(true);
+      const released = newKey();
+      const stat = await store().put(released, Readable.from(chunks, { objectMode: true }), {
+        releaseChunks: true,
+      });
+      expect(stat).toEqual({ size: data.length });
+      expect(sha256(await readAll(await store().getRange(released, 0)))).toBe(sha256(data));
+      // Every chunk is freed, also those split between two parts.
+      expect(chunks.filter((chunk) => chunk.byteLength > 0)).toEqual([]);
+    });
+
     it('serves ranges with an inclusive end, across part boundaries, clamped at the last byte', async () => {
       const data = randomBytes(3 * PART + 3);
       const key = newKey();

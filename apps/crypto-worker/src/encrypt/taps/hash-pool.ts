@@ -40,23 +40,31 @@ const THREAD_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 const hashes = new Map();
+// Per session: the shared buffers it was sent once, by slot; later chunks name only the slot.
+const buffers = new Map();
 parentPort.on('message', (m) => {
   try {
     if (m.op === 'begin') {
       hashes.set(m.id, createHash(m.algorithm));
+      buffers.set(m.id, []);
     } else if (m.op === 'data') {
       const hash = hashes.get(m.id);
-      if (hash) hash.update(new Uint8Array(m.buffer, m.offset, m.length));
+      const known = buffers.get(m.id);
+      if (m.buffer && known) known[m.slot] = m.buffer;
+      if (hash && known) hash.update(new Uint8Array(known[m.slot], m.offset, m.length));
       parentPort.postMessage({ op: 'ack', id: m.id });
     } else if (m.op === 'end') {
       const hash = hashes.get(m.id);
       hashes.delete(m.id);
+      buffers.delete(m.id);
       parentPort.postMessage({ op: 'digest', id: m.id, hex: hash ? hash.digest('hex') : null });
     } else if (m.op === 'abort') {
       hashes.delete(m.id);
+      buffers.delete(m.id);
     }
   } catch (error) {
     hashes.delete(m.id);
+    buffers.delete(m.id);
     parentPort.postMessage({ op: 'error', id: m.id, message: String((error && error.message) || error) });
   }
 });
@@ -73,6 +81,12 @@ interface Lane {
   readonly acks: Array<() => void>;
   digest?: (hex: string) => void;
   fail: (error: Error) => void;
+  /**
+   * The shared buffers this lane's thread already holds, by slot. A pass cycles through a few read buffers,
+   * so each is posted once and later chunks name only its slot (cloning a SharedArrayBuffer handle into
+   * another isolate for every chunk showed as the main thread's largest cost after the cipher).
+   */
+  readonly slots: Map<SharedArrayBuffer, number>;
 }
 
 class HashThread {
@@ -167,12 +181,20 @@ export class HashPool implements OnApplicationShutdown {
           waiting -= 1;
           if (waiting === 0) release();
         };
+        const shared = chunk.buffer;
         for (const { thread, lane, id } of lanes) {
           lane.acks.push(ack);
+          let slot = lane.slots.get(shared);
+          const first = slot === undefined;
+          if (slot === undefined) {
+            slot = lane.slots.size;
+            lane.slots.set(shared, slot);
+          }
           thread.worker.postMessage({
             op: 'data',
             id,
-            buffer: chunk.buffer,
+            slot,
+            buffer: first ? shared : undefined,
             offset: chunk.byteOffset,
             length: chunk.length,
           });
@@ -224,7 +246,7 @@ export class HashPool implements OnApplicationShutdown {
   ): { thread: HashThread; lane: Lane; id: number } {
     const thread = this.thread((session + index) % this.threads.length);
     const id = this.nextLane++;
-    const lane: Lane = { acks: [], fail: () => undefined };
+    const lane: Lane = { acks: [], fail: () => undefined, slots: new Map() };
     thread.attach(id, lane);
     thread.worker.postMessage({ op: 'begin', id, algorithm });
     return { thread, lane, id };

@@ -84,6 +84,7 @@ function fillRow(tr, file) {
   fillTime(field(tr, 'stored'), file.storedAt);
   field(tr, 'stored-line').hidden = !file.storedAt;
   fillHash(tr, 'sha256', file.sha256);
+  field(tr, 'client-verified').hidden = !(stored && file.clientVerified === true);
   fillHash(tr, 'sha1', file.sha1);
   for (const button of tr.querySelectorAll('[data-action="copy"]')) {
     button.setAttribute(

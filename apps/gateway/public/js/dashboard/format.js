@@ -50,3 +50,13 @@ export function formatAgo(iso) {
 export function duplicateText(twin) {
   return `Identical to ${twin.filename}, uploaded ${formatAgo(twin.createdAt)}`;
 }
+
+/** "8 s", "3 min 20 s", "1 h 5 min": a time left, rounded up to what a reader needs. */
+export function formatDuration(seconds) {
+  if (!Number.isFinite(seconds) || seconds < 0) return '';
+  const s = Math.ceil(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}`;
+  const minutes = Math.round((s % 3600) / 60);
+  return `${Math.floor(s / 3600)} h${minutes ? ` ${minutes} min` : ''}`;
+}

@@ -8,6 +8,10 @@ export const csrfToken = document.querySelector('meta[name="csrf-token"]')?.getA
 export const maxFileSize = Number(root.dataset.maxFileSize);
 export const maxFileSizeLabel = root.dataset.maxFileSizeLabel ?? '';
 export const pageSize = Number(root.dataset.pageSize) || 25;
+/** TUS_CHUNK_SIZE: the bytes of one resumable-upload PATCH. */
+export const tusChunkSize = Number(root.dataset.tusChunkSize) || 8 * 1024 * 1024;
+/** The signed-in user's id: part of an upload's fingerprint, so another account never resumes it. */
+export const userId = root.dataset.userId ?? '';
 /** SHARE_MAX_EXPIRY in milliseconds: the share dialog offers no longer expiry. */
 export const shareMaxExpiryMs = Number(root.dataset.shareMaxExpiryMs) || 30 * 86_400_000;
 

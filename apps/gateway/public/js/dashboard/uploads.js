@@ -1,17 +1,20 @@
-// Uploads: the drop zone and picker, the client-side size check, a small queue of XHR uploads (their
-// transfer progress) and one card per file whose second bar follows the worker's job.
+// Uploads: the drop zone and picker, the client-side size check, a small queue of resumable uploads
+// (tus-upload.js: their transfer progress, speed and time left, pause, resume, cancel) and one card per
+// file whose second bar follows the worker's job.
 import { api, errorMessage, parseJson } from './api-client.js';
 import { onRowFilled, refreshRow, setRowStatus, upsertRow } from './file-table.js';
-import { duplicateText, formatBytes, shortHash } from './format.js';
-import { announce, csrfToken, dom, field, maxFileSize, maxFileSizeLabel, setText } from './page.js';
+import { duplicateText, formatBytes, formatDuration, shortHash } from './format.js';
+import { announce, dom, field, maxFileSize, maxFileSizeLabel, setText } from './page.js';
 import { isSignedOut, onSignedOut, SIGNED_OUT_MESSAGE } from './session.js';
 import { groupedToast } from './toasts.js';
+import { bodyOf, createTusUpload, statusOf } from './tus-upload.js';
 import { view } from './view.js';
 
 const FINAL = new Set(['stored', 'failed', 'rejected', 'cancelled']);
 const STATE_ICON = {
   waiting: 'bi-hourglass',
   uploading: 'bi-cloud-arrow-up',
+  paused: 'bi-pause-circle',
   processing: 'bi-gear',
   stored: 'bi-check-circle-fill',
   failed: 'bi-x-circle-fill',
@@ -27,6 +30,8 @@ const STAGE_TEXT = {
 };
 /** Parallel transfers; the rest wait their turn in the queue. */
 const CONCURRENCY = 3;
+/** The window (ms) the upload speed is measured over. */
+const RATE_WINDOW_MS = 5000;
 
 const queue = [];
 /** The uploads the server accepted, by file id: the ones job events and reconciling apply to. */
@@ -46,6 +51,9 @@ function setState(up, state, label) {
   field(up.card, 'icon').className = `bi upload-card-icon ${STATE_ICON[state]}`;
   const final = isFinal(up);
   up.card.querySelector('[data-action="cancel"]').hidden = final || state === 'processing';
+  up.card.querySelector('[data-action="pause"]').hidden = state !== 'uploading';
+  up.card.querySelector('[data-action="resume"]').hidden = state !== 'paused';
+  if (state !== 'uploading') setText(up.card, 'rate', '');
   up.card.querySelector('[data-action="dismiss"]').hidden = !final;
   dom.clearFinished.disabled = !uploadsList().some(isFinal);
 }
@@ -79,6 +87,8 @@ function setName(up, name) {
   field(up.card, 'name').title = name;
   up.card.setAttribute('aria-label', `Upload of ${name}`);
   up.card.querySelector('[data-action="cancel"]').setAttribute('aria-label', `Cancel the upload of ${name}`);
+  up.card.querySelector('[data-action="pause"]').setAttribute('aria-label', `Pause the upload of ${name}`);
+  up.card.querySelector('[data-action="resume"]').setAttribute('aria-label', `Resume the upload of ${name}`);
   up.card.querySelector('[data-action="dismiss"]').setAttribute('aria-label', `Dismiss ${name}`);
 }
 
@@ -93,12 +103,15 @@ function createUpload(file) {
     folderId: view.folderId,
     state: 'waiting',
     fileId: null,
-    xhr: null,
+    tus: null,
+    slot: false,
     processPercent: 0,
     lastEvent: 0,
   };
   setName(up, file.name);
   card.querySelector('[data-action="cancel"]').addEventListener('click', () => cancelUpload(up));
+  card.querySelector('[data-action="pause"]').addEventListener('click', () => pauseUpload(up));
+  card.querySelector('[data-action="resume"]').addEventListener('click', () => resumeUpload(up));
   card.querySelector('[data-action="dismiss"]').addEventListener('click', () => dismissUpload(up));
   dom.uploadList.append(item);
   dom.uploads.hidden = false;
@@ -114,17 +127,85 @@ function dismissUpload(up) {
   (next?.querySelector('button:not([hidden])') ?? dom.dropZone).focus();
 }
 
+/** A transfer slot of the queue: taken while an upload sends, given back when it ends or pauses. */
+function takeSlot(up) {
+  if (up.slot) return;
+  up.slot = true;
+  active++;
+}
+
+function releaseSlot(up) {
+  if (!up.slot) return;
+  up.slot = false;
+  active--;
+  pump();
+}
+
 function cancelUpload(up) {
   if (isFinal(up)) return;
   const index = queue.indexOf(up);
   if (index >= 0) queue.splice(index, 1);
   up.cancelled = true;
-  up.xhr?.abort();
+  releaseSlot(up);
   setBar(up, 'transfer', 0, 'cancelled', 'bg-secondary');
   setBar(up, 'process', 0, '—');
   setState(up, 'cancelled', 'Cancelled');
-  setMessage(up, 'Cancelled; nothing was stored.');
-  announce(`Upload of ${up.name} cancelled.`);
+  if (!up.tus) {
+    setMessage(up, 'Cancelled; nothing was stored.');
+    announce(`Upload of ${up.name} cancelled.`);
+    return;
+  }
+  setMessage(up, 'Cancelling…');
+  // tus termination: DELETE removes what the server received, its row and its key.
+  up.tus.cancel().then(
+    () => {
+      setMessage(up, 'Cancelled; nothing was stored.');
+      announce(`Upload of ${up.name} cancelled.`);
+    },
+    (error) => {
+      const status = statusOf(error);
+      setMessage(
+        up,
+        status === 404
+          ? 'Cancelled; nothing was stored.'
+          : `Could not cancel on the server: ${errorMessage(status, parseJson(bodyOf(error)))} Unfinished uploads are removed when they expire.`,
+        status === 404 ? 'text-body-secondary' : 'text-danger',
+      );
+    },
+  );
+}
+
+function pauseUpload(up) {
+  if (up.state !== 'uploading' || !up.tus) return;
+  up.paused = true;
+  void up.tus.pause();
+  releaseSlot(up);
+  setState(up, 'paused', 'Paused');
+  setText(up.card, 'transfer-text', `paused at ${formatBytes(up.sent ?? 0)} of ${formatBytes(up.file.size)}`);
+  up.card.querySelector('[data-action="resume"]').focus();
+  announce(`Upload of ${up.name} paused.`);
+}
+
+function resumeUpload(up) {
+  if (up.state !== 'paused' || !up.tus) return;
+  up.paused = false;
+  takeSlot(up);
+  up.samples = [];
+  setState(up, 'uploading', 'Uploading');
+  up.card.querySelector('[data-action="pause"]').focus();
+  up.tus.resume();
+}
+
+/** Speed over the last few seconds and the time left at that speed, next to the transfer bar. */
+function showRate(up, sent) {
+  const now = Date.now();
+  up.samples = (up.samples ?? []).filter((s) => now - s.at <= RATE_WINDOW_MS);
+  up.samples.push({ at: now, sent });
+  const first = up.samples[0];
+  const seconds = (now - first.at) / 1000;
+  if (seconds < 0.5 || sent <= first.sent) return;
+  const rate = (sent - first.sent) / seconds;
+  setText(up.card, 'rate', `${formatBytes(rate)}/s · ${formatDuration((up.file.size - sent) / rate)} left`);
 }
 
 function addFiles(fileList) {
@@ -159,74 +240,82 @@ function addFiles(fileList) {
 
 function pump() {
   while (active < CONCURRENCY && queue.length) {
-    active++;
-    send(queue.shift());
+    const up = queue.shift();
+    takeSlot(up);
+    send(up);
   }
+}
+
+/** A tus-js-client error in words: the server's JSON message (413, 415, quota, ...) or what went wrong. */
+function tusErrorMessage(error) {
+  const status = statusOf(error);
+  if (status) return errorMessage(status, parseJson(bodyOf(error)));
+  return 'The upload did not reach the server (network error), even after several tries. Pick the file again to resume it.';
 }
 
 function send(up) {
-  const xhr = new XMLHttpRequest();
-  up.xhr = xhr;
   const total = up.file.size;
-  xhr.open('POST', '/api/v1/uploads');
-  xhr.setRequestHeader('X-CSRF-Token', csrfToken);
-  xhr.setRequestHeader('Accept', 'application/json');
-  xhr.upload.addEventListener('progress', (event) => {
-    if (!event.lengthComputable || up.cancelled) return;
-    const done = Math.min(total, Math.round((event.loaded / event.total) * total));
-    setBar(
-      up,
-      'transfer',
-      (event.loaded / event.total) * 100,
-      `${formatBytes(done)} of ${formatBytes(total)}`,
-    );
-  });
-  xhr.upload.addEventListener('load', () => {
-    if (up.cancelled) return;
-    setBar(up, 'transfer', 100, 'sent');
-    setBar(up, 'process', 0, 'waiting for the server');
-  });
-  xhr.addEventListener('load', () => onResponse(up, xhr));
-  xhr.addEventListener('error', () => {
-    if (!up.cancelled) failUpload(up, 'The upload did not reach the server (network error). Try again.');
-  });
-  xhr.addEventListener('loadend', () => {
-    up.xhr = null;
-    active--;
-    pump();
-  });
-  const form = new FormData();
-  // Into the folder on screen when the upload started.
-  if (up.folderId) form.append('folderId', up.folderId);
-  form.append('file', up.file, up.file.name);
   setState(up, 'uploading', 'Uploading');
   setBar(up, 'transfer', 0, `0 B of ${formatBytes(total)}`);
-  xhr.send(form);
+  up.tus = createTusUpload(up.file, {
+    // Into the folder on screen when the upload started.
+    folderId: up.folderId,
+    onResuming: (offset) => {
+      if (up.cancelled || offset <= 0) return;
+      setMessage(up, `Resuming from ${formatBytes(offset)}: the server already has that much of this file.`);
+      setBar(
+        up,
+        'transfer',
+        (offset / Math.max(total, 1)) * 100,
+        `${formatBytes(offset)} of ${formatBytes(total)}`,
+      );
+    },
+    onProgress: (sent) => {
+      if (up.cancelled || up.paused) return;
+      up.sent = sent;
+      setBar(
+        up,
+        'transfer',
+        total ? (sent / total) * 100 : 100,
+        `${formatBytes(sent)} of ${formatBytes(total)}`,
+      );
+      showRate(up, sent);
+    },
+    onWaitingForHash: () => {
+      if (!up.cancelled) setText(up.card, 'rate', 'finishing the SHA-256 of your copy…');
+    },
+    onHashFailed: (message) => {
+      up.hashFailed = message;
+    },
+    onSuccess: (fileId) => {
+      releaseSlot(up);
+      if (up.cancelled) return;
+      onAccepted(up, fileId);
+    },
+    onError: (error) => {
+      releaseSlot(up);
+      if (!up.cancelled) failUpload(up, tusErrorMessage(error));
+    },
+  });
+  up.tus.start().catch((error) => {
+    releaseSlot(up);
+    failUpload(up, error.message);
+  });
 }
 
-function onResponse(up, xhr) {
-  if (up.cancelled) return;
-  const body = parseJson(xhr.responseText);
-  const accepted = xhr.status === 202 ? body?.files?.[0] : null;
-  if (!accepted) {
-    failUpload(
-      up,
-      xhr.status === 202 ? 'The server sent an unexpected answer.' : errorMessage(xhr.status, body),
-    );
-    return;
-  }
-  up.fileId = accepted.id;
-  if (accepted.filename) setName(up, accepted.filename);
+function onAccepted(up, fileId) {
+  up.fileId = fileId;
   up.lastEvent = Date.now();
-  byFileId.set(accepted.id, up);
-  up.card.dataset.fileId = accepted.id;
+  byFileId.set(fileId, up);
+  up.card.dataset.fileId = fileId;
   setBar(up, 'transfer', 100, 'done', 'bg-success');
   setState(up, 'processing', 'Processing');
   setBar(up, 'process', 0, STAGE_TEXT.queued);
+  setMessage(up, '');
   announce(`${up.name} uploaded; it is being hashed and encrypted.`);
-  void refreshRow(accepted.id, true);
-  const buffered = early.get(accepted.id);
-  early.delete(accepted.id);
+  void refreshRow(fileId, true);
+  const buffered = early.get(fileId);
+  early.delete(fileId);
   if (buffered?.completed) completeUpload(up, buffered.completed);
   else if (buffered?.failed) failProcessing(up, buffered.failed.error);
   else if (buffered?.progress) applyProgress(up, buffered.progress);
@@ -273,8 +362,7 @@ export function completeUpload(up, result) {
   up.processPercent = 100;
   setBar(up, 'process', 100, 'stored', 'bg-success');
   setState(up, 'stored', 'Stored');
-  setMessage(up, result.sha256 ? `SHA-256 ${shortHash(result.sha256)}` : 'Stored.', 'text-success');
-  if (result.sha256) field(up.card, 'message').title = result.sha256;
+  showStored(up, result);
   groupedToast('success', 'stored', up.name, (n, names, list) =>
     n === 1
       ? { title: 'Stored', text: `${up.name} is encrypted and stored.` }
@@ -283,12 +371,35 @@ export function completeUpload(up, result) {
   announce(`${up.name} is stored.`);
 }
 
+/** The stored card's line: the SHA-256, and whether it is the one this browser computed of your copy. */
+function showStored(up, file) {
+  const verified = file.clientVerified === true;
+  const text = file.sha256
+    ? `SHA-256 ${shortHash(file.sha256)}${verified ? ' · matches the file on your computer' : ''}`
+    : 'Stored.';
+  setMessage(
+    up,
+    up.hashFailed && !verified ? `${text} (not checked against your copy: ${up.hashFailed})` : text,
+    'text-success',
+  );
+  if (file.sha256) field(up.card, 'message').title = file.sha256;
+}
+
+/** A worker's failure reason as a card says it (the server's words stay in the tooltip). */
+function failureText(error) {
+  if (/^client-hash-mismatch:/.test(error ?? '')) {
+    return 'The file that arrived is not the one on your computer (their SHA-256 differ), so nothing was stored. Upload it again.';
+  }
+  return error || 'Processing failed.';
+}
+
 export function failProcessing(up, error) {
   if (isFinal(up)) return;
   setBar(up, 'process', up.processPercent, 'failed', 'bg-danger');
   setState(up, 'failed', 'Failed');
-  const message = error || 'Processing failed.';
+  const message = failureText(error);
   setMessage(up, message, 'text-danger');
+  field(up.card, 'message').title = error ?? '';
   groupedToast('error', 'processing-failed', up.name, (n, names, list) =>
     n === 1
       ? { title: 'Processing failed', text: `${up.name}: ${message}` }
@@ -336,12 +447,25 @@ export function initUploads() {
   onRowFilled((file) => {
     const up = byFileId.get(file.id);
     if (!up) return;
+    // The name the server stored (path parts and control characters removed), as the list shows it.
+    if (file.filename && file.filename !== up.name) setName(up, file.filename);
+    if (up.state === 'stored' && file.status === 'stored') showStored(up, file);
     const note = field(up.card, 'duplicate');
     note.hidden = !file.duplicateOf;
     note.textContent = file.duplicateOf ? `${duplicateText(file.duplicateOf)}.` : '';
   });
   // Signed out: the uploads still waiting for their turn would only meet a 401.
   onSignedOut(() => {
+    // Those under way stop too; the server keeps what it has, so picking the file again after signing in
+    // resumes it.
+    for (const up of allUploads) {
+      if (up.state !== 'uploading' && up.state !== 'paused') continue;
+      void up.tus?.pause();
+      releaseSlot(up);
+      setBar(up, 'transfer', ((up.sent ?? 0) / Math.max(up.file.size, 1)) * 100, 'stopped', 'bg-secondary');
+      setState(up, 'failed', 'Stopped');
+      setMessage(up, `${SIGNED_OUT_MESSAGE} Pick the file again then: it resumes.`, 'text-danger');
+    }
     for (const up of queue.splice(0)) {
       up.cancelled = true;
       setBar(up, 'transfer', 0, 'not sent', 'bg-secondary');
@@ -352,7 +476,7 @@ export function initUploads() {
   });
 
   window.addEventListener('beforeunload', (event) => {
-    if (uploadsList().some((up) => up.state === 'uploading' || up.state === 'waiting')) {
+    if (uploadsList().some((up) => ['uploading', 'waiting', 'paused'].includes(up.state))) {
       event.preventDefault();
       event.returnValue = '';
     }

@@ -78,3 +78,20 @@ export function parseChecksum(
   }
   return { algorithm: algorithm as TusChecksumAlgorithm, digest: Buffer.from(value, 'base64') };
 }
+
+/**
+ * `Tess-Upload-Sha256` (a TESS header, not tus): the SHA-256 of the whole file, in hex, declared on a PATCH
+ * by a client that learns it only while uploading (the dashboard). Absent: null; malformed: 400.
+ */
+export const SHA256_HEADER = 'Tess-Upload-Sha256';
+
+export function parseDeclaredSha256(header: string | undefined): string | null {
+  if (header === undefined) return null;
+  const value = header.trim().toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(value)) {
+    throw new BadRequestException(
+      `${SHA256_HEADER} must be 64 hexadecimal characters (the SHA-256 of the whole file).`,
+    );
+  }
+  return value;
+}

@@ -24,7 +24,9 @@ import { TusService, type TusUploadState } from './tus.service.js';
 import {
   parseByteCount,
   parseChecksum,
+  parseDeclaredSha256,
   parseMetadata,
+  SHA256_HEADER,
   TUS_CHECKSUM_ALGORITHMS,
   TUS_CONTENT_TYPE,
   TUS_EXTENSIONS,
@@ -161,15 +163,27 @@ export class TusController {
     required: false,
     description: '"<sha1|sha256|md5> <base64 digest>" of this chunk',
   })
+  @ApiHeader({
+    name: SHA256_HEADER,
+    required: false,
+    description:
+      'Hex SHA-256 of the whole file, for a client that knows it only while uploading; at the latest on the PATCH that completes the upload. Recorded before the chunk, checked by the worker like Upload-Metadata sha256; the same value again is accepted, another one 409',
+  })
   @ApiOperation({
     summary: 'Append a chunk (Content-Type: application/offset+octet-stream); 204 + Upload-Offset',
     operationId: 'tusPatch',
   })
   @ApiResponse({ status: 204, description: 'Upload-Offset: the new offset' })
   @ApiErrors(
-    [400, 'Malformed Upload-Offset or Upload-Checksum, or an unsupported checksum algorithm'],
+    [
+      400,
+      `Malformed Upload-Offset, Upload-Checksum or ${SHA256_HEADER}, or an unsupported checksum algorithm`,
+    ],
     [404, 'No such upload (or not yours)'],
-    [409, 'Upload-Offset is not the current offset'],
+    [
+      409,
+      `Upload-Offset is not the current offset, or a ${SHA256_HEADER} that differs from the declared one or comes after the last byte`,
+    ],
     [410, 'The upload expired and was removed'],
     [413, 'The chunk goes past Upload-Length'],
     [415, 'Content-Type is not application/offset+octet-stream'],
@@ -184,7 +198,8 @@ export class TusController {
     }
     const offset = parseByteCount(req.headers['upload-offset'] as string | undefined, 'Upload-Offset');
     const checksum = parseChecksum(req.headers['upload-checksum'] as string | undefined);
-    const state = await this.tus.patch(req.user!.id, id, { offset, body: req, checksum, ip: req.ip });
+    const sha256 = parseDeclaredSha256(req.headers['tess-upload-sha256'] as string | undefined);
+    const state = await this.tus.patch(req.user!.id, id, { offset, body: req, checksum, sha256, ip: req.ip });
     describe(res, state);
     res.status(204).end();
   }

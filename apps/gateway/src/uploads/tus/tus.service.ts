@@ -43,6 +43,7 @@ import {
   writeError,
 } from '../uploads.service.js';
 import { formatMetadata, type TusChecksumAlgorithm } from './tus-headers.js';
+import { UploadLayouts } from './upload-layout.js';
 import { type HeldLock, UploadLocks } from './upload-lock.js';
 
 /** A PATCH that sends nothing for this long is cut off, so a dead connection does not hold the lock. */
@@ -68,6 +69,8 @@ export interface TusPatch {
   offset: number;
   body: Readable;
   checksum: { algorithm: TusChecksumAlgorithm; digest: Buffer } | null;
+  /** `Tess-Upload-Sha256`: the SHA-256 of the whole file, declared on a PATCH (lowercase hex). */
+  sha256?: string | null;
   ip?: string;
 }
 
@@ -98,6 +101,7 @@ class ChecksumMismatch extends HttpException {
 export class TusService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(TusService.name);
   private readonly locks: UploadLocks;
+  private readonly layouts: UploadLayouts;
   private timer?: NodeJS.Timeout;
 
   constructor(
@@ -110,6 +114,7 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(REDIS) redis: Redis,
   ) {
     this.locks = new UploadLocks(redis, `${config.redis.prefix}:tus-lock`);
+    this.layouts = new UploadLayouts(redis, `${config.redis.prefix}:tus-layout`);
   }
 
   onApplicationBootstrap(): void {
@@ -217,6 +222,8 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
     if (row.status !== 'receiving') {
       // A repeated final PATCH (its answer was lost): the upload is complete; make sure its job exists.
       if (input.offset !== row.size) throw this.offsetConflict(input.offset, row.size);
+      // The same declaration again is that repeat; any other comes after the worker may have read the row.
+      if (input.sha256 && input.sha256 !== row.clientSha256) throw lateSha256();
       await drainEmpty(input.body);
       if (row.status === 'queued') await this.uploads.enqueue(ownerId, [{ id }]);
       return this.stateOf(row, row.size);
@@ -224,7 +231,9 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
     const lock = await this.lockOrBusy(id);
     let offset: number;
     try {
-      offset = await this.append(row, input, lock);
+      const declare = input.sha256 ? this.declareSha256(row, input.sha256) : null;
+      offset = await this.append(row, input, lock, declare);
+      if (input.sha256) row = { ...row, clientSha256: input.sha256 } as FileEntity;
       if (offset === row.size) {
         await this.seal(row);
         row = await this.finish(row, input.ip);
@@ -267,6 +276,28 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
     return removed;
   }
 
+  /**
+   * Records a SHA-256 declared on a PATCH (the dashboard's, known only once it has read the whole file),
+   * under the upload's lock and before the chunk is appended: the PATCH that completes the upload cannot
+   * queue the row without it. A repeat of the recorded value is a no-op (a retried PATCH); a different one
+   * is refused, as is any on a complete upload (above).
+   */
+  private declareSha256(row: FileEntity, sha256: string): () => Promise<void> {
+    return async () => {
+      if (row.clientSha256 === sha256) return;
+      if (row.clientSha256) {
+        throw new ConflictException(
+          'This upload already has a different declared SHA-256; nothing was changed. Cancel it and upload the file again.',
+        );
+      }
+      if (!(await this.files.declareClientSha256(row.id, sha256))) {
+        throw new ConflictException(
+          'This upload can no longer take a declared SHA-256; nothing was changed.',
+        );
+      }
+    };
+  }
+
   /** The upload's lock, or 423 while another request holds it. */
   private async lockOrBusy(id: string): Promise<HeldLock> {
     const lock = await this.locks.acquire(id);
@@ -299,10 +330,25 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
     return row;
   }
 
-  private async append(row: FileEntity, input: TusPatch, lock: HeldLock): Promise<number> {
+  private async append(
+    row: FileEntity,
+    input: TusPatch,
+    lock: HeldLock,
+    beforeBody: (() => Promise<void>) | null,
+  ): Promise<number> {
     const path = this.pathOf(row.id);
     const dataKey = await this.dataKeyOf(row);
-    const writer = StagingWriter.resume({ path, fileId: row.id, dataKey, sealOnEnd: false });
+    const resumeFrom = await this.layouts.get(row.id);
+    // No fsync per chunk (it was the largest per-PATCH cost left): the seal syncs the whole file before the
+    // row is queued; an OS crash before that loses at most unsynced chunks, and HEAD then says so.
+    const writer = StagingWriter.resume({
+      path,
+      fileId: row.id,
+      dataKey,
+      sealOnEnd: false,
+      syncOnEnd: false,
+      resumeFrom,
+    });
     // An open failure surfaces through ready(); keep the stream from reporting it a second time.
     writer.on('error', () => undefined);
     let current: number;
@@ -319,6 +365,15 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
       writer.destroy();
       await finished(writer).catch(() => undefined);
       throw this.offsetConflict(input.offset, current);
+    }
+    if (beforeBody) {
+      try {
+        await beforeBody();
+      } catch (error) {
+        writer.destroy();
+        await finished(writer).catch(() => undefined);
+        throw error;
+      }
     }
 
     const room = row.size - current;
@@ -368,6 +423,7 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
       throw new ChecksumMismatch();
     }
     const offset = writer.plaintextBytes;
+    await this.layouts.set(row.id, writer.resumePoint, row.uploadExpiresAt);
     if (failure) {
       this.logger.log(`Upload ${row.id}: connection ended at offset ${offset} of ${row.size}; it can resume`);
       throw new ClientAbortedError();
@@ -383,6 +439,7 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
       fileId: row.id,
       dataKey,
       sealOnEnd: true,
+      resumeFrom: await this.layouts.get(row.id),
     });
     writer.end();
     try {
@@ -392,6 +449,7 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
     } finally {
       dataKey.fill(0);
     }
+    await this.layouts.delete(row.id);
   }
 
   /** receiving -> queued, then the job: the same path and the same audit as a multipart upload. */
@@ -401,6 +459,7 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
     }
     // If Redis is down the client gets 503 and repeats the final PATCH, which enqueues then.
     await this.uploads.enqueue(row.ownerId, [{ id: row.id }]);
+    this.uploads.announce(row.ownerId, [row]);
     this.metrics.uploadFileBytes.observe(row.size);
     await this.audit.record({
       action: 'upload.accepted',
@@ -418,6 +477,7 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
     ip?: string,
   ): Promise<void> {
     await this.files.delete(row.id);
+    await this.layouts.delete(row.id);
     await this.removeStaging(
       row.id,
       row.keyRef ? { keyRef: row.keyRef, wrappedKey: row.wrappedKey ?? Buffer.alloc(0) } : undefined,
@@ -445,7 +505,7 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
 
   private async stagedLength(row: FileEntity): Promise<number> {
     try {
-      return await recoverLength(this.pathOf(row.id));
+      return await recoverLength(this.pathOf(row.id), await this.layouts.get(row.id));
     } catch (error) {
       throw this.stagingError(row, error);
     }
@@ -500,6 +560,12 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
   private pathOf(id: string): string {
     return join(this.config.tempDir, id);
   }
+}
+
+function lateSha256(): ConflictException {
+  return new ConflictException(
+    'This upload is complete: a SHA-256 can only be declared before its last byte (Upload-Metadata sha256, or Tess-Upload-Sha256 on a PATCH).',
+  );
 }
 
 function sameDigest(a: Buffer, b: Buffer): boolean {

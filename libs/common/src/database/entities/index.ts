@@ -2,7 +2,7 @@ import { ApiTokenEntity } from './api-token.entity.js';
 import { AuditEventEntity } from './audit-event.entity.js';
 import { FileEntity } from './file.entity.js';
 import { FolderEntity } from './folder.entity.js';
-import { MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
+import { MfaPasskeyEntity, MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
 import { PasswordResetTokenEntity } from './password-reset-token.entity.js';
 import { ShareEntity } from './share.entity.js';
 import { UserEntity } from './user.entity.js';
@@ -17,7 +17,7 @@ export {
   type RefusedStatus,
 } from './file.entity.js';
 export { FolderEntity } from './folder.entity.js';
-export { MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
+export { MfaPasskeyEntity, MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
 export { PasswordResetTokenEntity } from './password-reset-token.entity.js';
 export { ShareEntity } from './share.entity.js';
 export { UserEntity } from './user.entity.js';
@@ -31,5 +31,6 @@ export const ENTITIES = [
   ShareEntity,
   MfaTotpEntity,
   MfaRecoveryCodeEntity,
+  MfaPasskeyEntity,
   FolderEntity,
 ];

@@ -48,3 +48,45 @@ export class MfaRecoveryCodeEntity {
   @Column({ name: 'used_at', type: 'timestamptz', nullable: true })
   usedAt!: Date | null;
 }
+
+/** A passkey (WebAuthn credential) of a user (docs/security.md item 30a): public data only. */
+@Entity({ name: 'mfa_passkeys' })
+export class MfaPasskeyEntity {
+  @PrimaryGeneratedColumn('uuid')
+  id!: string;
+
+  @Column({ name: 'user_id', type: 'uuid' })
+  userId!: string;
+
+  /** The credential id, base64url. */
+  @Column({ name: 'credential_id', type: 'varchar', length: 1400 })
+  credentialId!: string;
+
+  /** The COSE-encoded public key. */
+  @Column({ name: 'public_key', type: 'bytea' })
+  publicKey!: Buffer;
+
+  /** The authenticator's signature counter at the last use (bigint comes back as a string). */
+  @Column({ type: 'bigint', default: '0' })
+  counter!: string;
+
+  /** The transports the browser reported, comma-separated (`internal,hybrid`). */
+  @Column({ type: 'varchar', length: 200, default: '' })
+  transports!: string;
+
+  @Column({ type: 'varchar', length: 100 })
+  name!: string;
+
+  /** `singleDevice` or `multiDevice` (a synced passkey). */
+  @Column({ name: 'device_type', type: 'varchar', length: 20 })
+  deviceType!: string;
+
+  @Column({ name: 'backed_up', type: 'boolean', default: false })
+  backedUp!: boolean;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
+  createdAt!: Date;
+
+  @Column({ name: 'last_used_at', type: 'timestamptz', nullable: true })
+  lastUsedAt!: Date | null;
+}

@@ -6,6 +6,7 @@ import { PasswordResetTokens1764800000000 } from './1764800000000-password-reset
 import { ContentChecks1764900000000 } from './1764900000000-content-checks.js';
 import { ResumableUploads1765000000000 } from './1765000000000-resumable-uploads.js';
 import { Mfa1765100000000 } from './1765100000000-mfa.js';
+import { Passkeys1765300000000 } from './1765300000000-passkeys.js';
 import { Folders1765450000000 } from './1765450000000-folders.js';
 
 /** Every migration, oldest first. Applied at gateway start (under an advisory lock) and by `npm run migrate`. */
@@ -18,5 +19,6 @@ export const MIGRATIONS = [
   ContentChecks1764900000000,
   ResumableUploads1765000000000,
   Mfa1765100000000,
+  Passkeys1765300000000,
   Folders1765450000000,
 ];

@@ -260,6 +260,25 @@ export class FileRepository {
     return (result.affected ?? 0) > 0;
   }
 
+  /**
+   * Records the SHA-256 a client declares for an unfinished upload (tus `Tess-Upload-Sha256`): only while
+   * it is `receiving` and has no other declaration, so it is in the row before the row can be queued.
+   * False when the row is gone, no longer receiving, or already declares another value.
+   */
+  async declareClientSha256(id: string, sha256: string): Promise<boolean> {
+    const result = await this.repo
+      .createQueryBuilder()
+      .update(FileEntity)
+      .set({ clientSha256: sha256 })
+      .where('id = :id AND status = :receiving AND (client_sha256 IS NULL OR client_sha256 = :sha256)', {
+        id,
+        receiving: 'receiving',
+        sha256,
+      })
+      .execute();
+    return (result.affected ?? 0) > 0;
+  }
+
   /** Unfinished resumable uploads whose time is up, oldest first (files_receiving_expiry_idx). */
   expiredReceiving(now: Date, limit = 100): Promise<FileEntity[]> {
     return this.repo

@@ -26,7 +26,7 @@ export {
   NameTakenError,
   violates,
 } from './folder.repository.js';
-export { MfaRepository, type SealedTotpSecret } from './mfa.repository.js';
+export { MAX_PASSKEYS, MfaRepository, type NewPasskey, type SealedTotpSecret } from './mfa.repository.js';
 export {
   PasswordResetTokenRepository,
   type ResetTokenState,

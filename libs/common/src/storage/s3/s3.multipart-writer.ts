@@ -9,6 +9,7 @@ import {
   PutObjectCommand,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
+import { releaseBuffer } from '../../util/release-buffer.js';
 import { sdkAttempts } from '../../util/sdk-retry.strategy.js';
 import type { ObjectStat, PutObjectOptions } from '../object-store.js';
 import { abortReason, MiB, ProgressReporter, toBuffer } from '../object-store.util.js';
@@ -65,9 +66,15 @@ class BufferPool {
 
 /** Fills part buffers from a byte stream, whatever its chunk sizes. */
 class PartReader {
+  /** The unread rest of `whole`, the chunk the stream gave last. */
   private leftover: Buffer | null = null;
+  private whole: Buffer | null = null;
   private ended = false;
-  constructor(private readonly chunks: AsyncIterator<unknown>) {}
+  constructor(
+    private readonly chunks: AsyncIterator<unknown>,
+    /** Frees each chunk once it is wholly copied (PutObjectOptions.releaseChunks). */
+    private readonly releaseChunks = false,
+  ) {}
 
   get done(): boolean {
     return this.ended && this.leftover === null;
@@ -87,10 +94,15 @@ class PartReader {
           break;
         }
         chunk = toBuffer(next.value);
+        this.whole = chunk;
       }
       const copied = chunk.copy(target, filled);
       filled += copied;
       if (copied < chunk.length) this.leftover = chunk.subarray(copied);
+      else if (this.releaseChunks && this.whole) {
+        releaseBuffer(this.whole);
+        this.whole = null;
+      }
     }
     return filled;
   }
@@ -150,7 +162,7 @@ export class S3MultipartWriter {
     stop.signal.addEventListener('abort', onStop, { once: true });
     const upload: Upload = {
       key,
-      reader: new PartReader(body[Symbol.asyncIterator]()),
+      reader: new PartReader(body[Symbol.asyncIterator](), options.releaseChunks),
       partSize,
       pool: new BufferPool(partSize),
       progress: new ProgressReporter(options.onProgress),
