@@ -3,7 +3,7 @@
 // docs/benchmarks.md with its charts. Every database, Redis key, temp file and child process it creates
 // is removed at the end, also on failure or Ctrl+C. Knobs (environment): BENCH_SIZE_MIB (512),
 // BENCH_SMALL_FILES (1000), BENCH_REPEATS (3), BENCH_TIMEOUT_MIN (25), TEST_DATABASE_URL, TEST_REDIS_URL;
-// BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,tus,s3 runs only those and prints the results;
+// BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,tus,s3,listing runs only those and prints the results;
 // BENCH_PROFILE_DIR=<dir> makes the gateway and worker processes write CPU profiles there;
 // BENCH_RUNTIME_ENV=off starts them without the settings of scripts/runtime-env.mjs (to re-measure those).
 import { execFile } from 'node:child_process';
@@ -876,6 +876,106 @@ async function s3Phase(big) {
   }
 }
 
+// --- listing and search at 100,000 files -------------------------------------------------------------------
+
+const LISTING_FILES = Number(process.env.BENCH_LISTING_FILES ?? 100_000);
+const LISTING_WORDS = ['report', 'invoice', 'photo', 'notes', 'contract', 'backup', 'scan', 'minutes'];
+
+/** One GET through the real gateway (JSON, auth, access checks); its wall time in ms and its body. */
+async function timedGet(base, token, path) {
+  const started = performance.now();
+  const res = await fetch(`${base}${path}`, { headers: { Authorization: `Bearer ${token}` } });
+  const body = await res.json();
+  if (!res.ok) throw new Error(`GET ${path} answered ${res.status}: ${body.message}`);
+  return { ms: performance.now() - started, body };
+}
+
+const latency = (samples) => ({
+  p50Ms: percentile(samples, 50),
+  p95Ms: percentile(samples, 95),
+  n: samples.length,
+});
+
+/**
+ * Seeds LISTING_FILES rows for one user straight into PostgreSQL (names from a few words, a number and a
+ * random tag, so searches range from common to rare), then times pages of 50 through the gateway: the
+ * first and 30 following pages (keyset cursors) of every order, and name searches by substring, common
+ * (1 in 8 files), rare (a few files) and of two characters (below pg_trgm's three, a scan of the index
+ * order instead).
+ */
+async function listingPhase() {
+  const world = await tessEnv('listing');
+  const gateway = startProcess('gateway-listing', join(ROOT, GATEWAY), {
+    env: { ...world.env, ...GATEWAY_ENV },
+  });
+  try {
+    await waitForHttp(`${world.base}/readyz`, 90_000, gateway);
+    const token = await createUser(world.base, `lister_${randomBytes(3).toString('hex')}`, PASSWORD);
+    const db = new pg.Client({ connectionString: world.databaseUrl });
+    await db.connect();
+    try {
+      const started = performance.now();
+      await db.query(
+        `INSERT INTO files (id, owner_id, filename, content_type, size, status, attempts, created_at, updated_at)
+         SELECT gen_random_uuid(), (SELECT id FROM users LIMIT 1),
+                ($2::text[])[1 + g % array_length($2::text[], 1)] || ' ' || g || ' ' || substr(md5(g::text), 1, 6) || '.pdf',
+                'application/pdf', (g * 7919) % 50000000, CASE WHEN g % 50 = 0 THEN 'failed' ELSE 'queued' END, 0,
+                timestamptz '2026-01-01' + (g || ' seconds')::interval, now()
+           FROM generate_series(1, $1) g`,
+        [LISTING_FILES, LISTING_WORDS],
+      );
+      await db.query('ANALYZE files');
+      const seedSeconds = (performance.now() - started) / 1000;
+      const rare = (await db.query("SELECT substr(md5('4242'), 1, 6) AS tag")).rows[0].tag;
+      const out = { files: LISTING_FILES, seedSeconds, pageSize: 50, list: {}, search: {} };
+      for (const [sort, order] of [
+        ['createdAt', 'desc'],
+        ['name', 'asc'],
+        ['size', 'desc'],
+      ]) {
+        const samples = [];
+        for (let round = 0; round < 2; round++) {
+          let cursor = null;
+          for (let page = 0; page < 31; page++) {
+            const query = `limit=50&folderId=root&sort=${sort}&order=${order}${cursor ? `&cursor=${cursor}` : ''}`;
+            const { ms, body } = await timedGet(world.base, token, `/api/v1/files?${query}`);
+            if (round > 0 || page > 0) samples.push(ms); // the very first request warms the connection
+            cursor = body.nextCursor;
+          }
+        }
+        out.list[`${sort} ${order}`] = latency(samples);
+      }
+      for (const [label, q] of [
+        ['common word (1 in 8)', 'invoice'],
+        ['rare tag (a few files)', rare],
+        ['two characters', 'ot'],
+      ]) {
+        const samples = [];
+        let hits = 0;
+        for (let i = 0; i < 40; i++) {
+          const { ms, body } = await timedGet(
+            world.base,
+            token,
+            `/api/v1/files?limit=50&folderId=root&q=${encodeURIComponent(q)}`,
+          );
+          samples.push(ms);
+          hits = body.items.length;
+        }
+        out.search[label] = { ...latency(samples), q, hits };
+      }
+      const worst = Math.max(
+        ...Object.values(out.list).map((l) => l.p95Ms),
+        ...Object.values(out.search).map((l) => l.p95Ms),
+      );
+      results.listing = { ...out, worstP95Ms: worst };
+    } finally {
+      await db.end();
+    }
+  } finally {
+    await gateway.stop();
+  }
+}
+
 // --- main ----------------------------------------------------------------------------------------------------
 
 async function preflight() {
@@ -907,7 +1007,10 @@ async function main() {
   log(`load average ${results.machine.loadBefore.map((l) => l.toFixed(2)).join(' ')}; working in ${workdir}`);
   const sizes = [8, 64, SIZE_MIB].filter((s, i, all) => s <= SIZE_MIB && all.indexOf(s) === i);
   const files = [];
-  for (const s of sizes) files.push(await makeFile(`data-${s}MiB.bin`, s * MiB));
+  // The listing phase alone needs no test files.
+  const needsFiles =
+    !ONLY || [...ONLY].some((key) => key !== 'listing' && key !== 'ceiling' && key !== 'footprint');
+  if (needsFiles) for (const s of sizes) files.push(await makeFile(`data-${s}MiB.bin`, s * MiB));
   const big = files.at(-1);
 
   await phase('1. crypto ceiling (openssl speed)', ceiling, 'ceiling');
@@ -918,6 +1021,7 @@ async function main() {
   await phase('3/5/6. TESS with the local store', () => localPhase(files), 'local', 'small');
   await phase('8. resumable uploads (tus) vs multipart', () => tusPhase(big), 'tus');
   await phase('3/4/6. TESS and peers on s3rver', () => s3Phase(big), 's3');
+  await phase('9. listing and search at 100,000 files', listingPhase, 'listing');
   results.machine.loadAfter = os.loadavg();
   results.totalSeconds = (performance.now() - startedAt) / 1000;
   if (ONLY) {

@@ -129,10 +129,44 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List your files, newest first */
+        /** List your files: newest first by default; search, folder, status, sort and order */
         get: operations["listFiles"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/files/bulk-delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Delete up to 1000 files; every id is reported (deleted, not_found or failed) */
+        post: operations["bulkDeleteFiles"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/files/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Download up to 1000 stored files as one streamed ZIP of verified plaintexts */
+        post: operations["downloadArchive"];
         delete?: never;
         options?: never;
         head?: never;
@@ -154,7 +188,8 @@ export interface paths {
         delete: operations["deleteFile"];
         options?: never;
         head?: never;
-        patch?: never;
+        /** Rename and/or move a file (metadata only: the stored object does not change) */
+        patch: operations["updateFile"];
         trace?: never;
     };
     "/api/v1/files/{id}/content": {
@@ -258,6 +293,43 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/api/v1/folders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The folders directly in a folder (default: the root), by name */
+        get: operations["listFolders"];
+        put?: never;
+        /** Create a folder */
+        post: operations["createFolder"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/folders/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One folder, with its path from the top (breadcrumbs) */
+        get: operations["getFolder"];
+        put?: never;
+        post?: never;
+        /** Delete an empty folder, or with recursive=true everything in it */
+        delete: operations["deleteFolder"];
+        options?: never;
+        head?: never;
+        /** Rename and/or move a folder (never into itself) */
+        patch: operations["updateFolder"];
         trace?: never;
     };
     "/api/v1/jobs": {
@@ -647,9 +719,36 @@ export interface components {
             total: number;
             page: number;
         };
+        BulkDeleteItemDto: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * @description `not_found`: no such file, or another user's (the two look the same)
+             * @enum {string}
+             */
+            status: "deleted" | "not_found" | "failed";
+            /** @description Why a `failed` id could not be deleted */
+            error?: string;
+        };
+        BulkDeleteResultDto: {
+            deleted: number;
+            notFound: number;
+            failed: number;
+            /** @description One entry per id, in the order sent */
+            results: components["schemas"]["BulkDeleteItemDto"][];
+        };
+        BulkIdsRequest: {
+            ids: string[];
+        };
         ChangePasswordRequest: {
             currentPassword: string;
             newPassword: string;
+        };
+        CreateFolderRequest: {
+            /** @description 1-255 characters; no / \ control or bidi characters, not . or .. */
+            name: string;
+            /** @description The folder to create it in; null or absent: the root */
+            parentId?: string | null;
         };
         CreateShareRequest: {
             /** @description How long the link lasts: 1h to SHARE_MAX_EXPIRY (default 30d); default 7d */
@@ -762,6 +861,11 @@ export interface components {
             typeWarning?: string;
             /** @description The malware scanner (and signature database) that passed the file */
             scannedWith?: string;
+            /**
+             * Format: uuid
+             * @description The folder the file is in; absent: the root
+             */
+            folderId?: string;
             /** @description The current version (the one this file serves); 1 until a second version is stored */
             version: number;
             /** @description Stored versions (0 until the first is stored) */
@@ -808,6 +912,53 @@ export interface components {
             items: components["schemas"]["FileVersionDto"][];
             /** @description New versions still in the pipeline, or that failed or were refused (never current) */
             uploads: components["schemas"]["VersionUploadDto"][];
+        };
+        FolderCrumbDto: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+        };
+        FolderDeletedDto: {
+            /** @description Files deleted with it */
+            files: number;
+            /** @description Folders deleted, itself included */
+            folders: number;
+        };
+        FolderDetailDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example Reports */
+            name: string;
+            /**
+             * Format: uuid
+             * @description null: in the root
+             */
+            parentId: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+            /** @description From the top folder down to this one (breadcrumbs) */
+            path: components["schemas"]["FolderCrumbDto"][];
+        };
+        FolderDto: {
+            /** Format: uuid */
+            id: string;
+            /** @example Reports */
+            name: string;
+            /**
+             * Format: uuid
+             * @description null: in the root
+             */
+            parentId: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        FolderPageDto: {
+            items: components["schemas"]["FolderDto"][];
+            nextCursor: string | null;
         };
         InviteCreatedDto: {
             /** Format: uuid */
@@ -1042,6 +1193,18 @@ export interface components {
         };
         TokenListDto: {
             tokens: components["schemas"]["TokenDto"][];
+        };
+        UpdateFileRequest: {
+            /** @description The new name: 1-255 characters, no / \ control or bidi characters */
+            filename?: string;
+            /** @description The folder to move the file into; null: the root */
+            folderId?: string | null;
+        };
+        UpdateFolderRequest: {
+            /** @description 1-255 characters; no / \ control or bidi characters, not . or .. */
+            name?: string;
+            /** @description The folder to move it into; null: the root */
+            parentId?: string | null;
         };
         UploadAcceptedDto: {
             files: components["schemas"]["AcceptedFileDto"][];
@@ -1790,6 +1953,11 @@ export interface operations {
                 limit?: number;
                 /** @description nextCursor of the previous page */
                 cursor?: string;
+                q?: string;
+                folderId?: string;
+                status?: "receiving" | "queued" | "processing" | "stored" | "failed" | "corrupt" | "rejected" | "infected";
+                sort?: "createdAt" | "name" | "size";
+                order?: "asc" | "desc";
             };
             header?: never;
             path?: never;
@@ -1805,7 +1973,7 @@ export interface operations {
                     "application/json": components["schemas"]["FilePageDto"];
                 };
             };
-            /** @description Invalid limit or cursor */
+            /** @description Invalid limit, cursor, sort, order, status or q (or a cursor of another order) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1830,6 +1998,135 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description No such folder of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+        };
+    };
+    bulkDeleteFiles: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkIdsRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkDeleteResultDto"];
+                };
+            };
+            /** @description ids missing, not file ids, repeated, or more than 1000 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Not authenticated, or the token is invalid or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Session call without a valid X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+        };
+    };
+    downloadArchive: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkIdsRequest"];
+                "application/x-www-form-urlencoded": components["schemas"]["BulkIdsRequest"];
+            };
+        };
+        responses: {
+            /** @description The ZIP; cut short (no central directory) if a file fails verification midway */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            /** @description ids missing, not file ids, repeated, or more than 1000 */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Not authenticated, or the token is invalid or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Session call without a valid X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Some of the files do not exist or are not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Some of the files are not stored */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": components["schemas"]["ErrorDto"];
                 };
             };
         };
@@ -1920,6 +2217,85 @@ export interface operations {
             };
             /** @description No such file of yours (or already deleted) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+        };
+    };
+    updateFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateFileRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FileDto"];
+                };
+            };
+            /** @description A refused name (empty, ".", "..", "/", control or bidi characters, over 255) or a bad body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Not authenticated, or the token is invalid or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Session call without a valid X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description No such file or folder of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description That name is already used in the target folder (case-insensitively) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description The new name is blocked by the file-type policy */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2423,6 +2799,312 @@ export interface operations {
                 };
             };
             /** @description That is the current version */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+        };
+    };
+    listFolders: {
+        parameters: {
+            query?: {
+                /** @description Page size */
+                limit?: number;
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+                parentId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FolderPageDto"];
+                };
+            };
+            /** @description Invalid parentId, limit or cursor */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Not authenticated, or the token is invalid or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Session call without a valid X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description No such folder of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+        };
+    };
+    createFolder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateFolderRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FolderDto"];
+                };
+            };
+            /** @description A refused name (empty, ".", "..", "/", control or bidi characters, over 255) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Not authenticated, or the token is invalid or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Session call without a valid X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description No such parent folder of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description A folder of that name is already there (case-insensitively) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+        };
+    };
+    getFolder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FolderDetailDto"];
+                };
+            };
+            /** @description Not authenticated, or the token is invalid or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Session call without a valid X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description No such folder of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+        };
+    };
+    deleteFolder: {
+        parameters: {
+            query?: {
+                recursive?: "true" | "false";
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FolderDeletedDto"];
+                };
+            };
+            /** @description Not authenticated, or the token is invalid or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Session call without a valid X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description No such folder of yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description The folder is not empty and recursive is not true */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+        };
+    };
+    updateFolder: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateFolderRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FolderDto"];
+                };
+            };
+            /** @description A refused name or a bad body */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Not authenticated, or the token is invalid or revoked */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description Session call without a valid X-CSRF-Token */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description No such folder of yours (or target folder) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorDto"];
+                };
+            };
+            /** @description The name is taken there, or the move would put the folder inside itself */
             409: {
                 headers: {
                     [name: string]: unknown;

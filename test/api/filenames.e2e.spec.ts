@@ -63,6 +63,11 @@ describe('file names through the API', () => {
   });
 
   it('a curl-style upload (the quote sent as %22 in the raw header) keeps the quotes', async () => {
+    // Names are unique per folder: the fetch upload of the same name above would make this one "(2)".
+    const list = await fetch(`${world.base}/api/v1/files?limit=100&q=quarterly`, { headers: alice.auth });
+    for (const f of ((await list.json()) as { items: { id: string }[] }).items) {
+      await fetch(`${world.base}/api/v1/files/${f.id}`, { method: 'DELETE', headers: alice.auth });
+    }
     const [file] = await upload(world, alice, [
       { filename: 'Quarterly %22final%22 report.txt', body: Buffer.from('from curl') },
     ]);

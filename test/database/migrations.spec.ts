@@ -39,6 +39,7 @@ describe('migrations', () => {
       'file_versions',
       'files',
       'invites',
+      'folders',
       'mfa_passkeys',
       'mfa_recovery_codes',
       'mfa_totp',

@@ -5,6 +5,7 @@ import { promisify } from 'node:util';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FILE_STATUSES } from '#common';
 import {
   API_CLIENT_PATH,
   OPENAPI_PATH,
@@ -106,6 +107,14 @@ describe('OpenAPI document', () => {
         'GET /api/v1/admin/jobs',
         'POST /api/v1/admin/jobs/{id}/retry',
         'DELETE /api/v1/admin/jobs/{id}',
+        'PATCH /api/v1/files/{id}',
+        'POST /api/v1/files/bulk-delete',
+        'POST /api/v1/files/archive',
+        'GET /api/v1/folders',
+        'POST /api/v1/folders',
+        'GET /api/v1/folders/{id}',
+        'PATCH /api/v1/folders/{id}',
+        'DELETE /api/v1/folders/{id}',
       ].sort(),
     );
     for (const { key, op } of operations) {
@@ -141,15 +150,28 @@ describe('OpenAPI document', () => {
     const ids = operations.map((o) => o.op.operationId);
     expect(new Set(ids).size).toBe(ids.length);
     expect(body.paths['/api/v1/files']!.get!.operationId).toBe('listFiles');
-    for (const path of ['/api/v1/files', '/api/v1/jobs']) {
-      const params = Object.fromEntries(
+    const paramsOf = (path: string) =>
+      Object.fromEntries(
         (body.paths[path]!.get!.parameters ?? []).map((p) => [p.name, { in: p.in, ...p.schema }]),
       );
-      expect(params).toEqual({
-        limit: { in: 'query', type: 'integer', minimum: 1, maximum: 100, default: 25 },
-        cursor: { in: 'query', type: 'string', maxLength: 200 },
-      });
-    }
+    const page = {
+      limit: { in: 'query', type: 'integer', minimum: 1, maximum: 100, default: 25 },
+      cursor: { in: 'query', type: 'string', maxLength: 200 },
+    };
+    expect(paramsOf('/api/v1/jobs')).toEqual(page);
+    expect(paramsOf('/api/v1/files')).toEqual({
+      ...page,
+      q: { in: 'query', type: 'string', maxLength: 255, description: expect.any(String) },
+      folderId: {
+        in: 'query',
+        type: 'string',
+        pattern: expect.stringMatching(/^\^\(root\|/),
+        description: expect.any(String),
+      },
+      status: { in: 'query', type: 'string', enum: [...FILE_STATUSES] },
+      sort: { in: 'query', type: 'string', enum: ['createdAt', 'name', 'size'], default: 'createdAt' },
+      order: { in: 'query', type: 'string', enum: ['asc', 'desc'], description: expect.any(String) },
+    });
     expect(body.components.securitySchemes.bearer).toEqual({
       type: 'http',
       scheme: 'bearer',

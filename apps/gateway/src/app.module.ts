@@ -7,6 +7,7 @@ import { AdminModule } from './admin/admin.module.js';
 import { AuthModule } from './auth/auth.module.js';
 import { EventsModule } from './events/events.module.js';
 import { FilesModule } from './files/files.module.js';
+import { FoldersModule } from './folders/folders.module.js';
 import { HealthController } from './health/health.controller.js';
 import { ActivityController } from './home/activity.controller.js';
 import { HomeController } from './home/home.controller.js';
@@ -40,6 +41,7 @@ export class AppModule {
         TokensModule,
         UploadsModule,
         FilesModule,
+        FoldersModule,
         JobsModule,
         UsageModule,
         SharesModule,

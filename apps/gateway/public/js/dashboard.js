@@ -3,7 +3,9 @@
 // step, the browser loads the modules of ./dashboard/ itself; every string from the server or the user
 // reaches the DOM through textContent or an attribute, never HTML. Bootstrap's bundle (window.bootstrap)
 // is a classic script of the layout, so it has run before any module is evaluated.
+import { initBulk } from './dashboard/bulk.js';
 import { initFileTable } from './dashboard/file-table.js';
+import { initFolders } from './dashboard/folders.js';
 import { initLiveUpdates } from './dashboard/live-updates.js';
 import { initShares } from './dashboard/shares.js';
 import { initUploads } from './dashboard/uploads.js';
@@ -12,6 +14,8 @@ import { initVersions } from './dashboard/versions.js';
 
 initUsage();
 initFileTable();
+initFolders();
+initBulk();
 initShares();
 initUploads();
 initVersions();

@@ -1,12 +1,13 @@
 import { NotFoundException } from '@nestjs/common';
 import { describe, expect, it } from 'vitest';
-import type { FileEntity, FileRepository } from '#common';
+import type { FileEntity, FileRepository, FolderEntity, FolderRepository } from '#common';
 import { AccessPolicy } from './access.policy.js';
 import type { Principal } from './principal.js';
 
 const ALICE = '00000000-0000-4000-8000-00000000000a';
 const BOB = '00000000-0000-4000-8000-00000000000b';
 const FILE = '00000000-0000-4000-8000-0000000000f1';
+const FOLDER = '00000000-0000-4000-8000-0000000000d1';
 
 /** Only the lookup the policy makes, over one file of Alice's (the real query is covered by test/api). */
 const files = {
@@ -15,7 +16,13 @@ const files = {
   },
 } as unknown as FileRepository;
 
-const policy = new AccessPolicy(files);
+const folders = {
+  async findOwned(ownerId: string, id: string): Promise<FolderEntity | null> {
+    return ownerId === ALICE && id === FOLDER ? ({ id, ownerId } as FolderEntity) : null;
+  },
+} as unknown as FolderRepository;
+
+const policy = new AccessPolicy(files, folders);
 const user = (
   userId: string,
   via: 'session' | 'token' = 'session',
@@ -76,5 +83,13 @@ describe('AccessPolicy', () => {
     await expect(policy.deletableFile(user(BOB, 'token', 'admin'), FILE)).rejects.toThrow(
       new NotFoundException('No such file.'),
     );
+  });
+
+  it("a folder is its owner's alone: another user's and a share link's lookups answer 404", async () => {
+    expect((await policy.folder(user(ALICE), FOLDER)).id).toBe(FOLDER);
+    await expect(policy.folder(user(BOB), FOLDER)).rejects.toBeInstanceOf(NotFoundException);
+    await expect(
+      policy.folder({ kind: 'share', shareId: 's', fileId: FILE, ownerId: ALICE } as Principal, FOLDER),
+    ).rejects.toBeInstanceOf(NotFoundException);
   });
 });

@@ -1,5 +1,5 @@
 import { Injectable, NotFoundException } from '@nestjs/common';
-import { type FileEntity, FileRepository } from '#common';
+import { type FileEntity, FileRepository, type FolderEntity, FolderRepository } from '#common';
 import type { Principal } from './principal.js';
 
 /**
@@ -9,7 +9,10 @@ import type { Principal } from './principal.js';
  */
 @Injectable()
 export class AccessPolicy {
-  constructor(private readonly files: FileRepository) {}
+  constructor(
+    private readonly files: FileRepository,
+    private readonly folders: FolderRepository,
+  ) {}
 
   /** The file if the principal may read it (metadata, content, verify, its job), else null. */
   async findReadableFile(principal: Principal, fileId: string): Promise<FileEntity | null> {
@@ -50,6 +53,23 @@ export class AccessPolicy {
         // A link reads; it never deletes.
         return found(null);
     }
+  }
+
+  /** The folder if the principal owns it; 404 otherwise (another user's folder looks missing). */
+  folder(principal: Principal, folderId: string): Promise<FolderEntity> {
+    return this.ownersFolder(principal.kind === 'user' ? principal.userId : null, folderId);
+  }
+
+  /** The folder when `ownerId` owns it (an upload's target folder); 404 otherwise. */
+  async ownersFolder(ownerId: string | null, folderId: string): Promise<FolderEntity> {
+    const folder = ownerId ? await this.folders.findOwned(ownerId, folderId) : null;
+    if (!folder) throw new NotFoundException('No such folder.');
+    return folder;
+  }
+
+  /** A file the principal may rename or move: the same rule as deleting (its owner only). */
+  modifiableFile(principal: Principal, fileId: string): Promise<FileEntity> {
+    return this.deletableFile(principal, fileId);
   }
 }
 

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, UnsupportedMediaTypeException } from '@nestjs/common';
 import {
   AuditRepository,
   type ConfiguredKeyProvider,
@@ -11,6 +11,7 @@ import {
   removeFileData,
   TESS_CONFIG,
   type TessConfig,
+  TypePolicy,
 } from '#common';
 import { JobQueue } from '../infra/job-queue.js';
 import { SharesService } from '../shares/shares.service.js';
@@ -41,6 +42,7 @@ export function fileView(file: FileEntity, twin?: FileTwin) {
     ...(file.scannedWith ? { scannedWith: file.scannedWith } : {}),
     version: file.version,
     versionCount: file.versionCount,
+    ...(file.folderId ? { folderId: file.folderId } : {}),
   };
 }
 export type FileView = ReturnType<typeof fileView>;
@@ -57,7 +59,49 @@ export class FilesService {
     private readonly jobs: JobQueue,
     private readonly shares: SharesService,
     private readonly versions: FileVersionRepository,
-  ) {}
+  ) {
+    this.typePolicy = new TypePolicy(config.content);
+  }
+
+  private readonly typePolicy: TypePolicy;
+
+  /**
+   * Renames and/or moves a file: metadata only, the object, its key and its hashes stay as they are, and
+   * downloads use the new name. A name the type policy blocks is refused (415) as at upload; a name taken
+   * in the target folder is a NameTakenError (409). Audited as `file.renamed` and/or `file.moved`.
+   */
+  async update(
+    file: FileEntity,
+    changes: { filename?: string; folderId?: string | null },
+    ip?: string,
+  ): Promise<FileEntity> {
+    if (changes.filename !== undefined) {
+      const violation = this.typePolicy.checkDeclared(changes.filename, file.contentType);
+      if (violation) throw new UnsupportedMediaTypeException(violation.message);
+    }
+    await this.files.rename(file.id, changes);
+    const renamed = changes.filename !== undefined && changes.filename !== file.filename;
+    const moved = changes.folderId !== undefined && changes.folderId !== file.folderId;
+    if (renamed) {
+      await this.audit.record({
+        action: 'file.renamed',
+        userId: file.ownerId,
+        fileId: file.id,
+        ip,
+        details: { from: file.filename, to: changes.filename! },
+      });
+    }
+    if (moved) {
+      await this.audit.record({
+        action: 'file.moved',
+        userId: file.ownerId,
+        fileId: file.id,
+        ip,
+        details: { filename: changes.filename ?? file.filename, from: file.folderId, to: changes.folderId! },
+      });
+    }
+    return (await this.files.findById(file.id)) ?? file;
+  }
 
   /**
    * Deletes the row first (a job still running then fails to commit and cleans up after itself), then

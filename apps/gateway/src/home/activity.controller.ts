@@ -60,6 +60,14 @@ export const LABELS: Record<string, string> = {
   'file.deleted': 'File deleted',
   'file.version_restored': 'Version restored',
   'file.version_deleted': 'Version deleted',
+  'file.renamed': 'File renamed',
+  'file.moved': 'File moved',
+  'files.archive_downloaded': 'Files downloaded as a ZIP',
+  'files.archive_aborted': 'ZIP download stopped by an integrity check',
+  'folder.created': 'Folder created',
+  'folder.renamed': 'Folder renamed',
+  'folder.moved': 'Folder moved',
+  'folder.deleted': 'Folder deleted',
   'share.created': 'Share link created',
   'share.revoked': 'Share link revoked',
   'share.viewed': 'Share link opened',
@@ -95,6 +103,7 @@ const ALERTS = new Set([
   'mfa.failed',
   'mfa.totp_disable_failed',
   'mfa.recovery_code_used',
+  'files.archive_aborted',
 ]);
 
 /** The "Type" filter: groups of actions, in the order the select offers them. */
@@ -104,6 +113,7 @@ const TYPE_LABELS = {
   tokens: 'API tokens',
   uploads: 'Uploads',
   downloads: 'Downloads',
+  folders: 'Names and folders',
   shares: 'Share links',
   integrity: 'Verifications and integrity',
   versions: 'Versions',
@@ -120,11 +130,17 @@ const FILE_GROUPS: Partial<Record<AuditAction, TypeKey>> = {
   'file.deleted': 'deletions',
   'file.version_restored': 'versions',
   'file.version_deleted': 'versions',
+  'file.renamed': 'folders',
+  'file.moved': 'folders',
+  'files.archive_downloaded': 'downloads',
+  'files.archive_aborted': 'downloads',
+  'folder.deleted': 'deletions',
 };
 const PREFIX_GROUPS: Record<string, TypeKey> = {
   token: 'tokens',
   upload: 'uploads',
   file: 'uploads',
+  folder: 'folders',
   share: 'shares',
   admin: 'admin',
 };

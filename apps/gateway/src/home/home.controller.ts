@@ -72,7 +72,13 @@ export class HomeController {
   async home(@Req() req: Request, @Res() res: Response): Promise<void> {
     const user = req.user!;
     const [page, tokens, usage] = await Promise.all([
-      this.files.listForOwner(user.id, FILES_PAGE_SIZE),
+      // The first paint is the root folder, newest first; the dashboard script navigates from there.
+      this.files.listPage(user.id, {
+        folderId: null,
+        sort: 'createdAt',
+        order: 'desc',
+        limit: FILES_PAGE_SIZE,
+      }),
       this.tokens.list(user.id),
       this.usage.of(user.id),
     ]);

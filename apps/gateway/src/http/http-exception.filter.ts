@@ -10,8 +10,10 @@ import {
 import type { Request, Response } from 'express';
 import {
   DATABASE_UNAVAILABLE_MESSAGE,
+  FolderGoneError,
   InvalidCursorError,
   isDatabaseUnavailable,
+  NameTakenError,
   redactRequestUrl,
 } from '#common';
 import { ClientAbortedError } from './client-aborted.error.js';
@@ -67,6 +69,12 @@ export class HttpExceptionFilter implements ExceptionFilter {
       if (typeof retryAfter === 'number') res.setHeader('Retry-After', String(retryAfter));
     } else if (exception instanceof InvalidCursorError) {
       status = HttpStatus.BAD_REQUEST;
+      message = exception.message;
+    } else if (exception instanceof NameTakenError) {
+      status = HttpStatus.CONFLICT;
+      message = exception.message;
+    } else if (exception instanceof FolderGoneError) {
+      status = HttpStatus.NOT_FOUND;
       message = exception.message;
     } else if (isDatabaseUnavailable(exception)) {
       // PostgreSQL restarting or unreachable: the pool reconnects by itself; the client may retry.

@@ -86,6 +86,8 @@ export class FileDto {
   typeWarning?: string;
   @ApiPropertyOptional({ description: 'The malware scanner (and signature database) that passed the file' })
   scannedWith?: string;
+  @ApiPropertyOptional({ format: 'uuid', description: 'The folder the file is in; absent: the root' })
+  folderId?: string;
   @ApiProperty({
     type: 'integer',
     description: 'The current version (the one this file serves); 1 until a second version is stored',
@@ -150,6 +152,53 @@ export class VersionUploadBodyDto {
   sha256?: string;
   @ApiProperty({ type: 'string', format: 'binary', description: 'The new content (one file)' })
   file!: unknown;
+}
+
+export class BulkDeleteItemDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({
+    enum: ['deleted', 'not_found', 'failed'],
+    description: "`not_found`: no such file, or another user's (the two look the same)",
+  })
+  status!: string;
+  @ApiPropertyOptional({ description: 'Why a `failed` id could not be deleted' }) error?: string;
+}
+
+export class BulkDeleteResultDto {
+  @ApiProperty({ type: 'integer' }) deleted!: number;
+  @ApiProperty({ type: 'integer' }) notFound!: number;
+  @ApiProperty({ type: 'integer' }) failed!: number;
+  @ApiProperty({ type: [BulkDeleteItemDto], description: 'One entry per id, in the order sent' })
+  results!: BulkDeleteItemDto[];
+}
+
+export class FolderDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty({ example: 'Reports' }) name!: string;
+  @ApiProperty({ format: 'uuid', nullable: true, type: String, description: 'null: in the root' })
+  parentId!: string | null;
+  @ApiProperty({ format: 'date-time' }) createdAt!: string;
+  @ApiProperty({ format: 'date-time' }) updatedAt!: string;
+}
+
+export class FolderCrumbDto {
+  @ApiProperty({ format: 'uuid' }) id!: string;
+  @ApiProperty() name!: string;
+}
+
+export class FolderDetailDto extends FolderDto {
+  @ApiProperty({ type: [FolderCrumbDto], description: 'From the top folder down to this one (breadcrumbs)' })
+  path!: FolderCrumbDto[];
+}
+
+export class FolderPageDto {
+  @ApiProperty({ type: [FolderDto] }) items!: FolderDto[];
+  @ApiProperty({ nullable: true, type: String }) nextCursor!: string | null;
+}
+
+export class FolderDeletedDto {
+  @ApiProperty({ type: 'integer', description: 'Files deleted with it' }) files!: number;
+  @ApiProperty({ type: 'integer', description: 'Folders deleted, itself included' }) folders!: number;
 }
 
 export class FilePageDto {

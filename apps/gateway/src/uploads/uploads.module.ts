@@ -1,4 +1,5 @@
 import { type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
+import { AccessModule } from '../access/access.module.js';
 import { EventsModule } from '../events/events.module.js';
 import { TempSweeperService } from './temp-sweeper.service.js';
 import { TusController } from './tus/tus.controller.js';
@@ -8,7 +9,7 @@ import { UploadsController } from './uploads.controller.js';
 import { UploadsService } from './uploads.service.js';
 
 @Module({
-  imports: [EventsModule],
+  imports: [EventsModule, AccessModule],
   controllers: [UploadsController, TusController],
   providers: [UploadsService, TusService, TempSweeperService],
   exports: [UploadsService],

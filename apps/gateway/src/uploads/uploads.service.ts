@@ -31,6 +31,7 @@ import {
   UserRepository,
   type WrappedDataKey,
 } from '#common';
+import { AccessPolicy } from '../access/access.policy.js';
 import { EventsGateway } from '../events/events.gateway.js';
 import { ClientAbortedError } from '../http/client-aborted.error.js';
 import { formatBytes } from '../http/views.js';
@@ -57,6 +58,18 @@ interface ReceivedFile {
   wrapped?: WrappedDataKey;
   /** The SHA-256 the client declared in a `sha256` field before this file part (checked by the worker). */
   clientSha256: string | null;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The target folder an upload names (the multipart `folderId` field, tus `Upload-Metadata` `folderId`):
+ * absent, empty or `root` is the root; anything but a folder id is a 400 naming `where`.
+ */
+export function uploadFolderId(value: string | undefined, where: string): string | null {
+  if (value === undefined || value === '' || value === 'root') return null;
+  if (!UUID.test(value)) throw new BadRequestException(`${where} must be a folder id (or root).`);
+  return value.toLowerCase();
 }
 
 /** A client-declared SHA-256: 64 hexadecimal characters (either case; stored lower-case). */
@@ -125,6 +138,7 @@ export class UploadsService {
     private readonly metrics: TessMetrics,
     @Inject(KEY_PROVIDER) private readonly keys: ConfiguredKeyProvider,
     private readonly events: EventsGateway,
+    private readonly access: AccessPolicy,
   ) {
     this.typePolicy = new TypePolicy(config.content);
   }
@@ -148,16 +162,18 @@ export class UploadsService {
       );
     }
     await mkdir(this.config.tempDir, { recursive: true, mode: 0o700 });
-    const received = await this.streamToTemp(req);
+    const { files: received, folderId } = await this.streamToTemp(req);
     try {
       if (versionOf && received.length !== 1) {
         throw new BadRequestException(
           `A new version is one file; this request had ${received.length}. Nothing was stored.`,
         );
       }
+      await this.targetFolder(ownerId, folderId);
       await this.enforceQuota(ownerId, received, versionOf ? 0 : received.length);
-      await this.files.createQueuedMany(
+      const rows = await this.files.createQueuedMany(
         received.map((file) => ({
+          folderId,
           id: file.id,
           ownerId,
           versionOf: versionOf?.id ?? null,
@@ -171,6 +187,10 @@ export class UploadsService {
           clientSha256: file.clientSha256,
         })),
       );
+      // A name already used in the folder got a number ("report (2).pdf"): keep both.
+      rows.forEach((row, i) => {
+        received[i]!.filename = row.filename;
+      });
       await this.enqueue(ownerId, received);
     } catch (error) {
       await Promise.all(received.map((f) => this.files.delete(f.id).catch(() => undefined)));
@@ -243,6 +263,11 @@ export class UploadsService {
     }
   }
 
+  /** 404 unless the upload's target folder (null: the root) is the owner's. */
+  async targetFolder(ownerId: string, folderId: string | null): Promise<void> {
+    if (folderId) await this.access.ownersFolder(ownerId, folderId);
+  }
+
   /** 415 naming the rule when a name or declared type is obviously blocked: before a byte is stored. */
   refuseDeclared(filename: string, contentType: string): void {
     const violation = this.typePolicy.checkDeclared(filename, contentType);
@@ -306,7 +331,7 @@ export class UploadsService {
     }
   }
 
-  private streamToTemp(req: Request): Promise<ReceivedFile[]> {
+  private streamToTemp(req: Request): Promise<{ files: ReceivedFile[]; folderId: string | null }> {
     const { maxFileSize, maxFilesPerRequest } = this.config.uploads;
     return new Promise((resolve, reject) => {
       const files: ReceivedFile[] = [];
@@ -315,6 +340,8 @@ export class UploadsService {
       let failure: Error | null = null;
       /** A `sha256` field waiting for the `file` part it describes. */
       let declared: string | null = null;
+      /** The `folderId` field: the folder every file of the request goes into (null: the root). */
+      let folderId: string | null = null;
 
       const fail = (error: Error) => {
         if (failure) return;
@@ -355,7 +382,16 @@ export class UploadsService {
       }
 
       parser.on('field', (field, value) => {
-        if (failure || field !== 'sha256') return;
+        if (failure) return;
+        if (field === 'folderId') {
+          try {
+            folderId = uploadFolderId(value, 'The "folderId" field');
+          } catch (error) {
+            fail(error as Error);
+          }
+          return;
+        }
+        if (field !== 'sha256') return;
         if (declared !== null) {
           fail(new BadRequestException('Two "sha256" fields in a row; send one before each "file" part.'));
         } else if (!SHA256_HEX.test(value)) {
@@ -454,7 +490,7 @@ export class UploadsService {
             fail(new BadRequestException('A "sha256" field must come before the "file" part it describes.'));
             return;
           }
-          resolve(files);
+          resolve({ files, folderId });
         });
       });
       req.on('close', () => {

@@ -12,6 +12,7 @@ import {
   AuditRepository,
   FileRepository,
   FileVersionRepository,
+  FolderRepository,
   InviteRepository,
   MfaRepository,
   PasswordResetTokenRepository,
@@ -29,6 +30,7 @@ const REPOSITORIES = [
   MfaRepository,
   AdminUserRepository,
   InviteRepository,
+  FolderRepository,
 ];
 
 /** The audit keyring (HMAC keys of the chain), released with the app. */

@@ -6,6 +6,7 @@ import { duplicateText, formatAgo, formatBytes, formatTime, shortHash, timeForma
 import { announce, bs, dom, field, pageSize, setOptionalText, setText } from './page.js';
 import { groupedToast, toast } from './toasts.js';
 import { refreshUsage } from './usage.js';
+import { inFolder, listQuery, placesByTime, plainView } from './view.js';
 
 const rowRequests = new Map();
 /** Called with each file written into a row (the upload cards follow what the list learns). */
@@ -17,11 +18,11 @@ export function onRowFilled(fn) {
 const FINISHED = new Set(['stored', 'failed', 'corrupt', 'rejected', 'infected']);
 let nextCursor = dom.loadMore.dataset.cursor || null;
 
-function rows() {
+export function rows() {
   return Array.from(dom.filesBody.querySelectorAll('tr[data-file-id]'));
 }
 
-function findRow(id) {
+export function findRow(id) {
   return rows().find((tr) => tr.dataset.fileId === id) ?? null;
 }
 
@@ -74,6 +75,9 @@ function fillRow(tr, file) {
   tr.dataset.created = file.createdAt;
   setText(tr, 'filename', name);
   setOptionalText(tr, 'error', stored ? '' : file.error);
+  tr.dataset.folderId = file.folderId ?? '';
+  tr.querySelector('[data-action="select"]').setAttribute('aria-label', `Select ${name}`);
+  tr.querySelector('[data-action="rename"]').setAttribute('aria-label', `Rename ${name}`);
   setText(tr, 'content-type', file.contentType);
   setText(tr, 'detected-type', file.detectedType ?? '');
   field(tr, 'detected-line').hidden = !file.detectedType;
@@ -139,6 +143,12 @@ function isNewer(a, b) {
 /** Inserts or updates a row, keeping newest-first order; returns the row (or null if outside the loaded window). */
 export function upsertRow(file, flash = false) {
   let tr = findRow(file.id);
+  // Moved to another folder (here or in another tab): it leaves this view.
+  if (tr && !inFolder(file)) {
+    removeRow(file.id);
+    return null;
+  }
+  if (!tr && !placesByTime(file)) return null;
   const status = tr?.dataset.status;
   // A new file, or one that failed, changes what counts against the quota.
   if (status !== file.status) refreshUsage();
@@ -161,7 +171,7 @@ export function upsertRow(file, flash = false) {
   return tr;
 }
 
-function removeRow(id) {
+export function removeRow(id) {
   findRow(id)?.remove();
   updateEmpty();
   refreshUsage();
@@ -192,8 +202,10 @@ export async function refreshRow(id, flash = false) {
  * updates every row, adds missing ones, drops rows deleted elsewhere.
  */
 export async function reloadList() {
+  // A search, filter or other order: the server's order is the one to keep.
+  if (!plainView()) return showList();
   const limit = Math.min(100, Math.max(pageSize, rows().length));
-  const page = await api('GET', `/api/v1/files?limit=${limit}`);
+  const page = await api('GET', `/api/v1/files?${listQuery(limit)}`);
   const ids = new Set(page.items.map((f) => f.id));
   const last = page.items[page.items.length - 1];
   for (const tr of rows()) {
@@ -212,12 +224,32 @@ export async function reloadList() {
   updateEmpty();
 }
 
+/** Shows the first page of the current view from scratch (a folder opened, a search, a filter, an order). */
+export async function showList() {
+  const page = await api('GET', `/api/v1/files?${listQuery(pageSize)}`);
+  for (const tr of rows()) tr.remove();
+  for (const file of page.items) {
+    const tr = dom.rowTemplate.content.firstElementChild.cloneNode(true);
+    fillRow(tr, file);
+    dom.filesBody.append(tr);
+  }
+  setCursor(page.nextCursor);
+  updateEmpty();
+  for (const fn of listListeners) fn();
+}
+
+/** Called after the rows were replaced (the selection starts over). */
+const listListeners = [];
+export function onListShown(fn) {
+  listListeners.push(fn);
+}
+
 async function loadMore() {
   if (!nextCursor) return;
   const button = dom.loadMore;
   button.disabled = true;
   try {
-    const page = await api('GET', `/api/v1/files?limit=${pageSize}&cursor=${encodeURIComponent(nextCursor)}`);
+    const page = await api('GET', `/api/v1/files?${listQuery(pageSize, nextCursor)}`);
     for (const file of page.items) {
       if (findRow(file.id)) continue;
       const tr = dom.rowTemplate.content.firstElementChild.cloneNode(true);

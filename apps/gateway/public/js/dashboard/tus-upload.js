@@ -65,7 +65,8 @@ function retryable(error) {
  * A resumable upload of `file`. `events`: onResuming(offset) when the server says where an earlier upload
  * stands, onProgress(sent, total), onWaitingForHash() when the last chunk waits for the SHA-256,
  * onHashFailed(message), onSuccess(fileId), onError(error). `versionOf`: the id of the file this upload
- * becomes the new version of (Upload-Metadata `fileId`).
+ * becomes the new version of (Upload-Metadata `fileId`). `events.folderId`: the folder it goes into
+ * (absent: the top level), part of the resume fingerprint so the same file into another folder is a new upload.
  */
 export function createTusUpload(file, events, { versionOf = null } = {}) {
   const empty = file.size === 0;
@@ -95,11 +96,21 @@ export function createTusUpload(file, events, { versionOf = null } = {}) {
       filetype: file.type || 'application/octet-stream',
       ...(empty ? { sha256: EMPTY_SHA256 } : {}),
       ...(versionOf ? { fileId: versionOf } : {}),
+      ...(events.folderId ? { folderId: events.folderId } : {}),
     },
     // A new version of a file resumes only as that: never as a plain upload of the same bytes.
     fingerprint: (f) =>
       Promise.resolve(
-        ['tess', userId, f.name, f.type, f.size, f.lastModified, ...(versionOf ? [versionOf] : [])].join('|'),
+        [
+          'tess',
+          userId,
+          f.name,
+          f.type,
+          f.size,
+          f.lastModified,
+          events.folderId ?? '',
+          ...(versionOf ? [versionOf] : []),
+        ].join('|'),
       ),
     storeFingerprintForResuming: true,
     removeFingerprintOnSuccess: true,

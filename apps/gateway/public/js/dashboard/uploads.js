@@ -8,6 +8,7 @@ import { announce, bs, dom, field, maxFileSize, maxFileSizeLabel, setText } from
 import { isSignedOut, onSignedOut, SIGNED_OUT_MESSAGE } from './session.js';
 import { groupedToast } from './toasts.js';
 import { bodyOf, createTusUpload, statusOf } from './tus-upload.js';
+import { view } from './view.js';
 
 const FINAL = new Set(['stored', 'failed', 'rejected', 'cancelled']);
 /** Final statuses of a new version's upload row that never became a version. */
@@ -102,6 +103,7 @@ function createUpload(file, versionOf = null) {
     file,
     item,
     card,
+    folderId: view.folderId,
     state: 'waiting',
     fileId: null,
     versionOf,
@@ -310,6 +312,8 @@ function send(up) {
   up.tus = createTusUpload(
     up.file,
     {
+      // Into the folder on screen when the upload started.
+      folderId: up.folderId,
       onResuming: (offset) => {
         if (up.cancelled || offset <= 0) return;
         setMessage(

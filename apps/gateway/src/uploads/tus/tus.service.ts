@@ -35,7 +35,13 @@ import { ClientAbortedError } from '../../http/client-aborted.error.js';
 import { formatBytes } from '../../http/views.js';
 import { REDIS } from '../../infra/redis.module.js';
 import { normalizeContentType, storedFilename } from '../filename.js';
-import { DataKeyUnavailable, SHA256_HEX, UploadsService, writeError } from '../uploads.service.js';
+import {
+  DataKeyUnavailable,
+  SHA256_HEX,
+  UploadsService,
+  uploadFolderId,
+  writeError,
+} from '../uploads.service.js';
 import { formatMetadata, type TusChecksumAlgorithm } from './tus-headers.js';
 import { UploadLayouts } from './upload-layout.js';
 import { type HeldLock, UploadLocks } from './upload-lock.js';
@@ -150,6 +156,8 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
     this.uploads.refuseDeclared(declaredName, contentType);
     // A new version keeps its file's name; it adds bytes, not a file.
     const filename = versionOf?.filename ?? declaredName;
+    const folderId = uploadFolderId(input.metadata.get('folderId'), 'Upload-Metadata "folderId"');
+    await this.uploads.targetFolder(ownerId, folderId);
     await this.uploads.enforceQuota(ownerId, [{ size: input.length }], versionOf ? 0 : 1);
 
     const id = randomUUID();
@@ -182,6 +190,7 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
         uploadExpiresAt: new Date(Date.now() + this.config.tus.uploadExpiryMs),
         clientSha256,
         versionOf: versionOf?.id ?? null,
+        folderId,
       });
       await this.audit.record({
         action: 'upload.started',

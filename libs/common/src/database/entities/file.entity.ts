@@ -35,7 +35,11 @@ export class FileEntity {
   @Column({ name: 'owner_id', type: 'uuid' })
   ownerId!: string;
 
-  /** Normalized display name (never used as a path). */
+  /** The folder the file lives in (folders.id); null is the root. */
+  @Column({ name: 'folder_id', type: 'uuid', nullable: true })
+  folderId!: string | null;
+
+  /** Normalized display name (never used as a path); unique per folder, case-insensitively. */
   @Column({ type: 'varchar', length: 255 })
   filename!: string;
 

@@ -1,6 +1,7 @@
 import { ApiTokenEntity } from './api-token.entity.js';
 import { AuditEventEntity } from './audit-event.entity.js';
 import { FileEntity } from './file.entity.js';
+import { FolderEntity } from './folder.entity.js';
 import { InviteEntity } from './invite.entity.js';
 import { MfaPasskeyEntity, MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
 import { PasswordResetTokenEntity } from './password-reset-token.entity.js';
@@ -16,6 +17,7 @@ export {
   REFUSED_STATUSES,
   type RefusedStatus,
 } from './file.entity.js';
+export { FolderEntity } from './folder.entity.js';
 export { InviteEntity } from './invite.entity.js';
 export { MfaPasskeyEntity, MfaRecoveryCodeEntity, MfaTotpEntity } from './mfa.entity.js';
 export { PasswordResetTokenEntity } from './password-reset-token.entity.js';
@@ -40,4 +42,5 @@ export const ENTITIES = [
   MfaRecoveryCodeEntity,
   MfaPasskeyEntity,
   InviteEntity,
+  FolderEntity,
 ];

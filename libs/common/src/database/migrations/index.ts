@@ -8,6 +8,7 @@ import { ResumableUploads1765000000000 } from './1765000000000-resumable-uploads
 import { Mfa1765100000000 } from './1765100000000-mfa.js';
 import { Passkeys1765300000000 } from './1765300000000-passkeys.js';
 import { FileVersions1765400000000 } from './1765400000000-file-versions.js';
+import { Folders1765450000000 } from './1765450000000-folders.js';
 import { Admin1765500000000 } from './1765500000000-admin.js';
 
 /** Every migration, oldest first. Applied at gateway start (under an advisory lock) and by `npm run migrate`. */
@@ -22,5 +23,6 @@ export const MIGRATIONS = [
   Mfa1765100000000,
   Passkeys1765300000000,
   FileVersions1765400000000,
+  Folders1765450000000,
   Admin1765500000000,
 ];

@@ -27,7 +27,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * Whether every field of the timestamp is in range. Date.parse is not enough: V8 rolls
  * `2024-02-30` over to March 1st, while PostgreSQL rejects it ("date/time field value out of range").
  */
-function validTime(iso: string): boolean {
+export function validTime(iso: string): boolean {
   const m = CURSOR_TIME.exec(iso);
   if (!m) return false;
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [

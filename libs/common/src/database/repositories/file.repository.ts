@@ -2,7 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, In, type Repository } from 'typeorm';
 import { FileEntity, type FileStatus, type RefusedStatus } from '../entities/file.entity.js';
 import { keysetPage } from './file-cursor.js';
+import { type FileListQuery, filePage } from './file-listing.js';
 import { FileVersionRepository } from './file-version.repository.js';
+import { FolderGoneError, NameTakenError, violates } from './folder.repository.js';
 
 export { InvalidCursorError } from './file-cursor.js';
 
@@ -37,13 +39,26 @@ export type NewQueuedFile = Pick<
   FileEntity,
   'id' | 'ownerId' | 'filename' | 'contentType' | 'size' | 'tempPath'
 > &
-  Partial<Pick<FileEntity, 'keyRef' | 'wrappedKey' | 'clientSha256' | 'versionOf'>>;
+  Partial<Pick<FileEntity, 'keyRef' | 'wrappedKey' | 'clientSha256' | 'versionOf' | 'folderId'>>;
 
 /** What a committed upload became: version `version` (now current) of file `fileId`. */
 export interface CommittedVersion {
   fileId: string;
   version: number;
 }
+
+/** `name` with ` (n)` before its extension (n > 1), cut to fit 255 characters. */
+export function numberedName(name: string, n: number): string {
+  if (n <= 1) return name;
+  const dot = name.lastIndexOf('.');
+  const ext = dot > 0 && name.length - dot <= 17 ? name.slice(dot) : '';
+  const suffix = ` (${n})${ext}`;
+  const base = [...name.slice(0, name.length - ext.length)];
+  return base.slice(0, Math.max(1, 255 - [...suffix].length)).join('') + suffix;
+}
+
+/** How often an insert that lost a race for a name picks free names again. */
+const NAME_RETRIES = 25;
 
 /** Where a page of `listStale` ended. */
 export interface StaleCursor {
@@ -75,6 +90,11 @@ export class FileRepository {
    */
   async createQueuedMany(files: NewQueuedFile[]): Promise<FileEntity[]> {
     const entities = files.map((data) => this.repo.create({ ...data, status: 'queued', attempts: 0 }));
+    await this.insertWithFreeNames(entities, () => this.insertQueued(entities));
+    return entities;
+  }
+
+  private async insertQueued(entities: FileEntity[]): Promise<void> {
     // clock_timestamp(), evaluated row by row, keeps the request's files in upload order (now() would
     // give them all the statement's time, and the file list sorts by created_at).
     await this.repo
@@ -89,7 +109,104 @@ export class FileRepository {
         })),
       )
       .execute();
-    return entities;
+  }
+
+  /**
+   * Gives each new row a name free in its folder (the name it came with, else `name (2).ext`, `(3)`...,
+   * compared case-insensitively like files_name_uq), then runs `insert`; a concurrent upload that took a
+   * name first makes it pick again. An upload never fails over its name: "keep both" is the default.
+   */
+  private async insertWithFreeNames(entities: FileEntity[], insert: () => Promise<void>): Promise<void> {
+    // The upload row of a new version takes its file's name, outside the folder's names (files_name_uq).
+    const named = entities.filter((e) => !e.versionOf);
+    const wanted = named.map((e) => e.filename);
+    for (let attempt = 0; ; attempt++) {
+      await this.assignFreeNames(named, wanted);
+      try {
+        await insert();
+        return;
+      } catch (error) {
+        if (violates(error, 'files_folder_id_fkey')) throw new FolderGoneError();
+        if (!violates(error, 'files_name_uq') || attempt >= NAME_RETRIES) throw error;
+      }
+    }
+  }
+
+  private async assignFreeNames(entities: FileEntity[], wanted: string[]): Promise<void> {
+    const taken = new Map<string, Set<string>>();
+    const pending = entities.map((entity, i) => ({ entity, name: wanted[i]! }));
+    for (let from = 1; pending.length > 0; from += 10) {
+      const candidates = pending.flatMap(({ name }) =>
+        Array.from({ length: 10 }, (_, k) => numberedName(name, from + k).toLowerCase()),
+      );
+      const groups = new Map<string, typeof pending>();
+      for (const p of pending) {
+        const key = `${p.entity.ownerId}/${p.entity.folderId ?? ''}`;
+        groups.set(key, [...(groups.get(key) ?? []), p]);
+      }
+      for (const [key, group] of groups) {
+        const first = group[0]!.entity;
+        const rows: Array<{ n: string }> = await this.repo.query(
+          `SELECT lower(filename) AS n FROM files WHERE owner_id = $1
+             AND coalesce(folder_id, '00000000-0000-0000-0000-000000000000'::uuid)
+               = coalesce($2::uuid, '00000000-0000-0000-0000-000000000000'::uuid)
+             AND lower(filename) = ANY($3::text[]) AND version_of IS NULL`,
+          [first.ownerId, first.folderId ?? null, candidates],
+        );
+        const used = taken.get(key) ?? new Set<string>();
+        taken.set(key, used);
+        const existing = new Set(rows.map((r) => r.n));
+        for (const p of group) {
+          for (let n = from; n < from + 10; n++) {
+            const name = numberedName(p.name, n);
+            const lower = name.toLowerCase();
+            if (existing.has(lower) || used.has(lower)) continue;
+            used.add(lower);
+            p.entity.filename = name;
+            pending.splice(pending.indexOf(p), 1);
+            break;
+          }
+        }
+      }
+    }
+  }
+
+  /** One page of the owner's files, filtered and sorted (file-listing.ts). */
+  listPage(ownerId: string, query: FileListQuery): Promise<FilePage> {
+    // The upload rows of new versions are not files of their own (GET /files/:id/versions shows them).
+    const qb = this.repo
+      .createQueryBuilder('f')
+      .where('f.owner_id = :ownerId', { ownerId })
+      .andWhere('f.version_of IS NULL');
+    return filePage(qb, query);
+  }
+
+  /** The owner's files among `ids` (another user's ids are simply absent). */
+  findOwnedMany(ownerId: string, ids: string[]): Promise<FileEntity[]> {
+    return ids.length ? this.repo.findBy({ ownerId, id: In(ids) }) : Promise.resolve([]);
+  }
+
+  /** The files directly in these folders, at most `limit` (a recursive delete takes them in batches). */
+  inFolders(ownerId: string, folderIds: string[], limit: number): Promise<FileEntity[]> {
+    return this.repo.find({ where: { ownerId, folderId: In(folderIds) }, take: limit, order: { id: 'ASC' } });
+  }
+
+  /**
+   * A new name and/or folder (metadata only: the object, its key and hashes stay); false when the row is
+   * gone. A name already used in the target folder is a NameTakenError.
+   */
+  async rename(id: string, changes: { filename?: string; folderId?: string | null }): Promise<boolean> {
+    try {
+      const result = await this.repo.update({ id }, changes);
+      return (result.affected ?? 0) > 0;
+    } catch (error) {
+      if (violates(error, 'files_name_uq')) {
+        const current = await this.repo.findOneBy({ id });
+        throw new NameTakenError('file', changes.filename ?? current?.filename ?? '');
+      }
+      if (violates(error, 'files_folder_id_fkey')) throw new FolderGoneError();
+      throw error;
+    }
   }
 
   /**
@@ -137,10 +254,12 @@ export class FileRepository {
       | 'uploadExpiresAt'
       | 'clientSha256'
     > &
-      Partial<Pick<FileEntity, 'versionOf'>>,
+      Partial<Pick<FileEntity, 'versionOf' | 'folderId'>>,
   ): Promise<FileEntity> {
     const entity = this.repo.create({ ...data, status: 'receiving', attempts: 0 });
-    await this.repo.insert(entity);
+    await this.insertWithFreeNames([entity], async () => {
+      await this.repo.insert(entity);
+    });
     return entity;
   }
 

@@ -7,16 +7,32 @@ export {
   InvalidCursorError,
   type LockFence,
   type NewQueuedFile,
+  numberedName,
   type StaleCursor,
   type StaleFile,
   type StoredFileFacts,
 } from './file.repository.js';
+export {
+  CursorMismatchError,
+  FILE_SORTS,
+  type FileListQuery,
+  type FileSort,
+  type SortOrder,
+} from './file-listing.js';
 export {
   type FileVersion,
   FileVersionRepository,
   type RemovedVersion,
   type VersionRefusal,
 } from './file-version.repository.js';
+export {
+  type FolderContents,
+  type FolderCrumb,
+  FolderGoneError,
+  FolderRepository,
+  NameTakenError,
+  violates,
+} from './folder.repository.js';
 export { type InviteProblem, InviteRepository } from './invite.repository.js';
 export { MAX_PASSKEYS, MfaRepository, type NewPasskey, type SealedTotpSecret } from './mfa.repository.js';
 export {
