@@ -866,6 +866,8 @@ export interface components {
              * @description The folder the file is in; absent: the root
              */
             folderId?: string;
+            /** @description While `receiving` (an unfinished resumable upload): the bytes that have arrived, its tus Upload-Offset. DELETE cancels it. */
+            receivedBytes?: number;
             /** @description The current version (the one this file serves); 1 until a second version is stored */
             version: number;
             /** @description Stored versions (0 until the first is stored) */

@@ -360,6 +360,22 @@ describe('the tus protocol, request by request', () => {
     expect(await auditCount(world, id, 'upload.cancelled')).toBe(1);
   });
 
+  it('lists an unfinished upload as receiving with how much has arrived; deleting the file cancels it', async () => {
+    const id = await create(alice, 10);
+    await patch(alice, id, 0, Buffer.from('abcd')).expect(204);
+    const listed = await request(world.server).get('/api/v1/files').set(alice.auth).expect(200);
+    const row = listed.body.items.find((item: { id: string }) => item.id === id);
+    expect(row).toMatchObject({ status: 'receiving', size: 10, receivedBytes: 4 });
+    const one = await request(world.server).get(`/api/v1/files/${id}`).set(alice.auth).expect(200);
+    expect(one.body).toMatchObject({ status: 'receiving', receivedBytes: 4 });
+    // Nobody else sees it, and a stored file carries no receivedBytes.
+    await request(world.server).get(`/api/v1/files/${id}`).set(bob.auth).expect(404);
+    await request(world.server).delete(`/api/v1/files/${id}`).set(alice.auth).expect(204);
+    expect(await world.files.findById(id)).toBeNull();
+    expect(await tempFiles(world.config)).not.toContain(id);
+    expect((await head(alice, id)).status).toBe(404);
+  });
+
   it('keeps an unfinished upload encrypted in staging: no plaintext marker, 0600', async () => {
     const marker = randomBytes(64);
     const body = Buffer.concat(Array.from({ length: 3 * 1024 }, () => marker));

@@ -16,7 +16,7 @@ import {
 } from '@nestjs/common';
 import { ApiConsumes, ApiHeader, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { FileRepository } from '#common';
+import { type FileEntity, FileRepository } from '#common';
 import { AccessPolicy } from '../access/access.policy.js';
 import { CurrentPrincipal } from '../access/principal.decorator.js';
 import type { UserPrincipal } from '../access/principal.js';
@@ -34,10 +34,11 @@ import {
   VerifyResultDto,
 } from '../http/openapi.js';
 import { parseOrThrow } from '../http/validation.js';
+import { TusService } from '../uploads/tus/tus.service.js';
 import { BulkFilesService, MAX_BULK_IDS } from './bulk-files.service.js';
 import { checkedName } from './display-name.js';
 import { bulkIdsInput, bulkIdsSchema, fileListQuerySchema, patchFileSchema } from './file-schemas.js';
-import { FilesService, fileView } from './files.service.js';
+import { FilesService, type FileView, fileView } from './files.service.js';
 
 const uuid = new ParseUUIDPipe({
   version: '4',
@@ -56,7 +57,17 @@ export class FilesController {
     private readonly downloads: DownloadResponder,
     private readonly reader: FileReader,
     private readonly bulk: BulkFilesService,
+    private readonly tus: TusService,
   ) {}
+
+  /** The rows' public shape; an unfinished resumable upload also says how much of it has arrived. */
+  private async views(rows: FileEntity[]): Promise<FileView[]> {
+    if (rows.length === 0) return [];
+    const twins = await this.files.twinsOf(rows[0]!.ownerId, rows);
+    return Promise.all(
+      rows.map(async (row) => fileView(row, twins.get(row.id), await this.tus.receivedBytes(row))),
+    );
+  }
 
   /**
    * Keyset pages for every order (tie-broken on the id, no OFFSET), so a page never repeats or skips a
@@ -80,8 +91,7 @@ export class FilesController {
       ...input,
       order: input.order ?? (input.sort === 'name' ? 'asc' : 'desc'),
     });
-    const twins = await this.files.twinsOf(principal.userId, page.items);
-    return { items: page.items.map((f) => fileView(f, twins.get(f.id))), nextCursor: page.nextCursor };
+    return { items: await this.views(page.items), nextCursor: page.nextCursor };
   }
 
   @Post('bulk-delete')
@@ -139,7 +149,7 @@ export class FilesController {
   @ApiErrors([404, 'No such file of yours'])
   async get(@CurrentPrincipal() principal: UserPrincipal, @Param('id', uuid) id: string) {
     const file = await this.access.readableFile(principal, id);
-    return fileView(file, (await this.files.twinsOf(file.ownerId, [file])).get(file.id));
+    return (await this.views([file]))[0];
   }
 
   /**

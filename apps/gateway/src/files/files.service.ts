@@ -20,7 +20,7 @@ import { SharesService } from '../shares/shares.service.js';
 export type FileTwin = Pick<FileEntity, 'id' | 'filename' | 'createdAt'>;
 
 /** The public shape of a file (docs/architecture.md, Public contract). */
-export function fileView(file: FileEntity, twin?: FileTwin) {
+export function fileView(file: FileEntity, twin?: FileTwin, receivedBytes?: number | null) {
   return {
     id: file.id,
     filename: file.filename,
@@ -43,6 +43,8 @@ export function fileView(file: FileEntity, twin?: FileTwin) {
     version: file.version,
     versionCount: file.versionCount,
     ...(file.folderId ? { folderId: file.folderId } : {}),
+    // An unfinished resumable upload: its tus offset, so a user sees how far it got (and may delete it).
+    ...(receivedBytes !== undefined && receivedBytes !== null ? { receivedBytes } : {}),
   };
 }
 export type FileView = ReturnType<typeof fileView>;

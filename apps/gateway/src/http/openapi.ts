@@ -88,6 +88,12 @@ export class FileDto {
   scannedWith?: string;
   @ApiPropertyOptional({ format: 'uuid', description: 'The folder the file is in; absent: the root' })
   folderId?: string;
+  @ApiPropertyOptional({
+    type: 'integer',
+    description:
+      'While `receiving` (an unfinished resumable upload): the bytes that have arrived, its tus Upload-Offset. DELETE cancels it.',
+  })
+  receivedBytes?: number;
   @ApiProperty({
     type: 'integer',
     description: 'The current version (the one this file serves); 1 until a second version is stored',

@@ -12,7 +12,7 @@ import { UploadsService } from './uploads.service.js';
   imports: [EventsModule, AccessModule],
   controllers: [UploadsController, TusController],
   providers: [UploadsService, TusService, TempSweeperService],
-  exports: [UploadsService],
+  exports: [UploadsService, TusService],
 })
 export class UploadsModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

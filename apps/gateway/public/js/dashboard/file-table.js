@@ -87,7 +87,15 @@ function fillRow(tr, file) {
   twin.title = file.duplicateOf?.id ?? '';
   setText(tr, 'duplicate-text', file.duplicateOf ? duplicateText(file.duplicateOf) : '');
   for (const fn of rowListeners) fn(file);
-  const size = setText(tr, 'size', formatBytes(file.size));
+  // An unfinished resumable upload (from this or another browser, or the CLI) says how far it got.
+  const receiving = file.status === 'receiving' && typeof file.receivedBytes === 'number';
+  const size = setText(
+    tr,
+    'size',
+    receiving
+      ? `${formatBytes(file.receivedBytes)} of ${formatBytes(file.size)} received`
+      : formatBytes(file.size),
+  );
   size.title = `${file.size} bytes`;
   const badge = setText(tr, 'status', file.status);
   badge.className = `badge status-badge status-${file.status}`;

@@ -534,6 +534,15 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
     }
   }
 
+  /**
+   * How much of an unfinished resumable upload has arrived (its tus offset), for the files API: null when
+   * the row is not `receiving` or its staging cannot be read (HEAD on the upload then says why).
+   */
+  async receivedBytes(row: FileEntity): Promise<number | null> {
+    if (row.status !== 'receiving') return null;
+    return this.stagedLength(row).catch(() => null);
+  }
+
   private async stagedLength(row: FileEntity): Promise<number> {
     try {
       return await recoverLength(this.pathOf(row.id), await this.layouts.get(row.id));
