@@ -143,6 +143,34 @@ describe('round trip', () => {
     }
   });
 
+  it('with releaseInput frees every whole chunk it consumed, keeps views and stores the same bytes', async () => {
+    // Whole chunks (each its own ArrayBuffer, as socket reads are) of sizes that split across records.
+    const sizes = [700, 4096, 1, 9000, 333, 5000];
+    const chunks = sizes.map((size) => {
+      const chunk = Buffer.alloc(size);
+      chunk.set(randomBytes(size));
+      return chunk;
+    });
+    const plaintext = Buffer.concat(chunks);
+    const view = Buffer.alloc(3000);
+    view.set(randomBytes(3000));
+    const part = view.subarray(0, 2000);
+    const [path, fileId, key] = [pathFor(), randomUUID(), randomBytes(32)];
+    const writer = StagingWriter.create({ path, fileId, dataKey: key, recordSize: 4096, releaseInput: true });
+    await pipeline(Readable.from([...chunks, part], { objectMode: true }), writer);
+    expect(await readAll(path, key, fileId)).toEqual(Buffer.concat([plaintext, view.subarray(0, 2000)]));
+    expect(chunks.map((chunk) => chunk.byteLength)).toEqual(sizes.map(() => 0));
+    // A view into someone else's buffer is never freed.
+    expect(view.byteLength).toBe(3000);
+    // Without the option the producer's chunks are left alone.
+    const kept = sizes.map((size) => Buffer.alloc(size, 1));
+    await pipeline(
+      Readable.from(kept, { objectMode: true }),
+      StagingWriter.create({ path: pathFor(), fileId, dataKey: key, recordSize: 4096 }),
+    );
+    expect(kept.map((chunk) => chunk.byteLength)).toEqual(sizes);
+  });
+
   it('never writes plaintext: a repeated marker does not appear in the file', async () => {
     const marker = Buffer.from('TESS-MARKER-'.repeat(6).slice(0, 64));
     const plaintext = Buffer.concat(Array.from({ length: 64 }, () => marker));

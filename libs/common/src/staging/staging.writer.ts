@@ -38,6 +38,13 @@ export interface StagingWriterOptions {
    * record there instead of walking every record; checked against the file, the whole walk when it does not fit.
    */
   resumeFrom?: StagingResumePoint | null;
+  /**
+   * The written chunks are the writer's to free: once a chunk is sealed into a record, its memory is released
+   * at once (util/release-buffer.ts) instead of at V8's next full garbage collection. Only for a producer that
+   * never touches a chunk again once written: a request body piped straight in (a tus PATCH), whose 64 KiB
+   * socket reads are otherwise hundreds of MB per second of external memory for a large heap to collect.
+   */
+  releaseInput?: boolean;
 }
 
 interface Position {
@@ -236,6 +243,9 @@ export class StagingWriter extends Writable {
     );
   }
 
+  /** The chunk each pending remainder was cut from (releaseInput). */
+  private readonly origins = new WeakMap<Buffer, Buffer>();
+
   private async flushFull(): Promise<void> {
     while (this.pendingBytes >= this.recordSize) {
       const pieces: Buffer[] = [];
@@ -248,7 +258,10 @@ export class StagingWriter extends Writable {
           need -= head.length;
         } else {
           pieces.push(head.subarray(0, need));
-          this.pending[0] = head.subarray(need);
+          const rest = head.subarray(need);
+          // The rest is the chunk's last part: once it is consumed, the whole chunk may go (releaseInput).
+          this.origins.set(rest, this.origins.get(head) ?? head);
+          this.pending[0] = rest;
           need = 0;
         }
       }
@@ -288,6 +301,12 @@ export class StagingWriter extends Writable {
     }
     // The frame's ciphertext is ours alone and written: free it now, not at V8's next full GC.
     for (const buffer of frame) releaseBuffer(buffer);
+    // A piece taken whole is the end of its chunk: the chunk itself, or the last part of one split between
+    // records (its earlier parts are sealed already). A view into a buffer of the producer's own is left alone
+    // by releaseBuffer, which frees only a Buffer spanning its whole ArrayBuffer.
+    if (this.options.releaseInput) {
+      for (const piece of pieces) releaseBuffer(this.origins.get(piece) ?? piece);
+    }
     if (kind === RECORD_DATA) position.lastRecordStart = position.offset;
     else this.sealed = true;
     position.offset += bytes;

@@ -373,6 +373,8 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
       sealOnEnd: false,
       syncOnEnd: false,
       resumeFrom,
+      // The request body's chunks go nowhere else (a checksum, when asked for, sees each one first).
+      releaseInput: true,
     });
     // An open failure surfaces through ready(); keep the stream from reporting it a second time.
     writer.on('error', () => undefined);
