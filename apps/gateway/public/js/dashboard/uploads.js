@@ -423,12 +423,19 @@ export function completeUpload(up, result) {
   setBar(up, 'process', 100, 'stored', 'bg-success');
   setState(up, 'stored', 'Stored');
   showStored(up, result);
-  groupedToast('success', 'stored', up.name, (n, names, list) =>
-    n === 1
-      ? { title: 'Stored', text: `${up.name} is encrypted and stored.` }
-      : { title: `${n} files stored`, text: `${list(names)} are encrypted and stored.` },
-  );
-  announce(`${up.name} is stored.`);
+  if (result.filename && !up.versionOf && result.filename !== up.name) setName(up, result.filename);
+  const toast = () => {
+    groupedToast('success', 'stored', up.name, (n, names, list) =>
+      n === 1
+        ? { title: 'Stored', text: `${up.name} is encrypted and stored.` }
+        : { title: `${n} files stored`, text: `${list(names)} are encrypted and stored.` },
+    );
+    announce(`${up.name} is stored.`);
+  };
+  // The toast names the file as the server stored it (path parts and control characters gone): a job event
+  // can come before this page has read the file's row, so read it first when its name is not known yet.
+  if (result.filename || up.versionOf || up.nameConfirmed) toast();
+  else void refreshRow(up.fileId).finally(toast);
 }
 
 /** The stored card's line: the SHA-256, and whether it is the one this browser computed of your copy. */
@@ -534,6 +541,7 @@ export function initUploads() {
     if (!up) return;
     // The name the server stored (path parts and control characters removed), as the list shows it.
     if (file.filename && file.filename !== up.name) setName(up, file.filename);
+    up.nameConfirmed = true;
     if (up.state === 'stored' && file.status === 'stored') showStored(up, file);
     const note = field(up.card, 'duplicate');
     note.hidden = !file.duplicateOf;
