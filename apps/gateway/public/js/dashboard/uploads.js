@@ -434,8 +434,16 @@ export function completeUpload(up, result) {
   };
   // The toast names the file as the server stored it (path parts and control characters gone): a job event
   // can come before this page has read the file's row, so read it first when its name is not known yet.
+  // (Read here, not through refreshRow: a later refresh of the same row would drop that one's answer.)
   if (result.filename || up.versionOf || up.nameConfirmed) toast();
-  else void refreshRow(up.fileId).finally(toast);
+  else {
+    api('GET', `/api/v1/files/${encodeURIComponent(up.fileId)}`)
+      .then((file) => {
+        if (file.filename && file.filename !== up.name) setName(up, file.filename);
+      })
+      .catch(() => undefined)
+      .finally(toast);
+  }
 }
 
 /** The stored card's line: the SHA-256, and whether it is the one this browser computed of your copy. */
