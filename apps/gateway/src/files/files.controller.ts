@@ -181,7 +181,7 @@ export class FilesController {
     const filename = input.filename === undefined ? undefined : checkedName(input.filename, 'file');
     if (input.folderId) await this.access.folder(principal, input.folderId);
     const updated = await this.service.update(file, { filename, folderId: input.folderId }, req.ip);
-    return fileView(updated, (await this.files.twinsOf(updated.ownerId, [updated])).get(updated.id));
+    return (await this.views([updated]))[0];
   }
 
   @Get(':id/content')
