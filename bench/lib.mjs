@@ -8,6 +8,8 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import pg from 'pg';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const MiB = 1024 * 1024;
@@ -334,6 +336,23 @@ export async function createUser(base, username, password) {
   });
   if (token.status !== 201) throw new Error(`POST /api/v1/tokens answered ${token.status}: ${token.text}`);
   return JSON.parse(token.text).token;
+}
+
+/** Removes what a run's TESS left: its Redis keys (`<prefix>:*`) and its database. */
+export async function removeWorld({ adminUrl, redisUrl, database, prefix }) {
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.unlink(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
+  await admin.end();
 }
 
 /** A free loopback TCP port (bound and released). */

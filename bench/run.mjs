@@ -36,6 +36,7 @@ import {
   percentile,
   postFiles,
   ROOT,
+  removeWorld,
   runJson,
   startProcess,
   tail,
@@ -404,21 +405,7 @@ async function tessEnv(label, overrides = {}) {
   url.pathname = `/${database}`;
   const prefix = `tess-bench-${id}`;
   const dataDir = join(workdir, `data-${label}-${id}`);
-  cleanups.push(async () => {
-    const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.unlink(...keys);
-    } while (cursor !== '0');
-    redis.disconnect();
-    const admin = new pg.Client({ connectionString: ADMIN_URL });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`);
-    await admin.end();
-  });
+  cleanups.push(() => removeWorld({ adminUrl: ADMIN_URL, redisUrl: REDIS_URL, database, prefix }));
   const port = await freePort();
   return {
     label,

@@ -14,6 +14,7 @@ export * from './read/index.js';
 export * from './redis/index.js';
 export * from './staging/index.js';
 export * from './storage/index.js';
+export { lazyModule } from './util/lazy-module.js';
 export { releaseBuffer } from './util/release-buffer.js';
 export { withTimeout } from './util/with-timeout.js';
 export * from './versions/index.js';

@@ -1,8 +1,5 @@
-import { createBullBoard } from '@bull-board/api';
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
-import { ExpressAdapter } from '@bull-board/express';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { NextFunction, Request, Response } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { TessConfig } from '#common';
 import { sendError } from '../http/http-exception.filter.js';
 import { isFullySignedIn } from '../http/session-state.js';
@@ -47,15 +44,29 @@ function sameOrigin(req: Request, config: TessConfig): boolean {
 export function mountQueueBoard(app: NestExpressApplication, config: TessConfig): void {
   const gate = app.get(AdminGate);
   const queue = app.get(JobQueue).queue();
-  const board = (basePath: string, readOnlyMode: boolean) => {
-    const adapter = new ExpressAdapter();
-    adapter.setBasePath(basePath);
-    createBullBoard({
-      queues: [new BullMQAdapter(queue, { readOnlyMode })],
-      serverAdapter: adapter,
-      options: { uiConfig: { boardTitle: readOnlyMode ? 'TESS queues' : 'TESS queues (actions on)' } },
-    });
-    return adapter.getRouter();
+  // bull-board and its UI are built on the first request that passed the admin check: only admins
+  // use them, and loading them at start cost every gateway about 3 MiB of heap.
+  const board = (basePath: string, readOnlyMode: boolean): RequestHandler => {
+    let router: Promise<RequestHandler> | undefined;
+    const build = async (): Promise<RequestHandler> => {
+      const [{ createBullBoard }, { BullMQAdapter }, { ExpressAdapter }] = await Promise.all([
+        import('@bull-board/api'),
+        import('@bull-board/api/bullMQAdapter'),
+        import('@bull-board/express'),
+      ]);
+      const adapter = new ExpressAdapter();
+      adapter.setBasePath(basePath);
+      createBullBoard({
+        queues: [new BullMQAdapter(queue, { readOnlyMode })],
+        serverAdapter: adapter,
+        options: { uiConfig: { boardTitle: readOnlyMode ? 'TESS queues' : 'TESS queues (actions on)' } },
+      });
+      return adapter.getRouter() as RequestHandler;
+    };
+    return (req, res, next) => {
+      router ??= build();
+      router.then((handle) => handle(req, res, next), next);
+    };
   };
   const guard = (actions: boolean) => async (req: Request, res: Response, next: NextFunction) => {
     const notFound = () => sendError(req, res, 404, `Cannot ${req.method} ${req.originalUrl}`);

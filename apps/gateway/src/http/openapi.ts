@@ -441,7 +441,9 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
  * whose logo carries an inline style) and no online validator badge (a third-party image).
  */
 export function setupOpenApi(app: INestApplication): void {
-  SwaggerModule.setup('api/docs', app, createOpenApiDocument(app), {
+  // A factory: the document (a scan of every route and DTO) is built by the first request for it and
+  // kept, instead of by every gateway at start.
+  SwaggerModule.setup('api/docs', app, () => createOpenApiDocument(app), {
     jsonDocumentUrl: 'api/docs.json',
     raw: ['json'],
     ui: false,

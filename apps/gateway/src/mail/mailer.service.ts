@@ -1,6 +1,9 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import nodemailer, { type Transporter } from 'nodemailer';
-import { TESS_CONFIG, type TessConfig } from '#common';
+import type { Transporter } from 'nodemailer';
+import { lazyModule, TESS_CONFIG, type TessConfig } from '#common';
+
+/** Loaded only when SMTP_URL configures mail: without it nodemailer would hold about 1 MiB of heap unused. */
+const nodemailer = lazyModule<typeof import('nodemailer')>('nodemailer');
 
 /** A plain-text message to one recipient. */
 export interface OutgoingMail {
@@ -22,7 +25,7 @@ export class MailerService implements OnApplicationShutdown {
   constructor(@Inject(TESS_CONFIG) config: TessConfig) {
     this.from = config.mail.from;
     this.transport = config.mail.smtpUrl
-      ? nodemailer.createTransport({
+      ? nodemailer().createTransport({
           url: config.mail.smtpUrl,
           logger: false,
           debug: false,

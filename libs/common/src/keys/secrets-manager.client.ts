@@ -1,25 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import {
-  CreateSecretCommand,
-  type CreateSecretCommandInput,
-  type CreateSecretCommandOutput,
-  DeleteSecretCommand,
-  type DeleteSecretCommandInput,
-  type DeleteSecretCommandOutput,
-  DescribeSecretCommand,
-  type DescribeSecretCommandInput,
-  type DescribeSecretCommandOutput,
-  GetSecretValueCommand,
-  type GetSecretValueCommandInput,
-  type GetSecretValueCommandOutput,
-  PutSecretValueCommand,
-  type PutSecretValueCommandInput,
-  type PutSecretValueCommandOutput,
+import type {
+  CreateSecretCommandInput,
+  CreateSecretCommandOutput,
+  DeleteSecretCommandInput,
+  DeleteSecretCommandOutput,
+  DescribeSecretCommandInput,
+  DescribeSecretCommandOutput,
+  GetSecretValueCommandInput,
+  GetSecretValueCommandOutput,
+  PutSecretValueCommandInput,
+  PutSecretValueCommandOutput,
   SecretsManagerClient,
-  type SecretsManagerClientConfig,
+  SecretsManagerClientConfig,
 } from '@aws-sdk/client-secrets-manager';
+import { lazyModule } from '../util/lazy-module.js';
 import { TRANSIENT_NETWORK_ERROR_CODES } from '../util/network-errors.js';
 import { sdkAttempts, sdkRetry } from '../util/sdk-retry.strategy.js';
+
+/** Loaded when the first client is built: never with KEY_PROVIDER=local. */
+const sdk = lazyModule<typeof import('@aws-sdk/client-secrets-manager')>('@aws-sdk/client-secrets-manager');
 
 /**
  * Exponential backoff with full jitter: retry n waits a uniform random time in [0, min(max, base * 2^(n-1))).
@@ -134,7 +133,7 @@ export class RetryingSecretsManagerClient {
         baseDelayMs,
         maxDelayMs: Math.max(baseDelayMs, options.retry?.maxDelayMs ?? 5000),
       };
-      this.client = new SecretsManagerClient({
+      this.client = new (sdk().SecretsManagerClient)({
         region: options.region,
         endpoint: options.endpoint,
         credentials: options.credentials,
@@ -147,30 +146,34 @@ export class RetryingSecretsManagerClient {
 
   getSecretValue(input: GetSecretValueCommandInput): Promise<GetSecretValueCommandOutput> {
     return this.#call('GetSecretValue', input.SecretId, () =>
-      this.client.send(new GetSecretValueCommand(input)),
+      this.client.send(new (sdk().GetSecretValueCommand)(input)),
     );
   }
 
   describeSecret(input: DescribeSecretCommandInput): Promise<DescribeSecretCommandOutput> {
     return this.#call('DescribeSecret', input.SecretId, () =>
-      this.client.send(new DescribeSecretCommand(input)),
+      this.client.send(new (sdk().DescribeSecretCommand)(input)),
     );
   }
 
   createSecret(input: CreateSecretCommandInput): Promise<CreateSecretCommandOutput> {
     const fixed = { ...input, ClientRequestToken: input.ClientRequestToken ?? randomUUID() };
-    return this.#call('CreateSecret', input.Name, () => this.client.send(new CreateSecretCommand(fixed)));
+    return this.#call('CreateSecret', input.Name, () =>
+      this.client.send(new (sdk().CreateSecretCommand)(fixed)),
+    );
   }
 
   putSecretValue(input: PutSecretValueCommandInput): Promise<PutSecretValueCommandOutput> {
     const fixed = { ...input, ClientRequestToken: input.ClientRequestToken ?? randomUUID() };
     return this.#call('PutSecretValue', input.SecretId, () =>
-      this.client.send(new PutSecretValueCommand(fixed)),
+      this.client.send(new (sdk().PutSecretValueCommand)(fixed)),
     );
   }
 
   deleteSecret(input: DeleteSecretCommandInput): Promise<DeleteSecretCommandOutput> {
-    return this.#call('DeleteSecret', input.SecretId, () => this.client.send(new DeleteSecretCommand(input)));
+    return this.#call('DeleteSecret', input.SecretId, () =>
+      this.client.send(new (sdk().DeleteSecretCommand)(input)),
+    );
   }
 
   /** Releases the HTTP connections of a client built here (an injected client is left alone). */

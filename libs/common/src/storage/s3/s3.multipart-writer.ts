@@ -1,19 +1,11 @@
 import type { Readable } from 'node:stream';
-import {
-  AbortMultipartUploadCommand,
-  type CompletedPart,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  ListMultipartUploadsCommand,
-  type ListMultipartUploadsCommandOutput,
-  PutObjectCommand,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import type { CompletedPart, ListMultipartUploadsCommandOutput } from '@aws-sdk/client-s3';
 import { releaseBuffer } from '../../util/release-buffer.js';
 import { sdkAttempts } from '../../util/sdk-retry.strategy.js';
 import type { ObjectStat, PutObjectOptions } from '../object-store.js';
 import { abortReason, MiB, ProgressReporter, toBuffer } from '../object-store.util.js';
 import { describeS3Error, isS3Error, readFailure, type S3Connection } from './s3.errors.js';
+import { s3Sdk } from './s3.sdk.js';
 
 /** S3 limits for multipart uploads. */
 export const S3_MIN_PART_SIZE = 5 * MiB;
@@ -169,6 +161,7 @@ export class S3MultipartWriter {
       stop,
       signal,
     };
+    const { PutObjectCommand } = s3Sdk();
     try {
       const first = upload.pool.take();
       const firstLength = await this.readPart(upload, first, 1);
@@ -200,6 +193,7 @@ export class S3MultipartWriter {
 
   private async putMultipart(upload: Upload, first: Buffer): Promise<ObjectStat> {
     const { key, partSize, pool, progress, stop, signal } = upload;
+    const { CreateMultipartUploadCommand, UploadPartCommand } = s3Sdk();
     // Not cancelled by the caller: a cancelled request may still create an upload whose id we would never
     // learn. An abort that arrives meanwhile is honoured right after, by aborting the upload by its id.
     const created = await this.s3.client
@@ -312,6 +306,7 @@ export class S3MultipartWriter {
    * the object then exists with the expected size, which counts as success.
    */
   private async complete(key: string, uploadId: string, parts: CompletedPart[], size: number): Promise<void> {
+    const { CompleteMultipartUploadCommand } = s3Sdk();
     try {
       await this.s3.client.send(
         new CompleteMultipartUploadCommand({
@@ -354,6 +349,7 @@ export class S3MultipartWriter {
 
   /** AbortMultipartUpload; an upload that is already gone counts as aborted. Rejects with the S3 error. */
   private async abortUpload(key: string, uploadId: string): Promise<void> {
+    const { AbortMultipartUploadCommand } = s3Sdk();
     try {
       await this.s3.client.send(
         new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
@@ -366,6 +362,7 @@ export class S3MultipartWriter {
 
   /** Aborts every unfinished multipart upload of exactly `key` and returns how many there were. */
   async abortIncomplete(key: string): Promise<number> {
+    const { ListMultipartUploadsCommand } = s3Sdk();
     let aborted = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;

@@ -1,11 +1,5 @@
 import type { Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { sdkRetry } from '../../util/sdk-retry.strategy.js';
 import {
   InvalidObjectKeyError,
@@ -30,6 +24,7 @@ import {
   S3MultipartWriter,
 } from './s3.multipart-writer.js';
 import { S3RangeReader } from './s3.range-reader.js';
+import { s3Sdk } from './s3.sdk.js';
 
 /** The S3 store's settings as configuration gives them (`S3_*` variables). */
 export interface S3StoreConfig {
@@ -82,7 +77,7 @@ export class S3ObjectStore implements ObjectStore {
     }
     this.queueSize = positiveInteger('queueSize', options.queueSize, 4);
     this.ownsClient = !options.client;
-    const client = options.client ?? new S3Client(S3ObjectStore.clientConfig(options));
+    const client = options.client ?? new (s3Sdk().S3Client)(S3ObjectStore.clientConfig(options));
     this.s3 = { client, bucket: this.bucket };
     const stat = (key: string): Promise<ObjectStat | null> => this.stat(key);
     this.writer = new S3MultipartWriter(this.s3, this.queueSize, stat);
@@ -147,6 +142,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async stat(key: string): Promise<ObjectStat | null> {
     assertKey(key);
+    const { HeadObjectCommand } = s3Sdk();
     try {
       const output = await this.s3.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       return { size: output.ContentLength ?? 0 };
@@ -158,6 +154,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     assertKey(key);
+    const { DeleteObjectCommand } = s3Sdk();
     try {
       await this.s3.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
     } catch (error) {
@@ -172,6 +169,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async check(): Promise<void> {
+    const { HeadBucketCommand } = s3Sdk();
     try {
       await this.s3.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
     } catch (error) {

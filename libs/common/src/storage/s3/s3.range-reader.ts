@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream';
-import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import type { GetObjectCommandOutput } from '@aws-sdk/client-s3';
 import { ObjectNotFoundError, type ObjectStat } from '../object-store.js';
 import { emptyStream, MiB, resolveRange, toBuffer } from '../object-store.util.js';
 import { isNotFound, isS3Error, readFailure, type S3Connection } from './s3.errors.js';
+import { s3Sdk } from './s3.sdk.js';
 
 /** Reads byte ranges with GetObject and checks that the answer is exactly the range asked for. */
 export class S3RangeReader {
@@ -14,6 +15,7 @@ export class S3RangeReader {
   /** Bytes `start..end` inclusive of `key` (arguments already validated); see `ObjectStore.getRange`. */
   async getRange(key: string, start: number, end?: number): Promise<Readable> {
     const whole = start === 0 && end === undefined;
+    const { GetObjectCommand } = s3Sdk();
     let output: GetObjectCommandOutput;
     try {
       output = await this.s3.client.send(
