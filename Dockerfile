@@ -81,6 +81,7 @@ COPY --from=build /app/apps/gateway/views ./apps/gateway/views
 COPY --from=build /app/apps/gateway/public ./apps/gateway/public
 # Memory settings measured by `npm run bench` (scripts/runtime-env.mjs explains them; a test keeps the two equal).
 ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072:glibc.malloc.arena_max=2 \
+    NODE_OPTIONS=--max-semi-space-size=8 \
     PORT=3000
 USER 10001:10001
 EXPOSE 3000

@@ -18,9 +18,18 @@ export const WORKER_ENV = {
  * arenas bound the per-thread caches (peak of a 512 MiB upload about 40 MiB lower at the same throughput).
  * Re-measured on Node 24.21 (`BENCH_RUNTIME_ENV=off BENCH_PHASES=local npm run bench` against the default):
  * 512 MiB upload peak 297 -> 259 MiB, download peak 355 -> 307 MiB, CPU the same, so it stays.
- * A smaller V8 semi-space (--max-semi-space-size=2) saved another ~15 MiB but more than doubled the
- * gateway's CPU per upload in garbage collection, so it is not used.
+ *
+ * V8's young generation: Node 24 lets each of its two semi-spaces grow to 64 MiB here (V8's default cap,
+ * doubled without pointer compression), and start-up alone (loading the modules) grows them to 32-64 MiB,
+ * which the gateway then keeps resident while idle. Capped at 8 MiB (bench/gateway-memory.mjs, the same
+ * 512 MiB file, default vs 16 vs 8 vs 4, twice each): idle 201-211 -> 160-163 MiB, peak of a multipart
+ * upload 297-300 -> 231-265 MiB, of a download 336-358 -> 270-303 MiB, gateway CPU seconds per multipart
+ * upload, tus upload and download the same within the run-to-run noise (2.0/0.8-1.9/2.8-3.0 vs
+ * 2.0-2.2/1.3-1.7/2.9-3.4); 4 MiB saved little more at idle and cost CPU on the multipart upload
+ * (2.2-2.7 s), 2 MiB more than doubled it (an earlier measurement). An operator's own NODE_OPTIONS are
+ * appended to this one by `npm start`; in the image, setting NODE_OPTIONS replaces it.
  */
 export const GATEWAY_ENV = {
   GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072:glibc.malloc.arena_max=2',
+  NODE_OPTIONS: '--max-semi-space-size=8',
 };

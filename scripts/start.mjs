@@ -47,6 +47,11 @@ const STABLE_AFTER_MS = 60_000;
 let stopping = false;
 const services = [];
 
+/** The runtime environment's Node options followed by the operator's own, which then win on a conflict. */
+function nodeOptions(extraEnv) {
+  return [extraEnv.NODE_OPTIONS, process.env.NODE_OPTIONS].filter(Boolean).join(' ') || undefined;
+}
+
 /** One supervised child: restarted with backoff whenever it exits while TESS is not stopping. */
 function supervise(name, script, extraEnv, { onExit } = {}) {
   const service = { name, child: undefined, timer: undefined, delay: FIRST_DELAY_MS };
@@ -55,7 +60,7 @@ function supervise(name, script, extraEnv, { onExit } = {}) {
     const startedAt = Date.now();
     const child = spawn(process.execPath, [join(root, script)], {
       stdio: 'inherit',
-      env: { ...process.env, ...extraEnv },
+      env: { ...process.env, ...extraEnv, NODE_OPTIONS: nodeOptions(extraEnv) },
     });
     service.child = child;
     console.log(`${name} started (pid ${child.pid})`);
