@@ -16,6 +16,7 @@ import { answerNotModified, entityTag, notModified, rangeStillValid } from './co
 import { servedContentType } from './download-content-type.js';
 import { rangeRequest } from './download-range.js';
 import { FileReader } from './file-reader.service.js';
+import { releasingSink } from './releasing-sink.js';
 
 /** The audit event a caller wants written for a full download (ranged reads are not audited). */
 export interface DownloadAudit {
@@ -94,7 +95,7 @@ export class DownloadResponder {
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
     }
     try {
-      await pipeline(Readable.from(body()), res);
+      await pipeline(Readable.from(body()), releasingSink(res));
       return { status, body: 'complete' };
     } catch (error) {
       const corrupt = isIntegrityFailure(error);

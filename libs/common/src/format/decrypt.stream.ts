@@ -8,6 +8,7 @@
  */
 import { createDecipheriv } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { releaseBuffer } from '../util/release-buffer.js';
 import { IntegrityError } from './integrity.error.js';
 import {
   CIPHER_PIECE_LENGTH,
@@ -43,6 +44,12 @@ export interface DecryptOptions {
   skip?: number;
   /** Plaintext bytes to emit after `skip`; defaults to everything. */
   take?: number;
+  /**
+   * Frees each input chunk (one that spans its whole ArrayBuffer, see releaseBuffer) once it has been
+   * decrypted, instead of at V8's next collection: for a source whose chunks nothing else holds, such as
+   * an object store's read stream. The writer must not use a chunk after writing it.
+   */
+  releaseInput?: boolean;
 }
 
 /** Inputs for {@link createObjectDecryptStream}: a read of the whole object, header first. */
@@ -213,7 +220,11 @@ export class DecryptStream extends Transform {
   /** The authenticated header. */
   readonly header: ObjectHeader;
 
-  constructor(opened: OpenedHeader, plan: SegmentPlan) {
+  constructor(
+    opened: OpenedHeader,
+    plan: SegmentPlan,
+    private readonly releaseInput = false,
+  ) {
     super(STREAM_OPTIONS);
     this.header = opened.header;
     this.decryptor = new SegmentDecryptor(opened, plan, (plaintext) => this.push(plaintext));
@@ -227,6 +238,7 @@ export class DecryptStream extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
       this.decryptor.write(chunk);
+      if (this.releaseInput) releaseBuffer(chunk);
       callback();
     } catch (error) {
       callback(error as Error);
@@ -281,14 +293,18 @@ export function createDecryptStream(options: DecryptOptions): DecryptStream {
   if (!(take >= 0)) {
     throw new RangeError(`take must be non-negative, got ${take}`);
   }
-  return new DecryptStream(opened, {
-    firstSegment,
-    lastSegment,
-    objectLastSegment: geometry.lastSegment,
-    objectLastSegmentLength: geometry.lastSegmentLength,
-    skip,
-    take,
-  });
+  return new DecryptStream(
+    opened,
+    {
+      firstSegment,
+      lastSegment,
+      objectLastSegment: geometry.lastSegment,
+      objectLastSegmentLength: geometry.lastSegmentLength,
+      skip,
+      take,
+    },
+    options.releaseInput,
+  );
 }
 
 /**

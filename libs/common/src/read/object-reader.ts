@@ -7,7 +7,7 @@ import { type ObjectLayout, plaintextLength, planRange } from '../format/segment
 import type { KeyProvider } from '../keys/key-provider.js';
 import type { ObjectStore } from '../storage/object-store.js';
 import { asCorruptObjectError, CorruptObjectError, isIntegrityFailure } from './integrity-failure.js';
-import { sha256Check } from './sha256-check.js';
+import { PIECES, sha256Check } from './sha256-check.js';
 
 /** An inclusive byte range of plaintext, `start..end`, both within the file. */
 export interface ByteRange {
@@ -106,6 +106,8 @@ export async function openStoredFile(
         lastSegment: plan.lastSegment,
         skip: plan.skip,
         take: plan.take,
+        // The store's read stream hands each chunk to this stream alone.
+        releaseInput: true,
       });
     } finally {
       dataKey.fill(0);
@@ -114,7 +116,7 @@ export async function openStoredFile(
     const output =
       whole && file.sha256
         ? sha256Check(file.id, file.sha256)
-        : new Transform({ transform: (c, _e, cb) => cb(null, c) });
+        : new Transform({ ...PIECES, transform: (c, _e, cb) => cb(null, c) });
     const stream = pipeline(source, decrypt, output, () => undefined);
     return { stream, start: range?.start ?? 0, end: range?.end ?? size - 1, size };
   } catch (error) {
