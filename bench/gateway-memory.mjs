@@ -4,7 +4,7 @@
 // multipart upload, one tus upload and one download of a BENCH_SIZE_MIB (512) file; a worker runs only
 // between the uploads and the download, to store the file. Everything it creates is removed at the end.
 // Usage: node bench/gateway-memory.mjs  (BENCH_SIZE_MIB, BENCH_STORE=local|s3 (s3rver in its own process),
-// GATEWAY_NODE_ARGS="--trace-gc ...", GATEWAY_OUTPUT=1 (print the gateway's output), BENCH_RUNTIME_ENV=off,
+// GATEWAY_NODE_ARGS="--trace-gc ...", GATEWAY_ENV='{"GLIBC_TUNABLES":"..."}' (over the runtime env), GATEWAY_OUTPUT=1 (print the gateway's output), BENCH_RUNTIME_ENV=off,
 // TEST_DATABASE_URL, TEST_REDIS_URL). Prints one JSON line.
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -138,7 +138,7 @@ async function main() {
   let gateway;
   try {
     gateway = startProcess('gateway', join(ROOT, 'dist/apps/gateway/src/main.js'), {
-      env: { ...env, ...(OFF ? {} : runtimeEnv.GATEWAY_ENV) },
+      env: { ...env, ...(OFF ? {} : runtimeEnv.GATEWAY_ENV), ...JSON.parse(process.env.GATEWAY_ENV ?? '{}') },
       nodeArgs: NODE_ARGS,
     });
     await waitForHttp(`${base}/readyz`, 90_000, gateway);

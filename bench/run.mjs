@@ -364,6 +364,7 @@ async function footprint() {
   for (const [label, module] of FOOTPRINT_MODULES) {
     const r = await runJson('footprint', join(ROOT, 'bench', 'footprint.mjs'), {
       args: module ? [module] : [],
+      nodeArgs: ['--expose-gc'],
     });
     results.footprint.push({ label, ...r });
   }
