@@ -850,7 +850,7 @@ export async function writeReport(r, docsDir) {
     '## How to rerun',
     '',
     '```sh',
-    'npm run bench        # builds, then runs bench/run.mjs (about 3-6 minutes here)',
+    'npm run bench        # builds, then runs bench/run.mjs (about 4-7 minutes here)',
     '```',
     '',
     'Needs PostgreSQL and Redis as for `npm test`, `openssl`, and `rclone` for the rclone row',
@@ -858,8 +858,9 @@ export async function writeReport(r, docsDir) {
     'Everything runs on loopback: the gateway, the worker(s), s3rver and the baselines are child processes',
     'with their own database (`tess_bench_*`), Redis prefix (`tess-bench-*`) and temp directory, all removed',
     'at the end, also after a failure or Ctrl+C. Knobs: `BENCH_SIZE_MIB` (512), `BENCH_SMALL_FILES` (1000),',
-    '`BENCH_REPEATS` (3), `BENCH_TIMEOUT_MIN` (25), `TEST_DATABASE_URL`, `TEST_REDIS_URL`;',
-    '`BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,tus,s3,listing` runs only those phases and prints the',
+    '`BENCH_REPEATS` (3), `BENCH_TIMEOUT_MIN` (25), `BENCH_SCALE_FILES` (16), `BENCH_SCALE_MIB` (64), `BENCH_BURST_FILES` (500),',
+    '`BENCH_BURST_KIB` (256), `TEST_DATABASE_URL`, `TEST_REDIS_URL`;',
+    '`BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,tus,s3,listing,scale,burst` runs only those phases and prints the',
     'results (this page is left alone); `BENCH_PROFILE_DIR=<dir>` makes the gateway and worker processes write',
     'CPU profiles. Run it on an idle machine: the load average is recorded above because other work on 2',
     'cores moves every number.',
@@ -986,11 +987,11 @@ function scaleOutSections(r) {
         ` ${best.workers} processes reached ${mbs(best.mbps)} (${times(ratio(best.mbps, one.mbps))} of one, ${pct(ratio(best.mbps, f.cpuBound))} of that bound);` +
         ` ${last.workers} processes add jobs, not cores: their CPU s per MiB was ${fmt(last.cpuSecondsPerMiB, 4)} (${times(ratio(last.cpuSecondsPerMiB, one.cpuSecondsPerMiB))} of one process's:` +
         ` more threads than cores take turns, each process collects its own garbage), so past the core count the curve ${last.mbps < best.mbps * 0.95 ? 'drops' : 'stays flat'}.`,
-      `- **The store's fsync**: every object is fsynced with its directory before its row is \`stored\`; the cores waited on the disk for ${pct(one.ioWait)} (1 process)` +
-        ` to ${pct(last.ioWait)} (${last.workers}) of the time` +
+      `- **The store's fsync**: every object is fsynced with its directory before its row is \`stored\`; cores sat idle waiting on the disk for ${pct(one.ioWait)} of the time` +
+        ` with 1 process and ${pct(last.ioWait)} with ${last.workers}` +
         (Math.max(...rounds.map((s) => s.ioWait)) < 0.1
           ? ': small next to the CPU, so not what limits the curve here.'
-          : ': a real share, so the disk limits the curve too (more jobs in flight overlap the waits; S3 uploads parts in parallel instead).'),
+          : ': more jobs in flight fill those waits with work, which is part of what a second process gains; past that the CPU is the limit.'),
       `- **Operator rule**: a worker process moves about **${mbs(perCore)} per core** it gets (${mbs(one.mbps)} on ${fmt(f.oneCores, 2)} cores) of ${fmt(so.mib)} MiB files,` +
         ` and with concurrency ${fmt(so.concurrency)} it uses up to ${fmt(f.oneCores, 1)} cores: size a pod's CPU limit to that, and scale by pods on nodes with free cores;` +
         ` pods beyond (node cores / ${fmt(f.oneCores, 1)}) per node only queue for the same cores (${last.workers} processes on ${m.cores} cores here).`,
@@ -1091,7 +1092,7 @@ function scaleOutSections(r) {
     ];
     md.push(
       `**What it means for KEDA** (k8s/base/crypto-worker-scaledobject.yaml: wait-list \`listLength: "${listLength}"\`, \`pollingInterval: ${pollingInterval}\`,`,
-      `up to ${maxReplicaCount} replicas). KEDA asks for ceil(waiting / listLength) workers: at this burst's peak of ${fmt(b.maxWaiting)} waiting jobs that is ${fmt(wanted)}.`,
+      `up to ${maxReplicaCount} replicas). KEDA asks for ceil(waiting / listLength) workers: at this burst's peak of ${fmt(b.maxWaiting)} waiting jobs that is ${fmt(wanted)} (at most ${maxReplicaCount}).`,
       `A new pod takes jobs at the latest one metrics read plus its start-up after the queue grew: ${sec(f.reactSeconds)} here`,
       `(the HPA that KEDA drives reads the metric every ${HPA_SYNC_SECONDS} s by default, pollingInterval only governs scaling from zero;`,
       `${sec(one?.bootSeconds)} for a worker process to start; add your cluster's scheduling and image pull).`,
@@ -1099,9 +1100,12 @@ function scaleOutSections(r) {
         (b.drainedAtSeconds < f.reactSeconds
           ? 'no added pod would have taken a job of this burst.'
           : `pods added after ${sec(f.reactSeconds)} would have shared the rest.`),
-      `With W workers draining X files/s each, a burst of B files waits at most about B / (W X)`,
-      `(${fmt(b.files)} / (${fmt(b.workers)} x ${fmt(f.perProcess)}) = ${sec(b.files / (b.workers * f.perProcess))} predicted, ${sec(b.waitMaxMs / 1000)} measured while the uploads still arrived), and scale-out shortens`,
-      `that only when it exceeds the reaction time. With listLength L, the wait at the scale-out threshold is L / X per file.`,
+      `With W workers draining X files/s each, a burst of B files is drained about B / (W X) after it arrives`,
+      `(${fmt(b.files)} / (${fmt(b.workers)} x ${fmt(f.perProcess)}) = ${sec(b.files / (b.workers * f.perProcess))} predicted; the last row here was stored at ${sec(b.storedSeconds)}), and its last file waits`,
+      `that long less its own arrival (${sec(b.waitMaxMs / 1000)} measured; the uploads took ${sec(b.uploadSeconds)}). Scale-out shortens that only`,
+      `beyond the reaction time. With listLength L, the wait at the scale-out threshold is L / X per file.`,
+      `X here is what ${fmt(b.workers)} processes reached while the gateway took the uploads on the same ${m.cores} cores (machine ${pct(b.machineBusy)} busy; the`,
+      `workers' own CPU was ${ms(b.workerCpuMsPerFile)} per file), so it is a floor for workers on cores of their own.`,
       `A worker's X depends on the file size: its fixed cost per file (the burst: ${ms(f.secondsPerFile(0) * 1000)}) plus the bytes`,
       `at ${mbs(one?.mbps)} per process (section 10). A listLength of X times the reaction time scales out only for a backlog`,
       'the running workers cannot clear before a new pod could help:',
