@@ -998,6 +998,7 @@ function cryptoQueue(world) {
   const prefix = `${world.env.REDIS_PREFIX}:bull`;
   const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new Queue('crypto', { connection: redis, prefix });
+  queue.on('error', () => undefined); // a lost connection fails the phase's next call instead
   cleanups.push(async () => {
     await queue.close();
     redis.disconnect();
@@ -1045,11 +1046,15 @@ async function scaleRound(world, tess, token, file, queue, workers) {
   }));
   const ids = await uploadEach(tess, token, bodies, 2);
   const booting = performance.now();
-  const procs = await Promise.all(
+  const starts = await Promise.allSettled(
     Array.from({ length: workers }, (_, i) => startWorker(world, `scale-worker-${i + 1}`)),
   );
   const bootSeconds = (performance.now() - booting) / 1000;
+  const procs = starts.filter((s) => s.status === 'fulfilled').map((s) => s.value);
+  let round;
   try {
+    const failed = starts.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
     await settle();
     const monitor = new PeakRss([tess.gateway, ...procs]);
     await monitor.start();
@@ -1064,7 +1069,7 @@ async function scaleRound(world, tess, token, file, queue, workers) {
     const seconds = (Math.max(...rows.map((row) => row.stored)) - t0) / 1000;
     const bytes = file.size * ids.length;
     const workerCpuSeconds = procs.map((p) => monitor.cpuMs[p.name] / 1000);
-    return {
+    round = {
       workers,
       seconds,
       filesPerSecond: ids.length / seconds,
@@ -1079,8 +1084,9 @@ async function scaleRound(world, tess, token, file, queue, workers) {
     };
   } finally {
     await Promise.all(procs.map((p) => p.stop()));
-    await deleteFiles(tess, token, ids);
   }
+  await deleteFiles(tess, token, ids);
+  return round;
 }
 
 async function scalePhase(files) {
@@ -1112,6 +1118,8 @@ function sampleQueue({ redis, waitKey, activeKey }, t0) {
       await sleep(100);
     }
   })();
+  // Its failure (Redis gone, or closed by an interrupted run's cleanup) is reported by stop().
+  loop.catch(() => undefined);
   return {
     async stop() {
       running = false;
@@ -1159,9 +1167,13 @@ async function burstPhase() {
     const ticks = await machineTicks();
     const t0 = Date.now();
     const sampler = sampleQueue(queue, t0);
-    const ids = await uploadEach(tess, token, bodies, BURST_IN_FLIGHT);
-    const uploadedMs = Date.now() - t0;
-    const rows = await waitStored(tess, ids, 300_000, 50);
+    const burst = (async () => {
+      const ids = await uploadEach(tess, token, bodies, BURST_IN_FLIGHT);
+      const uploadedMs = Date.now() - t0;
+      return { ids, uploadedMs, rows: await waitStored(tess, ids, 300_000, 50) };
+    })();
+    // Sampling ends with the burst, also when it fails (whose error is the one to report).
+    const { ids, uploadedMs, rows } = await burst.finally(() => sampler.stop().catch(() => undefined));
     const samples = await sampler.stop();
     const share = machineShare(ticks, await machineTicks());
     const peaks = await monitor.stop();
