@@ -1250,7 +1250,7 @@ async function main() {
   log(`load average ${results.machine.loadBefore.map((l) => l.toFixed(2)).join(' ')}; working in ${workdir}`);
   const sizes = [8, 64, SIZE_MIB].filter((s, i, all) => s <= SIZE_MIB && all.indexOf(s) === i);
   const files = [];
-  // The listing phase alone needs no test files.
+  // These phases need none of the three test files (scale writes its own when its size is not among them).
   const needsFiles =
     !ONLY || [...ONLY].some((key) => !['listing', 'ceiling', 'footprint', 'scale', 'burst'].includes(key));
   if (needsFiles) for (const s of sizes) files.push(await makeFile(`data-${s}MiB.bin`, s * MiB));
