@@ -993,7 +993,7 @@ function scaleOutSections(r) {
           ? ': small next to the CPU, so not what limits the curve here.'
           : ': more jobs in flight fill those waits with work, which is part of what a second process gains; past that the CPU is the limit.'),
       `- **Operator rule**: a worker process moves about **${mbs(perCore)} per core** it gets (${mbs(one.mbps)} on ${fmt(f.oneCores, 2)} cores) of ${fmt(so.mib)} MiB files,` +
-        ` and with concurrency ${fmt(so.concurrency)} it uses up to ${fmt(f.oneCores, 1)} cores: size a pod's CPU limit to that, and scale by pods on nodes with free cores;` +
+        ` and with concurrency ${fmt(so.concurrency)} it uses up to ${fmt(f.oneCores, 1)} cores: give a pod about that as its CPU request and limit, and scale by pods on nodes with free cores;` +
         ` pods beyond (node cores / ${fmt(f.oneCores, 1)}) per node only queue for the same cores (${last.workers} processes on ${m.cores} cores here).`,
       '',
     );
