@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +12,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * - serves ListMultipartUploads and AbortMultipartUpload, which s3rver 3.7.1 answers with 501/405, from
  *   s3rver's own upload directories (`<dir>/<bucket>/._S3rver_uploads/<uploadId>/key`);
  * - answers UploadPart/CompleteMultipartUpload for an unknown upload id with 404 NoSuchUpload like S3
- *   (s3rver would silently re-create the upload directory).
+ *   (s3rver would silently re-create the upload directory);
+ * - checks a signed payload hash like S3 (s3rver does not): a body whose SHA-256 is not the hex
+ *   x-amz-content-sha256 it was signed with is answered 400 XAmzContentSHA256Mismatch, not stored.
  * Path-style requests only (`forcePathStyle: true`).
  */
 
@@ -53,6 +56,8 @@ export interface RecordedS3Request {
   status: number;
   /** Body bytes the proxy answered with. */
   bytes: number;
+  /** The x-amz-content-sha256 the request was signed with (a hex SHA-256, or e.g. UNSIGNED-PAYLOAD). */
+  payloadHash: string | undefined;
 }
 
 export interface S3FaultProxy {
@@ -134,6 +139,7 @@ export async function startS3FaultProxy(options: {
       range: req.headers.range,
       status: 0,
       bytes: 0,
+      payloadHash: header(req, 'x-amz-content-sha256'),
     };
     requests.push(entry);
     res.on('finish', () => {
@@ -192,7 +198,30 @@ export async function startS3FaultProxy(options: {
         return;
       }
     }
-    await forward(req, res, fault, recorded);
+    const body = await signedBody(req, recorded);
+    if (body === 'mismatch') {
+      sendError(
+        res,
+        400,
+        'XAmzContentSHA256Mismatch',
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+      );
+      return;
+    }
+    await forward(req, res, fault, recorded, body);
+  };
+
+  /** A body signed with a hex SHA-256, read whole and checked; null when there is no hash to check. */
+  const signedBody = async (
+    req: IncomingMessage,
+    recorded: RecordedS3Request,
+  ): Promise<Buffer | 'mismatch' | null> => {
+    const signed = recorded.payloadHash;
+    if (!signed || !/^[0-9a-f]{64}$/.test(signed)) return null;
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    return createHash('sha256').update(body).digest('hex') === signed ? body : 'mismatch';
   };
 
   const listUploads = async (res: ServerResponse, parsed: ParsedRequest): Promise<void> => {
@@ -233,6 +262,8 @@ export async function startS3FaultProxy(options: {
     res: ServerResponse,
     fault: S3Fault | undefined,
     recorded: RecordedS3Request,
+    /** The request body when it was already read (to check its hash); streamed through otherwise. */
+    body: Buffer | null,
   ): Promise<void> =>
     new Promise((resolve) => {
       const upstream = request(
@@ -275,7 +306,8 @@ export async function startS3FaultProxy(options: {
         else res.destroy();
         resolve();
       });
-      req.pipe(upstream);
+      if (body) upstream.end(body);
+      else req.pipe(upstream);
     });
 
   const server = createServer((req, res) => {
@@ -341,6 +373,11 @@ function parse(req: IncomingMessage): ParsedRequest {
     return 'Other';
   })();
   return { operation, bucket, key, query };
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function drain(req: IncomingMessage): Promise<void> {

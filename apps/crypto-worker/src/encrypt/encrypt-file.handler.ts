@@ -357,8 +357,10 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
       headerLength: pass.encryptor.header.length,
       segmentSize: pass.encryptor.segmentSize,
     });
-    // The pass never touches a body chunk again: the store frees each once written (PutObjectOptions).
-    const putOptions = { signal, size: expected, releaseChunks: true };
+    // The pass never touches a body chunk again: the store frees each once written (PutObjectOptions). S3
+    // part hashes go to the hash threads, not this one (a small file's single request is hashed inline).
+    const sha256 = small ? undefined : (bytes: Buffer) => this.hashPool.digest('sha256', bytes);
+    const putOptions = { signal, size: expected, releaseChunks: true, sha256 };
     const stored = await this.store.put(key, pass.body, putOptions).catch(async (error) => {
       // The store only saw its body end early; the pass knows why (a staged record that did not verify, a
       // tap that refused the file or could not check it).

@@ -52,12 +52,20 @@ export function choosePartSize(partSize: number, size?: number): number {
   return grown;
 }
 
-/** Reusable part buffers: at most queueSize + 1 exist per upload. */
+/**
+ * Reusable part buffers: at most queueSize + 1 exist per upload. In SharedArrayBuffers when another thread
+ * hashes them (PutObjectOptions.sha256), so it reads them without a copy.
+ */
 class BufferPool {
   private readonly free: Buffer[] = [];
-  constructor(private readonly size: number) {}
+  constructor(
+    private readonly size: number,
+    private readonly shared: boolean,
+  ) {}
   take(): Buffer {
-    return this.free.pop() ?? Buffer.allocUnsafeSlow(this.size);
+    const buffer = this.free.pop();
+    if (buffer) return buffer;
+    return this.shared ? Buffer.from(new SharedArrayBuffer(this.size)) : Buffer.allocUnsafeSlow(this.size);
   }
   give(buffer: Buffer): void {
     this.free.push(buffer);
@@ -108,6 +116,42 @@ class PartReader {
   }
 }
 
+/** What SigV4 signs as a request body's SHA-256; the signer hashes the body itself only without it. */
+const PAYLOAD_HASH_HEADER = 'x-amz-content-sha256';
+
+/** What `presetPayloadHash` needs of a command's middleware stack (PutObject's and UploadPart's both fit). */
+interface BuildStack {
+  add(middleware: never, options: { step: 'build'; name: string }): void;
+}
+
+/**
+ * Signs `hash` as the request body's SHA-256: the SDK's signer takes a preset x-amz-content-sha256 header as
+ * the payload hash (@smithy/signature-v4 getPayloadHash) instead of hashing the body again on this thread,
+ * and S3 verifies the body against it as before.
+ */
+function presetPayloadHash(stack: BuildStack, hash: string): void {
+  const middleware =
+    (next: (args: { request: unknown }) => Promise<unknown>) =>
+    (args: { request: unknown }): Promise<unknown> => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers[PAYLOAD_HASH_HEADER] = hash;
+      return next(args);
+    };
+  // The stack's own overloads type each step's handler by the command's input and output; this one reads
+  // and sets only the serialized request's headers, whatever the command.
+  stack.add(middleware as never, { step: 'build', name: 'tessPresetPayloadHash' });
+}
+
+/** `command`, signed with `bytes`' SHA-256 as PutObjectOptions.sha256 computes it (on a hash thread), if given. */
+async function signedWith<C extends PutObjectCommand | UploadPartCommand>(
+  command: C,
+  bytes: Buffer,
+  sha256: PutObjectOptions['sha256'],
+): Promise<C> {
+  if (sha256) presetPayloadHash(command.middlewareStack, await sha256(bytes));
+  return command;
+}
+
 /** One upload's moving parts, handed from `put` to the multipart loop. */
 interface Upload {
   key: string;
@@ -115,6 +159,8 @@ interface Upload {
   partSize: number;
   pool: BufferPool;
   progress: ProgressReporter;
+  /** Hashes part bodies off this thread (PutObjectOptions.sha256), when given. */
+  sha256: PutObjectOptions['sha256'];
   /** Stops everything: the caller's abort, or the first part that fails for good. */
   stop: AbortController;
   /** The caller's signal. */
@@ -164,8 +210,9 @@ export class S3MultipartWriter {
       key,
       reader: new PartReader(body[Symbol.asyncIterator](), options.releaseChunks),
       partSize,
-      pool: new BufferPool(partSize),
+      pool: new BufferPool(partSize, options.sha256 !== undefined),
       progress: new ProgressReporter(options.onProgress),
+      sha256: options.sha256,
       stop,
       signal,
     };
@@ -174,16 +221,14 @@ export class S3MultipartWriter {
       const firstLength = await this.readPart(upload, first, 1);
       if (firstLength < partSize) {
         const bytes = first.subarray(0, firstLength);
-        await this.s3.client
-          .send(
-            new PutObjectCommand({
-              Bucket: this.bucket,
-              Key: key,
-              Body: bytes,
-              ContentLength: firstLength,
-            }),
-            { abortSignal: stop.signal },
-          )
+        const command = new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: bytes,
+          ContentLength: firstLength,
+        });
+        await signedWith(command, bytes, upload.sha256)
+          .then((signed) => this.s3.client.send(signed, { abortSignal: stop.signal }))
           .catch((error: unknown) => {
             throw this.failure(error, signal, { key, stage: 'put-object' });
           });
@@ -199,7 +244,7 @@ export class S3MultipartWriter {
   }
 
   private async putMultipart(upload: Upload, first: Buffer): Promise<ObjectStat> {
-    const { key, partSize, pool, progress, stop, signal } = upload;
+    const { key, partSize, pool, progress, stop, signal, sha256 } = upload;
     // Not cancelled by the caller: a cancelled request may still create an upload whose id we would never
     // learn. An abort that arrives meanwhile is honoured right after, by aborting the upload by its id.
     const created = await this.s3.client
@@ -231,18 +276,16 @@ export class S3MultipartWriter {
         const number = partNumber;
         const part = buffer;
         const bytes = length === part.length ? part : part.subarray(0, length);
-        const task = this.s3.client
-          .send(
-            new UploadPartCommand({
-              Bucket: this.bucket,
-              Key: key,
-              UploadId: uploadId,
-              PartNumber: number,
-              Body: bytes,
-              ContentLength: bytes.length,
-            }),
-            { abortSignal: stop.signal },
-          )
+        const command = new UploadPartCommand({
+          Bucket: this.bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: number,
+          Body: bytes,
+          ContentLength: bytes.length,
+        });
+        const task = signedWith(command, bytes, sha256)
+          .then((signed) => this.s3.client.send(signed, { abortSignal: stop.signal }))
           .then((output) => {
             if (!output.ETag) throw new Error(`S3 returned no ETag for part ${number}`);
             parts.push({ PartNumber: number, ETag: output.ETag });

@@ -93,7 +93,8 @@ export class S3ObjectStore implements ObjectStore {
    * Client settings. Checksums are computed only when an operation requires them: with the SDK's default
    * (`WHEN_SUPPORTED`) S3-compatible servers such as s3rver stored corrupt bytes without an error, and
    * per-part checksums would also have to be repeated in CompleteMultipartUpload. Integrity in transit
-   * still holds: SigV4 signs the SHA-256 of every Buffer body, and the object format authenticates
+   * still holds: SigV4 signs the SHA-256 of every Buffer body (computed by the SDK, or handed in through
+   * PutObjectOptions.sha256 by the crypto worker's hash threads), and the object format authenticates
    * every segment.
    *
    * Retries are the SDK's (a retried request resends the same Buffer body, re-signed), classified by
