@@ -603,7 +603,7 @@ export async function writeReport(r, docsDir) {
       [
         [
           '**TESS** end to end',
-          'HTTP upload, SHA-1 + SHA-256 + AES-256-GCM, 5 MiB parts x4',
+          'HTTP upload, SHA-1 + SHA-256 + AES-256-GCM, 16 MiB parts x4',
           r.e2eS3,
           'workerMiB',
         ],

@@ -3,7 +3,7 @@
 // the bytes go through exactly the code the worker runs (read the staged upload, decrypting and verifying its
 // records -> SHA-1 + SHA-256 -> AES-256-GCM segments -> object store). The plaintext input is staged first, by
 // the gateway's own StagingWriter, outside the measured time. Usage: node bench/worker-pass.mjs <file> <discard|local|s3> <workdir>
-// (s3: S3_ENDPOINT and S3_BUCKET name an s3rver)
+// (s3: S3_ENDPOINT and S3_BUCKET name an s3rver; S3_PART_SIZE_MIB and S3_QUEUE_SIZE override the store's defaults)
 // Prints one JSON line: seconds, bytes, peak RSS (KiB) and the digests the service computed.
 import 'reflect-metadata';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -67,6 +67,7 @@ const s3Store = () =>
     forcePathStyle: true,
     credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
     ...(process.env.S3_PART_SIZE_MIB ? { partSize: Number(process.env.S3_PART_SIZE_MIB) * 1024 * 1024 } : {}),
+    ...(process.env.S3_QUEUE_SIZE ? { queueSize: Number(process.env.S3_QUEUE_SIZE) } : {}),
   });
 const store =
   sink === 'local'

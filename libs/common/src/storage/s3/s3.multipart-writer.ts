@@ -17,6 +17,13 @@ import { describeS3Error, isS3Error, readFailure, type S3Connection } from './s3
 
 /** S3 limits for multipart uploads. */
 export const S3_MIN_PART_SIZE = 5 * MiB;
+/**
+ * TESS's part size unless configured (S3_PART_SIZE): 16 MiB rather than the 5 MiB minimum, so a 512 MiB
+ * object takes 33 UploadPart requests instead of 103. Measured with bench/worker-pass.mjs into s3rver
+ * (CPU seconds per 512 MiB, side by side): worker 1.87-2.07 -> 1.64-1.78, s3rver 3.58-4.21 -> 3.33-3.42.
+ * Memory is 16 MiB x (queueSize + 1) per upload.
+ */
+export const S3_DEFAULT_PART_SIZE = 16 * MiB;
 export const S3_MAX_PART_SIZE = 5 * 1024 * MiB;
 export const S3_MAX_PARTS = 10_000;
 

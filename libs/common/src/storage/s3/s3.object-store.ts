@@ -25,6 +25,7 @@ import {
 } from './s3.errors.js';
 import {
   choosePartSize,
+  S3_DEFAULT_PART_SIZE,
   S3_MAX_PART_SIZE,
   S3_MIN_PART_SIZE,
   S3MultipartWriter,
@@ -38,7 +39,7 @@ export interface S3StoreConfig {
   /** S3-compatible endpoint (MinIO, Ceph, R2, s3rver); AWS when absent. */
   endpoint?: string;
   forcePathStyle?: boolean;
-  /** Bytes per part, 5 MiB..5 GiB (default 5 MiB). Grows when `PutObjectOptions.size` needs it. */
+  /** Bytes per part, 5 MiB..5 GiB (default 16 MiB). Grows when `PutObjectOptions.size` needs it. */
   partSize?: number;
   /** Parts in flight per upload (default 4). Memory per upload is about partSize x (queueSize + 1). */
   queueSize?: number;
@@ -72,7 +73,7 @@ export class S3ObjectStore implements ObjectStore {
   constructor(options: S3ObjectStoreOptions) {
     if (!options.bucket) throw new Error('S3ObjectStore needs a bucket name');
     this.bucket = options.bucket;
-    this.partSize = options.partSize ?? S3_MIN_PART_SIZE;
+    this.partSize = options.partSize ?? S3_DEFAULT_PART_SIZE;
     if (
       !Number.isSafeInteger(this.partSize) ||
       this.partSize < S3_MIN_PART_SIZE ||
