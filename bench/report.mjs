@@ -1131,6 +1131,20 @@ function scaleOutSections(r) {
   return { md, charts };
 }
 
+/**
+ * Where the pass's CPU went by thread (/proc, median of the runs), and how busy the machine was: with
+ * other work on the cores, the wall time says little and these CPU seconds are what compares.
+ */
+function threadSentence(threads, cores) {
+  if (!threads || !has(threads.main)) return '';
+  const hash = threads.hash.map((s) => `${fmt(s, 2)} s`).join(' and ');
+  return (
+    ` By thread: main ${fmt(threads.main, 2)} s (staging decryption, encryption, hand-offs), hash threads ${hash || 'none'}, ` +
+    `libuv ${fmt(threads.libuv, 2)} s (file reads), V8 helpers ${fmt(threads.v8, 2)} s (garbage collection); ` +
+    `the work can keep ${cores} cores busy only when no thread needs more than 1/${cores} of the total.`
+  );
+}
+
 /** Plain statements derived from the numbers of this run: what limits each path. */
 function analysis(r, { ceiling, wpRatio, ingestRatio, plainRatio }) {
   const out = ['## Reading the numbers', ''];
@@ -1156,7 +1170,8 @@ function analysis(r, { ceiling, wpRatio, ingestRatio, plainRatio }) {
         `${ms(categoryMs('SHA-1'))} and AES-GCM ${ms(categoryMs('AES'))}. The four primitives alone need ${fmt(primitiveSeconds, 2)} s of CPU ` +
         `for ${size} MiB at openssl's speed, so ${m.cores} cores cannot pass ${mbs(bound)} (${times(bound / ceiling)} the ceiling) whatever the code; ` +
         'the rest goes to reading the file, handing buffers to the hash threads and garbage collection of the cipher output' +
-        (wpRatio >= 1.2 ? '.' : ', and the profile above shows how much each took.'),
+        (wpRatio >= 1.2 ? '.' : ', and the profile above shows how much each took.') +
+        threadSentence(wp.threads, m.cores),
     );
   }
   const isolated = r.workerPass?.local;
@@ -1188,7 +1203,7 @@ function analysis(r, { ceiling, wpRatio, ingestRatio, plainRatio }) {
         `leaves ${sec(budget - r.plainS3.seconds)} for the gateway upload. ` +
         `s3rver is one JavaScript process: during the plain upload it used ${fmt(r.plainS3.endpointCpuSeconds, 2)} s of CPU in ${sec(r.plainS3.seconds)} ` +
         `(${fmt((r.plainS3.endpointCpuSeconds / r.plainS3.seconds) * 100)} % of one core), so it sets the pace, and every CPU second the worker spends ` +
-        `(${fmt(r.e2eS3?.workerCpuSeconds, 2)} s: hashing, encryption, and the SDK hashing every part again for SigV4) is taken from the same ${m.cores} cores.`,
+        `(${fmt(r.e2eS3?.workerCpuSeconds, 2)} s: hashing, encryption, and the SHA-256 of every 16 MiB part that SigV4 signs, computed on the hash threads) is taken from the same ${m.cores} cores.`,
     );
   }
   if (r.smallFiles) {

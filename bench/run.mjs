@@ -222,8 +222,40 @@ function workerPass(file, sink, nodeArgs = [], env = {}) {
       mbps: mbps(r.bytes, r.seconds),
       peakMiB: r.maxRssKiB / 1024,
       baseMiB: r.baselineRssKiB / 1024,
+      threads: threadKinds(r.threadCpuSeconds ?? {}),
     };
   });
+}
+
+/**
+ * A pass's CPU seconds by kind of thread (from /proc, see bench/worker-pass.mjs): the main thread, each
+ * hash thread (largest first), libuv's pool (file reads and writes) and V8's helpers (garbage collection).
+ */
+function threadKinds(byThread) {
+  const kinds = { main: 0, hash: [], libuv: 0, v8: 0, other: 0 };
+  for (const [thread, seconds] of Object.entries(byThread)) {
+    const name = thread.slice(0, thread.lastIndexOf(':'));
+    if (name === 'MainThread') kinds.main += seconds;
+    else if (name === 'tess-hash') kinds.hash.push(seconds);
+    else if (name.startsWith('libuv')) kinds.libuv += seconds;
+    else if (name.startsWith('V8')) kinds.v8 += seconds;
+    else kinds.other += seconds;
+  }
+  kinds.hash.sort((a, b) => b - a);
+  return kinds;
+}
+
+/** The median of each kind of thread over runs (each hash thread by rank). */
+function medianThreads(runs) {
+  const of = (pick) => median(runs.map((r) => pick(r.threads)).filter((v) => v !== undefined));
+  const hashThreads = Math.max(0, ...runs.map((r) => r.threads.hash.length));
+  return {
+    main: of((t) => t.main),
+    hash: Array.from({ length: hashThreads }, (_, i) => of((t) => t.hash[i])),
+    libuv: of((t) => t.libuv),
+    v8: of((t) => t.v8),
+    other: of((t) => t.other),
+  };
 }
 
 async function repeated(times, fn) {
@@ -248,9 +280,11 @@ function summarize(runs) {
 
 async function workerPasses(files) {
   const big = files.at(-1);
+  const discard = await repeated(REPEATS, () => workerPass(big, 'discard'));
+  const local = await repeated(REPEATS, () => workerPass(big, 'local'));
   results.workerPass = {
-    discard: summarize(await repeated(REPEATS, () => workerPass(big, 'discard'))),
-    local: summarize(await repeated(REPEATS, () => workerPass(big, 'local'))),
+    discard: { ...summarize(discard), threads: medianThreads(discard) },
+    local: { ...summarize(local), threads: medianThreads(local) },
   };
   results.workerPass.scanning = await scanningPasses(big);
   results.scaling = [];
