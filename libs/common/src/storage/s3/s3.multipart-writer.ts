@@ -70,9 +70,11 @@ class BufferPool {
     private readonly shared: boolean,
   ) {}
   take(): Buffer {
-    const buffer = this.free.pop();
-    if (buffer) return buffer;
-    return this.shared ? Buffer.from(new SharedArrayBuffer(this.size)) : Buffer.allocUnsafeSlow(this.size);
+    return this.free.pop() ?? this.allocate(this.size);
+  }
+  /** A buffer of its own size, outside the pool, of the same kind. */
+  allocate(size: number): Buffer {
+    return this.shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafeSlow(size);
   }
   give(buffer: Buffer): void {
     this.free.push(buffer);
@@ -224,8 +226,7 @@ export class S3MultipartWriter {
       signal,
     };
     try {
-      const first = upload.pool.take();
-      const firstLength = await this.readPart(upload, first, 1);
+      const { first, firstLength } = await this.readFirstPart(upload, options.size);
       if (firstLength < partSize) {
         const bytes = first.subarray(0, firstLength);
         const command = new PutObjectCommand({
@@ -340,6 +341,28 @@ export class S3MultipartWriter {
             : error;
       throw await this.abortAfterFailure(key, uploadId, cause, signal);
     }
+  }
+
+  /**
+   * Reads up to one part. A body that `size` says is smaller than a part gets a buffer of its size (one byte
+   * more, to see it end) rather than a whole part: a fresh 16 MiB per small object is external memory V8
+   * answers with full garbage collections. A body longer than its hint goes on in a whole part buffer.
+   */
+  private async readFirstPart(
+    upload: Upload,
+    size: number | undefined,
+  ): Promise<{ first: Buffer; firstLength: number }> {
+    const { partSize, pool } = upload;
+    if (size === undefined || size + 1 >= partSize) {
+      const first = pool.take();
+      return { first, firstLength: await this.readPart(upload, first, 1) };
+    }
+    const small = pool.allocate(size + 1);
+    const length = await this.readPart(upload, small, 1);
+    if (length < small.length) return { first: small, firstLength: length };
+    const first = pool.take();
+    small.copy(first);
+    return { first, firstLength: length + (await this.readPart(upload, first.subarray(length), 1)) };
   }
 
   /** Reads the next part; a read error names the part, an abort surfaces as the caller's reason. */

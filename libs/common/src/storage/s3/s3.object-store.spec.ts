@@ -129,6 +129,29 @@ describe('S3ObjectStore', () => {
     expect(sha256(await readAll(await store.getRange(smallKey, 0)))).toBe(sha256(small));
   });
 
+  it('reads a body its size hint puts below one part into a buffer of that size, and one longer than its hint whole', async () => {
+    const given: Buffer[] = [];
+    const record = async (bytes: Buffer) => {
+      given.push(bytes);
+      return sha256(bytes);
+    };
+    const small = randomBytes(1000);
+    const smallKey = newKey();
+    await store.put(smallKey, chunkedBody(small), { size: small.length, sha256: record });
+    expect(given.map((bytes) => bytes.buffer.byteLength)).toEqual([small.length + 1]);
+    expect(sha256(await readAll(await store.getRange(smallKey, 0)))).toBe(sha256(small));
+
+    // A hint that is too small costs a copy, never bytes.
+    for (const length of [3000, PART + 7]) {
+      const data = randomBytes(length);
+      const key = newKey();
+      await store.put(key, chunkedBody(data), { size: 100 });
+      expect(sha256(await readAll(await store.getRange(key, 0)))).toBe(sha256(data));
+    }
+    expect(s3.proxy.stats('PutObject').requests).toBe(2);
+    expect(s3.proxy.stats('UploadPart').requests).toBe(2);
+  });
+
   it('fails and aborts the upload when S3 refuses a part that does not match its signed SHA-256', async () => {
     const key = newKey();
     const wrong = async () => '0'.repeat(64);
