@@ -101,6 +101,8 @@ export async function startS3FaultProxy(options: {
   const delays = new Map<S3Operation, number>();
   const stats = new Map<S3Operation, S3OperationStats & { current: number }>();
   const requests: RecordedS3Request[] = [];
+  /** UploadParts on their way through s3rver, by upload id: an abort waits for them (see below). */
+  const partsInFlight = new Map<string, Set<Promise<void>>>();
 
   const statsOf = (operation: S3Operation): S3OperationStats & { current: number } => {
     let entry = stats.get(operation);
@@ -182,6 +184,9 @@ export async function startS3FaultProxy(options: {
     if (parsed.operation === 'AbortMultipartUpload') {
       await drain(req);
       const uploadId = parsed.query.get('uploadId') ?? '';
+      // As in S3, an abort is final: a part s3rver is still writing would re-create the upload's directory
+      // after it was removed, so the parts in flight finish first.
+      await Promise.all(partsInFlight.get(uploadId) ?? []);
       if ((await uploadKey(parsed.bucket, uploadId)) !== parsed.key) {
         sendError(res, 404, 'NoSuchUpload', 'The specified upload does not exist.');
         return;
@@ -199,6 +204,9 @@ export async function startS3FaultProxy(options: {
       }
     }
     const body = await signedBody(req, recorded);
+    // Reading the body took time: a client that gave up meanwhile must not have its request executed (a part
+    // stored after the upload's abort would re-create the upload's directory in s3rver).
+    if (clientGone) return;
     if (body === 'mismatch') {
       sendError(
         res,
@@ -208,7 +216,18 @@ export async function startS3FaultProxy(options: {
       );
       return;
     }
-    await forward(req, res, fault, recorded, body);
+    const forwarded = forward(req, res, fault, recorded, body);
+    if (parsed.operation === 'UploadPart') {
+      const uploadId = parsed.query.get('uploadId') ?? '';
+      const parts = partsInFlight.get(uploadId) ?? new Set();
+      partsInFlight.set(uploadId, parts);
+      parts.add(forwarded);
+      await forwarded;
+      parts.delete(forwarded);
+      if (parts.size === 0) partsInFlight.delete(uploadId);
+      return;
+    }
+    await forwarded;
   };
 
   /** A body signed with a hex SHA-256, read whole and checked; null when there is no hash to check. */
@@ -285,6 +304,12 @@ export async function startS3FaultProxy(options: {
             });
             return;
           }
+          if (res.destroyed) {
+            // The client left; s3rver still finished the request (see the 'close' handler below).
+            answer.resume();
+            answer.on('end', resolve);
+            return;
+          }
           recorded.status = answer.statusCode ?? 0;
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.on('data', (chunk: Buffer) => {
@@ -299,7 +324,9 @@ export async function startS3FaultProxy(options: {
         },
       );
       res.on('close', () => {
-        if (!res.writableEnded) upstream.destroy();
+        // A whole body already sent upstream is left to finish there, as a request S3 received completes
+        // (an abort waits for it); a streamed one is cut, since its body will never be complete.
+        if (!res.writableEnded && !body) upstream.destroy();
       });
       upstream.on('error', () => {
         if (!res.headersSent) sendError(res, 502, 'BadGateway', 'The test proxy could not reach s3rver.');
