@@ -48,7 +48,10 @@ const MAX_OUTAGE_DELAYS = 450;
 export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('CryptoWorker');
   private worker?: Worker;
+  /** Followers of uploads still arriving (docs/security.md item 40), apart from the crypto queue's slots. */
+  private follower?: Worker;
   private connection?: Redis;
+  private followConnection?: Redis;
   /** Set while the worker is paused for a database outage (the probe that resumes it). */
   private outage?: Promise<void>;
   private stopped = false;
@@ -80,10 +83,41 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
     this.logger.log(
       `Processing queue "${QUEUE_NAMES.crypto}" with concurrency ${this.config.worker.concurrency}`,
     );
+    if (this.config.pipeline.minBytes > 0) await this.startFollowers();
+  }
+
+  /**
+   * The follower queue: its own connection and concurrency (PIPELINE_CONCURRENCY), so followers waiting on
+   * slow clients never hold the slots sealed uploads need. A follower never fails and never retries: it
+   * stores the file or leaves it to the encrypt-file job (FollowFileHandler).
+   */
+  private async startFollowers(): Promise<void> {
+    const { concurrency } = this.config.pipeline;
+    const lockDuration = this.config.worker.lockDurationMs;
+    this.followConnection = new Redis(this.config.redis.url, { maxRetriesPerRequest: null });
+    this.followConnection.on('error', (error) => this.logger.warn(`Redis: ${error.message}`));
+    this.follower = new Worker(
+      QUEUE_NAMES.follow,
+      (job, _token, signal) => this.process(job, undefined, signal),
+      {
+        connection: this.followConnection,
+        prefix: bullPrefix(this.config.redis.prefix),
+        concurrency,
+        lockDuration,
+        stalledInterval: Math.max(1_000, Math.floor(lockDuration / 2)),
+        maxStalledCount: 1,
+      },
+    );
+    this.follower.on('error', (error) => this.logger.warn(`Worker: ${error.message}`));
+    await this.follower.waitUntilReady();
+    this.logger.log(`Following uploads on queue "${QUEUE_NAMES.follow}" with concurrency ${concurrency}`);
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
+    // A follower stops at once: the encrypt-file job stores what it was following.
+    await this.follower?.close(true).catch(() => undefined);
+    this.followConnection?.disconnect();
     if (!this.worker) return;
     const deadline = this.config.worker.shutdownTimeoutMs;
     this.logger.log(`Shutting down: waiting up to ${deadline} ms for active jobs`);
