@@ -138,6 +138,7 @@ export class FollowFileHandler
       clientSha256: row?.clientSha256 ?? null,
     };
     let source: FollowedPlaintext | undefined;
+    let claimed: FileEntity | undefined;
     let written = false;
     try {
       const follower = await StagingFollower.open(tempPath, {
@@ -148,21 +149,24 @@ export class FollowFileHandler
         signal,
       });
       source = new FollowedPlaintext(follower, async () => {
-        const accepted = await this.accepted(fileId, follower.length, wrapped, tempPath, signal);
+        await this.accepted(fileId, follower.length, wrapped, tempPath, signal);
+        // Claimed as the encrypt-file job claims it (queued -> processing): from here on the file is being
+        // processed, as far as anyone can see; should this follower fail, that job claims it again.
+        claimed = (await this.files.claimForProcessing(fileId)) ?? undefined;
+        if (!claimed) throw new GaveUp('the upload is gone');
         Object.assign(file, {
-          size: accepted.size,
-          filename: accepted.filename,
-          contentType: accepted.contentType,
-          clientSha256: accepted.clientSha256,
+          size: claimed.size,
+          filename: claimed.filename,
+          contentType: claimed.contentType,
+          clientSha256: claimed.clientSha256,
         });
       });
       this.logger.log(`job ${job.id}: following upload ${fileId} while it arrives`);
       await this.store.abortIncomplete(key);
       const pass = await this.encrypt.encryptAndStore(job, source, key, dataKey, wrapped, file, signal);
       written = true;
-      // The same claim and commit as the encrypt-file job's (queued -> processing -> stored, fenced).
-      const claimed = await this.files.claimForProcessing(fileId);
-      if (!claimed) throw new GaveUp('the upload is gone');
+      // The pass ends only after the claim; then the same commit as the encrypt-file job's (fenced).
+      if (!claimed) throw new GaveUp('the upload was not claimed');
       const outcome = await this.encrypt.markStored(job, claimed, key, wrapped, pass, signal);
       written = false;
       if ('skipped' in outcome) return outcome.skipped;
@@ -201,7 +205,7 @@ export class FollowFileHandler
     wrapped: WrappedDataKey,
     tempPath: string,
     signal: AbortSignal,
-  ): Promise<FileEntity> {
+  ): Promise<void> {
     const deadline = Date.now() + ACCEPT_WAIT_MS;
     for (;;) {
       signal.throwIfAborted();
@@ -209,7 +213,7 @@ export class FollowFileHandler
       if (row?.status === 'queued') {
         if (!sameKey(wrappedOf(row), wrapped)) throw new GaveUp('the accepted upload has another key');
         if (row.size !== length) throw new GaveUp(`the accepted upload has ${row.size} bytes, not ${length}`);
-        return row;
+        return;
       }
       if (row && row.status !== 'receiving') throw new GaveUp(`the upload is ${row.status}`);
       if (!(await stillStaged(tempPath)))

@@ -115,15 +115,15 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
-    // A follower stops at once: the encrypt-file job stores what it was following.
-    await this.follower?.close(true).catch(() => undefined);
-    this.followConnection?.disconnect();
-    if (!this.worker) return;
+    // Followers drain like jobs: one that finishes stores its file, one that gives up leaves it to the
+    // encrypt-file job, which this worker or another runs.
+    const workers = [this.worker, this.follower].filter((w): w is Worker => w !== undefined);
+    if (workers.length === 0) return;
     const deadline = this.config.worker.shutdownTimeoutMs;
     this.logger.log(`Shutting down: waiting up to ${deadline} ms for active jobs`);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
-      this.worker.close().then(() => false),
+      Promise.all(workers.map((worker) => worker.close())).then(() => false),
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(true), deadline);
       }),
@@ -131,9 +131,10 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
     clearTimeout(timer);
     if (timedOut) {
       this.logger.warn('Active jobs did not finish in time; handing them back to the queue');
-      await this.worker.close(true);
+      await Promise.all(workers.map((worker) => worker.close(true)));
     }
     this.connection?.disconnect();
+    this.followConnection?.disconnect();
   }
 
   /** True while the worker is connected and running, or paused for a database outage (readiness). */
