@@ -261,6 +261,26 @@ describe.each(['s3', 'local'] as const)('pipelined multipart uploads (%s store)'
     }
   });
 
+  it('a follower whose lock session is killed gives up and leaves nothing; the encrypt-file job stores the file', async () => {
+    const objects = await listObjects(world);
+    const res = await slowUpload(world, alice, SIZE, 16 * MiB, async () => {
+      await waitFor('the follower to write parts', () => followerWriting(world));
+      const killed: Array<{ pid: number }> = await world.dataSource.query(
+        `SELECT pg_terminate_backend(pid), pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      );
+      expect(killed).toHaveLength(1);
+      await waitFor('its partial object to go', async () => !(await followerWriting(world)));
+      expect(await listObjects(world)).toEqual(objects);
+    });
+    const id = acceptedId(res);
+    expect((await followerResult(followers.results, id)).skipped).toBe(true);
+    await waitForStored(world, id);
+    expect((await encryptJobResult(world, id)).skipped).toBeUndefined();
+    expect((await world.files.findById(id))?.attempts).toBe(1);
+    await expectDownload(world, alice, id, SIZE);
+  });
+
   it('a record tampered with before the follower reads it: the follower stores nothing, the normal job fails it as today', async () => {
     // The follower starts late (no worker yet), so record 1 changes before it is read.
     await world.stopInProcessWorker();
