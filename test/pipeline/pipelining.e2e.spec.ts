@@ -1,4 +1,4 @@
-import { open, readdir } from 'node:fs/promises';
+import { open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue, QueueEvents } from 'bullmq';
@@ -11,6 +11,7 @@ import {
   tempFiles,
   userId,
   waitFor,
+  waitForJob,
   waitForStatus,
   waitForStored,
 } from '../support/client.js';
@@ -187,7 +188,7 @@ describe.each(['s3', 'local'] as const)('pipelined multipart uploads (%s store)'
     world = await createWorld({
       store,
       workers: 'in-process',
-      env: { PIPELINE_MIN_BYTES: '8MiB', PIPELINE_IDLE: '20s', MAX_FILE_SIZE: '40MiB' },
+      env: { PIPELINE_MIN_BYTES: '8MiB', PIPELINE_IDLE: '20s', MAX_FILE_SIZE: '40MiB', JOB_ATTEMPTS: '2' },
     });
     alice = await createUser(world.server, `pipe-${store}`);
     follow = followQueue(world);
@@ -280,6 +281,37 @@ describe.each(['s3', 'local'] as const)('pipelined multipart uploads (%s store)'
     expect((await world.files.findById(id))?.attempts).toBe(1);
     await expectDownload(world, alice, id, SIZE);
   });
+
+  it.runIf(store === 's3')(
+    'an S3 outage while following: the follower aborts its multipart upload; the normal job fails the file as today',
+    async () => {
+      const s3 = world.s3!;
+      const objects = await listObjects(world);
+      const ended = followers.results.size;
+      s3.proxy.inject({ operation: 'UploadPart', respond: 500 });
+      try {
+        const res = await slowUpload(world, alice, SIZE, 16 * MiB, () =>
+          followersGaveUp(followers.results, ended),
+        );
+        const id = acceptedId(res);
+        const row = await waitForStatus(world, id, 'failed', { timeoutMs: 45_000 });
+        expect(row.error).toMatch(/UploadPart/);
+        expect(row.error).toMatch(/500/);
+        expect(row.sha256).toBeNull();
+        // BullMQ marks the job failed once the worker's failure handling (the audit event) is over.
+        await waitForJob(world, id, 'failed');
+        expect(await auditCount(world, id, 'file.failed')).toBe(1);
+        expect(await multipartUploads(world)).toEqual([]);
+        expect(await listObjects(world)).toEqual(objects);
+        // Not a verdict on the bytes: the encrypted staging file stays for an admin's retry, as today.
+        expect(await tempFiles(world.config)).toEqual([id]);
+        await world.files.delete(id);
+        await rm(join(world.config.tempDir, id));
+      } finally {
+        s3.proxy.clear();
+      }
+    },
+  );
 
   it('a record tampered with before the follower reads it: the follower stores nothing, the normal job fails it as today', async () => {
     // The follower starts late (no worker yet), so record 1 changes before it is read.
