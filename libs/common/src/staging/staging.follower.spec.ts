@@ -33,7 +33,7 @@ async function staged(plaintext: Buffer, key: Buffer, fileId: string, seal = tru
 }
 
 function follow(path: string, key: Buffer, fileId: string, idleMs = 2_000): Promise<StagingFollower> {
-  return StagingFollower.open(path, { dataKey: key, fileId, idleMs, pollMs: 2 });
+  return StagingFollower.open(path, { dataKey: key, fileId, idleMs, pollMs: 2, maxPollMs: 20 });
 }
 
 /** Everything the follower releases until the seal. */

@@ -40,8 +40,13 @@ export class StagingFollowStopped extends Error {
 export interface StagingFollowOptions extends StagingReaderOptions {
   /** Give up after this long without growth. */
   idleMs: number;
-  /** How often to look for growth while starved (a stat of the handle and of the path). */
+  /**
+   * How soon to look for growth once starved (a stat of the handle and of the path); each look that finds
+   * none doubles the pause, up to `maxPollMs`, so a follower of a slow or paused client costs next to
+   * nothing while one of a fast client reacts within a few milliseconds.
+   */
   pollMs: number;
+  maxPollMs: number;
   signal?: AbortSignal;
 }
 
@@ -217,8 +222,8 @@ export class StagingFollower {
 
   /** Waits until the file holds `end` bytes, or stops following (idle, removed, aborted). */
   private async waitFor(end: number): Promise<void> {
-    const { idleMs, pollMs, signal } = this.options;
-    for (;;) {
+    const { idleMs, pollMs, maxPollMs, signal } = this.options;
+    for (let pause = pollMs; ; pause = Math.min(pause * 2, maxPollMs)) {
       if (signal?.aborted) throw new StagingFollowStopped('aborted', String(signal.reason ?? 'aborted'));
       await this.look();
       if (this.size >= end) return;
@@ -229,7 +234,7 @@ export class StagingFollower {
       if (Date.now() - this.grewAt > idleMs) {
         throw new StagingFollowStopped('idle', `no new bytes for ${idleMs} ms`);
       }
-      await sleep(pollMs, undefined, { signal }).catch(() => undefined);
+      await sleep(pause, undefined, { signal }).catch(() => undefined);
     }
   }
 }
