@@ -17,6 +17,7 @@ import {
 } from '../support/client.js';
 import { bytesOf, type PartSpec, postMultipart, type RawResponse } from '../support/multipart.js';
 import { listObjects, openMultipartUploads, partsOnS3rver, s3Client } from '../support/objects.js';
+import { killAllProcesses, type TestProcess } from '../support/processes.js';
 import { tusUpload } from '../support/tus.js';
 import { createUser, type TestUser } from '../support/users.js';
 import { createWorld, type World } from '../support/world.js';
@@ -334,6 +335,7 @@ describe.each(['s3', 'local'] as const)('pipelined multipart uploads (%s store)'
     expect((await followerResult(followers.results, id)).skipped).toBe(true);
     const row = await waitForStatus(world, id, 'failed');
     expect(row.error).toMatch(/^staging-integrity/);
+    await waitForJob(world, id, 'failed');
     expect(await auditCount(world, id, 'file.failed')).toBe(1);
     expect(await auditCount(world, id, 'file.stored')).toBe(0);
     expect(await listObjects(world)).toEqual(objects);
@@ -353,6 +355,47 @@ async function flipByte(path: string, at: number): Promise<void> {
     await handle.close();
   }
 }
+
+describe('a worker killed while it follows an upload', () => {
+  let world: World;
+  let carol: TestUser;
+
+  beforeAll(async () => {
+    world = await createWorld({
+      store: 's3',
+      env: { PIPELINE_MIN_BYTES: '8MiB', WORKER_LOCK_DURATION: '4s' },
+    });
+    carol = await createUser(world.server, 'pipe-kill');
+  }, 60_000);
+
+  afterAll(async () => {
+    await killAllProcesses();
+    await world?.close();
+  });
+
+  it('SIGKILL mid-upload: another worker stores the file once, byte-identical, and no multipart upload stays open', async () => {
+    const workerA = await world.startWorker({ name: 'worker A' });
+    let workerB: TestProcess | undefined;
+    const res = await slowUpload(world, carol, SIZE, 16 * MiB, async () => {
+      await waitFor('the follower to write parts', () => followerWriting(world), { workers: [workerA] });
+      workerA.signal('SIGKILL');
+      expect(await workerA.exited).toEqual({ code: null, signal: 'SIGKILL' });
+      // What the crash left: the follower's open multipart upload.
+      expect(await multipartUploads(world)).toHaveLength(1);
+      workerB = await world.startWorker({ name: 'worker B' });
+    });
+    const id = acceptedId(res);
+    const workers = [workerA, workerB!];
+    await waitForStored(world, id, { workers });
+    await waitFor('no open multipart upload', async () => (await multipartUploads(world)).length === 0, {
+      workers,
+    });
+    expect((await listObjects(world)).filter((key) => key.includes(id))).toHaveLength(1);
+    expect(await auditCount(world, id, 'file.stored')).toBe(1);
+    await expectDownload(world, carol, id, SIZE);
+    expect(await tempFiles(world.config)).toEqual([]);
+  });
+});
 
 describe('pipelined resumable (tus) uploads', () => {
   let world: World;

@@ -87,7 +87,8 @@ export class JobLocks implements OnApplicationShutdown {
       );
       if (!rows[0]?.locked) {
         if (!wait) return BUSY;
-        this.logger.warn(`${name} is being processed by another run; waiting for it to finish`);
+        // Routine with pipelined uploads (the encrypt-file job waits for the follower that is committing).
+        this.logger.log(`${name} is being processed by another run; waiting for it to finish`);
         // Ending the session is the only way to stop waiting for the lock.
         const stop = (): void => session.end();
         signal?.addEventListener('abort', stop, { once: true });
