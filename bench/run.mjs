@@ -569,6 +569,8 @@ async function endToEnd(tess, token, file, endpoint = null) {
     ingestMbps: mbps(file.size, res.ms / 1000),
     seconds,
     mbps: mbps(file.size, seconds),
+    // From the 202 (the last byte received and the upload accepted) to stored_at.
+    afterLastByteSeconds: (row.stored - t0 - res.ms) / 1000,
     workerSeconds: (row.stored - row.started) / 1000,
     queueSeconds: (row.started - row.created) / 1000,
     gatewayMiB: peaks.gateway,
@@ -579,6 +581,25 @@ async function endToEnd(tess, token, file, endpoint = null) {
   };
 }
 
+/**
+ * Runs `fn` with the follower queue paused (docs/security.md item 40): uploads are not followed while they
+ * arrive, exactly as with PIPELINE_MIN_BYTES=0 (a follower that starts after the seal only finds its file
+ * taken), on the same processes.
+ */
+async function withFollowersPaused(world, fn) {
+  const queue = new Queue('follow', {
+    connection: { url: REDIS_URL },
+    prefix: `${world.env.REDIS_PREFIX}:bull`,
+  });
+  await queue.pause();
+  try {
+    return await fn();
+  } finally {
+    await queue.resume();
+    await queue.close();
+  }
+}
+
 function summarizeE2e(runs) {
   const pick = (key) => median(runs.map((r) => r[key]));
   return {
@@ -587,6 +608,7 @@ function summarizeE2e(runs) {
     mbps: pick('mbps'),
     ingestSeconds: pick('ingestSeconds'),
     ingestMbps: pick('ingestMbps'),
+    afterLastByteSeconds: pick('afterLastByteSeconds'),
     workerSeconds: pick('workerSeconds'),
     workerMbps: mbps(runs[0].bytes, pick('workerSeconds')),
     queueSeconds: pick('queueSeconds'),
@@ -695,6 +717,11 @@ async function localPhase(files) {
       const runs = await repeated(Math.min(REPEATS, 2), () => endToEnd(tess, token, big));
       results.e2eLocal = summarizeE2e(runs);
       results.e2eScaling.push({ mib: big.size / MiB, ...results.e2eLocal });
+      // The same upload without pipelining (its follower held back): the worker starts after the last
+      // byte, and the gateway ingests alone, with no follower on the other core.
+      results.e2eLocalUnpipelined = summarizeE2e([
+        await withFollowersPaused(world, () => endToEnd(tess, token, big)),
+      ]);
       await downloads(tess, token, big, runs.at(-1).id, 'local');
     }
     await phase(

@@ -283,6 +283,10 @@ async function build(
     DATA_DIR: dataDir,
     // Specs register many users from loopback; test/gateway/login-protection.e2e.spec.ts sets its own.
     REGISTER_MAX_PER_IP: '100000',
+    // TEST_PIPELINE_MIN_BYTES=1 runs any spec with every upload followed while it arrives (item 40).
+    ...(process.env.TEST_PIPELINE_MIN_BYTES
+      ? { PIPELINE_MIN_BYTES: process.env.TEST_PIPELINE_MIN_BYTES }
+      : {}),
     ...overrides,
     ...options.env,
   };

@@ -49,7 +49,8 @@ export interface StagingResumePoint {
   lastRecordStart: number | null;
 }
 
-async function readExactly(
+/** Reads `length` bytes at `position` (fewer only at the end of the file), into `into` when given. */
+export async function readExactly(
   handle: FileHandle,
   length: number,
   position: number,
