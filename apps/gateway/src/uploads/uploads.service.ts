@@ -199,19 +199,22 @@ export class UploadsService {
     }
     for (const file of received) this.metrics.uploadFileBytes.observe(file.size);
     try {
-      for (const file of received) {
-        await this.audit.record({
-          action: 'upload.accepted',
-          userId: ownerId,
-          fileId: versionOf?.id ?? file.id,
-          ip: req.ip,
-          details: {
-            filename: file.filename,
-            size: file.size,
-            ...(versionOf ? { newVersion: true, upload: file.id } : {}),
-          },
-        });
-      }
+      // Recorded together: the audit trail writes events of the same moment in one transaction.
+      await Promise.all(
+        received.map((file) =>
+          this.audit.record({
+            action: 'upload.accepted',
+            userId: ownerId,
+            fileId: versionOf?.id ?? file.id,
+            ip: req.ip,
+            details: {
+              filename: file.filename,
+              size: file.size,
+              ...(versionOf ? { newVersion: true, upload: file.id } : {}),
+            },
+          }),
+        ),
+      );
     } catch (error) {
       // The files are queued and will be stored: answering 503 now would make the client upload them
       // twice. Their `file.stored` events still follow; this request's `upload.accepted` ones are lost.
@@ -285,7 +288,7 @@ export class UploadsService {
   ): Promise<void> {
     // The user's own overrides (set by an admin), else QUOTA_BYTES / QUOTA_FILES: read on every upload.
     const { quotaBytes, quotaFiles } = effectiveQuota(
-      await this.users.findById(ownerId),
+      await this.users.quotaOverrides(ownerId),
       this.config.uploads,
     );
     if (!quotaBytes && !quotaFiles) return;

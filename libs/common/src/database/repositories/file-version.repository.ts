@@ -116,38 +116,53 @@ export class FileVersionRepository {
     upload: { id: string; versionOf: string | null },
   ): Promise<{ fileId: string; version: number }> {
     const fileId = upload.versionOf ?? upload.id;
-    await m.query('SELECT 1 FROM files WHERE id = $1 FOR UPDATE', [fileId]);
     if (!upload.versionOf) {
-      // The same object committed again (a row put back to processing by hand): its version, refreshed.
-      const [again]: Array<{ version: number }> = await m.query(
-        'SELECT version FROM file_versions WHERE file_id = $1 AND object_id = $1 ORDER BY version DESC LIMIT 1',
-        [fileId],
-      );
-      if (again) {
+      // The caller's UPDATE of this very row holds its lock already. One round trip for both questions
+      // (every stored file asks them): was this object committed before (a row put back to processing by
+      // hand: its version, refreshed), and else which number comes next.
+      const [{ again, next }]: Array<{ again: number | string | null; next: number | string }> =
         await m.query(
-          `UPDATE file_versions v SET status = 'stored', size = s.size, sha1 = s.sha1, sha256 = s.sha256,
-             detected_type = s.detected_type, type_warning = s.type_warning, scanned_with = s.scanned_with,
-             client_verified = s.client_verified, encrypted_size = s.encrypted_size,
-             storage_driver = s.storage_driver, object_key = s.object_key, key_ref = s.key_ref,
-             wrapped_key = s.wrapped_key, stored_at = coalesce(s.stored_at, now())
-           FROM files s WHERE s.id = $1 AND v.object_id = $1`,
+          `SELECT (SELECT version FROM file_versions WHERE file_id = $1 AND object_id = $1
+                  ORDER BY version DESC LIMIT 1) AS again,
+                (SELECT coalesce(max(version), 0) + 1 FROM file_versions WHERE file_id = $1) AS next`,
           [fileId],
         );
-        await FileVersionRepository.makeCurrent(m, fileId, again.version);
-        return { fileId, version: again.version };
-      }
+      if (again === null) return FileVersionRepository.insertCurrent(m, fileId, Number(next), upload.id);
+      await m.query(
+        `UPDATE file_versions v SET status = 'stored', size = s.size, sha1 = s.sha1, sha256 = s.sha256,
+           detected_type = s.detected_type, type_warning = s.type_warning, scanned_with = s.scanned_with,
+           client_verified = s.client_verified, encrypted_size = s.encrypted_size,
+           storage_driver = s.storage_driver, object_key = s.object_key, key_ref = s.key_ref,
+           wrapped_key = s.wrapped_key, stored_at = coalesce(s.stored_at, now())
+         FROM files s WHERE s.id = $1 AND v.object_id = $1`,
+        [fileId],
+      );
+      await FileVersionRepository.makeCurrent(m, fileId, Number(again));
+      return { fileId, version: Number(again) };
     }
+    await m.query('SELECT 1 FROM files WHERE id = $1 FOR UPDATE', [fileId]);
     const version = await FileVersionRepository.nextNumber(m, fileId);
+    const committed = await FileVersionRepository.insertCurrent(m, fileId, version, upload.id);
+    await m.query('DELETE FROM files WHERE id = $1', [upload.id]);
+    return committed;
+  }
+
+  /** Records upload `uploadId` as version `version` of `fileId` and makes it the current one. */
+  private static async insertCurrent(
+    m: EntityManager,
+    fileId: string,
+    version: number,
+    uploadId: string,
+  ): Promise<{ fileId: string; version: number }> {
     await m.query(
       `INSERT INTO file_versions (${COLUMNS})
        SELECT $1, $2, s.id, s.owner_id, s.owner_id, 'stored', s.content_type, s.size, s.sha1, s.sha256,
          s.detected_type, s.type_warning, s.scanned_with, s.client_sha256, s.client_verified, s.encrypted_size,
          s.storage_driver, s.object_key, s.key_ref, s.wrapped_key, NULL, s.created_at, coalesce(s.stored_at, now())
        FROM files s WHERE s.id = $3`,
-      [fileId, version, upload.id],
+      [fileId, version, uploadId],
     );
     await FileVersionRepository.makeCurrent(m, fileId, version);
-    if (upload.versionOf) await m.query('DELETE FROM files WHERE id = $1', [upload.id]);
     return { fileId, version };
   }
 
