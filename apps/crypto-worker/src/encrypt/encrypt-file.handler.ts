@@ -119,6 +119,8 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
           ownerId: file.ownerId,
         } satisfies JobProgress);
       }
+      // The `file.stored` event commits with the row (one transaction, one WAL flush per stored file).
+      // A new version's upload row is folded into its file by then: the event names the file.
       const committed = await this.files.markStored(
         fileId,
         {
@@ -131,6 +133,20 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
           wrappedKey: wrapped.wrappedKey.length ? wrapped.wrappedKey : null,
         },
         job.fence,
+        (m, { fileId: storedFile, version }) =>
+          this.audit.recordWithin(m, {
+            action: 'file.stored',
+            userId: file.ownerId,
+            fileId: storedFile,
+            details: {
+              filename: file.filename,
+              size: file.size,
+              sha256,
+              attempt: job.attemptsMade + 1,
+              version,
+              ...(storedFile !== fileId ? { upload: fileId } : {}),
+            },
+          }),
       );
       if (!committed) {
         signal?.throwIfAborted();
@@ -148,21 +164,7 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
         return this.skipped(null, fileId);
       }
       await unlink(tempPath).catch(() => undefined);
-      // A new version's upload row is folded into its file now: events and the audit name the file.
       const { fileId: storedFile, version } = committed;
-      await this.audit.record({
-        action: 'file.stored',
-        userId: file.ownerId,
-        fileId: storedFile,
-        details: {
-          filename: file.filename,
-          size: file.size,
-          sha256,
-          attempt: job.attemptsMade + 1,
-          version,
-          ...(storedFile !== fileId ? { upload: fileId } : {}),
-        },
-      });
       if (version > 1) await this.retention.pruneSoon(storedFile);
       this.logger.log(
         `job ${job.id} file ${storedFile}: stored ${file.size} bytes (${encryptedSize} encrypted), version ${version}`,
@@ -344,7 +346,7 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
       onPlaintext: (bytes) => {
         bytesDone += bytes;
         metrics.bytes.inc({ stage: 'hashed' }, bytes);
-        report();
+        if (!small) report();
       },
       // The SHA-256 the client computed before sending must be the one of what arrived.
       check: clientSha256

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource, Repository } from 'typeorm';
+import type { DataSource, EntityManager, Repository } from 'typeorm';
 import {
   type AuditVerifyReport,
   chainOf,
@@ -99,38 +99,50 @@ export class AuditRepository {
    * every stored file writes one.
    */
   private async append(events: AuditRecord[]): Promise<void> {
+    await this.dataSource.transaction((m) => this.appendWithin(m, events));
+  }
+
+  /**
+   * Appends the event inside the caller's transaction `m`, which commits it (or not) with its own
+   * changes: a file's `file.stored` event and its stored row are one commit. Take it last in the
+   * transaction: the chain's head row stays locked until the commit.
+   */
+  recordWithin(m: EntityManager, event: AuditRecord): Promise<void> {
+    return this.appendWithin(m, [event]);
+  }
+
+  private async appendWithin(m: EntityManager, events: AuditRecord[]): Promise<void> {
     const { keyRef, key } = await this.keyring.current();
     const chains = [...new Set(events.map((e) => chainOf(e.userId)))].sort();
-    await this.dataSource.transaction(async (m) => {
-      const heads = (await m.query(
-        `INSERT INTO audit_chain_heads AS h (chain, seq) SELECT c, 0 FROM unnest($1::varchar[]) c ORDER BY c
+    const heads = (await m.query(
+      `INSERT INTO audit_chain_heads AS h (chain, seq) SELECT c, 0 FROM unnest($1::varchar[]) c ORDER BY c
          ON CONFLICT (chain) DO UPDATE SET updated_at = now() RETURNING h.chain, h.seq, h.hash`,
-        [chains],
-      )) as Array<{ chain: string; seq: string; hash: Buffer | null }>;
-      const last = new Map(heads.map((h) => [h.chain, { seq: Number(h.seq), hash: h.hash ?? GENESIS_HASH }]));
-      const rows = events.map((event) => {
-        const chain = chainOf(event.userId);
-        const head = last.get(chain)!;
-        const details = event.details ?? {};
-        const content = {
-          chain,
-          seq: head.seq + 1,
-          id: randomUUID(),
-          action: event.action,
-          fileId: event.fileId ?? null,
-          ip: event.ip ?? null,
-          details,
-          createdAt: new Date(),
-          keyRef,
-        };
-        const hash = linkHash(key, head.hash, content);
-        const row = { content, prev: head.hash, hash, userId: event.userId ?? null, details };
-        last.set(chain, { seq: content.seq, hash });
-        return row;
-      });
-      const column = <T>(pick: (row: (typeof rows)[number]) => T): T[] => rows.map(pick);
-      await m.query(
-        `WITH e AS (
+      [chains],
+    )) as Array<{ chain: string; seq: string; hash: Buffer | null }>;
+    const last = new Map(heads.map((h) => [h.chain, { seq: Number(h.seq), hash: h.hash ?? GENESIS_HASH }]));
+    const rows = events.map((event) => {
+      const chain = chainOf(event.userId);
+      const head = last.get(chain)!;
+      const details = event.details ?? {};
+      const content = {
+        chain,
+        seq: head.seq + 1,
+        id: randomUUID(),
+        action: event.action,
+        fileId: event.fileId ?? null,
+        ip: event.ip ?? null,
+        details,
+        createdAt: new Date(),
+        keyRef,
+      };
+      const hash = linkHash(key, head.hash, content);
+      const row = { content, prev: head.hash, hash, userId: event.userId ?? null, details };
+      last.set(chain, { seq: content.seq, hash });
+      return row;
+    });
+    const column = <T>(pick: (row: (typeof rows)[number]) => T): T[] => rows.map(pick);
+    await m.query(
+      `WITH e AS (
            INSERT INTO audit_events (id, chain, seq, prev_hash, hash, key_ref, user_id, action, file_id, ip, details, created_at)
            SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::bigint[], $4::bytea[], $5::bytea[], $6::varchar[],
              $7::uuid[], $8::varchar[], $9::uuid[], $10::varchar[], $11::jsonb[], $12::timestamptz[])
@@ -138,22 +150,21 @@ export class AuditRepository {
          UPDATE audit_chain_heads h SET seq = t.seq, hash = t.hash, updated_at = now()
            FROM (SELECT DISTINCT ON (chain) chain, seq, hash FROM e ORDER BY chain, seq DESC) t
           WHERE h.chain = t.chain`,
-        [
-          column((r) => r.content.id),
-          column((r) => r.content.chain),
-          column((r) => r.content.seq),
-          column((r) => r.prev),
-          column((r) => r.hash),
-          column(() => keyRef),
-          column((r) => r.userId),
-          column((r) => r.content.action),
-          column((r) => r.content.fileId),
-          column((r) => r.content.ip),
-          column((r) => JSON.stringify(r.details)),
-          column((r) => r.content.createdAt),
-        ],
-      );
-    });
+      [
+        column((r) => r.content.id),
+        column((r) => r.content.chain),
+        column((r) => r.content.seq),
+        column((r) => r.prev),
+        column((r) => r.hash),
+        column(() => keyRef),
+        column((r) => r.userId),
+        column((r) => r.content.action),
+        column((r) => r.content.fileId),
+        column((r) => r.content.ip),
+        column((r) => JSON.stringify(r.details)),
+        column((r) => r.content.createdAt),
+      ],
+    );
   }
 
   /** Verifies the chain of `userId`'s events (or every chain): see verifyAuditChains. */

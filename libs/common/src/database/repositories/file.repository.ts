@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, In, type Repository } from 'typeorm';
+import { DataSource, type EntityManager, In, type Repository } from 'typeorm';
 import { FileEntity, type FileStatus, type RefusedStatus } from '../entities/file.entity.js';
 import { keysetPage } from './file-cursor.js';
 import { type FileListQuery, filePage } from './file-listing.js';
@@ -95,20 +95,34 @@ export class FileRepository {
   }
 
   private async insertQueued(entities: FileEntity[]): Promise<void> {
-    // clock_timestamp(), evaluated row by row, keeps the request's files in upload order (now() would
-    // give them all the statement's time, and the file list sorts by created_at).
-    await this.repo
-      .createQueryBuilder()
-      .insert()
-      .into(FileEntity)
-      .values(
-        entities.map((entity) => ({
-          ...entity,
-          createdAt: () => 'clock_timestamp()',
-          updatedAt: () => 'clock_timestamp()',
-        })),
-      )
-      .execute();
+    const column = <T>(pick: (entity: FileEntity) => T): T[] => entities.map(pick);
+    // One statement for the request's files, plain SQL (every upload runs it). clock_timestamp(), evaluated
+    // row by row in upload order, keeps the request's files in that order (now() would give them all the
+    // statement's time, and the file list sorts by created_at).
+    await this.repo.query(
+      `INSERT INTO files (id, owner_id, folder_id, version_of, filename, content_type, size, temp_path, key_ref,
+         wrapped_key, client_sha256, status, attempts, created_at, updated_at)
+       SELECT id, owner_id, folder_id, version_of, filename, content_type, size, temp_path, key_ref,
+         wrapped_key, client_sha256, 'queued', 0, clock_timestamp(), clock_timestamp()
+       FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::varchar[], $6::varchar[], $7::bigint[],
+         $8::varchar[], $9::varchar[], $10::bytea[], $11::char(64)[])
+         WITH ORDINALITY AS t(id, owner_id, folder_id, version_of, filename, content_type, size, temp_path,
+           key_ref, wrapped_key, client_sha256, n)
+       ORDER BY n`,
+      [
+        column((e) => e.id),
+        column((e) => e.ownerId),
+        column((e) => e.folderId ?? null),
+        column((e) => e.versionOf ?? null),
+        column((e) => e.filename),
+        column((e) => e.contentType),
+        column((e) => e.size),
+        column((e) => e.tempPath ?? null),
+        column((e) => e.keyRef ?? null),
+        column((e) => e.wrappedKey ?? null),
+        column((e) => e.clientSha256 ?? null),
+      ],
+    );
   }
 
   /**
@@ -410,9 +424,16 @@ export class FileRepository {
   /**
    * In the same transaction, the stored upload becomes the current version of its file
    * (FileVersionRepository.commitUpload): version 1 of itself, or the next version of the file it is a new
-   * version of (its row then folds into that file). False when nothing was committed.
+   * version of (its row then folds into that file). `andThen` runs last in that transaction once the row
+   * is committed (the worker's `file.stored` audit event: one commit for both). False when nothing was
+   * committed.
    */
-  async markStored(id: string, facts: StoredFileFacts, fence?: LockFence): Promise<CommittedVersion | false> {
+  async markStored(
+    id: string,
+    facts: StoredFileFacts,
+    fence?: LockFence,
+    andThen?: (m: EntityManager, committed: CommittedVersion) => Promise<void>,
+  ): Promise<CommittedVersion | false> {
     return this.repo.manager.transaction(async (m) => {
       // Plain SQL, like claimForProcessing: every stored file runs it.
       const fenced = fence
@@ -445,7 +466,12 @@ export class FileRepository {
       );
       const row = rows[0];
       if (!row) return false;
-      return FileVersionRepository.commitUpload(m, { id: row.id, versionOf: row.version_of });
+      const committed = await FileVersionRepository.commitUpload(m, {
+        id: row.id,
+        versionOf: row.version_of,
+      });
+      await andThen?.(m, committed);
+      return committed;
     });
   }
 
