@@ -45,6 +45,15 @@ const COLUMNS = `file_id, version, object_id, owner_id, uploaded_by, status, con
   detected_type, type_warning, scanned_with, client_sha256, client_verified, encrypted_size, storage_driver,
   object_key, key_ref, wrapped_key, restored_from, created_at, stored_at`;
 
+/** A file's row set from its version `v` (the current one now); the version count is the caller's. */
+const CURRENT_FROM_V = `status = v.status, error = NULL, content_type = v.content_type, size = v.size,
+  sha1 = v.sha1, sha256 = v.sha256, detected_type = v.detected_type, type_warning = v.type_warning,
+  scanned_with = v.scanned_with, client_sha256 = v.client_sha256, client_verified = v.client_verified,
+  encrypted_size = v.encrypted_size, storage_driver = v.storage_driver, object_key = v.object_key,
+  key_ref = v.key_ref, wrapped_key = v.wrapped_key,
+  object_id = CASE WHEN v.object_id = f.id THEN NULL ELSE v.object_id END,
+  stored_at = v.stored_at, version = v.version, updated_at = now()`;
+
 /** The same columns of the row aliased `v`. */
 const V_COLUMNS = COLUMNS.split(',')
   .map((c) => `v.${c.trim()}`)
@@ -147,7 +156,11 @@ export class FileVersionRepository {
     return committed;
   }
 
-  /** Records upload `uploadId` as version `version` of `fileId` and makes it the current one. */
+  /**
+   * Records upload `uploadId` as version `version` of `fileId` and makes it the current one, in one
+   * statement (every stored file runs it): the file's row is set from the version the CTE inserts, which
+   * its count of versions (a snapshot from before the statement) does not include yet.
+   */
   private static async insertCurrent(
     m: EntityManager,
     fileId: string,
@@ -155,14 +168,17 @@ export class FileVersionRepository {
     uploadId: string,
   ): Promise<{ fileId: string; version: number }> {
     await m.query(
-      `INSERT INTO file_versions (${COLUMNS})
-       SELECT $1, $2, s.id, s.owner_id, s.owner_id, 'stored', s.content_type, s.size, s.sha1, s.sha256,
-         s.detected_type, s.type_warning, s.scanned_with, s.client_sha256, s.client_verified, s.encrypted_size,
-         s.storage_driver, s.object_key, s.key_ref, s.wrapped_key, NULL, s.created_at, coalesce(s.stored_at, now())
-       FROM files s WHERE s.id = $3`,
+      `WITH v AS (
+         INSERT INTO file_versions (${COLUMNS})
+         SELECT $1, $2, s.id, s.owner_id, s.owner_id, 'stored', s.content_type, s.size, s.sha1, s.sha256,
+           s.detected_type, s.type_warning, s.scanned_with, s.client_sha256, s.client_verified, s.encrypted_size,
+           s.storage_driver, s.object_key, s.key_ref, s.wrapped_key, NULL, s.created_at, coalesce(s.stored_at, now())
+         FROM files s WHERE s.id = $3 RETURNING ${COLUMNS})
+       UPDATE files f SET ${CURRENT_FROM_V},
+         version_count = (SELECT count(*) FROM file_versions WHERE file_id = f.id) + 1
+       FROM v WHERE f.id = $1`,
       [fileId, version, uploadId],
     );
-    await FileVersionRepository.makeCurrent(m, fileId, version);
     return { fileId, version };
   }
 
@@ -320,14 +336,7 @@ export class FileVersionRepository {
   /** Copies version `version`'s facts onto the file's row: it is now what the file's API and links serve. */
   private static async makeCurrent(m: EntityManager, fileId: string, version: number): Promise<void> {
     await m.query(
-      `UPDATE files f SET status = v.status, error = NULL, content_type = v.content_type, size = v.size,
-         sha1 = v.sha1, sha256 = v.sha256, detected_type = v.detected_type, type_warning = v.type_warning,
-         scanned_with = v.scanned_with, client_sha256 = v.client_sha256, client_verified = v.client_verified,
-         encrypted_size = v.encrypted_size, storage_driver = v.storage_driver, object_key = v.object_key,
-         key_ref = v.key_ref, wrapped_key = v.wrapped_key,
-         object_id = CASE WHEN v.object_id = f.id THEN NULL ELSE v.object_id END,
-         stored_at = v.stored_at, version = v.version,
-         version_count = (SELECT count(*) FROM file_versions WHERE file_id = f.id), updated_at = now()
+      `UPDATE files f SET ${CURRENT_FROM_V}, version_count = (SELECT count(*) FROM file_versions WHERE file_id = f.id)
        FROM file_versions v WHERE f.id = $1 AND v.file_id = $1 AND v.version = $2`,
       [fileId, version],
     );
