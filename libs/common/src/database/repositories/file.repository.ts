@@ -90,16 +90,29 @@ export class FileRepository {
    */
   async createQueuedMany(files: NewQueuedFile[]): Promise<FileEntity[]> {
     const entities = files.map((data) => this.repo.create({ ...data, status: 'queued', attempts: 0 }));
-    await this.insertWithFreeNames(entities, () => this.insertQueued(entities));
+    // One file whose name is free in its folder (the common case): one statement, without looking up the
+    // folder's names first. A taken name inserts nothing here and goes the way of every other request.
+    if (entities.length === 1) {
+      const inserted = await this.insertQueued(entities, { unlessNameTaken: true }).catch(
+        (error: unknown) => {
+          throw violates(error, 'files_folder_id_fkey') ? new FolderGoneError() : error;
+        },
+      );
+      if (inserted === 1) return entities;
+    }
+    await this.insertWithFreeNames(entities, async () => {
+      await this.insertQueued(entities);
+    });
     return entities;
   }
 
-  private async insertQueued(entities: FileEntity[]): Promise<void> {
+  /** Inserts the rows; the number inserted (with `unlessNameTaken`, rows whose name is taken are not). */
+  private async insertQueued(entities: FileEntity[], { unlessNameTaken = false } = {}): Promise<number> {
     const column = <T>(pick: (entity: FileEntity) => T): T[] => entities.map(pick);
     // One statement for the request's files, plain SQL (every upload runs it). clock_timestamp(), evaluated
     // row by row in upload order, keeps the request's files in that order (now() would give them all the
     // statement's time, and the file list sorts by created_at).
-    await this.repo.query(
+    const inserted: unknown = await this.repo.query(
       `INSERT INTO files (id, owner_id, folder_id, version_of, filename, content_type, size, temp_path, key_ref,
          wrapped_key, client_sha256, status, attempts, created_at, updated_at)
        SELECT id, owner_id, folder_id, version_of, filename, content_type, size, temp_path, key_ref,
@@ -108,7 +121,7 @@ export class FileRepository {
          $8::varchar[], $9::varchar[], $10::bytea[], $11::char(64)[])
          WITH ORDINALITY AS t(id, owner_id, folder_id, version_of, filename, content_type, size, temp_path,
            key_ref, wrapped_key, client_sha256, n)
-       ORDER BY n`,
+       ORDER BY n ${unlessNameTaken ? 'ON CONFLICT DO NOTHING' : ''} RETURNING id`,
       [
         column((e) => e.id),
         column((e) => e.ownerId),
@@ -123,6 +136,7 @@ export class FileRepository {
         column((e) => e.clientSha256 ?? null),
       ],
     );
+    return (inserted as unknown[]).length;
   }
 
   /**
