@@ -28,6 +28,7 @@ import {
   type TessConfig,
   TessMetrics,
   TypePolicy,
+  type UserEntity,
   UserRepository,
   type WrappedDataKey,
 } from '#common';
@@ -170,7 +171,8 @@ export class UploadsService {
         );
       }
       await this.targetFolder(ownerId, folderId);
-      await this.enforceQuota(ownerId, received, versionOf ? 0 : received.length);
+      const known = req.user?.id === ownerId ? req.user.quota : undefined;
+      await this.enforceQuota(ownerId, received, versionOf ? 0 : received.length, known);
       const rows = await this.files.createQueuedMany(
         received.map((file) => ({
           folderId,
@@ -279,16 +281,18 @@ export class UploadsService {
 
   /**
    * 409 (file count) or 413 (bytes) when `files` would take the owner over a quota; `newFiles` of them are
-   * new files (a new version adds bytes, not a file).
+   * new files (a new version adds bytes, not a file). `overrides`: the owner's own quotas as this request
+   * already read them (Express.User.quota), else they are looked up.
    */
   async enforceQuota(
     ownerId: string,
     files: ReadonlyArray<{ size: number }>,
     newFiles = files.length,
+    overrides?: Pick<UserEntity, 'quotaBytes' | 'quotaFiles'>,
   ): Promise<void> {
     // The user's own overrides (set by an admin), else QUOTA_BYTES / QUOTA_FILES: read on every upload.
     const { quotaBytes, quotaFiles } = effectiveQuota(
-      await this.users.quotaOverrides(ownerId),
+      overrides ?? (await this.users.quotaOverrides(ownerId)),
       this.config.uploads,
     );
     if (!quotaBytes && !quotaFiles) return;
