@@ -899,7 +899,7 @@ export async function writeReport(r, docsDir) {
     '(`apt-get install -y rclone`; it is started without `AWS_CA_BUNDLE`, which rclone 1.60 cannot load).',
     'Everything runs on loopback: the gateway, the worker(s), s3rver and the baselines are child processes',
     'with their own database (`tess_bench_*`), Redis prefix (`tess-bench-*`) and temp directory, all removed',
-    'at the end, also after a failure or Ctrl+C. Knobs: `BENCH_SIZE_MIB` (512), `BENCH_SMALL_FILES` (1000),',
+    'at the end, also after a failure or Ctrl+C. Knobs: `BENCH_SIZE_MIB` (512), `BENCH_SMALL_FILES` (1000), `BENCH_SMALL_PER_REQUEST` (10),',
     '`BENCH_REPEATS` (3), `BENCH_TIMEOUT_MIN` (25), `TEST_DATABASE_URL`, `TEST_REDIS_URL`;',
     '`BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,tus,s3,listing` runs only those phases and prints the',
     'results (this page is left alone); `BENCH_PROFILE_DIR=<dir>` makes the gateway and worker processes write',
