@@ -157,13 +157,17 @@ export async function memoryOf(pid) {
   }
 }
 
-/** Busy and total CPU ticks of the whole machine (all cores, every process) from /proc/stat. */
+/**
+ * Busy and total CPU ticks of the whole machine (all cores, every process) from /proc/stat, and the idle
+ * ticks spent waiting for I/O (a core with nothing to run while a process waits on the disk, e.g. fsync).
+ */
 export async function machineTicks() {
   const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0];
   const values = line.trim().split(/\s+/).slice(1).map(Number);
-  const idle = values[3] + (values[4] ?? 0);
+  const iowait = values[4] ?? 0;
+  const idle = values[3] + iowait;
   const total = values.reduce((sum, v) => sum + v, 0);
-  return { busy: total - idle, total };
+  return { busy: total - idle, total, iowait };
 }
 
 /** USER_HZ: /proc/PID/stat counts CPU time in these ticks (100 on Linux x86-64). */

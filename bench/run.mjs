@@ -2,8 +2,9 @@
 // use instead, all in one run (so ratios hold on a noisy machine), loopback only, and writes
 // docs/benchmarks.md with its charts. Every database, Redis key, temp file and child process it creates
 // is removed at the end, also on failure or Ctrl+C. Knobs (environment): BENCH_SIZE_MIB (512),
-// BENCH_SMALL_FILES (1000), BENCH_SMALL_PER_REQUEST (10), BENCH_REPEATS (3), BENCH_TIMEOUT_MIN (25), TEST_DATABASE_URL, TEST_REDIS_URL;
-// BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,tus,s3,listing runs only those and prints the results;
+// BENCH_SMALL_FILES (1000), BENCH_SMALL_PER_REQUEST (10), BENCH_REPEATS (3), BENCH_TIMEOUT_MIN (25), BENCH_SCALE_FILES (16), BENCH_SCALE_MIB (64),
+// BENCH_BURST_FILES (500), BENCH_BURST_KIB (256), TEST_DATABASE_URL, TEST_REDIS_URL;
+// BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,tus,s3,listing,scale,burst runs only those and prints the results;
 // BENCH_PROFILE_DIR=<dir> makes the gateway and worker processes write CPU profiles there;
 // BENCH_RUNTIME_ENV=off starts them without the settings of scripts/runtime-env.mjs (to re-measure those).
 import { execFile } from 'node:child_process';
@@ -16,6 +17,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import * as tus from 'tus-js-client';
@@ -37,6 +39,7 @@ import {
   percentile,
   postFiles,
   ROOT,
+  request,
   runJson,
   startProcess,
   tail,
@@ -456,7 +459,7 @@ async function startTess(world, workers = 1) {
   results.idle ??= {};
   results.idle[world.label] = {
     gatewayMiB: ((await memoryOf(gateway.pid))?.rss ?? NaN) / 1024,
-    workerMiB: ((await memoryOf(started[0].pid))?.rss ?? NaN) / 1024,
+    workerMiB: started.length ? ((await memoryOf(started[0].pid))?.rss ?? NaN) / 1024 : NaN,
   };
   // Named, so the CPU of its backends (polling rows) is not counted as the system's (tessBackends).
   const db = new pg.Pool({ connectionString: world.databaseUrl, max: 2, application_name: 'tess-bench' });
@@ -1030,6 +1033,246 @@ async function listingPhase() {
   }
 }
 
+// --- 10. scale-out and 11. a burst: the numbers that size the workers and KEDA's listLength --------------------
+
+const SCALE_FILES = Number(process.env.BENCH_SCALE_FILES ?? 16);
+const SCALE_MIB = Number(process.env.BENCH_SCALE_MIB ?? 64);
+const SCALE_WORKERS = [1, 2, 4];
+const BURST_FILES = Number(process.env.BENCH_BURST_FILES ?? 500);
+const BURST_KIB = Number(process.env.BENCH_BURST_KIB ?? 256);
+const BURST_IN_FLIGHT = 16;
+/** Jobs per worker process: the value of k8s/base/configmap.yaml (and the config default). */
+const CONCURRENCY = 2;
+
+/**
+ * The world's crypto queue through BullMQ (to hold it while workers start, and to read its finished jobs)
+ * and the Redis lists KEDA's two triggers read: <REDIS_PREFIX>:bull:crypto:wait and :active.
+ */
+function cryptoQueue(world) {
+  const prefix = `${world.env.REDIS_PREFIX}:bull`;
+  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const queue = new Queue('crypto', { connection: redis, prefix });
+  queue.on('error', () => undefined); // a lost connection fails the phase's next call instead
+  cleanups.push(async () => {
+    await queue.close();
+    redis.disconnect();
+  });
+  return { queue, redis, waitKey: `${prefix}:crypto:wait`, activeKey: `${prefix}:crypto:active` };
+}
+
+/** Uploads every body through `/api/v1/uploads`, one file per request, `inFlight` at once; their file ids. */
+function uploadEach(tess, token, bodies, inFlight) {
+  const auth = { Authorization: `Bearer ${token}` };
+  return mapLimit(bodies, inFlight, async (body) => {
+    const res = await postFiles(`${tess.base}/api/v1/uploads`, [body], auth);
+    if (res.status !== 202) throw new Error(`upload answered ${res.status}: ${res.text.slice(0, 300)}`);
+    return JSON.parse(res.text).files[0].id;
+  });
+}
+
+async function deleteFiles(tess, token, ids) {
+  const res = await request(`${tess.base}/api/v1/files/bulk-delete`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ids }),
+  });
+  const deleted = res.status === 200 ? JSON.parse(res.text).deleted : 0;
+  if (deleted !== ids.length)
+    throw new Error(`bulk delete answered ${res.status}: ${res.text.slice(0, 300)}`);
+}
+
+/** Machine CPU busy and I/O-wait shares between two machineTicks() readings. */
+function machineShare(before, after) {
+  const total = Math.max(1, after.total - before.total);
+  return { machineBusy: (after.busy - before.busy) / total, ioWait: (after.iowait - before.iowait) / total };
+}
+
+/**
+ * One point of the curve: SCALE_FILES copies of `file` staged through the real gateway while the queue is
+ * paused (so neither ingest nor the workers' start-up is measured), `workers` worker processes started and
+ * ready, then the queue resumed; timed until the last row is `stored`. The files are deleted afterwards.
+ */
+async function scaleRound(world, tess, token, file, queue, workers) {
+  await queue.pause();
+  const bodies = Array.from({ length: SCALE_FILES }, (_, i) => ({
+    ...file,
+    filename: `scale-${workers}-${i}.bin`,
+  }));
+  const ids = await uploadEach(tess, token, bodies, 2);
+  const booting = performance.now();
+  const starts = await Promise.allSettled(
+    Array.from({ length: workers }, (_, i) => startWorker(world, `scale-worker-${i + 1}`)),
+  );
+  const bootSeconds = (performance.now() - booting) / 1000;
+  const procs = starts.filter((s) => s.status === 'fulfilled').map((s) => s.value);
+  let round;
+  try {
+    const failed = starts.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    await settle();
+    const monitor = new PeakRss([tess.gateway, ...procs]);
+    await monitor.start();
+    const ticks = await machineTicks();
+    const t0 = Date.now();
+    await queue.resume();
+    const rows = await waitStored(tess, ids);
+    const share = machineShare(ticks, await machineTicks());
+    const peaks = await monitor.stop();
+    const wrong = rows.find((row) => row.sha256 !== file.sha256);
+    if (wrong) throw new Error(`file ${wrong.id}: stored SHA-256 ${wrong.sha256}, expected ${file.sha256}`);
+    const seconds = (Math.max(...rows.map((row) => row.stored)) - t0) / 1000;
+    const bytes = file.size * ids.length;
+    const workerCpuSeconds = procs.map((p) => monitor.cpuMs[p.name] / 1000);
+    round = {
+      workers,
+      seconds,
+      filesPerSecond: ids.length / seconds,
+      mbps: mbps(bytes, seconds),
+      bootSeconds,
+      workerCpuSeconds,
+      cpuSecondsPerMiB: workerCpuSeconds.reduce((sum, s) => sum + s, 0) / (bytes / MiB),
+      gatewayCpuSeconds: monitor.cpuMs.gateway / 1000,
+      ...share,
+      workerMiB: procs.map((p) => peaks[p.name]),
+      gatewayMiB: peaks.gateway,
+    };
+  } finally {
+    await Promise.all(procs.map((p) => p.stop()));
+  }
+  await deleteFiles(tess, token, ids);
+  return round;
+}
+
+async function scalePhase(files) {
+  const file =
+    files.find((f) => f.size === SCALE_MIB * MiB) ??
+    (await makeFile(`scale-${SCALE_MIB}MiB.bin`, SCALE_MIB * MiB));
+  const world = await tessEnv('scale', { WORKER_CONCURRENCY: String(CONCURRENCY) });
+  const tess = await startTess(world, 0);
+  try {
+    const { queue } = cryptoQueue(world);
+    const token = await createUser(tess.base, `bench_${randomBytes(3).toString('hex')}`, PASSWORD);
+    const rounds = [];
+    for (const workers of SCALE_WORKERS)
+      rounds.push(await scaleRound(world, tess, token, file, queue, workers));
+    results.scaleOut = { mib: SCALE_MIB, files: SCALE_FILES, concurrency: CONCURRENCY, rounds };
+  } finally {
+    await stopTess(tess);
+  }
+}
+
+/** LLEN of KEDA's two lists every 100 ms until stopped: [ms since t0, waiting, active] per sample. */
+function sampleQueue({ redis, waitKey, activeKey }, t0) {
+  const samples = [];
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const [[, waiting], [, active]] = await redis.pipeline().llen(waitKey).llen(activeKey).exec();
+      samples.push([Date.now() - t0, waiting, active]);
+      await sleep(100);
+    }
+  })();
+  // Its failure (Redis gone, or closed by an interrupted run's cleanup) is reported by stop().
+  loop.catch(() => undefined);
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return samples;
+    },
+  };
+}
+
+/**
+ * The scaling settings of the KEDA ScaledObject shipped in k8s/base (the wait-list trigger comes first) and
+ * the ConfigMap's largest upload, for the sizing table of the report.
+ */
+async function kedaSettings() {
+  const yaml = await readFile(join(ROOT, 'k8s', 'base', 'crypto-worker-scaledobject.yaml'), 'utf8');
+  const config = await readFile(join(ROOT, 'k8s', 'base', 'configmap.yaml'), 'utf8');
+  const number = (text, pattern) => Number(pattern.exec(text)?.[1]);
+  return {
+    listLength: number(yaml, /listLength: "(\d+)"/),
+    pollingInterval: number(yaml, /pollingInterval: (\d+)/),
+    maxReplicaCount: number(yaml, /maxReplicaCount: (\d+)/),
+    maxFileMiB: number(config, /MAX_FILE_SIZE: (\d+)MiB/),
+  };
+}
+
+/**
+ * BURST_FILES files of BURST_KIB KiB uploaded as fast as the client can (BURST_IN_FLIGHT requests at once)
+ * to a TESS whose 2 worker processes are running. Queue wait per file is the row's `created_at` (queued,
+ * just before the job is added) to `processing_started_at` (the worker's claim), cross-checked by BullMQ's
+ * own job.timestamp -> job.processedOn; the wait list is sampled as KEDA reads it.
+ */
+async function burstPhase() {
+  const world = await tessEnv('burst', { WORKER_CONCURRENCY: String(CONCURRENCY) });
+  const tess = await startTess(world, 2);
+  try {
+    const queue = cryptoQueue(world);
+    const token = await createUser(tess.base, `bench_${randomBytes(3).toString('hex')}`, PASSWORD);
+    const bodies = Array.from({ length: BURST_FILES }, (_, i) => ({
+      filename: `burst-${i}.bin`,
+      buffer: randomBytes(BURST_KIB * 1024),
+    }));
+    await settle();
+    const monitor = new PeakRss([tess.gateway, ...tess.workers]);
+    await monitor.start();
+    const ticks = await machineTicks();
+    const t0 = Date.now();
+    const sampler = sampleQueue(queue, t0);
+    const burst = (async () => {
+      const ids = await uploadEach(tess, token, bodies, BURST_IN_FLIGHT);
+      const uploadedMs = Date.now() - t0;
+      return { ids, uploadedMs, rows: await waitStored(tess, ids, 300_000, 50) };
+    })();
+    // Sampling ends with the burst, also when it fails (whose error is the one to report).
+    const { ids, uploadedMs, rows } = await burst.finally(() => sampler.stop().catch(() => undefined));
+    const samples = await sampler.stop();
+    const share = machineShare(ticks, await machineTicks());
+    const peaks = await monitor.stop();
+    const jobs = await queue.queue.getJobs(['completed'], 0, -1);
+    const mine = new Set(ids);
+    const bullWaits = jobs.filter((j) => mine.has(j.id)).map((j) => j.processedOn - j.timestamp);
+    const waits = rows.map((r) => r.started - r.created);
+    const firstStarted = Math.min(...rows.map((r) => r.started));
+    const lastStored = Math.max(...rows.map((r) => r.stored));
+    const peak = samples.reduce((best, s) => (s[1] > best[1] ? s : best), [0, 0, 0]);
+    const lastWaiting = samples.findLastIndex((s) => s[1] > 0);
+    results.burst = {
+      files: rows.length,
+      kib: BURST_KIB,
+      inFlight: BURST_IN_FLIGHT,
+      workers: tess.workers.length,
+      concurrency: CONCURRENCY,
+      uploadSeconds: uploadedMs / 1000,
+      uploadsPerSecond: rows.length / (uploadedMs / 1000),
+      storedSeconds: (lastStored - t0) / 1000,
+      drainFilesPerSecond: rows.length / ((lastStored - firstStarted) / 1000),
+      waitP50Ms: percentile(waits, 50),
+      waitP95Ms: percentile(waits, 95),
+      waitMaxMs: Math.max(...waits),
+      bullWaitP50Ms: percentile(bullWaits, 50),
+      bullWaitP95Ms: percentile(bullWaits, 95),
+      bullWaitMaxMs: Math.max(...bullWaits),
+      bullJobs: bullWaits.length,
+      maxWaiting: peak[1],
+      maxWaitingAtSeconds: peak[0] / 1000,
+      maxActive: Math.max(...samples.map((s) => s[2])),
+      drainedAtSeconds: lastWaiting >= 0 ? (samples[lastWaiting + 1]?.[0] ?? NaN) / 1000 : 0,
+      samples,
+      ...share,
+      gatewayCpuMsPerFile: monitor.cpuMs.gateway / rows.length,
+      workerCpuMsPerFile: tess.workers.reduce((sum, w) => sum + monitor.cpuMs[w.name], 0) / rows.length,
+      gatewayMiB: peaks.gateway,
+      workerMiB: Math.max(...tess.workers.map((w) => peaks[w.name])),
+      keda: await kedaSettings(),
+    };
+  } finally {
+    await stopTess(tess);
+  }
+}
+
 // --- main ----------------------------------------------------------------------------------------------------
 
 async function preflight() {
@@ -1061,9 +1304,9 @@ async function main() {
   log(`load average ${results.machine.loadBefore.map((l) => l.toFixed(2)).join(' ')}; working in ${workdir}`);
   const sizes = [8, 64, SIZE_MIB].filter((s, i, all) => s <= SIZE_MIB && all.indexOf(s) === i);
   const files = [];
-  // The listing phase alone needs no test files.
+  // These phases need none of the three test files (scale writes its own when its size is not among them).
   const needsFiles =
-    !ONLY || [...ONLY].some((key) => key !== 'listing' && key !== 'ceiling' && key !== 'footprint');
+    !ONLY || [...ONLY].some((key) => !['listing', 'ceiling', 'footprint', 'scale', 'burst'].includes(key));
   if (needsFiles) for (const s of sizes) files.push(await makeFile(`data-${s}MiB.bin`, s * MiB));
   const big = files.at(-1);
 
@@ -1076,6 +1319,8 @@ async function main() {
   await phase('8. resumable uploads (tus) vs multipart', () => tusPhase(big), 'tus');
   await phase('3/4/6. TESS and peers on s3rver', () => s3Phase(big), 's3');
   await phase('9. listing and search at 100,000 files', listingPhase, 'listing');
+  await phase('10. scale-out: 1, 2 and 4 worker processes', () => scalePhase(files), 'scale');
+  await phase('11. a burst of small files: queue wait', burstPhase, 'burst');
   results.machine.loadAfter = os.loadavg();
   results.totalSeconds = (performance.now() - startedAt) / 1000;
   if (ONLY) {

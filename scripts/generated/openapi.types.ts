@@ -339,7 +339,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Your jobs (one per file), newest first */
+        /** Your jobs (one per upload, new versions of a file included), newest first */
         get: operations["listJobs"];
         put?: never;
         post?: never;
@@ -1001,10 +1001,13 @@ export interface components {
         JobDto: {
             /**
              * Format: uuid
-             * @description Equals the file id
+             * @description The upload's id: the file id for a first upload, `upload.id` of a new version's 202
              */
             id: string;
-            /** Format: uuid */
+            /**
+             * Format: uuid
+             * @description The file the upload is for
+             */
             fileId: string;
             /** @enum {string} */
             status: "receiving" | "queued" | "active" | "completed" | "failed";

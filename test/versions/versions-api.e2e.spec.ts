@@ -107,6 +107,15 @@ describe('file versions', () => {
     });
     // The upload rows of versions 2 and 3 are folded into the file: one file in the list, no row left.
     expect(await world.files.findById(uploadRow2)).toBeNull();
+    // Its job (the id the 202 gave) still answers: completed, for the file, as version 2.
+    const job = await request(world.server).get(`/api/v1/jobs/${uploadRow2}`).set(alice.auth).expect(200);
+    expect(job.body).toMatchObject({
+      id: uploadRow2,
+      fileId: id,
+      status: 'completed',
+      progress: { stage: 'stored', bytesDone: bodies[1]!.length, bytesTotal: bodies[1]!.length },
+    });
+    await request(world.server).get(`/api/v1/jobs/${uploadRow2}`).set(bob.auth).expect(404);
     const list = await request(world.server).get('/api/v1/files').set(alice.auth).expect(200);
     expect(list.body.items.filter((f: { filename: string }) => f.filename === 'report.bin')).toHaveLength(1);
 
@@ -262,6 +271,13 @@ describe('file versions', () => {
         error: expect.stringMatching(/client-hash-mismatch/),
       }),
     ]);
+    // Its job is listed and named after the file it is for; another user sees neither.
+    const job = await request(world.server).get(`/api/v1/jobs/${uploadId}`).set(alice.auth).expect(200);
+    expect(job.body).toMatchObject({ id: uploadId, fileId: id, status: 'failed' });
+    expect(job.body.error).toMatch(/client-hash-mismatch/);
+    const jobs = await request(world.server).get('/api/v1/jobs?limit=100').set(alice.auth).expect(200);
+    expect(jobs.body.items).toContainEqual(expect.objectContaining({ id: uploadId, fileId: id }));
+    await request(world.server).get(`/api/v1/jobs/${uploadId}`).set(bob.auth).expect(404);
     // More than one file part is refused and leaves nothing.
     const two = await postMultipart(
       `${world.base}/api/v1/files/${id}/versions`,

@@ -224,8 +224,12 @@ export class JobProgressDto {
 }
 
 export class JobDto {
-  @ApiProperty({ format: 'uuid', description: 'Equals the file id' }) id!: string;
-  @ApiProperty({ format: 'uuid' }) fileId!: string;
+  @ApiProperty({
+    format: 'uuid',
+    description: "The upload's id: the file id for a first upload, `upload.id` of a new version's 202",
+  })
+  id!: string;
+  @ApiProperty({ format: 'uuid', description: 'The file the upload is for' }) fileId!: string;
   @ApiProperty({ enum: ['receiving', 'queued', 'active', 'completed', 'failed'] }) status!: string;
   @ApiProperty({ type: JobProgressDto }) progress!: JobProgressDto;
   @ApiPropertyOptional() error?: string;

@@ -11,7 +11,14 @@ import {
 } from '@nestjs/common';
 import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { type FileEntity, FileRepository, type FileStatus, type JobProgress } from '#common';
+import {
+  type FileEntity,
+  FileRepository,
+  type FileStatus,
+  type FileVersion,
+  FileVersionRepository,
+  type JobProgress,
+} from '#common';
 import { AccessPolicy } from '../access/access.policy.js';
 import { CurrentPrincipal } from '../access/principal.decorator.js';
 import type { UserPrincipal } from '../access/principal.js';
@@ -48,8 +55,10 @@ const uuid = new ParseUUIDPipe({
 });
 
 /**
- * Jobs, as docs/architecture.md ("An upload") describes them. The job id is the file id; PostgreSQL is the source of truth for
- * the outcome and BullMQ supplies the live progress of running jobs.
+ * Jobs, as docs/architecture.md ("An upload") describes them. The job id is the upload's row id: the file id
+ * for a first upload, the upload row of a new version (POST /files/:id/versions answers it as `upload.id`)
+ * otherwise; `fileId` is always the file it is for. PostgreSQL is the source of truth for the outcome and
+ * BullMQ supplies the live progress of running jobs.
  */
 @ApiTags('jobs')
 @ApiAuth()
@@ -58,6 +67,7 @@ const uuid = new ParseUUIDPipe({
 export class JobsController {
   constructor(
     private readonly files: FileRepository,
+    private readonly versions: FileVersionRepository,
     private readonly access: AccessPolicy,
     private readonly jobs: JobQueue,
   ) {}
@@ -77,7 +87,7 @@ export class JobsController {
     }
     return {
       id: file.id,
-      fileId: file.id,
+      fileId: file.versionOf ?? file.id,
       status: JOB_STATUS[file.status],
       progress,
       ...(file.error && file.status !== 'stored' ? { error: file.error } : {}),
@@ -87,13 +97,16 @@ export class JobsController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'Your jobs (one per file), newest first', operationId: 'listJobs' })
+  @ApiOperation({
+    summary: 'Your jobs (one per upload, new versions of a file included), newest first',
+    operationId: 'listJobs',
+  })
   @ApiQueryFrom(pageQuerySchema, { limit: 'Page size', cursor: 'nextCursor of the previous page' })
   @ApiResponse({ status: 200, type: JobPageDto })
   @ApiErrors([400, 'Invalid limit or cursor'])
   async list(@Req() req: Request, @Query() query: unknown) {
     const { limit, cursor } = parseOrThrow(pageQuerySchema, query);
-    const page = await this.files.listForOwner(req.user!.id, limit, cursor);
+    const page = await this.files.listUploadsForOwner(req.user!.id, limit, cursor);
     return { items: await Promise.all(page.items.map((f) => this.view(f))), nextCursor: page.nextCursor };
   }
 
@@ -103,7 +116,22 @@ export class JobsController {
   @ApiErrors([404, 'No such job of yours'])
   async get(@CurrentPrincipal() principal: UserPrincipal, @Param('id', uuid) id: string): Promise<JobView> {
     const file = await this.access.findReadableFile(principal, id);
-    if (!file) throw new HttpException('No such job.', HttpStatus.NOT_FOUND);
-    return this.view(file);
+    if (file) return this.view(file);
+    // A new version's upload row is folded into its file once stored; its job is then that version's.
+    const version = await this.versions.broughtBy(principal.userId, id);
+    if (!version) throw new HttpException('No such job.', HttpStatus.NOT_FOUND);
+    return versionJob(id, version);
   }
+}
+
+/** The finished job of an upload that became `version` of its file. */
+function versionJob(id: string, version: FileVersion): JobView {
+  return {
+    id,
+    fileId: version.fileId,
+    status: JOB_STATUS[version.status],
+    progress: { stage: 'stored', bytesDone: version.size, bytesTotal: version.size },
+    createdAt: version.createdAt,
+    finishedAt: version.storedAt,
+  };
 }

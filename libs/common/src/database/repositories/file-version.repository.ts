@@ -106,6 +106,18 @@ export class FileVersionRepository {
     return rows.map(toVersion);
   }
 
+  /**
+   * The version an upload row brought, once that row has been folded into its file (its object id is the
+   * upload's id; a restore reuses the object, so the first version with it is the one uploaded).
+   */
+  async broughtBy(ownerId: string, uploadId: string): Promise<FileVersion | null> {
+    const [row]: Row[] = await this.dataSource.query(
+      `SELECT ${COLUMNS} FROM file_versions WHERE object_id = $1 AND owner_id = $2 ORDER BY version LIMIT 1`,
+      [uploadId, ownerId],
+    );
+    return row ? toVersion(row) : null;
+  }
+
   async find(fileId: string, version: number): Promise<FileVersion | null> {
     const [row]: Row[] = await this.dataSource.query(
       `SELECT ${COLUMNS} FROM file_versions WHERE file_id = $1 AND version = $2`,

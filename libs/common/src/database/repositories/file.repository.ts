@@ -349,6 +349,12 @@ export class FileRepository {
     return keysetPage(qb, 'f', limit, cursor);
   }
 
+  /** Every upload row of the owner, the ones bringing new versions of a file included (the jobs API). */
+  listUploadsForOwner(ownerId: string, limit: number, cursor?: string): Promise<FilePage> {
+    const qb = this.repo.createQueryBuilder('f').where('f.owner_id = :ownerId', { ownerId });
+    return keysetPage(qb, 'f', limit, cursor);
+  }
+
   /**
    * For each given stored file, the owner's oldest *other* stored file with the same SHA-256 (one query;
    * never another owner's, which would tell that someone else holds the same content).
