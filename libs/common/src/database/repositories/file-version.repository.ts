@@ -127,27 +127,29 @@ export class FileVersionRepository {
   }
 
   /**
+   * What a first upload's commit asks of the versions of its own row (`files` in an UPDATE ... RETURNING
+   * that moved the row to stored, so no round trip of its own): `again`, the version this object was
+   * committed as before (a row put back to processing by hand: refreshed), else null; `next`, the number a
+   * new version takes.
+   */
+  static readonly OWN_VERSIONS = `(SELECT v.version FROM file_versions v WHERE v.file_id = files.id
+      AND v.object_id = files.id ORDER BY v.version DESC LIMIT 1) AS again,
+    (SELECT coalesce(max(v.version), 0) + 1 FROM file_versions v WHERE v.file_id = files.id) AS next`;
+
+  /**
    * Inside the commit of an upload row (FileRepository.markStored, same transaction): records the row's
    * facts as the next version of its file and makes it current. A first upload (`version_of` null) becomes
-   * version 1 of itself; a new version's row is folded into the file it belongs to and deleted. Returns
-   * the file and the version number.
+   * version 1 of itself, `again` and `next` being its OWN_VERSIONS; a new version's row is folded into the
+   * file it belongs to and deleted. Returns the file and the version number.
    */
   static async commitUpload(
     m: EntityManager,
-    upload: { id: string; versionOf: string | null },
+    upload: { id: string; versionOf: string | null; again: number | string | null; next: number | string },
   ): Promise<{ fileId: string; version: number }> {
     const fileId = upload.versionOf ?? upload.id;
     if (!upload.versionOf) {
-      // The caller's UPDATE of this very row holds its lock already. One round trip for both questions
-      // (every stored file asks them): was this object committed before (a row put back to processing by
-      // hand: its version, refreshed), and else which number comes next.
-      const [{ again, next }]: Array<{ again: number | string | null; next: number | string }> =
-        await m.query(
-          `SELECT (SELECT version FROM file_versions WHERE file_id = $1 AND object_id = $1
-                  ORDER BY version DESC LIMIT 1) AS again,
-                (SELECT coalesce(max(version), 0) + 1 FROM file_versions WHERE file_id = $1) AS next`,
-          [fileId],
-        );
+      // The caller's UPDATE of this very row holds its lock already.
+      const { again, next } = upload;
       if (again === null) return FileVersionRepository.insertCurrent(m, fileId, Number(next), upload.id);
       await m.query(
         `UPDATE file_versions v SET status = 'stored', size = s.size, sha1 = s.sha1, sha256 = s.sha256,

@@ -461,13 +461,17 @@ export class FileRepository {
            AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
            AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($14, 0))`
         : '';
-      const [rows]: [Array<{ id: string; version_of: string | null }>, number] = await m.query(
+      const [rows]: [
+        Array<{ id: string; version_of: string | null; again: number | null; next: number }>,
+        number,
+      ] = await m.query(
         `UPDATE files SET status = 'stored', error = NULL, temp_path = NULL, stored_at = now(),
            finished_at = now(), updated_at = CURRENT_TIMESTAMP, sha1 = $2, sha256 = $3, encrypted_size = $4,
            storage_driver = $5, object_key = $6, key_ref = $7, wrapped_key = $8,
            client_verified = $9, detected_type = $10, type_warning = $11,
            scanned_with = $12
-         WHERE id = $1 AND status = 'processing' ${fenced} RETURNING id, version_of`,
+         WHERE id = $1 AND status = 'processing' ${fenced}
+         RETURNING id, version_of, ${FileVersionRepository.OWN_VERSIONS}`,
         [
           id,
           facts.sha1,
@@ -489,6 +493,8 @@ export class FileRepository {
       const committed = await FileVersionRepository.commitUpload(m, {
         id: row.id,
         versionOf: row.version_of,
+        again: row.again,
+        next: row.next,
       });
       await andThen?.(m, committed);
       return committed;
