@@ -2,7 +2,7 @@
 // use instead, all in one run (so ratios hold on a noisy machine), loopback only, and writes
 // docs/benchmarks.md with its charts. Every database, Redis key, temp file and child process it creates
 // is removed at the end, also on failure or Ctrl+C. Knobs (environment): BENCH_SIZE_MIB (512),
-// BENCH_SMALL_FILES (1000), BENCH_REPEATS (3), BENCH_TIMEOUT_MIN (25), BENCH_SCALE_FILES (16), BENCH_SCALE_MIB (64),
+// BENCH_SMALL_FILES (1000), BENCH_SMALL_PER_REQUEST (10), BENCH_REPEATS (3), BENCH_TIMEOUT_MIN (25), BENCH_SCALE_FILES (16), BENCH_SCALE_MIB (64),
 // BENCH_BURST_FILES (500), BENCH_BURST_KIB (256), TEST_DATABASE_URL, TEST_REDIS_URL;
 // BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,tus,s3,listing,scale,burst runs only those and prints the results;
 // BENCH_PROFILE_DIR=<dir> makes the gateway and worker processes write CPU profiles there;
@@ -35,6 +35,7 @@ import {
   median,
   memoryOf,
   PeakRss,
+  ProcessSetCpu,
   percentile,
   postFiles,
   ROOT,
@@ -59,6 +60,8 @@ const RUNTIME_ENV_OFF = process.env.BENCH_RUNTIME_ENV === 'off';
 const GATEWAY_ENV = RUNTIME_ENV_OFF ? {} : runtimeEnv.GATEWAY_ENV;
 const WORKER_ENV = RUNTIME_ENV_OFF ? {} : runtimeEnv.WORKER_ENV;
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 1000);
+/** Files per multipart POST in the second small-file row (the first, the target, sends one per request). */
+const SMALL_PER_REQUEST = Number(process.env.BENCH_SMALL_PER_REQUEST ?? 10);
 const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 3));
 const TIMEOUT_MIN = Number(process.env.BENCH_TIMEOUT_MIN ?? 25);
 /** Only these phases (comma-separated keys of PHASES below); the report is then printed, not written. */
@@ -492,7 +495,8 @@ async function startTess(world, workers = 1) {
     gatewayMiB: ((await memoryOf(gateway.pid))?.rss ?? NaN) / 1024,
     workerMiB: started.length ? ((await memoryOf(started[0].pid))?.rss ?? NaN) / 1024 : NaN,
   };
-  const db = new pg.Pool({ connectionString: world.databaseUrl, max: 2 });
+  // Named, so the CPU of its backends (polling rows) is not counted as the system's (tessBackends).
+  const db = new pg.Pool({ connectionString: world.databaseUrl, max: 2, application_name: 'tess-bench' });
   cleanups.push(() => db.end());
   return { gateway, workers: started, db, base: world.base };
 }
@@ -516,16 +520,32 @@ const ROW_SQL = `SELECT id, status, error, size, sha256,
   (extract(epoch FROM stored_at) * 1000)::float8 AS stored
   FROM files WHERE id = ANY($1::uuid[])`;
 
+/** How far `ids` are: stored ones, and the first that ended failed or corrupt (its id), in one small row. */
+const PROGRESS_SQL = `SELECT count(*) FILTER (WHERE status = 'stored')::int AS stored,
+  (array_agg(id) FILTER (WHERE status IN ('failed', 'corrupt')))[1] AS failed
+  FROM files WHERE id = ANY($1::uuid[])`;
+
+/**
+ * Waits until every row of `ids` is stored and returns the rows. Polls a count, not the rows: reading a
+ * thousand rows every 100 ms would cost this client (on the same cores as TESS) more than the files do.
+ */
 async function waitStored(tess, ids, timeoutMs = 300_000, intervalMs = 25) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { rows } = await tess.db.query(ROW_SQL, [ids]);
-    const failed = rows.find((r) => r.status === 'failed' || r.status === 'corrupt');
-    if (failed) throw new Error(`file ${failed.id} ended ${failed.status}: ${failed.error}`);
-    if (rows.length === ids.length && rows.every((r) => r.status === 'stored')) return rows;
+    const {
+      rows: [progress],
+    } = await tess.db.query(PROGRESS_SQL, [ids]);
+    if (progress.failed) {
+      const {
+        rows: [failed],
+      } = await tess.db.query(ROW_SQL, [[progress.failed]]);
+      throw new Error(`file ${failed.id} ended ${failed.status}: ${failed.error}`);
+    }
+    if (progress.stored === ids.length) return (await tess.db.query(ROW_SQL, [ids])).rows;
     if (Date.now() > deadline) {
-      const left = rows.filter((r) => r.status !== 'stored').length + ids.length - rows.length;
-      throw new Error(`${left} of ${ids.length} files not stored after ${timeoutMs} ms`);
+      throw new Error(
+        `${ids.length - progress.stored} of ${ids.length} files not stored after ${timeoutMs} ms`,
+      );
     }
     await sleep(intervalMs);
   }
@@ -661,30 +681,75 @@ async function downloads(tess, token, file, id, label) {
   };
 }
 
-async function smallFiles(tess, token) {
+/** The PID of the Redis server (shared with whatever else uses it: see redisBaseline). */
+async function redisPid() {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  try {
+    return Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** CPU ms per second the Redis server uses with nothing of this phase running (other users of it). */
+async function redisBaseline(pid, ms = 2_000) {
+  const before = await cpuMsOf(pid);
+  await sleep(ms);
+  return ((await cpuMsOf(pid)) - before) / (ms / 1000);
+}
+
+/** The PostgreSQL backends serving the TESS processes of this world (not the bench's own pool). */
+function tessBackends(tess) {
+  return async () => {
+    const { rows } = await tess.db.query(
+      "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name <> 'tess-bench'",
+    );
+    return rows.map((r) => r.pid);
+  };
+}
+
+/**
+ * SMALL_FILES files of 16 KiB, `perRequest` to a multipart POST, 8 requests in flight, until all are
+ * stored; CPU per file of every process that works for them (gateway, workers, the PostgreSQL backends of
+ * this world's database, Redis less its idle baseline, and this client).
+ */
+async function smallFiles(tess, token, perRequest = 1) {
   const auth = { Authorization: `Bearer ${token}` };
   const bodies = Array.from({ length: SMALL_FILES }, (_, i) => ({
-    filename: `small-${i}.bin`,
+    filename: `small-${perRequest}-${i}.bin`,
     buffer: randomBytes(16 * 1024),
   }));
+  const requests = Array.from({ length: Math.ceil(bodies.length / perRequest) }, (_, i) =>
+    bodies.slice(i * perRequest, (i + 1) * perRequest),
+  );
   await settle();
+  const redis = await redisPid();
+  const redisIdle = await redisBaseline(redis);
   const rss = new PeakRss([tess.gateway, ...tess.workers]);
-  await rss.start();
+  const postgres = new ProcessSetCpu(tessBackends(tess));
+  await Promise.all([rss.start(), postgres.start()]);
+  const redisBefore = await cpuMsOf(redis);
+  const client = process.cpuUsage();
   const ticks = await machineTicks();
   const t0 = Date.now();
-  const accepted = await mapLimit(bodies, 8, async (body) => {
-    const res = await postFiles(`${tess.base}/api/v1/uploads`, [body], auth);
+  const accepted = await mapLimit(requests, 8, async (files) => {
+    const res = await postFiles(`${tess.base}/api/v1/uploads`, files, auth);
     if (res.status !== 202) throw new Error(`upload answered ${res.status}: ${res.text.slice(0, 300)}`);
-    return JSON.parse(res.text).files[0].id;
+    return JSON.parse(res.text).files.map((f) => f.id);
   });
   const uploadedAt = Date.now();
-  const rows = await waitStored(tess, accepted, 600_000, 100);
+  const rows = await waitStored(tess, accepted.flat(), 600_000, 100);
+  const clientCpu = process.cpuUsage(client);
   const peaks = await rss.stop();
+  const postgresCpu = await postgres.stop();
+  const redisCpu = (await cpuMsOf(redis)) - redisBefore - (redisIdle * (Date.now() - t0)) / 1000;
   const ticksAfter = await machineTicks();
   const latencies = rows.map((r) => r.stored - r.created);
   const last = Math.max(...rows.map((r) => r.stored));
-  results.smallFiles = {
+  return {
     files: rows.length,
+    perRequest,
     workers: tess.workers.length,
     seconds: (last - t0) / 1000,
     filesPerSecond: rows.length / ((last - t0) / 1000),
@@ -697,6 +762,10 @@ async function smallFiles(tess, token) {
     machineBusy: (ticksAfter.busy - ticks.busy) / (ticksAfter.total - ticks.total),
     gatewayCpuMsPerFile: rss.cpuMs.gateway / rows.length,
     workerCpuMsPerFile: tess.workers.reduce((sum, w) => sum + rss.cpuMs[w.name], 0) / rows.length,
+    postgresCpuMsPerFile: postgresCpu / rows.length,
+    redisCpuMsPerFile: Math.max(0, redisCpu) / rows.length,
+    redisIdleCpuMsPerSecond: redisIdle,
+    clientCpuMsPerFile: (clientCpu.user + clientCpu.system) / 1000 / rows.length,
   };
 }
 
@@ -728,7 +797,8 @@ async function localPhase(files) {
       'small files (2 worker processes)',
       async () => {
         tess.workers.push(await startWorker(world, 'worker-2'));
-        await smallFiles(tess, token);
+        results.smallFiles = await smallFiles(tess, token);
+        results.smallFilesBatched = await smallFiles(tess, token, SMALL_PER_REQUEST);
       },
       'small',
     );

@@ -155,6 +155,22 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
         wrappedKey: wrapped.wrappedKey.length ? wrapped.wrappedKey : null,
       },
       job.fence,
+      // The `file.stored` event commits with the row (one transaction, one WAL flush per stored file).
+      // A new version's upload row is folded into its file by then: the event names the file.
+      (m, { fileId: storedFile, version }) =>
+        this.audit.recordWithin(m, {
+          action: 'file.stored',
+          userId: file.ownerId,
+          fileId: storedFile,
+          details: {
+            filename: file.filename,
+            size: file.size,
+            sha256,
+            attempt: job.attemptsMade + 1,
+            version,
+            ...(storedFile !== fileId ? { upload: fileId } : {}),
+          },
+        }),
     );
     if (committed) return { committed };
     signal?.throwIfAborted();
@@ -172,31 +188,17 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     return { skipped: await this.skipped(null, fileId) };
   }
 
-  /** After the commit: the staged upload removed, the audit event, retention, the job's result. */
+  /** After the commit (which recorded the audit event): the staged upload removed, retention, the job's result. */
   async announceStored(
     job: FileJob,
     file: FileEntity,
     pass: StoredPass,
     committed: CommittedVersion,
   ): Promise<EncryptFileResult> {
-    const { fileId } = job.data;
     const { sha1, sha256 } = pass.facts;
     await unlink(this.tempPathOf(file)).catch(() => undefined);
-    // A new version's upload row is folded into its file now: events and the audit name the file.
+    // A new version's upload row is folded into its file now: events name the file.
     const { fileId: storedFile, version } = committed;
-    await this.audit.record({
-      action: 'file.stored',
-      userId: file.ownerId,
-      fileId: storedFile,
-      details: {
-        filename: file.filename,
-        size: file.size,
-        sha256,
-        attempt: job.attemptsMade + 1,
-        version,
-        ...(storedFile !== fileId ? { upload: fileId } : {}),
-      },
-    });
     if (version > 1) await this.retention.pruneSoon(storedFile);
     this.logger.log(
       `job ${job.id} file ${storedFile}: stored ${file.size} bytes (${pass.encryptedSize} encrypted), version ${version}`,
@@ -376,7 +378,7 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
       onPlaintext: (bytes) => {
         bytesDone += bytes;
         metrics.bytes.inc({ stage: 'hashed' }, bytes);
-        report();
+        if (!small) report();
       },
       // The SHA-256 the client computed before sending must be the one of what arrived.
       check: ({ sha256 }) => {

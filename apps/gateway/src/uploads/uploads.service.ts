@@ -29,6 +29,7 @@ import {
   type TessConfig,
   TessMetrics,
   TypePolicy,
+  type UserEntity,
   UserRepository,
   type WrappedDataKey,
 } from '#common';
@@ -171,7 +172,8 @@ export class UploadsService {
         );
       }
       await this.targetFolder(ownerId, folderId);
-      await this.enforceQuota(ownerId, received, versionOf ? 0 : received.length);
+      const known = req.user?.id === ownerId ? req.user.quota : undefined;
+      await this.enforceQuota(ownerId, received, versionOf ? 0 : received.length, known);
       const rows = await this.files.createQueuedMany(
         received.map((file) => ({
           folderId,
@@ -200,19 +202,22 @@ export class UploadsService {
     }
     for (const file of received) this.metrics.uploadFileBytes.observe(file.size);
     try {
-      for (const file of received) {
-        await this.audit.record({
-          action: 'upload.accepted',
-          userId: ownerId,
-          fileId: versionOf?.id ?? file.id,
-          ip: req.ip,
-          details: {
-            filename: file.filename,
-            size: file.size,
-            ...(versionOf ? { newVersion: true, upload: file.id } : {}),
-          },
-        });
-      }
+      // Recorded together: the audit trail writes events of the same moment in one transaction.
+      await Promise.all(
+        received.map((file) =>
+          this.audit.record({
+            action: 'upload.accepted',
+            userId: ownerId,
+            fileId: versionOf?.id ?? file.id,
+            ip: req.ip,
+            details: {
+              filename: file.filename,
+              size: file.size,
+              ...(versionOf ? { newVersion: true, upload: file.id } : {}),
+            },
+          }),
+        ),
+      );
     } catch (error) {
       // The files are queued and will be stored: answering 503 now would make the client upload them
       // twice. Their `file.stored` events still follow; this request's `upload.accepted` ones are lost.
@@ -277,16 +282,18 @@ export class UploadsService {
 
   /**
    * 409 (file count) or 413 (bytes) when `files` would take the owner over a quota; `newFiles` of them are
-   * new files (a new version adds bytes, not a file).
+   * new files (a new version adds bytes, not a file). `overrides`: the owner's own quotas as this request
+   * already read them (Express.User.quota), else they are looked up.
    */
   async enforceQuota(
     ownerId: string,
     files: ReadonlyArray<{ size: number }>,
     newFiles = files.length,
+    overrides?: Pick<UserEntity, 'quotaBytes' | 'quotaFiles'>,
   ): Promise<void> {
     // The user's own overrides (set by an admin), else QUOTA_BYTES / QUOTA_FILES: read on every upload.
     const { quotaBytes, quotaFiles } = effectiveQuota(
-      await this.users.findById(ownerId),
+      overrides ?? (await this.users.quotaOverrides(ownerId)),
       this.config.uploads,
     );
     if (!quotaBytes && !quotaFiles) return;
