@@ -227,6 +227,47 @@ export class PeakRss {
   }
 }
 
+/**
+ * CPU time of a changing set of processes over one phase (the PostgreSQL backends of a database, which a
+ * pool opens and closes as it likes): `pids()` is asked every 250 ms, and each process counts from when it
+ * was first seen (from 0 when it appeared after the start: its start-up is part of the phase) to its last
+ * sample, so one that exits in between still counts up to then.
+ */
+export class ProcessSetCpu {
+  constructor(pids) {
+    this.pids = pids;
+    this.first = new Map();
+    this.last = new Map();
+    this.timer = null;
+  }
+
+  async start() {
+    await this.sample(false);
+    this.timer = setInterval(() => void this.sample(true), 250);
+  }
+
+  async sample(appeared) {
+    const pids = await this.pids().catch(() => []);
+    await Promise.all(
+      pids.map(async (pid) => {
+        const ms = await cpuMsOf(pid);
+        if (ms === null) return;
+        if (!this.first.has(pid)) this.first.set(pid, appeared ? 0 : ms);
+        this.last.set(pid, ms);
+      }),
+    );
+  }
+
+  /** CPU ms the set used over the phase. */
+  async stop() {
+    clearInterval(this.timer);
+    await this.sample(true);
+    let total = 0;
+    for (const [pid, ms] of this.last) total += ms - this.first.get(pid);
+    return total;
+  }
+}
+
 export const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
 /** One HTTP request; the body is a string or Buffer. Resolves with status, headers and text. */

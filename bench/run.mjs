@@ -2,7 +2,7 @@
 // use instead, all in one run (so ratios hold on a noisy machine), loopback only, and writes
 // docs/benchmarks.md with its charts. Every database, Redis key, temp file and child process it creates
 // is removed at the end, also on failure or Ctrl+C. Knobs (environment): BENCH_SIZE_MIB (512),
-// BENCH_SMALL_FILES (1000), BENCH_REPEATS (3), BENCH_TIMEOUT_MIN (25), BENCH_SCALE_FILES (16), BENCH_SCALE_MIB (64),
+// BENCH_SMALL_FILES (1000), BENCH_SMALL_PER_REQUEST (10), BENCH_REPEATS (3), BENCH_TIMEOUT_MIN (25), BENCH_SCALE_FILES (16), BENCH_SCALE_MIB (64),
 // BENCH_BURST_FILES (500), BENCH_BURST_KIB (256), TEST_DATABASE_URL, TEST_REDIS_URL;
 // BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,tus,s3,listing,scale,burst runs only those and prints the results;
 // BENCH_PROFILE_DIR=<dir> makes the gateway and worker processes write CPU profiles there;
@@ -35,6 +35,7 @@ import {
   median,
   memoryOf,
   PeakRss,
+  ProcessSetCpu,
   percentile,
   postFiles,
   ROOT,
@@ -60,6 +61,8 @@ const RUNTIME_ENV_OFF = process.env.BENCH_RUNTIME_ENV === 'off';
 const GATEWAY_ENV = RUNTIME_ENV_OFF ? {} : runtimeEnv.GATEWAY_ENV;
 const WORKER_ENV = RUNTIME_ENV_OFF ? {} : runtimeEnv.WORKER_ENV;
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 1000);
+/** Files per multipart POST in the second small-file row (the first, the target, sends one per request). */
+const SMALL_PER_REQUEST = Number(process.env.BENCH_SMALL_PER_REQUEST ?? 10);
 const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 3));
 const TIMEOUT_MIN = Number(process.env.BENCH_TIMEOUT_MIN ?? 25);
 /** Only these phases (comma-separated keys of PHASES below); the report is then printed, not written. */
@@ -223,8 +226,40 @@ function workerPass(file, sink, nodeArgs = [], env = {}) {
       mbps: mbps(r.bytes, r.seconds),
       peakMiB: r.maxRssKiB / 1024,
       baseMiB: r.baselineRssKiB / 1024,
+      threads: threadKinds(r.threadCpuSeconds ?? {}),
     };
   });
+}
+
+/**
+ * A pass's CPU seconds by kind of thread (from /proc, see bench/worker-pass.mjs): the main thread, each
+ * hash thread (largest first), libuv's pool (file reads and writes) and V8's helpers (garbage collection).
+ */
+function threadKinds(byThread) {
+  const kinds = { main: 0, hash: [], libuv: 0, v8: 0, other: 0 };
+  for (const [thread, seconds] of Object.entries(byThread)) {
+    const name = thread.slice(0, thread.lastIndexOf(':'));
+    if (name === 'MainThread') kinds.main += seconds;
+    else if (name === 'tess-hash') kinds.hash.push(seconds);
+    else if (name.startsWith('libuv')) kinds.libuv += seconds;
+    else if (name.startsWith('V8')) kinds.v8 += seconds;
+    else kinds.other += seconds;
+  }
+  kinds.hash.sort((a, b) => b - a);
+  return kinds;
+}
+
+/** The median of each kind of thread over runs (each hash thread by rank). */
+function medianThreads(runs) {
+  const of = (pick) => median(runs.map((r) => pick(r.threads)).filter((v) => v !== undefined));
+  const hashThreads = Math.max(0, ...runs.map((r) => r.threads.hash.length));
+  return {
+    main: of((t) => t.main),
+    hash: Array.from({ length: hashThreads }, (_, i) => of((t) => t.hash[i])),
+    libuv: of((t) => t.libuv),
+    v8: of((t) => t.v8),
+    other: of((t) => t.other),
+  };
 }
 
 async function repeated(times, fn) {
@@ -249,9 +284,11 @@ function summarize(runs) {
 
 async function workerPasses(files) {
   const big = files.at(-1);
+  const discard = await repeated(REPEATS, () => workerPass(big, 'discard'));
+  const local = await repeated(REPEATS, () => workerPass(big, 'local'));
   results.workerPass = {
-    discard: summarize(await repeated(REPEATS, () => workerPass(big, 'discard'))),
-    local: summarize(await repeated(REPEATS, () => workerPass(big, 'local'))),
+    discard: { ...summarize(discard), threads: medianThreads(discard) },
+    local: { ...summarize(local), threads: medianThreads(local) },
   };
   results.workerPass.scanning = await scanningPasses(big);
   results.scaling = [];
@@ -446,7 +483,8 @@ async function startTess(world, workers = 1) {
     gatewayMiB: ((await memoryOf(gateway.pid))?.rss ?? NaN) / 1024,
     workerMiB: started.length ? ((await memoryOf(started[0].pid))?.rss ?? NaN) / 1024 : NaN,
   };
-  const db = new pg.Pool({ connectionString: world.databaseUrl, max: 2 });
+  // Named, so the CPU of its backends (polling rows) is not counted as the system's (tessBackends).
+  const db = new pg.Pool({ connectionString: world.databaseUrl, max: 2, application_name: 'tess-bench' });
   cleanups.push(() => db.end());
   return { gateway, workers: started, db, base: world.base };
 }
@@ -470,16 +508,32 @@ const ROW_SQL = `SELECT id, status, error, size, sha256,
   (extract(epoch FROM stored_at) * 1000)::float8 AS stored
   FROM files WHERE id = ANY($1::uuid[])`;
 
+/** How far `ids` are: stored ones, and the first that ended failed or corrupt (its id), in one small row. */
+const PROGRESS_SQL = `SELECT count(*) FILTER (WHERE status = 'stored')::int AS stored,
+  (array_agg(id) FILTER (WHERE status IN ('failed', 'corrupt')))[1] AS failed
+  FROM files WHERE id = ANY($1::uuid[])`;
+
+/**
+ * Waits until every row of `ids` is stored and returns the rows. Polls a count, not the rows: reading a
+ * thousand rows every 100 ms would cost this client (on the same cores as TESS) more than the files do.
+ */
 async function waitStored(tess, ids, timeoutMs = 300_000, intervalMs = 25) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { rows } = await tess.db.query(ROW_SQL, [ids]);
-    const failed = rows.find((r) => r.status === 'failed' || r.status === 'corrupt');
-    if (failed) throw new Error(`file ${failed.id} ended ${failed.status}: ${failed.error}`);
-    if (rows.length === ids.length && rows.every((r) => r.status === 'stored')) return rows;
+    const {
+      rows: [progress],
+    } = await tess.db.query(PROGRESS_SQL, [ids]);
+    if (progress.failed) {
+      const {
+        rows: [failed],
+      } = await tess.db.query(ROW_SQL, [[progress.failed]]);
+      throw new Error(`file ${failed.id} ended ${failed.status}: ${failed.error}`);
+    }
+    if (progress.stored === ids.length) return (await tess.db.query(ROW_SQL, [ids])).rows;
     if (Date.now() > deadline) {
-      const left = rows.filter((r) => r.status !== 'stored').length + ids.length - rows.length;
-      throw new Error(`${left} of ${ids.length} files not stored after ${timeoutMs} ms`);
+      throw new Error(
+        `${ids.length - progress.stored} of ${ids.length} files not stored after ${timeoutMs} ms`,
+      );
     }
     await sleep(intervalMs);
   }
@@ -523,6 +577,8 @@ async function endToEnd(tess, token, file, endpoint = null) {
     ingestMbps: mbps(file.size, res.ms / 1000),
     seconds,
     mbps: mbps(file.size, seconds),
+    // From the 202 (the last byte received and the upload accepted) to stored_at.
+    afterLastByteSeconds: (row.stored - t0 - res.ms) / 1000,
     workerSeconds: (row.stored - row.started) / 1000,
     queueSeconds: (row.started - row.created) / 1000,
     gatewayMiB: peaks.gateway,
@@ -533,6 +589,25 @@ async function endToEnd(tess, token, file, endpoint = null) {
   };
 }
 
+/**
+ * Runs `fn` with the follower queue paused (docs/security.md item 40): uploads are not followed while they
+ * arrive, exactly as with PIPELINE_MIN_BYTES=0 (a follower that starts after the seal only finds its file
+ * taken), on the same processes.
+ */
+async function withFollowersPaused(world, fn) {
+  const queue = new Queue('follow', {
+    connection: { url: REDIS_URL },
+    prefix: `${world.env.REDIS_PREFIX}:bull`,
+  });
+  await queue.pause();
+  try {
+    return await fn();
+  } finally {
+    await queue.resume();
+    await queue.close();
+  }
+}
+
 function summarizeE2e(runs) {
   const pick = (key) => median(runs.map((r) => r[key]));
   return {
@@ -541,6 +616,7 @@ function summarizeE2e(runs) {
     mbps: pick('mbps'),
     ingestSeconds: pick('ingestSeconds'),
     ingestMbps: pick('ingestMbps'),
+    afterLastByteSeconds: pick('afterLastByteSeconds'),
     workerSeconds: pick('workerSeconds'),
     workerMbps: mbps(runs[0].bytes, pick('workerSeconds')),
     queueSeconds: pick('queueSeconds'),
@@ -593,30 +669,75 @@ async function downloads(tess, token, file, id, label) {
   };
 }
 
-async function smallFiles(tess, token) {
+/** The PID of the Redis server (shared with whatever else uses it: see redisBaseline). */
+async function redisPid() {
+  const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await redis.connect();
+  try {
+    return Number(/process_id:(\d+)/.exec(await redis.info('server'))?.[1]);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** CPU ms per second the Redis server uses with nothing of this phase running (other users of it). */
+async function redisBaseline(pid, ms = 2_000) {
+  const before = await cpuMsOf(pid);
+  await sleep(ms);
+  return ((await cpuMsOf(pid)) - before) / (ms / 1000);
+}
+
+/** The PostgreSQL backends serving the TESS processes of this world (not the bench's own pool). */
+function tessBackends(tess) {
+  return async () => {
+    const { rows } = await tess.db.query(
+      "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name <> 'tess-bench'",
+    );
+    return rows.map((r) => r.pid);
+  };
+}
+
+/**
+ * SMALL_FILES files of 16 KiB, `perRequest` to a multipart POST, 8 requests in flight, until all are
+ * stored; CPU per file of every process that works for them (gateway, workers, the PostgreSQL backends of
+ * this world's database, Redis less its idle baseline, and this client).
+ */
+async function smallFiles(tess, token, perRequest = 1) {
   const auth = { Authorization: `Bearer ${token}` };
   const bodies = Array.from({ length: SMALL_FILES }, (_, i) => ({
-    filename: `small-${i}.bin`,
+    filename: `small-${perRequest}-${i}.bin`,
     buffer: randomBytes(16 * 1024),
   }));
+  const requests = Array.from({ length: Math.ceil(bodies.length / perRequest) }, (_, i) =>
+    bodies.slice(i * perRequest, (i + 1) * perRequest),
+  );
   await settle();
+  const redis = await redisPid();
+  const redisIdle = await redisBaseline(redis);
   const rss = new PeakRss([tess.gateway, ...tess.workers]);
-  await rss.start();
+  const postgres = new ProcessSetCpu(tessBackends(tess));
+  await Promise.all([rss.start(), postgres.start()]);
+  const redisBefore = await cpuMsOf(redis);
+  const client = process.cpuUsage();
   const ticks = await machineTicks();
   const t0 = Date.now();
-  const accepted = await mapLimit(bodies, 8, async (body) => {
-    const res = await postFiles(`${tess.base}/api/v1/uploads`, [body], auth);
+  const accepted = await mapLimit(requests, 8, async (files) => {
+    const res = await postFiles(`${tess.base}/api/v1/uploads`, files, auth);
     if (res.status !== 202) throw new Error(`upload answered ${res.status}: ${res.text.slice(0, 300)}`);
-    return JSON.parse(res.text).files[0].id;
+    return JSON.parse(res.text).files.map((f) => f.id);
   });
   const uploadedAt = Date.now();
-  const rows = await waitStored(tess, accepted, 600_000, 100);
+  const rows = await waitStored(tess, accepted.flat(), 600_000, 100);
+  const clientCpu = process.cpuUsage(client);
   const peaks = await rss.stop();
+  const postgresCpu = await postgres.stop();
+  const redisCpu = (await cpuMsOf(redis)) - redisBefore - (redisIdle * (Date.now() - t0)) / 1000;
   const ticksAfter = await machineTicks();
   const latencies = rows.map((r) => r.stored - r.created);
   const last = Math.max(...rows.map((r) => r.stored));
-  results.smallFiles = {
+  return {
     files: rows.length,
+    perRequest,
     workers: tess.workers.length,
     seconds: (last - t0) / 1000,
     filesPerSecond: rows.length / ((last - t0) / 1000),
@@ -629,6 +750,10 @@ async function smallFiles(tess, token) {
     machineBusy: (ticksAfter.busy - ticks.busy) / (ticksAfter.total - ticks.total),
     gatewayCpuMsPerFile: rss.cpuMs.gateway / rows.length,
     workerCpuMsPerFile: tess.workers.reduce((sum, w) => sum + rss.cpuMs[w.name], 0) / rows.length,
+    postgresCpuMsPerFile: postgresCpu / rows.length,
+    redisCpuMsPerFile: Math.max(0, redisCpu) / rows.length,
+    redisIdleCpuMsPerSecond: redisIdle,
+    clientCpuMsPerFile: (clientCpu.user + clientCpu.system) / 1000 / rows.length,
   };
 }
 
@@ -649,13 +774,19 @@ async function localPhase(files) {
       const runs = await repeated(Math.min(REPEATS, 2), () => endToEnd(tess, token, big));
       results.e2eLocal = summarizeE2e(runs);
       results.e2eScaling.push({ mib: big.size / MiB, ...results.e2eLocal });
+      // The same upload without pipelining (its follower held back): the worker starts after the last
+      // byte, and the gateway ingests alone, with no follower on the other core.
+      results.e2eLocalUnpipelined = summarizeE2e([
+        await withFollowersPaused(world, () => endToEnd(tess, token, big)),
+      ]);
       await downloads(tess, token, big, runs.at(-1).id, 'local');
     }
     await phase(
       'small files (2 worker processes)',
       async () => {
         tess.workers.push(await startWorker(world, 'worker-2'));
-        await smallFiles(tess, token);
+        results.smallFiles = await smallFiles(tess, token);
+        results.smallFilesBatched = await smallFiles(tess, token, SMALL_PER_REQUEST);
       },
       'small',
     );

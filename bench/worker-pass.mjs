@@ -2,18 +2,19 @@
 // over a file, as a job would, with in-memory stand-ins for the database, audit log and key provider, so
 // the bytes go through exactly the code the worker runs (read the staged upload, decrypting and verifying its
 // records -> SHA-1 + SHA-256 -> AES-256-GCM segments -> object store). The plaintext input is staged first, by
-// the gateway's own StagingWriter, outside the measured time. Usage: node bench/worker-pass.mjs <file> <discard|local> <workdir>
+// the gateway's own StagingWriter, outside the measured time. Usage: node bench/worker-pass.mjs <file> <discard|local|s3> <workdir>
+// (s3: S3_ENDPOINT and S3_BUCKET name an s3rver; S3_PART_SIZE_MIB and S3_QUEUE_SIZE override the store's defaults)
 // Prints one JSON line: seconds, bytes, peak RSS (KiB) and the digests the service computed.
 import 'reflect-metadata';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
 const [file, sink = 'discard', workdir] = process.argv.slice(2);
 if (!file || !workdir) {
-  console.error('usage: worker-pass.mjs <file> <discard|local> <workdir>');
+  console.error('usage: worker-pass.mjs <file> <discard|local|s3> <workdir>');
   process.exit(2);
 }
 
@@ -57,8 +58,23 @@ const discardStore = {
   },
   async check() {},
 };
+/** `s3`: the S3 store on S3_ENDPOINT (an s3rver the caller started), bucket S3_BUCKET, s3rver's keys. */
+const s3Store = () =>
+  new common.S3ObjectStore({
+    bucket: process.env.S3_BUCKET ?? 'tess-bench',
+    region: 'us-east-1',
+    endpoint: process.env.S3_ENDPOINT,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    ...(process.env.S3_PART_SIZE_MIB ? { partSize: Number(process.env.S3_PART_SIZE_MIB) * 1024 * 1024 } : {}),
+    ...(process.env.S3_QUEUE_SIZE ? { queueSize: Number(process.env.S3_QUEUE_SIZE) } : {}),
+  });
 const store =
-  sink === 'local' ? new common.LocalObjectStore({ root: join(workdir, `objects-${fileId}`) }) : discardStore;
+  sink === 'local'
+    ? new common.LocalObjectStore({ root: join(workdir, `objects-${fileId}`) })
+    : sink === 's3'
+      ? s3Store()
+      : discardStore;
 
 const owner = randomUUID();
 let row = {
@@ -163,7 +179,41 @@ const job = {
   async log() {},
 };
 
+/** CPU seconds (user + system) of each thread of this process, by "name:tid" (Linux /proc; {} elsewhere). */
+function threadCpu() {
+  const out = {};
+  let tids = [];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const fields = stat.slice(close + 2).split(' ');
+      out[`${stat.slice(stat.indexOf('(') + 1, close)}:${tid}`] =
+        (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/** CPU seconds each thread spent between two threadCpu() snapshots (threads under 10 ms left out). */
+function threadCpuSince(before, after) {
+  const spent = {};
+  for (const [thread, seconds] of Object.entries(after)) {
+    const delta = seconds - (before[thread] ?? 0);
+    if (delta >= 0.01) spent[thread] = Number(delta.toFixed(2));
+  }
+  return spent;
+}
+
 const baseline = process.resourceUsage().maxRSS;
+const threadsBefore = threadCpu();
 const cpuBefore = process.cpuUsage();
 const hrStart = process.hrtime.bigint();
 const started = performance.now();
@@ -171,6 +221,7 @@ const result = await service.run(job);
 const seconds = (performance.now() - started) / 1000;
 const hrEnd = process.hrtime.bigint();
 const cpu = process.cpuUsage(cpuBefore);
+const threadCpuSeconds = threadCpuSince(threadsBefore, threadCpu());
 const maxRssKiB = process.resourceUsage().maxRSS;
 // Shut down what the service started (the type detector's thread, the hash threads) as Nest would at
 // application shutdown; a live thread would keep this process from exiting.
@@ -178,6 +229,10 @@ const maxRssKiB = process.resourceUsage().maxRSS;
 for (const dependency of args) await dependency?.onApplicationShutdown?.();
 await rm(tempDir, { recursive: true, force: true });
 if (sink === 'local') await rm(join(workdir, `objects-${fileId}`), { recursive: true, force: true });
+if (sink === 's3') {
+  await store.delete(common.objectKeyFor(fileId));
+  await store.close();
+}
 if (!stored) throw new Error(`the service did not store the file: ${JSON.stringify(result)}`);
 console.log(
   JSON.stringify({
@@ -191,6 +246,8 @@ console.log(
     // CPU time of the whole process (all threads) during the run, and the run's window on the monotonic
     // clock V8 CPU profiles use (microseconds), so a profile can be cut to the run alone.
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    // The same CPU time by thread: the main thread, the hash threads (tess-hash), libuv's pool (reads).
+    threadCpuSeconds,
     windowUs: [Number(hrStart / 1000n), Number(hrEnd / 1000n)],
     stubbed,
   }),

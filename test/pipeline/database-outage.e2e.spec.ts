@@ -27,7 +27,13 @@ let worker: TestProcess;
 const WORKER_ENV = { S3_QUEUE_SIZE: '1', WORKER_CONCURRENCY: '1', LOG_LEVEL: 'info' };
 
 beforeAll(async () => {
-  world = await createWorld({ store: 's3', gateway: 'process', privatePostgres: true });
+  // The encrypt-file run under outages and a lost lock; a follower's lost lock: pipelining.e2e.spec.ts.
+  world = await createWorld({
+    store: 's3',
+    gateway: 'process',
+    privatePostgres: true,
+    env: { PIPELINE_MIN_BYTES: '0' },
+  });
   pgServer = world.postgresServer!;
   alice = await createUser(world.base, `alice_${world.id}`);
   worker = await world.startWorker({ env: WORKER_ENV });

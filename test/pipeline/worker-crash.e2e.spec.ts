@@ -169,7 +169,10 @@ describe('worker crashes and shutdowns', { timeout: 60_000 }, () => {
   it('runs a duplicate job delivered while the original is still uploading only after it, as a no-op', async () => {
     s3.proxy.delay('UploadPart', 700);
     const worker = await world.startWorker({
-      env: { ...WORKER_ENV, WORKER_CONCURRENCY: '2' },
+      // The original run here is the encrypt-file job itself (with a follower, that job is the no-op after
+      // it: test/pipeline/pipelining.e2e.spec.ts), so this worker follows no upload even with
+      // TEST_PIPELINE_MIN_BYTES set.
+      env: { ...WORKER_ENV, WORKER_CONCURRENCY: '2', PIPELINE_MIN_BYTES: '0' },
       name: 'worker (concurrency 2)',
     });
     const body = randomBytes(SIZE);

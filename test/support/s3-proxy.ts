@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,7 +12,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * - serves ListMultipartUploads and AbortMultipartUpload, which s3rver 3.7.1 answers with 501/405, from
  *   s3rver's own upload directories (`<dir>/<bucket>/._S3rver_uploads/<uploadId>/key`);
  * - answers UploadPart/CompleteMultipartUpload for an unknown upload id with 404 NoSuchUpload like S3
- *   (s3rver would silently re-create the upload directory).
+ *   (s3rver would silently re-create the upload directory);
+ * - checks a signed payload hash like S3 (s3rver does not): a body whose SHA-256 is not the hex
+ *   x-amz-content-sha256 it was signed with is answered 400 XAmzContentSHA256Mismatch, not stored.
  * Path-style requests only (`forcePathStyle: true`).
  */
 
@@ -53,6 +56,8 @@ export interface RecordedS3Request {
   status: number;
   /** Body bytes the proxy answered with. */
   bytes: number;
+  /** The x-amz-content-sha256 the request was signed with (a hex SHA-256, or e.g. UNSIGNED-PAYLOAD). */
+  payloadHash: string | undefined;
 }
 
 export interface S3FaultProxy {
@@ -96,6 +101,8 @@ export async function startS3FaultProxy(options: {
   const delays = new Map<S3Operation, number>();
   const stats = new Map<S3Operation, S3OperationStats & { current: number }>();
   const requests: RecordedS3Request[] = [];
+  /** UploadParts on their way through s3rver, by upload id: an abort waits for them (see below). */
+  const partsInFlight = new Map<string, Set<Promise<void>>>();
 
   const statsOf = (operation: S3Operation): S3OperationStats & { current: number } => {
     let entry = stats.get(operation);
@@ -134,6 +141,7 @@ export async function startS3FaultProxy(options: {
       range: req.headers.range,
       status: 0,
       bytes: 0,
+      payloadHash: header(req, 'x-amz-content-sha256'),
     };
     requests.push(entry);
     res.on('finish', () => {
@@ -176,6 +184,9 @@ export async function startS3FaultProxy(options: {
     if (parsed.operation === 'AbortMultipartUpload') {
       await drain(req);
       const uploadId = parsed.query.get('uploadId') ?? '';
+      // As in S3, an abort is final: a part s3rver is still writing would re-create the upload's directory
+      // after it was removed, so the parts in flight finish first.
+      await Promise.all(partsInFlight.get(uploadId) ?? []);
       if ((await uploadKey(parsed.bucket, uploadId)) !== parsed.key) {
         sendError(res, 404, 'NoSuchUpload', 'The specified upload does not exist.');
         return;
@@ -192,7 +203,44 @@ export async function startS3FaultProxy(options: {
         return;
       }
     }
-    await forward(req, res, fault, recorded);
+    const body = await signedBody(req, recorded);
+    // Reading the body took time: a client that gave up meanwhile must not have its request executed (a part
+    // stored after the upload's abort would re-create the upload's directory in s3rver).
+    if (clientGone) return;
+    if (body === 'mismatch') {
+      sendError(
+        res,
+        400,
+        'XAmzContentSHA256Mismatch',
+        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+      );
+      return;
+    }
+    const forwarded = forward(req, res, fault, recorded, body);
+    if (parsed.operation === 'UploadPart') {
+      const uploadId = parsed.query.get('uploadId') ?? '';
+      const parts = partsInFlight.get(uploadId) ?? new Set();
+      partsInFlight.set(uploadId, parts);
+      parts.add(forwarded);
+      await forwarded;
+      parts.delete(forwarded);
+      if (parts.size === 0) partsInFlight.delete(uploadId);
+      return;
+    }
+    await forwarded;
+  };
+
+  /** A body signed with a hex SHA-256, read whole and checked; null when there is no hash to check. */
+  const signedBody = async (
+    req: IncomingMessage,
+    recorded: RecordedS3Request,
+  ): Promise<Buffer | 'mismatch' | null> => {
+    const signed = recorded.payloadHash;
+    if (!signed || !/^[0-9a-f]{64}$/.test(signed)) return null;
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const body = Buffer.concat(chunks);
+    return createHash('sha256').update(body).digest('hex') === signed ? body : 'mismatch';
   };
 
   const listUploads = async (res: ServerResponse, parsed: ParsedRequest): Promise<void> => {
@@ -233,6 +281,8 @@ export async function startS3FaultProxy(options: {
     res: ServerResponse,
     fault: S3Fault | undefined,
     recorded: RecordedS3Request,
+    /** The request body when it was already read (to check its hash); streamed through otherwise. */
+    body: Buffer | null,
   ): Promise<void> =>
     new Promise((resolve) => {
       const upstream = request(
@@ -254,6 +304,12 @@ export async function startS3FaultProxy(options: {
             });
             return;
           }
+          if (res.destroyed) {
+            // The client left; s3rver still finished the request (see the 'close' handler below).
+            answer.resume();
+            answer.on('end', resolve);
+            return;
+          }
           recorded.status = answer.statusCode ?? 0;
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           answer.on('data', (chunk: Buffer) => {
@@ -268,14 +324,17 @@ export async function startS3FaultProxy(options: {
         },
       );
       res.on('close', () => {
-        if (!res.writableEnded) upstream.destroy();
+        // A whole body already sent upstream is left to finish there, as a request S3 received completes
+        // (an abort waits for it); a streamed one is cut, since its body will never be complete.
+        if (!res.writableEnded && !body) upstream.destroy();
       });
       upstream.on('error', () => {
         if (!res.headersSent) sendError(res, 502, 'BadGateway', 'The test proxy could not reach s3rver.');
         else res.destroy();
         resolve();
       });
-      req.pipe(upstream);
+      if (body) upstream.end(body);
+      else req.pipe(upstream);
     });
 
   const server = createServer((req, res) => {
@@ -341,6 +400,11 @@ function parse(req: IncomingMessage): ParsedRequest {
     return 'Other';
   })();
   return { operation, bucket, key, query };
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function drain(req: IncomingMessage): Promise<void> {

@@ -178,6 +178,9 @@ function s3Env(s3: S3rverHandle): Record<string, string> {
     S3_REGION: s3.region,
     S3_ENDPOINT: s3.endpoint,
     S3_FORCE_PATH_STYLE: 'true',
+    // The S3 minimum rather than the 16 MiB default: files of a few MiB then take the multipart path, with
+    // several parts, as large files do in production.
+    S3_PART_SIZE: '5MiB',
     S3_ACCESS_KEY_ID: s3.credentials.accessKeyId,
     S3_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
   };
@@ -280,6 +283,10 @@ async function build(
     DATA_DIR: dataDir,
     // Specs register many users from loopback; test/gateway/login-protection.e2e.spec.ts sets its own.
     REGISTER_MAX_PER_IP: '100000',
+    // TEST_PIPELINE_MIN_BYTES=1 runs any spec with every upload followed while it arrives (item 40).
+    ...(process.env.TEST_PIPELINE_MIN_BYTES
+      ? { PIPELINE_MIN_BYTES: process.env.TEST_PIPELINE_MIN_BYTES }
+      : {}),
     ...overrides,
     ...options.env,
   };

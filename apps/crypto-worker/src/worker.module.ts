@@ -10,6 +10,7 @@ import {
 import { DeleteUserHandler } from './accounts/delete-user.handler.js';
 import { AuditAnchorService } from './audit/audit-anchor.service.js';
 import { EncryptFileHandler } from './encrypt/encrypt-file.handler.js';
+import { FollowFileHandler } from './encrypt/follow-file.handler.js';
 import { ContentChecks } from './encrypt/taps/content-checks.js';
 import { HashPool } from './encrypt/taps/hash-pool.js';
 import { HealthServer } from './health/health.server.js';
@@ -29,18 +30,21 @@ export class WorkerModule {
       providers: [
         { provide: TessMetrics, useFactory: () => new TessMetrics('crypto-worker') },
         EncryptFileHandler,
+        FollowFileHandler,
         VersionRemover,
         PruneVersionsHandler,
         DeleteUserHandler,
         {
           provide: JOB_HANDLERS,
-          inject: [EncryptFileHandler, PruneVersionsHandler, DeleteUserHandler],
+          inject: [EncryptFileHandler, FollowFileHandler, PruneVersionsHandler, DeleteUserHandler],
           useFactory: (
             encryptFile: EncryptFileHandler,
+            followFile: FollowFileHandler,
             pruneVersions: PruneVersionsHandler,
             deleteUser: DeleteUserHandler,
           ): JobHandlers => ({
             'encrypt-file': encryptFile,
+            'follow-file': followFile,
             'prune-versions': pruneVersions,
             'delete-user': deleteUser,
           }),

@@ -8,6 +8,11 @@ declare global {
       username: string;
       /** Set by the session and bearer lookups on every request (docs/security.md item 37). */
       role?: 'user' | 'admin';
+      /**
+       * The user's own quota overrides as the bearer lookup read them (with the same query, on every
+       * request), so an upload needs no second look-up; absent for a session.
+       */
+      quota?: { quotaBytes: number | null; quotaFiles: number | null };
     }
     interface Request {
       /** How the request was authenticated on /api/v1. */

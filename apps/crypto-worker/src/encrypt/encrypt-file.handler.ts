@@ -4,6 +4,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { UnrecoverableError } from 'bullmq';
 import {
   AuditRepository,
+  type CommittedVersion,
   type ConfiguredKeyProvider,
   ciphertextLength,
   type EncryptFileResult,
@@ -42,6 +43,8 @@ const READ_BUFFERS = 4;
 const PROGRESS_INTERVAL_MS = 250;
 
 export type EncryptFileJob = HandlerJob<'encrypt-file'>;
+/** A run on a file: the encrypt-file job, or its follower (same payload, same lock, same commit). */
+export type FileJob = HandlerJob<'encrypt-file' | 'follow-file'>;
 
 /**
  * The heart of TESS: one streaming pass over the upload's temp file feeds the plaintext to its taps (SHA-1
@@ -95,87 +98,11 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     try {
       const key = objectKeyFor(fileId);
       await this.store.abortIncomplete(key);
-      const { facts, plaintextBytes, encryptedSize } = await this.encryptAndStore(
-        job,
-        source,
-        key,
-        dataKey,
-        wrapped,
-        file,
-        signal,
-      );
-      if (plaintextBytes !== file.size) {
-        throw new UnrecoverableError(
-          `Read ${plaintextBytes} bytes but the upload had ${file.size}; upload it again.`,
-        );
-      }
-      const { sha1, sha256 } = facts;
-      await this.keys.recordHashes(fileId, wrapped, { sha1, sha256 });
-      if (file.size > SMALL_FILE) {
-        await job.updateProgress({
-          stage: 'finalizing',
-          bytesDone: file.size,
-          bytesTotal: file.size,
-          ownerId: file.ownerId,
-        } satisfies JobProgress);
-      }
-      const committed = await this.files.markStored(
-        fileId,
-        {
-          ...facts,
-          clientVerified: file.clientSha256 ? true : null,
-          encryptedSize,
-          storageDriver: this.store.driver,
-          objectKey: key,
-          keyRef: wrapped.keyRef,
-          wrappedKey: wrapped.wrappedKey.length ? wrapped.wrappedKey : null,
-        },
-        job.fence,
-      );
-      if (!committed) {
-        signal?.throwIfAborted();
-        const current = await this.files.findById(fileId);
-        // Still processing, yet not committed under our lock: the lock's session is gone (item 34).
-        if (current?.status === 'processing' && job.fence) throw new LockLostError(this.lockName(job.data));
-        if (current) {
-          // Not ours to undo: the row moved on without us (it may reference this very object key).
-          this.logger.warn(`job ${job.id} file ${fileId}: the row is ${current.status} now; not committing`);
-          return this.skipped(current, fileId);
-        }
-        // The file was deleted while we worked: leave nothing of it behind.
-        await this.store.delete(key);
-        await this.keys.destroyDataKey(fileId, wrapped);
-        return this.skipped(null, fileId);
-      }
-      await unlink(tempPath).catch(() => undefined);
-      // A new version's upload row is folded into its file now: events and the audit name the file.
-      const { fileId: storedFile, version } = committed;
-      await this.audit.record({
-        action: 'file.stored',
-        userId: file.ownerId,
-        fileId: storedFile,
-        details: {
-          filename: file.filename,
-          size: file.size,
-          sha256,
-          attempt: job.attemptsMade + 1,
-          version,
-          ...(storedFile !== fileId ? { upload: fileId } : {}),
-        },
-      });
-      if (version > 1) await this.retention.pruneSoon(storedFile);
-      this.logger.log(
-        `job ${job.id} file ${storedFile}: stored ${file.size} bytes (${encryptedSize} encrypted), version ${version}`,
-      );
-      return {
-        fileId: storedFile,
-        sha1,
-        sha256,
-        size: file.size,
-        encryptedSize,
-        ownerId: file.ownerId,
-        version,
-      };
+      const pass = await this.encryptAndStore(job, source, key, dataKey, wrapped, file, signal);
+      const outcome = await this.markStored(job, file, key, wrapped, pass, signal);
+      return 'skipped' in outcome
+        ? outcome.skipped
+        : await this.announceStored(job, file, pass, outcome.committed);
     } catch (error) {
       if (isStagingIntegrityError(error)) throw new StagedUploadRejected(error);
       throw error;
@@ -183,6 +110,108 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
       dataKey.fill(0);
       await source.close().catch(() => undefined);
     }
+  }
+
+  /**
+   * The commit of a pass (this run's, or a follower's: docs/security.md item 40): the sizes checked, the
+   * hashes recorded with the key, the row `stored` under the fence of the lock this run holds. When the row
+   * moved on meanwhile, nothing is committed: a deleted file's object and key are removed, a row that is
+   * no longer processing is left alone (a skipped result).
+   */
+  async markStored(
+    job: FileJob,
+    file: FileEntity,
+    key: string,
+    wrapped: WrappedDataKey,
+    pass: StoredPass,
+    signal?: AbortSignal,
+  ): Promise<{ committed: CommittedVersion } | { skipped: EncryptFileResult }> {
+    const { fileId } = job.data;
+    const { facts, plaintextBytes, encryptedSize } = pass;
+    if (plaintextBytes !== file.size) {
+      throw new UnrecoverableError(
+        `Read ${plaintextBytes} bytes but the upload had ${file.size}; upload it again.`,
+      );
+    }
+    const { sha1, sha256 } = facts;
+    await this.keys.recordHashes(fileId, wrapped, { sha1, sha256 });
+    if (file.size > SMALL_FILE) {
+      await job.updateProgress({
+        stage: 'finalizing',
+        bytesDone: file.size,
+        bytesTotal: file.size,
+        ownerId: file.ownerId,
+      } satisfies JobProgress);
+    }
+    const committed = await this.files.markStored(
+      fileId,
+      {
+        ...facts,
+        clientVerified: file.clientSha256 ? true : null,
+        encryptedSize,
+        storageDriver: this.store.driver,
+        objectKey: key,
+        keyRef: wrapped.keyRef,
+        wrappedKey: wrapped.wrappedKey.length ? wrapped.wrappedKey : null,
+      },
+      job.fence,
+      // The `file.stored` event commits with the row (one transaction, one WAL flush per stored file).
+      // A new version's upload row is folded into its file by then: the event names the file.
+      (m, { fileId: storedFile, version }) =>
+        this.audit.recordWithin(m, {
+          action: 'file.stored',
+          userId: file.ownerId,
+          fileId: storedFile,
+          details: {
+            filename: file.filename,
+            size: file.size,
+            sha256,
+            attempt: job.attemptsMade + 1,
+            version,
+            ...(storedFile !== fileId ? { upload: fileId } : {}),
+          },
+        }),
+    );
+    if (committed) return { committed };
+    signal?.throwIfAborted();
+    const current = await this.files.findById(fileId);
+    // Still processing, yet not committed under our lock: the lock's session is gone (item 34).
+    if (current?.status === 'processing' && job.fence) throw new LockLostError(this.lockName(job.data));
+    if (current) {
+      // Not ours to undo: the row moved on without us (it may reference this very object key).
+      this.logger.warn(`job ${job.id} file ${fileId}: the row is ${current.status} now; not committing`);
+      return { skipped: await this.skipped(current, fileId) };
+    }
+    // The file was deleted while we worked: leave nothing of it behind.
+    await this.store.delete(key);
+    await this.keys.destroyDataKey(fileId, wrapped);
+    return { skipped: await this.skipped(null, fileId) };
+  }
+
+  /** After the commit (which recorded the audit event): the staged upload removed, retention, the job's result. */
+  async announceStored(
+    job: FileJob,
+    file: FileEntity,
+    pass: StoredPass,
+    committed: CommittedVersion,
+  ): Promise<EncryptFileResult> {
+    const { sha1, sha256 } = pass.facts;
+    await unlink(this.tempPathOf(file)).catch(() => undefined);
+    // A new version's upload row is folded into its file now: events name the file.
+    const { fileId: storedFile, version } = committed;
+    if (version > 1) await this.retention.pruneSoon(storedFile);
+    this.logger.log(
+      `job ${job.id} file ${storedFile}: stored ${file.size} bytes (${pass.encryptedSize} encrypted), version ${version}`,
+    );
+    return {
+      fileId: storedFile,
+      sha1,
+      sha256,
+      size: file.size,
+      encryptedSize: pass.encryptedSize,
+      ownerId: file.ownerId,
+      version,
+    };
   }
 
   /**
@@ -291,7 +320,7 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     if (integrity) this.logger.warn(`file ${fileId}: staged upload rejected (${integrity.message})`);
   }
 
-  private async skipped(file: FileEntity | null, fileId: string): Promise<EncryptFileResult> {
+  async skipped(file: FileEntity | null, fileId: string): Promise<EncryptFileResult> {
     if (file?.status === 'stored' && file.sha1 && file.sha256) {
       await unlink(this.tempPathOf(file)).catch(() => undefined);
       return {
@@ -306,16 +335,21 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     return { fileId, sha1: '', sha256: '', size: 0, encryptedSize: 0, skipped: true };
   }
 
-  private async encryptAndStore(
-    job: EncryptFileJob,
+  /**
+   * The pass into the object store. `file` is read again when the pass ends (the taps' verdicts, the client's
+   * SHA-256): a follower learns the row's final name, type and declaration only then; its `size` until
+   * then is an upper bound (a hint for the store's part size).
+   */
+  async encryptAndStore(
+    job: FileJob,
     source: PlaintextSource & { minimumBuffer: number },
     key: string,
     dataKey: Buffer,
     wrapped: WrappedDataKey,
     file: TappedFile & Pick<FileEntity, 'clientSha256'>,
     signal?: AbortSignal,
-  ): Promise<{ facts: FileFacts; plaintextBytes: number; encryptedSize: number }> {
-    const { size, clientSha256 } = file;
+  ): Promise<StoredPass> {
+    const { size } = file;
     const metrics = this.metrics;
     let bytesDone = 0;
     let lastReport = 0;
@@ -344,21 +378,23 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
       onPlaintext: (bytes) => {
         bytesDone += bytes;
         metrics.bytes.inc({ stage: 'hashed' }, bytes);
-        report();
+        if (!small) report();
       },
       // The SHA-256 the client computed before sending must be the one of what arrived.
-      check: clientSha256
-        ? ({ sha256 }) => {
-            if (sha256 !== clientSha256) throw new ClientHashMismatch(clientSha256, sha256);
-          }
-        : undefined,
+      check: ({ sha256 }) => {
+        const { clientSha256 } = file;
+        if (clientSha256 && sha256 !== clientSha256) throw new ClientHashMismatch(clientSha256, sha256);
+      },
     });
-    const expected = ciphertextLength(size, {
-      headerLength: pass.encryptor.header.length,
-      segmentSize: pass.encryptor.segmentSize,
-    });
-    // The pass never touches a body chunk again: the store frees each once written (PutObjectOptions).
-    const putOptions = { signal, size: expected, releaseChunks: true };
+    const lengthOf = (plaintext: number) =>
+      ciphertextLength(plaintext, {
+        headerLength: pass.encryptor.header.length,
+        segmentSize: pass.encryptor.segmentSize,
+      });
+    // The pass never touches a body chunk again: the store frees each once written (PutObjectOptions). S3
+    // part hashes go to the hash threads, not this one (a small file's single request is hashed inline).
+    const sha256 = small ? undefined : (bytes: Buffer) => this.hashPool.digest('sha256', bytes);
+    const putOptions = { signal, size: lengthOf(size), releaseChunks: true, sha256 };
     const stored = await this.store.put(key, pass.body, putOptions).catch(async (error) => {
       // The store only saw its body end early; the pass knows why (a staged record that did not verify, a
       // tap that refused the file or could not check it).
@@ -372,11 +408,19 @@ export class EncryptFileHandler implements JobHandler<'encrypt-file'> {
     metrics.bytes.inc({ stage: 'encrypted' }, stored.size);
     metrics.bytes.inc({ stage: 'uploaded' }, stored.size);
     if (!small) report(true);
+    const expected = lengthOf(plaintextBytes);
     if (stored.size !== expected) {
       throw new Error(`Stored ${stored.size} bytes but the encrypted object should have ${expected}`);
     }
     return { facts, plaintextBytes, encryptedSize: stored.size };
   }
+}
+
+/** What a finished pass stored: the taps' facts, the plaintext read and the object's size. */
+export interface StoredPass {
+  facts: FileFacts;
+  plaintextBytes: number;
+  encryptedSize: number;
 }
 
 /**

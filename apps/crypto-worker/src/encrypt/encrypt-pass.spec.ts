@@ -338,6 +338,35 @@ describe('HashPool', () => {
     const own = new HashPool(1);
     await own.onApplicationShutdown();
     expect(() => own.session()).toThrow(/shut down/);
+    await expect(own.digest('sha256', Buffer.from(new SharedArrayBuffer(8)))).rejects.toThrow(/shut down/);
+  });
+
+  it('digests whole buffers on its threads, each in turn, meanwhile sessions go on', async () => {
+    const session = pool.session();
+    const shared = Buffer.from(new SharedArrayBuffer(3 * CHUNK));
+    randomBytes(shared.length).copy(shared);
+    session.update(shared.subarray(0, CHUNK), () => undefined);
+    // Views at an offset, as the S3 store's part buffers are cut; more than one per thread.
+    const views = [shared.subarray(5, 2 * CHUNK), shared.subarray(CHUNK), shared, shared.subarray(7, 8)];
+    const digests = await Promise.all(views.map((view) => pool.digest('sha256', view)));
+    expect(digests).toEqual(views.map((view) => createHash('sha256').update(view).digest('hex')));
+    expect((await session.finish()).sha1).toBe(
+      createHash('sha1').update(shared.subarray(0, CHUNK)).digest('hex'),
+    );
+    await expect(pool.digest('sha256', Buffer.alloc(8))).rejects.toThrow(/SharedArrayBuffer/);
+  });
+
+  it('rejects a digest whose thread dies instead of hanging', async () => {
+    const own = new HashPool(1);
+    try {
+      const threads = (own as unknown as { threads: Array<{ worker: { terminate(): Promise<number> } }> })
+        .threads;
+      const pending = own.digest('sha256', Buffer.from(new SharedArrayBuffer(1 << 20)));
+      await threads[0]!.worker.terminate();
+      await expect(pending).rejects.toThrow(/hash thread/);
+    } finally {
+      await own.onApplicationShutdown();
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import { StagingReader, type StagingReaderOptions } from '#common';
+import { type StagingFollower, StagingReader, type StagingReaderOptions } from '#common';
 
 /**
  * Where an encrypt pass reads the plaintext from. `read` fills `into` from its start and returns how many
@@ -65,4 +65,52 @@ export async function openPlaintextFile(path: string): Promise<PlaintextSource> 
     read: async (into) => (await handle.read(into, 0, into.length, null)).bytesRead,
     close: () => handle.close(),
   };
+}
+
+/**
+ * A staged upload read while it still arrives (a follower, docs/security.md item 40): whole records as
+ * they are complete in the file, each authenticated before it is released (StagingFollower). A read returns
+ * what is there rather than waiting to fill its buffer, and waits only when nothing is. After the seal,
+ * `accepted` must resolve (the upload was accepted: the gateway is done with the file for good) and the
+ * follower must confirm that the file still holds exactly what was released before the source ends; a
+ * failure of either ends the pass, so the object is never completed.
+ */
+export class FollowedPlaintext implements PlaintextSource {
+  private ended = false;
+
+  constructor(
+    private readonly follower: StagingFollower,
+    private readonly accepted: () => Promise<void>,
+  ) {}
+
+  get minimumBuffer(): number {
+    return this.follower.recordSize;
+  }
+
+  async read(into: Buffer): Promise<number> {
+    if (this.ended) return 0;
+    const { recordSize } = this.follower;
+    if (into.length < recordSize) {
+      throw new RangeError(`A ${into.length}-byte buffer cannot hold a ${recordSize}-byte record`);
+    }
+    let filled = 0;
+    while (into.length - filled >= recordSize) {
+      if (filled > 0 && !(await this.follower.ready())) break;
+      const plaintext = await this.follower.readInto(into.subarray(filled));
+      if (plaintext) {
+        filled += plaintext.length;
+        continue;
+      }
+      if (filled > 0) break;
+      await this.accepted();
+      await this.follower.confirm();
+      this.ended = true;
+      break;
+    }
+    return filled;
+  }
+
+  close(): Promise<void> {
+    return this.follower.close();
+  }
 }

@@ -48,7 +48,10 @@ const MAX_OUTAGE_DELAYS = 450;
 export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('CryptoWorker');
   private worker?: Worker;
+  /** Followers of uploads still arriving (docs/security.md item 40), apart from the crypto queue's slots. */
+  private follower?: Worker;
   private connection?: Redis;
+  private followConnection?: Redis;
   /** Set while the worker is paused for a database outage (the probe that resumes it). */
   private outage?: Promise<void>;
   private stopped = false;
@@ -80,16 +83,47 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
     this.logger.log(
       `Processing queue "${QUEUE_NAMES.crypto}" with concurrency ${this.config.worker.concurrency}`,
     );
+    if (this.config.pipeline.minBytes > 0) await this.startFollowers();
+  }
+
+  /**
+   * The follower queue: its own connection and concurrency (PIPELINE_CONCURRENCY), so followers waiting on
+   * slow clients never hold the slots sealed uploads need. A follower never fails and never retries: it
+   * stores the file or leaves it to the encrypt-file job (FollowFileHandler).
+   */
+  private async startFollowers(): Promise<void> {
+    const { concurrency } = this.config.pipeline;
+    const lockDuration = this.config.worker.lockDurationMs;
+    this.followConnection = new Redis(this.config.redis.url, { maxRetriesPerRequest: null });
+    this.followConnection.on('error', (error) => this.logger.warn(`Redis: ${error.message}`));
+    this.follower = new Worker(
+      QUEUE_NAMES.follow,
+      (job, _token, signal) => this.process(job, undefined, signal),
+      {
+        connection: this.followConnection,
+        prefix: bullPrefix(this.config.redis.prefix),
+        concurrency,
+        lockDuration,
+        stalledInterval: Math.max(1_000, Math.floor(lockDuration / 2)),
+        maxStalledCount: 1,
+      },
+    );
+    this.follower.on('error', (error) => this.logger.warn(`Worker: ${error.message}`));
+    await this.follower.waitUntilReady();
+    this.logger.log(`Following uploads on queue "${QUEUE_NAMES.follow}" with concurrency ${concurrency}`);
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
-    if (!this.worker) return;
+    // Followers drain like jobs: one that finishes stores its file, one that gives up leaves it to the
+    // encrypt-file job, which this worker or another runs.
+    const workers = [this.worker, this.follower].filter((w): w is Worker => w !== undefined);
+    if (workers.length === 0) return;
     const deadline = this.config.worker.shutdownTimeoutMs;
     this.logger.log(`Shutting down: waiting up to ${deadline} ms for active jobs`);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
-      this.worker.close().then(() => false),
+      Promise.all(workers.map((worker) => worker.close())).then(() => false),
       new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(true), deadline);
       }),
@@ -97,9 +131,10 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
     clearTimeout(timer);
     if (timedOut) {
       this.logger.warn('Active jobs did not finish in time; handing them back to the queue');
-      await this.worker.close(true);
+      await Promise.all(workers.map((worker) => worker.close(true)));
     }
     this.connection?.disconnect();
+    this.followConnection?.disconnect();
   }
 
   /** True while the worker is connected and running, or paused for a database outage (readiness). */

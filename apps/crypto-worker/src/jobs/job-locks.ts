@@ -2,6 +2,9 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/
 import pg from 'pg';
 import { type LockFence, TESS_CONFIG, type TessConfig } from '#common';
 
+/** What `tryExclusive` answers when another run holds the lock. */
+export const BUSY = Symbol('busy');
+
 /** What a run holding a lock gets: a signal that aborts when the lock is lost, and the fence proving it. */
 export interface HeldLock {
   /** Aborted (with a LockLostError) when the lock's session ends while the run holds it. */
@@ -35,7 +38,7 @@ export class LockLostError extends Error {
  * key under different data keys, and the loser's failure handling resets or deletes what the winner stored.
  * With it, the second run waits and then finds the file stored (a no-op). A worker that dies loses its
  * connection and with it the lock, so crash recovery is not delayed. Sessions are reused between jobs
- * (up to WORKER_CONCURRENCY idle ones) once their lock is confirmed released.
+ * (up to WORKER_CONCURRENCY + PIPELINE_CONCURRENCY idle ones) once their lock is confirmed released.
  */
 @Injectable()
 export class JobLocks implements OnApplicationShutdown {
@@ -51,6 +54,24 @@ export class JobLocks implements OnApplicationShutdown {
     signal: AbortSignal | undefined,
     run: (lock: HeldLock) => Promise<T>,
   ): Promise<T> {
+    return (await this.hold(name, signal, true, run)) as T;
+  }
+
+  /** Like `exclusive`, but never waits: `busy` when another run holds the lock (run is not called). */
+  tryExclusive<T>(
+    name: string,
+    signal: AbortSignal | undefined,
+    run: (lock: HeldLock) => Promise<T>,
+  ): Promise<T | typeof BUSY> {
+    return this.hold(name, signal, false, run);
+  }
+
+  private async hold<T>(
+    name: string,
+    signal: AbortSignal | undefined,
+    wait: boolean,
+    run: (lock: HeldLock) => Promise<T>,
+  ): Promise<T | typeof BUSY> {
     const session = await this.session();
     const key = `tess:${name}`;
     let locked = false;
@@ -65,7 +86,9 @@ export class JobLocks implements OnApplicationShutdown {
         [key],
       );
       if (!rows[0]?.locked) {
-        this.logger.warn(`${name} is being processed by another run; waiting for it to finish`);
+        if (!wait) return BUSY;
+        // Routine with pipelined uploads (the encrypt-file job waits for the follower that is committing).
+        this.logger.log(`${name} is being processed by another run; waiting for it to finish`);
         // Ending the session is the only way to stop waiting for the lock.
         const stop = (): void => session.end();
         signal?.addEventListener('abort', stop, { once: true });
@@ -147,7 +170,11 @@ export class JobLocks implements OnApplicationShutdown {
         clean = false;
       }
     }
-    if (clean && !session.broken && this.idle.length < this.config.worker.concurrency) {
+    if (
+      clean &&
+      !session.broken &&
+      this.idle.length < this.config.worker.concurrency + this.config.pipeline.concurrency
+    ) {
       this.idle.push(session);
     } else {
       session.end();

@@ -64,7 +64,10 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
   @WebSocketServer() server!: TessServer;
   private readonly logger = new Logger(EventsGateway.name);
   private queueEvents?: QueueEvents;
+  /** The follower queue's events: a follower that stored a file sends its `job:completed` from there. */
+  private followEvents?: QueueEvents;
   private connection?: Redis;
+  private followConnection?: Redis;
   /** fileId -> ownerId, so progress events cost no query after the first. */
   private readonly owners = new Map<string, string>();
   private sweeper?: NodeJS.Timeout;
@@ -101,28 +104,44 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
       const { ownerId, ...progress } = data;
       void this.emit(jobId, ownerId, 'job:progress', { jobId, fileId: jobId, ...progress });
     });
-    this.queueEvents.on('completed', ({ jobId, returnvalue }) => {
-      // Only encrypt-file results are relayed (a delete-user job's id is no file id, and its result no
-      // encrypt-file result).
-      const result = jobResultOf('encrypt-file', returnvalue);
-      if (!result || result.skipped) return;
-      void this.emit(jobId, result.ownerId, 'job:completed', {
-        jobId,
-        fileId: jobId,
-        sha1: result.sha1,
-        sha256: result.sha256,
-        size: result.size,
-        // A new version's job runs on an upload row of its own, now folded into the file it names.
-        ...(result.fileId && result.fileId !== jobId
-          ? { versionOf: result.fileId, ...(result.version ? { version: result.version } : {}) }
-          : {}),
-      }).finally(() => this.owners.delete(jobId));
-    });
+    this.queueEvents.on('completed', ({ jobId, returnvalue }) => this.relayCompleted(jobId, returnvalue));
     this.queueEvents.on('failed', ({ jobId, failedReason }) => {
       void this.emit(jobId, undefined, 'job:failed', { jobId, fileId: jobId, error: failedReason }).finally(
         () => this.owners.delete(jobId),
       );
     });
+    // A follower (docs/security.md item 40) commits the file itself; the encrypt-file job then only finds
+    // it stored (a skipped result, not relayed), so the follower's result is the one to relay.
+    this.followConnection = new Redis(this.config.redis.url, {
+      maxRetriesPerRequest: null,
+      lazyConnect: true,
+    });
+    this.followConnection.on('error', () => undefined);
+    this.followEvents = new QueueEvents(QUEUE_NAMES.follow, {
+      connection: this.followConnection,
+      prefix: bullPrefix(this.config.redis.prefix),
+    });
+    this.followEvents.on('error', (error) => this.logger.warn(`QueueEvents: ${error.message}`));
+    this.followEvents.on('completed', ({ jobId, returnvalue }) => this.relayCompleted(jobId, returnvalue));
+  }
+
+  /** `job:completed` for a stored file (an encrypt-file or follow-file result that is not a skip). */
+  private relayCompleted(jobId: string, returnvalue: unknown): void {
+    // Only encrypt-file results are relayed (a delete-user job's id is no file id, and its result no
+    // encrypt-file result).
+    const result = jobResultOf('encrypt-file', returnvalue);
+    if (!result || result.skipped) return;
+    void this.emit(jobId, result.ownerId, 'job:completed', {
+      jobId,
+      fileId: jobId,
+      sha1: result.sha1,
+      sha256: result.sha256,
+      size: result.size,
+      // A new version's job runs on an upload row of its own, now folded into the file it names.
+      ...(result.fileId && result.fileId !== jobId
+        ? { versionOf: result.fileId, ...(result.version ? { version: result.version } : {}) }
+        : {}),
+    }).finally(() => this.owners.delete(jobId));
   }
 
   /** Tells every open dashboard of the owner, on every replica, about files just accepted. */
@@ -243,6 +262,8 @@ export class EventsGateway implements OnGatewayInit, OnGatewayConnection, OnAppl
   async onApplicationShutdown(): Promise<void> {
     clearInterval(this.sweeper);
     await this.queueEvents?.close().catch(() => undefined);
+    await this.followEvents?.close().catch(() => undefined);
     this.connection?.disconnect();
+    this.followConnection?.disconnect();
   }
 }

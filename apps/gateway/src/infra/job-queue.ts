@@ -2,7 +2,9 @@ import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import {
   bullPrefix,
-  defaultJobOptions,
+  FOLLOW_HINT_TTL_SECONDS,
+  type FollowHint,
+  followHintKey,
   isJobProgress,
   JOB_QUEUES,
   type JobName,
@@ -10,6 +12,7 @@ import {
   type JobProgress,
   QUEUE_NAMES,
   type QueueName,
+  queueJobOptions,
   type TessConfig,
   withTimeout,
 } from '#common';
@@ -37,17 +40,44 @@ const COUNTED_STATES = ['waiting', 'active', 'delayed', 'failed', 'completed', '
 export class JobQueue {
   private readonly queues: Record<QueueName, Queue>;
 
-  constructor(config: TessConfig, connection: Redis) {
+  constructor(
+    private readonly config: TessConfig,
+    private readonly connection: Redis,
+  ) {
     const queue = (name: QueueName): Queue => {
       const created = new Queue(name, {
         connection,
         prefix: bullPrefix(config.redis.prefix),
-        defaultJobOptions: defaultJobOptions(config),
+        defaultJobOptions: queueJobOptions(config, name),
       });
       created.on('error', () => undefined);
       return created;
     };
-    this.queues = { [QUEUE_NAMES.crypto]: queue(QUEUE_NAMES.crypto) };
+    this.queues = {
+      [QUEUE_NAMES.crypto]: queue(QUEUE_NAMES.crypto),
+      [QUEUE_NAMES.follow]: queue(QUEUE_NAMES.follow),
+    };
+  }
+
+  /**
+   * Starts a follower on an upload that is still arriving (docs/security.md item 40): a no-op while one
+   * exists (job id = file id). `hint`: the wrapped key of an upload that has no row yet (multipart), kept
+   * beside the job rather than in its payload. Best effort: without a follower the file goes the normal way.
+   */
+  async follow(fileId: string, ownerId: string, hint?: FollowHint): Promise<void> {
+    if (hint) {
+      await withTimeout(
+        this.connection.set(
+          followHintKey(this.config.redis.prefix, fileId),
+          JSON.stringify(hint),
+          'EX',
+          FOLLOW_HINT_TTL_SECONDS,
+        ),
+        ENQUEUE_TIMEOUT_MS,
+        `Redis did not answer within ${ENQUEUE_TIMEOUT_MS / 1000} s`,
+      );
+    }
+    await this.enqueue('follow-file', { fileId, ownerId }, { jobId: fileId });
   }
 
   async enqueue<N extends JobName>(name: N, payload: JobPayloads[N], opts?: EnqueueOptions): Promise<void> {

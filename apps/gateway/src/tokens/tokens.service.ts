@@ -63,7 +63,12 @@ export class TokensService {
     // every API call (every small upload) a database write.
     const last = found.lastUsedAt?.getTime() ?? 0;
     if (Date.now() - last >= LAST_USED_RESOLUTION_MS) await this.tokens.touch(found.tokenId);
-    return { id: found.userId, username: found.username, role: found.role };
+    return {
+      id: found.userId,
+      username: found.username,
+      role: found.role,
+      quota: { quotaBytes: found.quotaBytes, quotaFiles: found.quotaFiles },
+    };
   }
 
   list(userId: string): Promise<ApiTokenEntity[]> {

@@ -22,12 +22,14 @@ import {
   effectiveQuota,
   type FileEntity,
   FileRepository,
+  type FollowHint,
   KEY_PROVIDER,
   StagingWriter,
   TESS_CONFIG,
   type TessConfig,
   TessMetrics,
   TypePolicy,
+  type UserEntity,
   UserRepository,
   type WrappedDataKey,
 } from '#common';
@@ -162,7 +164,7 @@ export class UploadsService {
       );
     }
     await mkdir(this.config.tempDir, { recursive: true, mode: 0o700 });
-    const { files: received, folderId } = await this.streamToTemp(req);
+    const { files: received, folderId } = await this.streamToTemp(req, ownerId);
     try {
       if (versionOf && received.length !== 1) {
         throw new BadRequestException(
@@ -170,7 +172,8 @@ export class UploadsService {
         );
       }
       await this.targetFolder(ownerId, folderId);
-      await this.enforceQuota(ownerId, received, versionOf ? 0 : received.length);
+      const known = req.user?.id === ownerId ? req.user.quota : undefined;
+      await this.enforceQuota(ownerId, received, versionOf ? 0 : received.length, known);
       const rows = await this.files.createQueuedMany(
         received.map((file) => ({
           folderId,
@@ -199,19 +202,22 @@ export class UploadsService {
     }
     for (const file of received) this.metrics.uploadFileBytes.observe(file.size);
     try {
-      for (const file of received) {
-        await this.audit.record({
-          action: 'upload.accepted',
-          userId: ownerId,
-          fileId: versionOf?.id ?? file.id,
-          ip: req.ip,
-          details: {
-            filename: file.filename,
-            size: file.size,
-            ...(versionOf ? { newVersion: true, upload: file.id } : {}),
-          },
-        });
-      }
+      // Recorded together: the audit trail writes events of the same moment in one transaction.
+      await Promise.all(
+        received.map((file) =>
+          this.audit.record({
+            action: 'upload.accepted',
+            userId: ownerId,
+            fileId: versionOf?.id ?? file.id,
+            ip: req.ip,
+            details: {
+              filename: file.filename,
+              size: file.size,
+              ...(versionOf ? { newVersion: true, upload: file.id } : {}),
+            },
+          }),
+        ),
+      );
     } catch (error) {
       // The files are queued and will be stored: answering 503 now would make the client upload them
       // twice. Their `file.stored` events still follow; this request's `upload.accepted` ones are lost.
@@ -276,16 +282,18 @@ export class UploadsService {
 
   /**
    * 409 (file count) or 413 (bytes) when `files` would take the owner over a quota; `newFiles` of them are
-   * new files (a new version adds bytes, not a file).
+   * new files (a new version adds bytes, not a file). `overrides`: the owner's own quotas as this request
+   * already read them (Express.User.quota), else they are looked up.
    */
   async enforceQuota(
     ownerId: string,
     files: ReadonlyArray<{ size: number }>,
     newFiles = files.length,
+    overrides?: Pick<UserEntity, 'quotaBytes' | 'quotaFiles'>,
   ): Promise<void> {
     // The user's own overrides (set by an admin), else QUOTA_BYTES / QUOTA_FILES: read on every upload.
     const { quotaBytes, quotaFiles } = effectiveQuota(
-      await this.users.findById(ownerId),
+      overrides ?? (await this.users.quotaOverrides(ownerId)),
       this.config.uploads,
     );
     if (!quotaBytes && !quotaFiles) return;
@@ -331,8 +339,44 @@ export class UploadsService {
     }
   }
 
-  private streamToTemp(req: Request): Promise<{ files: ReceivedFile[]; folderId: string | null }> {
+  /** Whether an upload of (at most) `size` bytes is followed while it arrives (PIPELINE_MIN_BYTES). */
+  pipelined(size: number): boolean {
+    const { minBytes } = this.config.pipeline;
+    return minBytes > 0 && Number.isSafeInteger(size) && size >= minBytes;
+  }
+
+  /**
+   * Starts a follower on an upload that is still arriving (docs/security.md item 40; a no-op while one
+   * runs). Best effort: without a follower the upload goes the normal way, so a failure is only logged.
+   */
+  follow(fileId: string, ownerId: string, hint?: FollowHint): void {
+    this.jobs.follow(fileId, ownerId, hint).catch((error: Error) => {
+      this.logger.warn(`Could not start a follower on upload ${fileId}: ${error.message}`);
+    });
+  }
+
+  /**
+   * A multipart file part gets its row only at the end of the request, so its follower learns the wrapped
+   * key from the follow hint; called once the staging header is written and the key known.
+   */
+  private followPart(entry: ReceivedFile, ownerId: string, declaredSize: number): void {
+    const { keyRef, wrappedKey } = entry.wrapped!;
+    this.follow(entry.id, ownerId, {
+      ownerId,
+      keyRef,
+      wrappedKey: wrappedKey.toString('base64'),
+      declaredSize,
+    });
+  }
+
+  private streamToTemp(
+    req: Request,
+    ownerId: string,
+  ): Promise<{ files: ReceivedFile[]; folderId: string | null }> {
     const { maxFileSize, maxFilesPerRequest } = this.config.uploads;
+    // The request's length bounds each of its files: large enough, and its parts are followed as they arrive.
+    const declaredSize = Math.min(Number(req.headers['content-length'] ?? 0), maxFileSize);
+    const pipelined = this.pipelined(declaredSize);
     return new Promise((resolve, reject) => {
       const files: ReceivedFile[] = [];
       const writes: Promise<void>[] = [];
@@ -448,7 +492,10 @@ export class UploadsService {
         dataKey.catch(() => undefined);
         const out = StagingWriter.create({ path: entry.path, fileId: id, dataKey });
         // The writer keeps only keys derived from the data key: wipe it once the file is open.
-        out.once('ready', () => void dataKey.then((key) => key.fill(0)));
+        out.once('ready', () => {
+          void dataKey.then((key) => key.fill(0));
+          if (pipelined && !failure) this.followPart(entry, ownerId, declaredSize);
+        });
         // Registered before piping starts: busboy may emit 'limit' (and we may fail) synchronously
         // while pipeline() is still wiring the streams up.
         let settled!: () => void;

@@ -179,7 +179,8 @@ export const envSchema = z
     S3_FORCE_PATH_STYLE: bool.default(false),
     S3_PART_SIZE: size
       .pipe(z.number().min(5 * MiB, 'must be at least 5MiB (the S3 minimum)'))
-      .default(5 * MiB),
+      // S3ObjectStore's own default (S3_DEFAULT_PART_SIZE), not imported: config must not load the AWS SDK.
+      .default(16 * MiB),
     S3_QUEUE_SIZE: int(1, 64).default(4),
     S3_ACCESS_KEY_ID: z.string().optional(),
     S3_SECRET_ACCESS_KEY: z.string().optional(),
@@ -191,6 +192,9 @@ export const envSchema = z
     MASTER_KEY_SECRET_ID: z.string().default('tess/master-key'),
     SECRET_PREFIX: z.string().default('tess'),
     WORKER_CONCURRENCY: int(1, 64).default(2),
+    PIPELINE_MIN_BYTES: size.default(8 * MiB),
+    PIPELINE_CONCURRENCY: int(1, 64).default(1),
+    PIPELINE_IDLE: duration.default(5_000),
     WORKER_HEALTH_PORT: int(0, 65535).default(3001),
     METRICS_TOKEN: z
       .string()
@@ -352,6 +356,13 @@ export interface TessConfig {
     jobAttempts: number;
   };
   /**
+   * Pipelined uploads (docs/security.md item 40): an upload of at least `minBytes` (0: never) gets a
+   * follower job (`follow-file`) that hashes, checks, encrypts and stores it while it still arrives, on
+   * its own queue with `concurrency` runs per worker process; a follower that sees no growth for `idleMs`
+   * gives up and leaves the file to the normal `encrypt-file` job.
+   */
+  pipeline: { minBytes: number; concurrency: number; idleMs: number };
+  /**
    * The worker's reconciler (apps/crypto-worker/src/reconcile): every `intervalMs` (and at start), files
    * `queued` or `processing` for longer than `graceMs` without a live BullMQ job are re-enqueued.
    */
@@ -482,6 +493,11 @@ export function toConfig(env: z.output<typeof envSchema>, cwd = process.cwd()): 
       shutdownTimeoutMs: env.WORKER_SHUTDOWN_TIMEOUT,
       lockDurationMs: env.WORKER_LOCK_DURATION,
       jobAttempts: env.JOB_ATTEMPTS,
+    },
+    pipeline: {
+      minBytes: env.PIPELINE_MIN_BYTES,
+      concurrency: env.PIPELINE_CONCURRENCY,
+      idleMs: env.PIPELINE_IDLE,
     },
     reconcile: { intervalMs: env.RECONCILE_INTERVAL, graceMs: env.RECONCILE_GRACE },
     auditAnchorIntervalMs: env.AUDIT_ANCHOR_INTERVAL,

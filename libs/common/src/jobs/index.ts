@@ -20,11 +20,12 @@ import {
 
 export * from './delete-user.job.js';
 export * from './encrypt-file.job.js';
+export * from './follow-file.job.js';
 export * from './job-progress.js';
 export * from './prune-versions.job.js';
 
 /** Every BullMQ queue TESS uses, by role. The Redis key prefix comes from config (`<REDIS_PREFIX>:bull`). */
-export const QUEUE_NAMES = { crypto: 'crypto' } as const;
+export const QUEUE_NAMES = { crypto: 'crypto', follow: 'follow' } as const;
 export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
 
 /**
@@ -33,6 +34,7 @@ export type QueueName = (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
  */
 export interface JobPayloads {
   'encrypt-file': EncryptFilePayload;
+  'follow-file': EncryptFilePayload;
   'prune-versions': PruneVersionsPayload;
   'delete-user': DeleteUserPayload;
 }
@@ -41,6 +43,7 @@ export type JobName = keyof JobPayloads;
 /** Job name -> what its handler returns (BullMQ's `returnvalue`, and the `completed` event). */
 export interface JobResults {
   'encrypt-file': EncryptFileResult;
+  'follow-file': EncryptFileResult;
   'prune-versions': PruneVersionsResult;
   'delete-user': DeleteUserResult;
 }
@@ -53,6 +56,8 @@ export type JobResultOf<N extends JobName> = JobResults[N];
 /** The queue each job runs on. */
 export const JOB_QUEUES: { readonly [N in JobName]: QueueName } = {
   'encrypt-file': QUEUE_NAMES.crypto,
+  // Followers wait on slow clients: never in the slots that sealed uploads need.
+  'follow-file': QUEUE_NAMES.follow,
   'prune-versions': QUEUE_NAMES.crypto,
   'delete-user': QUEUE_NAMES.crypto,
 };
@@ -65,6 +70,7 @@ export const JOB_GUARDS: {
   };
 } = {
   'encrypt-file': { payload: isEncryptFilePayload, result: isEncryptFileResult },
+  'follow-file': { payload: isEncryptFilePayload, result: isEncryptFileResult },
   'prune-versions': { payload: isPruneVersionsPayload, result: isPruneVersionsResult },
   'delete-user': { payload: isDeleteUserPayload, result: isDeleteUserResult },
 };
@@ -102,6 +108,16 @@ export function defaultJobOptions(config: Pick<TessConfig, 'worker'>) {
     removeOnComplete: { age: 24 * 3600, count: 10_000 },
     removeOnFail: { age: 7 * 24 * 3600 },
   } as const;
+}
+
+/**
+ * Options of every job on `queue`: the crypto queue's retries and history (defaultJobOptions); a follower
+ * runs once and leaves nothing behind (a follower that gave up is no failure: the file goes the normal way).
+ */
+export function queueJobOptions(config: Pick<TessConfig, 'worker'>, queue: QueueName) {
+  if (queue === QUEUE_NAMES.follow)
+    return { attempts: 1, removeOnComplete: true, removeOnFail: true } as const;
+  return defaultJobOptions(config);
 }
 
 /** The BullMQ key prefix for an installation. */

@@ -4,6 +4,12 @@
  */
 
 export {
+  type FollowStopReason,
+  StagingFollower,
+  type StagingFollowOptions,
+  StagingFollowStopped,
+} from './staging.follower.js';
+export {
   recoverLength,
   type StagingLayout,
   StagingReader,

@@ -49,8 +49,38 @@ export interface StagingResumePoint {
   lastRecordStart: number | null;
 }
 
-async function readExactly(
-  handle: FileHandle,
+/**
+ * What reading a staging file needs: positioned reads and its size. A FileHandle, or a small file read
+ * whole (StagingReader.open).
+ */
+export interface StagingSource {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  stat(): Promise<{ size: number }>;
+}
+
+/**
+ * Staging files up to this size are read with one read when a reader opens them, and parsed from memory:
+ * a small upload's header, record heads, seal and record are otherwise about ten reads of a few bytes.
+ */
+const READ_WHOLE_BELOW = 256 * 1024;
+
+/** A file's bytes as a StagingSource. */
+function inMemory(bytes: Buffer): StagingSource {
+  return {
+    async read(buffer, offset, length, position) {
+      const bytesRead = Math.max(0, Math.min(length, bytes.length - position));
+      bytes.copy(buffer, offset, position, position + bytesRead);
+      return { bytesRead };
+    },
+    async stat() {
+      return { size: bytes.length };
+    },
+  };
+}
+
+/** Reads `length` bytes at `position` (fewer only at the end of the file), into `into` when given. */
+export async function readExactly(
+  handle: StagingSource,
   length: number,
   position: number,
   into?: Buffer,
@@ -67,7 +97,7 @@ async function readExactly(
 
 /** Whether `point` can be where this file's data records end: one 5-byte read, no key needed. */
 async function fitsFile(
-  handle: FileHandle,
+  handle: StagingSource,
   point: StagingResumePoint,
   size: number,
   recordSize: number,
@@ -94,7 +124,7 @@ async function fitsFile(
  * tus PATCH costs its own bytes rather than a read per record already staged.
  */
 export async function scanStaging(
-  handle: FileHandle,
+  handle: StagingSource,
   from?: StagingResumePoint | null,
 ): Promise<StagingLayout> {
   const size = (await handle.stat()).size;
@@ -181,15 +211,24 @@ export class StagingReader {
   private headAhead = false;
 
   private constructor(
-    private readonly handle: FileHandle,
+    private readonly handle: StagingSource,
+    private readonly file: FileHandle | null,
     private readonly ctx: StagingContext,
     private readonly layout: StagingLayout,
   ) {}
 
   /** Opens `path`; throws StagingIntegrityError unless it is a sealed staging file of `fileId` under this key. */
   static async open(path: string, options: StagingReaderOptions): Promise<StagingReader> {
-    const handle = await open(path, 'r');
+    let file: FileHandle | null = await open(path, 'r');
+    let handle: StagingSource = file;
     try {
+      const { size } = await file.stat();
+      if (size < READ_WHOLE_BELOW) {
+        // One read, then the file is closed: what is checked below is what is read later.
+        handle = inMemory(await readExactly(file, size, 0));
+        await file.close();
+        file = null;
+      }
       const header = await readExactly(handle, STAGING_HEADER_LENGTH, 0);
       parseStagingHeader(header);
       const ctx = openStagingContext(header, options.dataKey, options.fileId);
@@ -221,9 +260,9 @@ export class StagingReader {
           `the seal says ${total} bytes but the records hold ${layout.dataLength}`,
         );
       }
-      return new StagingReader(handle, ctx, layout);
+      return new StagingReader(handle, file, ctx, layout);
     } catch (error) {
-      await handle.close();
+      await file?.close();
       throw error;
     }
   }
@@ -284,6 +323,6 @@ export class StagingReader {
 
   async close(): Promise<void> {
     this.ctx.recordKey.fill(0);
-    await this.handle.close();
+    await this.file?.close();
   }
 }

@@ -55,6 +55,16 @@ interface Position {
   length: number;
   /** Offset of the last data record written, null before the first. */
   lastRecordStart: number | null;
+  /** The header of a new file that seals on end, not written yet: it goes with the first records. */
+  header: Buffer | null;
+}
+
+/** One record to seal and append. */
+interface PendingRecord {
+  kind: typeof RECORD_DATA | typeof RECORD_SEAL;
+  pieces: Buffer[];
+  /** Plaintext bytes it adds to the file's length. */
+  plaintext: number;
 }
 
 /**
@@ -142,13 +152,24 @@ export class StagingWriter extends Writable {
         dataKey,
       );
       const handle = await open(this.options.path, 'wx', 0o600);
+      const position = {
+        ctx,
+        handle,
+        offset: STAGING_HEADER_LENGTH,
+        index: 0,
+        length: 0,
+        lastRecordStart: null,
+      };
+      // A file that seals on end is never resumed: its header can wait for its first records (a small
+      // file is then one write: header, data, seal), since the fsync at the end covers them all.
+      if (this.options.sealOnEnd ?? true) return { ...position, header: ctx.header };
       try {
         await handle.write(ctx.header, 0, ctx.header.length, 0);
       } catch (error) {
         await handle.close();
         throw error;
       }
-      return { ctx, handle, offset: STAGING_HEADER_LENGTH, index: 0, length: 0, lastRecordStart: null };
+      return { ...position, header: null };
     }
     const handle = await open(this.options.path, 'r+');
     try {
@@ -166,6 +187,7 @@ export class StagingWriter extends Writable {
         index: layout.dataRecords,
         length: layout.dataLength,
         lastRecordStart: layout.lastRecordStart,
+        header: null,
       };
     } catch (error) {
       await handle.close();
@@ -266,51 +288,64 @@ export class StagingWriter extends Writable {
         }
       }
       this.pendingBytes -= this.recordSize;
-      await this.append(RECORD_DATA, pieces, this.recordSize);
+      await this.append([{ kind: RECORD_DATA, pieces, plaintext: this.recordSize }]);
     }
   }
 
   private async finish(): Promise<void> {
     await this.flushFull();
+    const records: PendingRecord[] = [];
     if (this.pendingBytes > 0) {
-      const pieces = this.pending;
-      const bytes = this.pendingBytes;
+      records.push({ kind: RECORD_DATA, pieces: this.pending, plaintext: this.pendingBytes });
       this.pending = [];
       this.pendingBytes = 0;
-      await this.append(RECORD_DATA, pieces, bytes);
     }
     const position = this.position!;
     if (this.options.sealOnEnd ?? true) {
-      await this.append(RECORD_SEAL, [sealPlaintext(position.length)], 0);
+      const total = position.length + (records[0]?.plaintext ?? 0);
+      records.push({ kind: RECORD_SEAL, pieces: [sealPlaintext(total)], plaintext: 0 });
     }
+    // The last data record and the seal in one write (with the header too, for a file of one record).
+    if (records.length > 0) await this.append(records);
     if (this.options.syncOnEnd ?? true) await position.handle.sync();
   }
 
-  private async append(
-    kind: typeof RECORD_DATA | typeof RECORD_SEAL,
-    pieces: Buffer[],
-    plaintext: number,
-  ): Promise<void> {
+  /** Seals `records` in order and writes them in one writev (after the deferred header, if any). */
+  private async append(records: PendingRecord[]): Promise<void> {
     const position = this.position!;
-    const frame = sealRecord(position.ctx, position.index, kind, pieces);
-    const bytes = frame.reduce((sum, b) => sum + b.length, 0);
+    const frames: Buffer[] = position.header ? [position.header] : [];
+    const at = position.header ? 0 : position.offset;
+    const starts: number[] = [];
+    let end = position.offset;
+    records.forEach((record, i) => {
+      starts.push(end);
+      const frame = sealRecord(position.ctx, position.index + i, record.kind, record.pieces);
+      frames.push(...frame);
+      end += frame.reduce((sum, b) => sum + b.length, 0);
+    });
+    const bytes = end - at;
     let written = 0;
     while (written < bytes) {
-      const rest = written === 0 ? frame : [Buffer.concat(frame).subarray(written)];
-      written += (await position.handle.writev(rest, position.offset + written)).bytesWritten;
+      const rest = written === 0 ? frames : [Buffer.concat(frames).subarray(written)];
+      written += (await position.handle.writev(rest, at + written)).bytesWritten;
     }
-    // The frame's ciphertext is ours alone and written: free it now, not at V8's next full GC.
-    for (const buffer of frame) releaseBuffer(buffer);
+    // The frames' ciphertext is ours alone and written: free it now, not at V8's next full GC.
+    for (const buffer of frames) if (buffer !== position.header) releaseBuffer(buffer);
+    position.header = null;
     // A piece taken whole is the end of its chunk: the chunk itself, or the last part of one split between
     // records (its earlier parts are sealed already). A view into a buffer of the producer's own is left alone
     // by releaseBuffer, which frees only a Buffer spanning its whole ArrayBuffer.
     if (this.options.releaseInput) {
-      for (const piece of pieces) releaseBuffer(this.origins.get(piece) ?? piece);
+      for (const { pieces } of records) {
+        for (const piece of pieces) releaseBuffer(this.origins.get(piece) ?? piece);
+      }
     }
-    if (kind === RECORD_DATA) position.lastRecordStart = position.offset;
-    else this.sealed = true;
-    position.offset += bytes;
-    position.index += 1;
-    position.length += plaintext;
+    records.forEach((record, i) => {
+      if (record.kind === RECORD_DATA) position.lastRecordStart = starts[i]!;
+      else this.sealed = true;
+      position.index += 1;
+      position.length += record.plaintext;
+    });
+    position.offset = end;
   }
 }

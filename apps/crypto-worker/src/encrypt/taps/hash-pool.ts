@@ -53,6 +53,10 @@ parentPort.on('message', (m) => {
       if (m.buffer && known) known[m.slot] = m.buffer;
       if (hash && known) hash.update(new Uint8Array(known[m.slot], m.offset, m.length));
       parentPort.postMessage({ op: 'ack', id: m.id });
+    } else if (m.op === 'once') {
+      // One whole buffer, one answer: no session, nothing kept.
+      const hex = createHash(m.algorithm).update(new Uint8Array(m.buffer, m.offset, m.length)).digest('hex');
+      parentPort.postMessage({ op: 'digest', id: m.id, hex });
     } else if (m.op === 'end') {
       const hash = hashes.get(m.id);
       hashes.delete(m.id);
@@ -149,6 +153,7 @@ export class HashPool implements OnApplicationShutdown {
   private readonly logger = new Logger(HashPool.name);
   private readonly threads: Array<HashThread | undefined>;
   private nextSession = 0;
+  private nextDigest = 0;
   private nextLane = 1;
   private closed = false;
 
@@ -230,6 +235,32 @@ export class HashPool implements OnApplicationShutdown {
         }
       },
     };
+  }
+
+  /**
+   * The digest of one whole buffer (lowercase hex) on a hash thread, which are taken in turn: for S3 part
+   * payload hashes (PutObjectOptions.sha256), which the main thread would otherwise compute again for
+   * every part it uploads. Rejects if the thread dies; `chunk` must live in a SharedArrayBuffer and stay
+   * unchanged until the promise settles.
+   */
+  digest(algorithm: Algorithm, chunk: Buffer): Promise<string> {
+    if (this.closed) return Promise.reject(new Error('The hash pool is shut down'));
+    if (!(chunk.buffer instanceof SharedArrayBuffer)) {
+      return Promise.reject(new TypeError('HashPool digests buffers that live in SharedArrayBuffers'));
+    }
+    const thread = this.thread(this.nextDigest++ % this.threads.length);
+    const id = this.nextLane++;
+    return new Promise((resolve, reject) => {
+      thread.attach(id, { acks: [], digest: resolve, fail: reject, slots: new Map() });
+      thread.worker.postMessage({
+        op: 'once',
+        id,
+        algorithm,
+        buffer: chunk.buffer,
+        offset: chunk.byteOffset,
+        length: chunk.length,
+      });
+    });
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -254,6 +254,8 @@ export class TusService implements OnApplicationBootstrap, OnApplicationShutdown
       return this.stateOf(row, row.size);
     }
     const lock = await this.lockOrBusy(id);
+    // Data flows again: a follower that gave up during a pause comes back (a no-op while one runs).
+    if (this.uploads.pipelined(row.size)) this.uploads.follow(id, ownerId);
     let offset: number;
     try {
       const declare = input.sha256 ? this.declareSha256(row, input.sha256) : null;

@@ -12,6 +12,9 @@ export interface ActiveTokenOwner {
   userId: string;
   username: string;
   role: UserRole;
+  /** The owner's own quota overrides (null: the installation's), for an upload this request may be. */
+  quotaBytes: number | null;
+  quotaFiles: number | null;
 }
 
 @Injectable()
@@ -38,9 +41,12 @@ export class ApiTokenRepository {
       user_id: string;
       username: string;
       role: UserRole;
+      quota_bytes: string | null;
+      quota_files: number | null;
     }> = await this.repo.query(
       // A disabled (or being deleted) user's tokens stop working with the next request.
-      `SELECT t.id AS token_id, t.last_used_at, t.expires_at, u.id AS user_id, u.username, u.role
+      `SELECT t.id AS token_id, t.last_used_at, t.expires_at, u.id AS user_id, u.username, u.role,
+              u.quota_bytes, u.quota_files
          FROM api_tokens t JOIN users u ON u.id = t.user_id
         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.status = 'active'`,
       [tokenHash],
@@ -54,6 +60,8 @@ export class ApiTokenRepository {
           userId: row.user_id,
           username: row.username,
           role: row.role,
+          quotaBytes: row.quota_bytes === null ? null : Number(row.quota_bytes),
+          quotaFiles: row.quota_files,
         }
       : null;
   }

@@ -1,9 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource, Repository } from 'typeorm';
-import { type AuditVerifyReport, chainOf, linkHash, verifyAuditChains } from '../../audit/audit-chain.js';
+import type { DataSource, EntityManager, Repository } from 'typeorm';
+import {
+  type AuditVerifyReport,
+  chainOf,
+  GENESIS_HASH,
+  linkHash,
+  verifyAuditChains,
+} from '../../audit/audit-chain.js';
 import type { AuditKeyring } from '../../audit/audit-keyring.js';
 import { type AuditAction, AuditEventEntity } from '../entities/audit-event.entity.js';
 import { decodeCursor, encodeCursor } from './file-cursor.js';
+
+/** Events one group commit writes at most (a burst is split into transactions of this many). */
+const MAX_GROUP = 100;
 
 export interface AuditRecord {
   action: AuditAction;
@@ -44,25 +53,80 @@ export class AuditRepository {
     this.repo = dataSource.getRepository(AuditEventEntity);
   }
 
+  /** Events waiting for the next group commit, with their callers. */
+  private waiting: Array<{ event: AuditRecord; done: (error?: unknown) => void }> = [];
+  /** The group commit in progress, if any. */
+  private writing: Promise<void> | null = null;
+
   /**
-   * Appends the event to its chain in one short transaction: the chain's head row is created or locked
-   * (`INSERT ... ON CONFLICT DO UPDATE` takes the row lock), the link computed, the event inserted and the
-   * head moved on. Writers of one chain queue on that row, so the chain never forks; other chains are not
-   * held up. Plain SQL: every upload and every stored file writes one.
+   * Appends the event to its chain; resolves once it is committed. Events recorded while an earlier
+   * commit is still running (concurrent uploads and stored files) wait for it and then go together in one
+   * transaction (a group commit: one round trip for their chain heads, one for the events, one WAL flush),
+   * so under load each event costs a fraction of a transaction, and alone it waits for nobody.
    */
-  async record(event: AuditRecord): Promise<void> {
-    const chain = chainOf(event.userId);
+  record(event: AuditRecord): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ event, done: (error) => (error === undefined ? resolve() : reject(error)) });
+      this.writing ??= this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    // Callers of the same tick (the files of one request) join the first commit.
+    await Promise.resolve();
+    while (this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, MAX_GROUP);
+      try {
+        await this.append(batch.map((b) => b.event));
+        for (const b of batch) b.done();
+      } catch (error) {
+        if (batch.length === 1) {
+          batch[0]!.done(error);
+          continue;
+        }
+        // One event the database refuses must not take the others with it: each on its own, as it came.
+        for (const b of batch) await this.append([b.event]).then(() => b.done(), b.done);
+      }
+    }
+    this.writing = null;
+  }
+
+  /**
+   * Appends events to their chains in one short transaction: the chains' head rows are created or locked
+   * (`INSERT ... ON CONFLICT DO UPDATE` takes the row locks, in chain order so that two group commits never
+   * deadlock), the links computed in order, the events inserted and the heads moved on. Writers of one chain
+   * queue on its row, so the chain never forks; other chains are not held up. Plain SQL: every upload and
+   * every stored file writes one.
+   */
+  private async append(events: AuditRecord[]): Promise<void> {
+    await this.dataSource.transaction((m) => this.appendWithin(m, events));
+  }
+
+  /**
+   * Appends the event inside the caller's transaction `m`, which commits it (or not) with its own
+   * changes: a file's `file.stored` event and its stored row are one commit. Take it last in the
+   * transaction: the chain's head row stays locked until the commit.
+   */
+  recordWithin(m: EntityManager, event: AuditRecord): Promise<void> {
+    return this.appendWithin(m, [event]);
+  }
+
+  private async appendWithin(m: EntityManager, events: AuditRecord[]): Promise<void> {
     const { keyRef, key } = await this.keyring.current();
-    const details = event.details ?? {};
-    await this.dataSource.transaction(async (m) => {
-      const [head] = (await m.query(
-        `INSERT INTO audit_chain_heads AS h (chain, seq) VALUES ($1, 0)
-         ON CONFLICT (chain) DO UPDATE SET updated_at = now() RETURNING h.seq, h.hash`,
-        [chain],
-      )) as [{ seq: string; hash: Buffer | null }];
+    const chains = [...new Set(events.map((e) => chainOf(e.userId)))].sort();
+    const heads = (await m.query(
+      `INSERT INTO audit_chain_heads AS h (chain, seq) SELECT c, 0 FROM unnest($1::varchar[]) c ORDER BY c
+         ON CONFLICT (chain) DO UPDATE SET updated_at = now() RETURNING h.chain, h.seq, h.hash`,
+      [chains],
+    )) as Array<{ chain: string; seq: string; hash: Buffer | null }>;
+    const last = new Map(heads.map((h) => [h.chain, { seq: Number(h.seq), hash: h.hash ?? GENESIS_HASH }]));
+    const rows = events.map((event) => {
+      const chain = chainOf(event.userId);
+      const head = last.get(chain)!;
+      const details = event.details ?? {};
       const content = {
         chain,
-        seq: Number(head.seq) + 1,
+        seq: head.seq + 1,
         id: randomUUID(),
         action: event.action,
         fileId: event.fileId ?? null,
@@ -71,29 +135,36 @@ export class AuditRepository {
         createdAt: new Date(),
         keyRef,
       };
-      const prev = head.hash ?? Buffer.alloc(32);
-      const hash = linkHash(key, prev, content);
-      await m.query(
-        `WITH e AS (
-           INSERT INTO audit_events (id, chain, seq, prev_hash, hash, key_ref, user_id, action, file_id, ip, details, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12) RETURNING seq)
-         UPDATE audit_chain_heads SET seq = (SELECT seq FROM e), hash = $5, updated_at = now() WHERE chain = $2`,
-        [
-          content.id,
-          chain,
-          content.seq,
-          prev,
-          hash,
-          keyRef,
-          event.userId ?? null,
-          event.action,
-          content.fileId,
-          content.ip,
-          JSON.stringify(details),
-          content.createdAt,
-        ],
-      );
+      const hash = linkHash(key, head.hash, content);
+      const row = { content, prev: head.hash, hash, userId: event.userId ?? null, details };
+      last.set(chain, { seq: content.seq, hash });
+      return row;
     });
+    const column = <T>(pick: (row: (typeof rows)[number]) => T): T[] => rows.map(pick);
+    await m.query(
+      `WITH e AS (
+           INSERT INTO audit_events (id, chain, seq, prev_hash, hash, key_ref, user_id, action, file_id, ip, details, created_at)
+           SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::bigint[], $4::bytea[], $5::bytea[], $6::varchar[],
+             $7::uuid[], $8::varchar[], $9::uuid[], $10::varchar[], $11::jsonb[], $12::timestamptz[])
+           RETURNING chain, seq, hash)
+         UPDATE audit_chain_heads h SET seq = t.seq, hash = t.hash, updated_at = now()
+           FROM (SELECT DISTINCT ON (chain) chain, seq, hash FROM e ORDER BY chain, seq DESC) t
+          WHERE h.chain = t.chain`,
+      [
+        column((r) => r.content.id),
+        column((r) => r.content.chain),
+        column((r) => r.content.seq),
+        column((r) => r.prev),
+        column((r) => r.hash),
+        column(() => keyRef),
+        column((r) => r.userId),
+        column((r) => r.content.action),
+        column((r) => r.content.fileId),
+        column((r) => r.content.ip),
+        column((r) => JSON.stringify(r.details)),
+        column((r) => r.content.createdAt),
+      ],
+    );
   }
 
   /** Verifies the chain of `userId`'s events (or every chain): see verifyAuditChains. */

@@ -45,6 +45,15 @@ const COLUMNS = `file_id, version, object_id, owner_id, uploaded_by, status, con
   detected_type, type_warning, scanned_with, client_sha256, client_verified, encrypted_size, storage_driver,
   object_key, key_ref, wrapped_key, restored_from, created_at, stored_at`;
 
+/** A file's row set from its version `v` (the current one now); the version count is the caller's. */
+const CURRENT_FROM_V = `status = v.status, error = NULL, content_type = v.content_type, size = v.size,
+  sha1 = v.sha1, sha256 = v.sha256, detected_type = v.detected_type, type_warning = v.type_warning,
+  scanned_with = v.scanned_with, client_sha256 = v.client_sha256, client_verified = v.client_verified,
+  encrypted_size = v.encrypted_size, storage_driver = v.storage_driver, object_key = v.object_key,
+  key_ref = v.key_ref, wrapped_key = v.wrapped_key,
+  object_id = CASE WHEN v.object_id = f.id THEN NULL ELSE v.object_id END,
+  stored_at = v.stored_at, version = v.version, updated_at = now()`;
+
 /** The same columns of the row aliased `v`. */
 const V_COLUMNS = COLUMNS.split(',')
   .map((c) => `v.${c.trim()}`)
@@ -118,48 +127,72 @@ export class FileVersionRepository {
   }
 
   /**
+   * What a first upload's commit asks of the versions of its own row (`files` in an UPDATE ... RETURNING
+   * that moved the row to stored, so no round trip of its own): `again`, the version this object was
+   * committed as before (a row put back to processing by hand: refreshed), else null; `next`, the number a
+   * new version takes.
+   */
+  static readonly OWN_VERSIONS = `(SELECT v.version FROM file_versions v WHERE v.file_id = files.id
+      AND v.object_id = files.id ORDER BY v.version DESC LIMIT 1) AS again,
+    (SELECT coalesce(max(v.version), 0) + 1 FROM file_versions v WHERE v.file_id = files.id) AS next`;
+
+  /**
    * Inside the commit of an upload row (FileRepository.markStored, same transaction): records the row's
    * facts as the next version of its file and makes it current. A first upload (`version_of` null) becomes
-   * version 1 of itself; a new version's row is folded into the file it belongs to and deleted. Returns
-   * the file and the version number.
+   * version 1 of itself, `again` and `next` being its OWN_VERSIONS; a new version's row is folded into the
+   * file it belongs to and deleted. Returns the file and the version number.
    */
   static async commitUpload(
     m: EntityManager,
-    upload: { id: string; versionOf: string | null },
+    upload: { id: string; versionOf: string | null; again: number | string | null; next: number | string },
   ): Promise<{ fileId: string; version: number }> {
     const fileId = upload.versionOf ?? upload.id;
-    await m.query('SELECT 1 FROM files WHERE id = $1 FOR UPDATE', [fileId]);
     if (!upload.versionOf) {
-      // The same object committed again (a row put back to processing by hand): its version, refreshed.
-      const [again]: Array<{ version: number }> = await m.query(
-        'SELECT version FROM file_versions WHERE file_id = $1 AND object_id = $1 ORDER BY version DESC LIMIT 1',
+      // The caller's UPDATE of this very row holds its lock already.
+      const { again, next } = upload;
+      if (again === null) return FileVersionRepository.insertCurrent(m, fileId, Number(next), upload.id);
+      await m.query(
+        `UPDATE file_versions v SET status = 'stored', size = s.size, sha1 = s.sha1, sha256 = s.sha256,
+           detected_type = s.detected_type, type_warning = s.type_warning, scanned_with = s.scanned_with,
+           client_verified = s.client_verified, encrypted_size = s.encrypted_size,
+           storage_driver = s.storage_driver, object_key = s.object_key, key_ref = s.key_ref,
+           wrapped_key = s.wrapped_key, stored_at = coalesce(s.stored_at, now())
+         FROM files s WHERE s.id = $1 AND v.object_id = $1`,
         [fileId],
       );
-      if (again) {
-        await m.query(
-          `UPDATE file_versions v SET status = 'stored', size = s.size, sha1 = s.sha1, sha256 = s.sha256,
-             detected_type = s.detected_type, type_warning = s.type_warning, scanned_with = s.scanned_with,
-             client_verified = s.client_verified, encrypted_size = s.encrypted_size,
-             storage_driver = s.storage_driver, object_key = s.object_key, key_ref = s.key_ref,
-             wrapped_key = s.wrapped_key, stored_at = coalesce(s.stored_at, now())
-           FROM files s WHERE s.id = $1 AND v.object_id = $1`,
-          [fileId],
-        );
-        await FileVersionRepository.makeCurrent(m, fileId, again.version);
-        return { fileId, version: again.version };
-      }
+      await FileVersionRepository.makeCurrent(m, fileId, Number(again));
+      return { fileId, version: Number(again) };
     }
+    await m.query('SELECT 1 FROM files WHERE id = $1 FOR UPDATE', [fileId]);
     const version = await FileVersionRepository.nextNumber(m, fileId);
+    const committed = await FileVersionRepository.insertCurrent(m, fileId, version, upload.id);
+    await m.query('DELETE FROM files WHERE id = $1', [upload.id]);
+    return committed;
+  }
+
+  /**
+   * Records upload `uploadId` as version `version` of `fileId` and makes it the current one, in one
+   * statement (every stored file runs it): the file's row is set from the version the CTE inserts, which
+   * its count of versions (a snapshot from before the statement) does not include yet.
+   */
+  private static async insertCurrent(
+    m: EntityManager,
+    fileId: string,
+    version: number,
+    uploadId: string,
+  ): Promise<{ fileId: string; version: number }> {
     await m.query(
-      `INSERT INTO file_versions (${COLUMNS})
-       SELECT $1, $2, s.id, s.owner_id, s.owner_id, 'stored', s.content_type, s.size, s.sha1, s.sha256,
-         s.detected_type, s.type_warning, s.scanned_with, s.client_sha256, s.client_verified, s.encrypted_size,
-         s.storage_driver, s.object_key, s.key_ref, s.wrapped_key, NULL, s.created_at, coalesce(s.stored_at, now())
-       FROM files s WHERE s.id = $3`,
-      [fileId, version, upload.id],
+      `WITH v AS (
+         INSERT INTO file_versions (${COLUMNS})
+         SELECT $1, $2, s.id, s.owner_id, s.owner_id, 'stored', s.content_type, s.size, s.sha1, s.sha256,
+           s.detected_type, s.type_warning, s.scanned_with, s.client_sha256, s.client_verified, s.encrypted_size,
+           s.storage_driver, s.object_key, s.key_ref, s.wrapped_key, NULL, s.created_at, coalesce(s.stored_at, now())
+         FROM files s WHERE s.id = $3 RETURNING ${COLUMNS})
+       UPDATE files f SET ${CURRENT_FROM_V},
+         version_count = (SELECT count(*) FROM file_versions WHERE file_id = f.id) + 1
+       FROM v WHERE f.id = $1`,
+      [fileId, version, uploadId],
     );
-    await FileVersionRepository.makeCurrent(m, fileId, version);
-    if (upload.versionOf) await m.query('DELETE FROM files WHERE id = $1', [upload.id]);
     return { fileId, version };
   }
 
@@ -317,14 +350,7 @@ export class FileVersionRepository {
   /** Copies version `version`'s facts onto the file's row: it is now what the file's API and links serve. */
   private static async makeCurrent(m: EntityManager, fileId: string, version: number): Promise<void> {
     await m.query(
-      `UPDATE files f SET status = v.status, error = NULL, content_type = v.content_type, size = v.size,
-         sha1 = v.sha1, sha256 = v.sha256, detected_type = v.detected_type, type_warning = v.type_warning,
-         scanned_with = v.scanned_with, client_sha256 = v.client_sha256, client_verified = v.client_verified,
-         encrypted_size = v.encrypted_size, storage_driver = v.storage_driver, object_key = v.object_key,
-         key_ref = v.key_ref, wrapped_key = v.wrapped_key,
-         object_id = CASE WHEN v.object_id = f.id THEN NULL ELSE v.object_id END,
-         stored_at = v.stored_at, version = v.version,
-         version_count = (SELECT count(*) FROM file_versions WHERE file_id = f.id), updated_at = now()
+      `UPDATE files f SET ${CURRENT_FROM_V}, version_count = (SELECT count(*) FROM file_versions WHERE file_id = f.id)
        FROM file_versions v WHERE f.id = $1 AND v.file_id = $1 AND v.version = $2`,
       [fileId, version],
     );

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource, In, type Repository } from 'typeorm';
+import { DataSource, type EntityManager, In, type Repository } from 'typeorm';
 import { FileEntity, type FileStatus, type RefusedStatus } from '../entities/file.entity.js';
 import { keysetPage } from './file-cursor.js';
 import { type FileListQuery, filePage } from './file-listing.js';
@@ -90,25 +90,53 @@ export class FileRepository {
    */
   async createQueuedMany(files: NewQueuedFile[]): Promise<FileEntity[]> {
     const entities = files.map((data) => this.repo.create({ ...data, status: 'queued', attempts: 0 }));
-    await this.insertWithFreeNames(entities, () => this.insertQueued(entities));
+    // One file whose name is free in its folder (the common case): one statement, without looking up the
+    // folder's names first. A taken name inserts nothing here and goes the way of every other request.
+    if (entities.length === 1) {
+      const inserted = await this.insertQueued(entities, { unlessNameTaken: true }).catch(
+        (error: unknown) => {
+          throw violates(error, 'files_folder_id_fkey') ? new FolderGoneError() : error;
+        },
+      );
+      if (inserted === 1) return entities;
+    }
+    await this.insertWithFreeNames(entities, async () => {
+      await this.insertQueued(entities);
+    });
     return entities;
   }
 
-  private async insertQueued(entities: FileEntity[]): Promise<void> {
-    // clock_timestamp(), evaluated row by row, keeps the request's files in upload order (now() would
-    // give them all the statement's time, and the file list sorts by created_at).
-    await this.repo
-      .createQueryBuilder()
-      .insert()
-      .into(FileEntity)
-      .values(
-        entities.map((entity) => ({
-          ...entity,
-          createdAt: () => 'clock_timestamp()',
-          updatedAt: () => 'clock_timestamp()',
-        })),
-      )
-      .execute();
+  /** Inserts the rows; the number inserted (with `unlessNameTaken`, rows whose name is taken are not). */
+  private async insertQueued(entities: FileEntity[], { unlessNameTaken = false } = {}): Promise<number> {
+    const column = <T>(pick: (entity: FileEntity) => T): T[] => entities.map(pick);
+    // One statement for the request's files, plain SQL (every upload runs it). clock_timestamp(), evaluated
+    // row by row in upload order, keeps the request's files in that order (now() would give them all the
+    // statement's time, and the file list sorts by created_at).
+    const inserted: unknown = await this.repo.query(
+      `INSERT INTO files (id, owner_id, folder_id, version_of, filename, content_type, size, temp_path, key_ref,
+         wrapped_key, client_sha256, status, attempts, created_at, updated_at)
+       SELECT id, owner_id, folder_id, version_of, filename, content_type, size, temp_path, key_ref,
+         wrapped_key, client_sha256, 'queued', 0, clock_timestamp(), clock_timestamp()
+       FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::varchar[], $6::varchar[], $7::bigint[],
+         $8::varchar[], $9::varchar[], $10::bytea[], $11::char(64)[])
+         WITH ORDINALITY AS t(id, owner_id, folder_id, version_of, filename, content_type, size, temp_path,
+           key_ref, wrapped_key, client_sha256, n)
+       ORDER BY n ${unlessNameTaken ? 'ON CONFLICT DO NOTHING' : ''} RETURNING id`,
+      [
+        column((e) => e.id),
+        column((e) => e.ownerId),
+        column((e) => e.folderId ?? null),
+        column((e) => e.versionOf ?? null),
+        column((e) => e.filename),
+        column((e) => e.contentType),
+        column((e) => e.size),
+        column((e) => e.tempPath ?? null),
+        column((e) => e.keyRef ?? null),
+        column((e) => e.wrappedKey ?? null),
+        column((e) => e.clientSha256 ?? null),
+      ],
+    );
+    return (inserted as unknown[]).length;
   }
 
   /**
@@ -384,20 +412,14 @@ export class FileRepository {
    * the file is gone or already final.
    */
   async claimForProcessing(id: string): Promise<FileEntity | null> {
-    const result = await this.repo
-      .createQueryBuilder()
-      .update(FileEntity)
-      .set({
-        status: 'processing',
-        processingStartedAt: () => 'now()',
-        attempts: () => 'attempts + 1',
-        error: null,
-      })
-      .where('id = :id', { id })
-      .andWhere('status IN (:...statuses)', { statuses: ['queued', 'processing', 'failed'] })
-      .returning('*')
-      .execute();
-    const row = (result.raw as Array<Record<string, unknown>>)[0];
+    // Plain SQL: every job runs it (a query builder costs more CPU than a small file's whole row update).
+    const [rows]: [Array<Record<string, unknown>>, number] = await this.repo.query(
+      `UPDATE files SET status = 'processing', processing_started_at = now(), attempts = attempts + 1,
+         error = NULL, updated_at = CURRENT_TIMESTAMP
+       WHERE id = $1 AND status IN ('queued', 'processing', 'failed') RETURNING *`,
+      [id],
+    );
+    const row = rows[0];
     return row ? this.hydrate(row) : null;
   }
 
@@ -422,39 +444,60 @@ export class FileRepository {
   /**
    * In the same transaction, the stored upload becomes the current version of its file
    * (FileVersionRepository.commitUpload): version 1 of itself, or the next version of the file it is a new
-   * version of (its row then folds into that file). False when nothing was committed.
+   * version of (its row then folds into that file). `andThen` runs last in that transaction once the row
+   * is committed (the worker's `file.stored` audit event: one commit for both). False when nothing was
+   * committed.
    */
-  async markStored(id: string, facts: StoredFileFacts, fence?: LockFence): Promise<CommittedVersion | false> {
+  async markStored(
+    id: string,
+    facts: StoredFileFacts,
+    fence?: LockFence,
+    andThen?: (m: EntityManager, committed: CommittedVersion) => Promise<void>,
+  ): Promise<CommittedVersion | false> {
     return this.repo.manager.transaction(async (m) => {
-      const qb = m
-        .createQueryBuilder()
-        .update(FileEntity)
-        .set({
-          ...facts,
-          status: 'stored',
-          error: null,
-          tempPath: null,
-          storedAt: () => 'now()',
-          finishedAt: () => 'now()',
-        })
-        .where('id = :id', { id })
-        .andWhere("status = 'processing'");
-      if (fence) {
-        qb.andWhere(
-          `EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.pid = :pid
+      // Plain SQL, like claimForProcessing: every stored file runs it.
+      const fenced = fence
+        ? `AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.pid = $13
            AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-           AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(:lockKey, 0))`,
-          { pid: fence.pid, lockKey: fence.key },
-        );
-      }
-      const row = (
-        (await qb.returning('id, version_of').execute()).raw as Array<{
-          id: string;
-          version_of: string | null;
-        }>
-      )[0];
+           AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended($14, 0))`
+        : '';
+      const [rows]: [
+        Array<{ id: string; version_of: string | null; again: number | null; next: number }>,
+        number,
+      ] = await m.query(
+        `UPDATE files SET status = 'stored', error = NULL, temp_path = NULL, stored_at = now(),
+           finished_at = now(), updated_at = CURRENT_TIMESTAMP, sha1 = $2, sha256 = $3, encrypted_size = $4,
+           storage_driver = $5, object_key = $6, key_ref = $7, wrapped_key = $8,
+           client_verified = $9, detected_type = $10, type_warning = $11,
+           scanned_with = $12
+         WHERE id = $1 AND status = 'processing' ${fenced}
+         RETURNING id, version_of, ${FileVersionRepository.OWN_VERSIONS}`,
+        [
+          id,
+          facts.sha1,
+          facts.sha256,
+          facts.encryptedSize,
+          facts.storageDriver,
+          facts.objectKey,
+          facts.keyRef,
+          facts.wrappedKey,
+          facts.clientVerified ?? null,
+          facts.detectedType,
+          facts.typeWarning,
+          facts.scannedWith,
+          ...(fence ? [fence.pid, fence.key] : []),
+        ],
+      );
+      const row = rows[0];
       if (!row) return false;
-      return FileVersionRepository.commitUpload(m, { id: row.id, versionOf: row.version_of });
+      const committed = await FileVersionRepository.commitUpload(m, {
+        id: row.id,
+        versionOf: row.version_of,
+        again: row.again,
+        next: row.next,
+      });
+      await andThen?.(m, committed);
+      return committed;
     });
   }
 

@@ -40,6 +40,19 @@ export class UserRepository {
     return this.repo.findOneBy({ id });
   }
 
+  /** The user's own quota overrides (null: none, or no such user): every upload asks, so plain SQL. */
+  async quotaOverrides(id: string): Promise<Pick<UserEntity, 'quotaBytes' | 'quotaFiles'> | null> {
+    const [row]: Array<{ quota_bytes: string | null; quota_files: number | null }> = await this.repo.query(
+      'SELECT quota_bytes, quota_files FROM users WHERE id = $1',
+      [id],
+    );
+    if (!row) return null;
+    return {
+      quotaBytes: row.quota_bytes === null ? null : Number(row.quota_bytes),
+      quotaFiles: row.quota_files,
+    };
+  }
+
   /** Case-insensitive, matching the unique index on lower(username). */
   findByUsername(username: string): Promise<UserEntity | null> {
     return this.repo

@@ -1,6 +1,7 @@
 export { describeS3Error, isRetryableS3Error, type S3RetryOptions } from './s3.errors.js';
 export {
   choosePartSize,
+  S3_DEFAULT_PART_SIZE,
   S3_MAX_PART_SIZE,
   S3_MAX_PARTS,
   S3_MIN_PART_SIZE,

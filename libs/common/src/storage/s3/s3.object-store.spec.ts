@@ -103,6 +103,78 @@ describe('S3ObjectStore', () => {
     expect(await uploadDirectories()).toEqual([]);
   });
 
+  it('signs every request body with the SHA-256 that options.sha256 computed, and S3 checks it', async () => {
+    const given: Buffer[] = [];
+    const options = {
+      sha256: async (bytes: Buffer) => {
+        given.push(bytes);
+        return sha256(bytes);
+      },
+    };
+    const data = randomBytes(2 * PART + 5);
+    const key = newKey();
+    await store.put(key, chunkedBody(data), options);
+    const small = randomBytes(1000);
+    const smallKey = newKey();
+    await store.put(smallKey, chunkedBody(small), options);
+
+    const signed = s3.proxy.requests.filter((r) => r.method === 'PUT').map((r) => r.payloadHash);
+    expect(signed).toHaveLength(4);
+    // Parts go in parallel: compare as sets. The proxy refuses a body that does not match its hash.
+    expect(new Set(signed)).toEqual(new Set(given.map((bytes) => sha256(bytes))));
+    expect(given.map((bytes) => bytes.length).sort((a, b) => a - b)).toEqual([5, 1000, PART, PART]);
+    // Another thread reads them in place.
+    expect(given.every((bytes) => bytes.buffer instanceof SharedArrayBuffer)).toBe(true);
+    expect(sha256(await readAll(await store.getRange(key, 0)))).toBe(sha256(data));
+    expect(sha256(await readAll(await store.getRange(smallKey, 0)))).toBe(sha256(small));
+  });
+
+  it('reads a body its size hint puts below one part into a buffer of that size, and one longer than its hint whole', async () => {
+    const given: Buffer[] = [];
+    const record = async (bytes: Buffer) => {
+      given.push(bytes);
+      return sha256(bytes);
+    };
+    const small = randomBytes(1000);
+    const smallKey = newKey();
+    await store.put(smallKey, chunkedBody(small), { size: small.length, sha256: record });
+    expect(given.map((bytes) => bytes.buffer.byteLength)).toEqual([small.length + 1]);
+    expect(sha256(await readAll(await store.getRange(smallKey, 0)))).toBe(sha256(small));
+
+    // A hint that is too small costs a copy, never bytes.
+    for (const length of [3000, PART + 7]) {
+      const data = randomBytes(length);
+      const key = newKey();
+      await store.put(key, chunkedBody(data), { size: 100 });
+      expect(sha256(await readAll(await store.getRange(key, 0)))).toBe(sha256(data));
+    }
+    expect(s3.proxy.stats('PutObject').requests).toBe(2);
+    expect(s3.proxy.stats('UploadPart').requests).toBe(2);
+  });
+
+  it('fails and aborts the upload when S3 refuses a part that does not match its signed SHA-256', async () => {
+    const key = newKey();
+    const wrong = async () => '0'.repeat(64);
+    await expect(store.put(key, chunkedBody(randomBytes(2 * PART)), { sha256: wrong })).rejects.toThrow(
+      /XAmzContentSHA256Mismatch|does not match/,
+    );
+    expect(s3.proxy.stats('UploadPart').requests).toBeGreaterThan(0);
+    expect(await store.stat(key)).toBeNull();
+    expect(await uploadDirectories()).toEqual([]);
+  });
+
+  it('fails and aborts the upload when hashing a part fails', async () => {
+    const key = newKey();
+    const broken = async () => {
+      throw new Error('hash thread gone');
+    };
+    await expect(store.put(key, chunkedBody(randomBytes(2 * PART)), { sha256: broken })).rejects.toThrow(
+      /hash thread gone/,
+    );
+    expect(await store.stat(key)).toBeNull();
+    expect(await uploadDirectories()).toEqual([]);
+  });
+
   it('keeps at most queueSize parts in flight', async () => {
     const narrow = makeStore({ queueSize: 2 });
     s3.proxy.delay('UploadPart', 150);

@@ -19,6 +19,7 @@ import {
 } from './s3.errors.js';
 import {
   choosePartSize,
+  S3_DEFAULT_PART_SIZE,
   S3_MAX_PART_SIZE,
   S3_MIN_PART_SIZE,
   S3MultipartWriter,
@@ -33,7 +34,7 @@ export interface S3StoreConfig {
   /** S3-compatible endpoint (MinIO, Ceph, R2, s3rver); AWS when absent. */
   endpoint?: string;
   forcePathStyle?: boolean;
-  /** Bytes per part, 5 MiB..5 GiB (default 5 MiB). Grows when `PutObjectOptions.size` needs it. */
+  /** Bytes per part, 5 MiB..5 GiB (default 16 MiB). Grows when `PutObjectOptions.size` needs it. */
   partSize?: number;
   /** Parts in flight per upload (default 4). Memory per upload is about partSize x (queueSize + 1). */
   queueSize?: number;
@@ -67,7 +68,7 @@ export class S3ObjectStore implements ObjectStore {
   constructor(options: S3ObjectStoreOptions) {
     if (!options.bucket) throw new Error('S3ObjectStore needs a bucket name');
     this.bucket = options.bucket;
-    this.partSize = options.partSize ?? S3_MIN_PART_SIZE;
+    this.partSize = options.partSize ?? S3_DEFAULT_PART_SIZE;
     if (
       !Number.isSafeInteger(this.partSize) ||
       this.partSize < S3_MIN_PART_SIZE ||
@@ -88,7 +89,8 @@ export class S3ObjectStore implements ObjectStore {
    * Client settings. Checksums are computed only when an operation requires them: with the SDK's default
    * (`WHEN_SUPPORTED`) S3-compatible servers such as s3rver stored corrupt bytes without an error, and
    * per-part checksums would also have to be repeated in CompleteMultipartUpload. Integrity in transit
-   * still holds: SigV4 signs the SHA-256 of every Buffer body, and the object format authenticates
+   * still holds: SigV4 signs the SHA-256 of every Buffer body (computed by the SDK, or handed in through
+   * PutObjectOptions.sha256 by the crypto worker's hash threads), and the object format authenticates
    * every segment.
    *
    * Retries are the SDK's (a retried request resends the same Buffer body, re-signed), classified by
