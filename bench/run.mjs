@@ -933,6 +933,7 @@ async function s3Phase(big) {
     S3_FORCE_PATH_STYLE: 'true',
     S3_ACCESS_KEY_ID: 'S3RVER',
     S3_SECRET_ACCESS_KEY: 'S3RVER',
+    ...(process.env.BENCH_S3_PART_SIZE ? { S3_PART_SIZE: process.env.BENCH_S3_PART_SIZE } : {}),
   });
   const tess = await startTess(world, 1);
   /** Runs one upload and adds the CPU seconds s3rver spent meanwhile. */

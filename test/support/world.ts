@@ -178,7 +178,7 @@ function s3Env(s3: S3rverHandle): Record<string, string> {
     S3_REGION: s3.region,
     S3_ENDPOINT: s3.endpoint,
     S3_FORCE_PATH_STYLE: 'true',
-    // The S3 minimum rather than the 16 MiB default: files of a few MiB then take the multipart path, with
+    // The S3 minimum rather than the 8 MiB default: files of a few MiB then take the multipart path, with
     // several parts, as large files do in production.
     S3_PART_SIZE: '5MiB',
     S3_ACCESS_KEY_ID: s3.credentials.accessKeyId,

@@ -180,7 +180,7 @@ export const envSchema = z
     S3_PART_SIZE: size
       .pipe(z.number().min(5 * MiB, 'must be at least 5MiB (the S3 minimum)'))
       // S3ObjectStore's own default (S3_DEFAULT_PART_SIZE), not imported: config must not load the AWS SDK.
-      .default(16 * MiB),
+      .default(8 * MiB),
     S3_QUEUE_SIZE: int(1, 64).default(4),
     S3_ACCESS_KEY_ID: z.string().optional(),
     S3_SECRET_ACCESS_KEY: z.string().optional(),

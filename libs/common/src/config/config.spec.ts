@@ -95,7 +95,7 @@ describe('loadConfig', () => {
     expect(s3.storage).toMatchObject({
       driver: 's3',
       bucket: 'tess',
-      partSize: 16 * MiB,
+      partSize: 8 * MiB,
       forcePathStyle: false,
     });
   });

@@ -15,12 +15,15 @@ import { s3Sdk } from './s3.sdk.js';
 /** S3 limits for multipart uploads. */
 export const S3_MIN_PART_SIZE = 5 * MiB;
 /**
- * TESS's part size unless configured (S3_PART_SIZE): 16 MiB rather than the 5 MiB minimum, so a 512 MiB
- * object takes 33 UploadPart requests instead of 103. Measured with bench/worker-pass.mjs into s3rver
- * (CPU seconds per 512 MiB, side by side): worker 1.87-2.07 -> 1.64-1.78, s3rver 3.58-4.21 -> 3.33-3.42.
- * Memory is 16 MiB x (queueSize + 1) per upload.
+ * TESS's part size unless configured (S3_PART_SIZE): 8 MiB (the AWS CLI's default chunk size) rather than
+ * the 5 MiB minimum, so a 512 MiB object takes 65 UploadPart requests instead of 103. Memory is
+ * partSize x (queueSize + 1) per upload: 40 MiB, 80 MiB per worker at concurrency 2. 16 MiB parts cut the
+ * requests to 33 and CPU per 512 MiB a little more (bench/worker-pass.mjs into s3rver, side by side: worker
+ * 1.87-2.07 -> 1.64-1.78 CPU-s, s3rver 3.58-4.21 -> 3.33-3.42), but put the worker over its 256 MiB peak
+ * (`npm run bench`, 512 MiB on s3rver: worker peak 346 MiB with 16 MiB parts, 259 MiB with 8 MiB, at 0.62x
+ * and 0.66x of a plain upload in their runs).
  */
-export const S3_DEFAULT_PART_SIZE = 16 * MiB;
+export const S3_DEFAULT_PART_SIZE = 8 * MiB;
 export const S3_MAX_PART_SIZE = 5 * 1024 * MiB;
 export const S3_MAX_PARTS = 10_000;
 
@@ -344,7 +347,7 @@ export class S3MultipartWriter {
 
   /**
    * Reads up to one part. A body that `size` says is smaller than a part gets a buffer of its size (one byte
-   * more, to see it end) rather than a whole part: a fresh 16 MiB per small object is external memory V8
+   * more, to see it end) rather than a whole part: a fresh part buffer per small object is external memory V8
    * answers with full garbage collections. A body longer than its hint goes on in a whole part buffer.
    */
   private async readFirstPart(

@@ -34,7 +34,7 @@ export interface S3StoreConfig {
   /** S3-compatible endpoint (MinIO, Ceph, R2, s3rver); AWS when absent. */
   endpoint?: string;
   forcePathStyle?: boolean;
-  /** Bytes per part, 5 MiB..5 GiB (default 16 MiB). Grows when `PutObjectOptions.size` needs it. */
+  /** Bytes per part, 5 MiB..5 GiB (default 8 MiB). Grows when `PutObjectOptions.size` needs it. */
   partSize?: number;
   /** Parts in flight per upload (default 4). Memory per upload is about partSize x (queueSize + 1). */
   queueSize?: number;
