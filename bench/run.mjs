@@ -532,8 +532,20 @@ async function waitStored(tess, ids, timeoutMs = 300_000, intervalMs = 25) {
     }
     if (progress.stored === ids.length) return (await tess.db.query(ROW_SQL, [ids])).rows;
     if (Date.now() > deadline) {
+      const { rows: waiting } = await tess.db.query(
+        `SELECT id, status, attempts, error FROM files WHERE id = ANY($1::uuid[]) AND status <> 'stored' LIMIT 5`,
+        [ids],
+      );
+      // What the processes said about them (their last 256 KiB of output), to tell a lost job from a stuck one.
+      const said = [tess.gateway, ...tess.workers].flatMap((proc) =>
+        proc
+          .output()
+          .split('\n')
+          .filter((line) => waiting.some((row) => line.includes(row.id)))
+          .map((line) => `${proc.name}: ${line}`),
+      );
       throw new Error(
-        `${ids.length - progress.stored} of ${ids.length} files not stored after ${timeoutMs} ms`,
+        `${ids.length - progress.stored} of ${ids.length} files not stored after ${timeoutMs} ms: ${JSON.stringify(waiting)}\n${said.join('\n')}`,
       );
     }
     await sleep(intervalMs);
