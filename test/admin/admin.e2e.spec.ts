@@ -398,6 +398,12 @@ describe('metadata only', () => {
       const api = await request(world.server).get(url).set(admin.auth);
       expect(api.text, url).not.toContain(marker);
     }
+    // The dashboard shows both queues: sealed uploads (crypto) and the followers of arriving ones.
+    const board = await admin.agent.get('/admin/queues/api/queues').expect(200);
+    expect((board.body.queues as Array<{ name: string }>).map((q) => q.name).sort()).toEqual([
+      'crypto',
+      'follow',
+    ]);
   }, 60_000);
 });
 

@@ -24,7 +24,8 @@ describe('observability', () => {
     expect(res.text).toMatch(/tess_http_request_duration_seconds_count\{[^}]*route="\/login"[^}]*\} 1/);
     expect(res.text).toMatch(/route="\/api\/v1\/files\/:id"/);
     expect(res.text).not.toContain('2b1c5d1e-4a8f');
-    expect(res.text).toMatch(/tess_queue_jobs\{state="waiting",app="gateway"\} 0/);
+    expect(res.text).toMatch(/tess_queue_jobs\{queue="crypto",state="waiting",app="gateway"\} 0/);
+    expect(res.text).toMatch(/tess_queue_jobs\{queue="follow",state="active",app="gateway"\} 0/);
     expect(res.text).toContain('process_resident_memory_bytes');
   });
 

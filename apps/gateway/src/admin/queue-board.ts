@@ -1,6 +1,6 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { TessConfig } from '#common';
+import { QUEUE_NAMES, type TessConfig } from '#common';
 import { sendError } from '../http/http-exception.filter.js';
 import { isFullySignedIn } from '../http/session-state.js';
 import { JobQueue } from '../infra/job-queue.js';
@@ -28,7 +28,8 @@ function sameOrigin(req: Request, config: TessConfig): boolean {
 
 /**
  * bull-board (@bull-board/api + @bull-board/express) behind the admin check (docs/security.md item 37).
- * Two mounts of one queue: /admin/queues in bull-board's readOnlyMode (it shows jobs, data and failure
+ * Two mounts of the queues (crypto, and follow: the followers of uploads still arriving, docs/security.md
+ * item 40): /admin/queues in bull-board's readOnlyMode (it shows jobs, data and failure
  * reasons; it refuses every action) and /admin/queue-actions, whose actions (retry, promote, clean,
  * remove) work only for `QUEUE_ACTIONS_MS` after the admin confirmed them with the CSRF-checked, audited
  * POST /admin/system/queue-actions on the System page. Everyone who is not an admin gets the 404 of an
@@ -43,7 +44,8 @@ function sameOrigin(req: Request, config: TessConfig): boolean {
  */
 export function mountQueueBoard(app: NestExpressApplication, config: TessConfig): void {
   const gate = app.get(AdminGate);
-  const queue = app.get(JobQueue).queue();
+  const jobs = app.get(JobQueue);
+  const queues = [jobs.queue(QUEUE_NAMES.crypto), jobs.queue(QUEUE_NAMES.follow)];
   // bull-board and its UI are built on the first request that passed the admin check: only admins
   // use them, and loading them at start cost every gateway about 3 MiB of heap.
   const board = (basePath: string, readOnlyMode: boolean): RequestHandler => {
@@ -57,7 +59,7 @@ export function mountQueueBoard(app: NestExpressApplication, config: TessConfig)
       const adapter = new ExpressAdapter();
       adapter.setBasePath(basePath);
       createBullBoard({
-        queues: [new BullMQAdapter(queue, { readOnlyMode })],
+        queues: queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode })),
         serverAdapter: adapter,
         options: { uiConfig: { boardTitle: readOnlyMode ? 'TESS queues' : 'TESS queues (actions on)' } },
       });

@@ -16,7 +16,7 @@ import {
 } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { respondWithMetrics, TESS_CONFIG, type TessConfig, TessMetrics } from '#common';
+import { QUEUE_NAMES, respondWithMetrics, TESS_CONFIG, type TessConfig, TessMetrics } from '#common';
 import { JobQueue } from '../infra/job-queue.js';
 
 /**
@@ -85,7 +85,14 @@ export class MetricsListener implements OnApplicationBootstrap, OnApplicationShu
     {
       provide: TessMetrics,
       inject: [JobQueue],
-      useFactory: (jobs: JobQueue) => new TessMetrics('gateway', () => jobs.counts()),
+      useFactory: (jobs: JobQueue) =>
+        new TessMetrics('gateway', async () => {
+          const [crypto, follow] = await Promise.all([
+            jobs.counts(QUEUE_NAMES.crypto),
+            jobs.counts(QUEUE_NAMES.follow),
+          ]);
+          return { [QUEUE_NAMES.crypto]: crypto, [QUEUE_NAMES.follow]: follow };
+        }),
     },
     MetricsListener,
   ],

@@ -14,10 +14,14 @@ export class TessMetrics {
   readonly bytes: Counter<'stage'>;
   readonly jobFailures: Counter<'reason'>;
   readonly scanResults: Counter<'result'>;
-  readonly queueJobs: Gauge<'state'>;
+  readonly queueJobs: Gauge<'queue' | 'state'>;
   readonly reconciledJobs: Counter<'outcome'>;
 
-  constructor(app: 'gateway' | 'crypto-worker', queueCounts?: () => Promise<Record<string, number>>) {
+  /** `queueCounts`: jobs by state of each queue (queue name -> state -> count), read at every scrape. */
+  constructor(
+    app: 'gateway' | 'crypto-worker',
+    queueCounts?: () => Promise<Record<string, Record<string, number>>>,
+  ) {
     this.registry.setDefaultLabels({ app });
     collectDefaultMetrics({ register: this.registry });
     const registers = [this.registry];
@@ -67,13 +71,15 @@ export class TessMetrics {
     });
     this.queueJobs = new Gauge({
       name: 'tess_queue_jobs',
-      help: 'Jobs in the crypto queue by state',
-      labelNames: ['state'],
+      help: 'Jobs by queue (crypto: sealed uploads and maintenance; follow: uploads still arriving) and state',
+      labelNames: ['queue', 'state'],
       registers,
       async collect() {
         if (!queueCounts) return;
         try {
-          for (const [state, count] of Object.entries(await queueCounts())) this.set({ state }, count);
+          for (const [queue, counts] of Object.entries(await queueCounts())) {
+            for (const [state, count] of Object.entries(counts)) this.set({ queue, state }, count);
+          }
         } catch {
           // Redis down: readiness reports it; keep the last values.
         }
