@@ -17,6 +17,7 @@ import {
   type JobPayloads,
   type JobResults,
   QUEUE_NAMES,
+  type QueueName,
   TESS_CONFIG,
   type TessConfig,
   TessMetrics,
@@ -65,52 +66,54 @@ export class CryptoWorkerService implements OnApplicationBootstrap, BeforeApplic
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    // Workers block on Redis; BullMQ requires maxRetriesPerRequest: null on their connection.
-    this.connection = new Redis(this.config.redis.url, { maxRetriesPerRequest: null });
-    this.connection.on('error', (error) => this.logger.warn(`Redis: ${error.message}`));
-    await checkEvictionPolicy(this.connection, this.logger);
-    const lockDuration = this.config.worker.lockDurationMs;
-    this.worker = new Worker(QUEUE_NAMES.crypto, (job, token, signal) => this.process(job, token, signal), {
-      connection: this.connection,
-      prefix: bullPrefix(this.config.redis.prefix),
-      concurrency: this.config.worker.concurrency,
-      lockDuration,
-      stalledInterval: Math.max(1_000, Math.floor(lockDuration / 2)),
+    const crypto = await this.startQueue(QUEUE_NAMES.crypto, this.config.worker.concurrency, {
       maxStalledCount: 2,
+      // The token lets a job that a database outage interrupted move itself back to `delayed` (process()).
+      processor: (job, token, signal) => this.process(job, token, signal),
+      beforeStart: (connection) => checkEvictionPolicy(connection, this.logger),
     });
-    this.worker.on('error', (error) => this.logger.warn(`Worker: ${error.message}`));
-    await this.worker.waitUntilReady();
-    this.logger.log(
-      `Processing queue "${QUEUE_NAMES.crypto}" with concurrency ${this.config.worker.concurrency}`,
-    );
-    if (this.config.pipeline.minBytes > 0) await this.startFollowers();
+    this.connection = crypto.connection;
+    this.worker = crypto.worker;
+    if (this.config.pipeline.minBytes > 0) {
+      // The follower queue (FollowFileHandler): its own connection and concurrency (PIPELINE_CONCURRENCY),
+      // so followers waiting on slow clients never hold the slots sealed uploads need. A follower never
+      // fails, retries or waits out an outage (no token): it stores the file or leaves it to encrypt-file.
+      const follow = await this.startQueue(QUEUE_NAMES.follow, this.config.pipeline.concurrency, {
+        maxStalledCount: 1,
+        processor: (job, _token, signal) => this.process(job, undefined, signal),
+      });
+      this.followConnection = follow.connection;
+      this.follower = follow.worker;
+    }
   }
 
-  /**
-   * The follower queue: its own connection and concurrency (PIPELINE_CONCURRENCY), so followers waiting on
-   * slow clients never hold the slots sealed uploads need. A follower never fails and never retries: it
-   * stores the file or leaves it to the encrypt-file job (FollowFileHandler).
-   */
-  private async startFollowers(): Promise<void> {
-    const { concurrency } = this.config.pipeline;
+  /** A BullMQ worker on `queue` with a connection of its own (workers block on Redis). */
+  private async startQueue(
+    queue: QueueName,
+    concurrency: number,
+    options: {
+      maxStalledCount: number;
+      processor: (job: Job, token: string | undefined, signal: AbortSignal | undefined) => Promise<unknown>;
+      beforeStart?: (connection: Redis) => Promise<unknown>;
+    },
+  ): Promise<{ connection: Redis; worker: Worker }> {
+    // BullMQ requires maxRetriesPerRequest: null on a worker's connection.
+    const connection = new Redis(this.config.redis.url, { maxRetriesPerRequest: null });
+    connection.on('error', (error) => this.logger.warn(`Redis: ${error.message}`));
+    await options.beforeStart?.(connection);
     const lockDuration = this.config.worker.lockDurationMs;
-    this.followConnection = new Redis(this.config.redis.url, { maxRetriesPerRequest: null });
-    this.followConnection.on('error', (error) => this.logger.warn(`Redis: ${error.message}`));
-    this.follower = new Worker(
-      QUEUE_NAMES.follow,
-      (job, _token, signal) => this.process(job, undefined, signal),
-      {
-        connection: this.followConnection,
-        prefix: bullPrefix(this.config.redis.prefix),
-        concurrency,
-        lockDuration,
-        stalledInterval: Math.max(1_000, Math.floor(lockDuration / 2)),
-        maxStalledCount: 1,
-      },
-    );
-    this.follower.on('error', (error) => this.logger.warn(`Worker: ${error.message}`));
-    await this.follower.waitUntilReady();
-    this.logger.log(`Following uploads on queue "${QUEUE_NAMES.follow}" with concurrency ${concurrency}`);
+    const worker = new Worker(queue, options.processor, {
+      connection,
+      prefix: bullPrefix(this.config.redis.prefix),
+      concurrency,
+      lockDuration,
+      stalledInterval: Math.max(1_000, Math.floor(lockDuration / 2)),
+      maxStalledCount: options.maxStalledCount,
+    });
+    worker.on('error', (error) => this.logger.warn(`Worker: ${error.message}`));
+    await worker.waitUntilReady();
+    this.logger.log(`Processing queue "${queue}" with concurrency ${concurrency}`);
+    return { connection, worker };
   }
 
   async beforeApplicationShutdown(): Promise<void> {
