@@ -377,8 +377,8 @@ export async function writeReport(r, docsDir) {
       verdict: verdict(has(liveRatio) ? liveRatio <= 1.15 : undefined),
     },
   ];
-  const tusTarget = targets.find((t) => t.what.startsWith('Resumable upload'));
-  const listingTarget = targets.find((t) => t.what.startsWith('Listing and name search'));
+  /** A row of the targets table by the start of its name (the sections below quote their verdicts). */
+  const target = (name) => targets.find((t) => t.what.startsWith(name));
 
   const throughputSvg = barChart({
     title: `${size} MiB file: throughput on this machine (higher is better)`,
@@ -546,7 +546,7 @@ export async function writeReport(r, docsDir) {
       ? `Scanning row not measured: ${r.workerPass.scanning.skipped}.`
       : `With scanning on, each byte is also streamed to clamd (INSTREAM over loopback TCP) in the same pass; clamd itself spent ${fmt(r.workerPass?.scanning?.endpointCpuSeconds, 2)} CPU-s per run in its own process, with the tests' two-signature database (test/support/clamav): the official database makes clamd's matching slower, not TESS's side of it.`,
     '',
-    `Target: >= 1.2x the ceiling (${fmt(ceiling ? ceiling * 1.2 : undefined)} MB/s), i.e. both cores on one large file; never below 0.8x (${fmt(ceiling ? ceiling * 0.8 : undefined)} MB/s). Verdict: ${targets[0].verdict}.`,
+    `Target: >= 1.2x the ceiling (${fmt(ceiling ? ceiling * 1.2 : undefined)} MB/s), i.e. both cores on one large file; never below 0.8x (${fmt(ceiling ? ceiling * 0.8 : undefined)} MB/s). Verdict: ${target('Worker pass / single-core').verdict}.`,
     '',
   );
 
@@ -639,7 +639,13 @@ export async function writeReport(r, docsDir) {
           fmt(ingest?.gatewayCpuSeconds / (size / 1024), 2),
           mib(ingest?.gatewayMiB),
         ],
-        ['**ratio**', '', `**${times(ingestRatio)}** (target >= 0.6x: ${targets[1].verdict})`, '', ''],
+        [
+          '**ratio**',
+          '',
+          `**${times(ingestRatio)}** (target >= 0.6x: ${target('Gateway ingest').verdict})`,
+          '',
+          '',
+        ],
       ],
     ),
     '',
@@ -692,8 +698,8 @@ export async function writeReport(r, docsDir) {
       ]),
     ),
     '',
-    `TESS end to end / plain multipart rate: **${times(plainRatio)}** (target >= 0.85x: ${targets[2].verdict}).`,
-    `TESS vs rclone crypt: ${targets[3].verdict}. Seed-style baseline: speed ${targets[4].verdict}, memory ${targets[5].verdict}`,
+    `TESS end to end / plain multipart rate: **${times(plainRatio)}** (target >= 0.85x: ${target('End to end on s3rver / plain').verdict}).`,
+    `TESS vs rclone crypt: ${target('End to end on s3rver vs rclone').verdict}. Seed-style baseline: speed ${target('Seed-style baseline: time').verdict}, memory ${target('Seed-style baseline: peak memory').verdict}`,
     `(the TESS worker's peak is compared; the seed script did in one process what TESS splits between the gateway`,
     `and the worker, whose peaks together are ${mib((r.e2eS3?.workerMiB ?? NaN) + (r.e2eS3?.gatewayMiB ?? NaN))}, ${times(seedMemSum)} less than the seed).`,
     '',
@@ -777,7 +783,7 @@ export async function writeReport(r, docsDir) {
     'the worker reads it in one read. Every fsync stays: the staging file before the 202, the object and its directory',
     'before the `stored` commit.',
     '',
-    `Target: >= 200 files/s with p95 < 500 ms, one file per request, never below 50 files/s. Verdict: ${targets[9].verdict}.`,
+    `Target: >= 200 files/s with p95 < 500 ms, one file per request, never below 50 files/s. Verdict: ${target('Small files').verdict}.`,
     '',
     '## 6. Download',
     '',
@@ -833,7 +839,7 @@ export async function writeReport(r, docsDir) {
       }),
     ),
     '',
-    `Growth of peak RSS from the smallest to the largest file: ${targets[8].measured}. Verdict: ${targets[8].verdict}.`,
+    `Growth of peak RSS from the smallest to the largest file: ${target('Memory flat').measured}. Verdict: ${target('Memory flat').verdict}.`,
     'Small files run at lower MB/s because process and pipeline start-up costs are fixed.',
     '',
     '![Scaling](benchmarks-scaling.svg)',
@@ -864,7 +870,7 @@ export async function writeReport(r, docsDir) {
       ],
     ),
     '',
-    `Ratio tus / multipart: ${times(tusRatio)} (target >= 0.8x): ${tusTarget.verdict}. Above its idle`,
+    `Ratio tus / multipart: ${times(tusRatio)} (target >= 0.8x): ${target('Resumable upload').verdict}. Above its idle`,
     `${mib(tu?.idleGatewayMiB)}, the gateway grew by ${mib(tu?.gatewayMiB - tu?.idleGatewayMiB)} during the tus upload`,
     `(${mib(tu?.multipartGatewayMiB - tu?.idleGatewayMiB)} during the multipart one): a chunk is streamed through the`,
     'staging writer, never held whole.',
@@ -899,7 +905,7 @@ export async function writeReport(r, docsDir) {
       ],
     ),
     '',
-    `Worst p95 ${ms(li?.worstP95Ms)} (target < 50 ms): ${listingTarget.verdict}. The p50s show the cost of a page`,
+    `Worst p95 ${ms(li?.worstP95Ms)} (target < 50 ms): ${target('Listing and name search').verdict}. The p50s show the cost of a page`,
     'itself; the p95s on a shared 2-core machine are mostly other processes (see the load average above).',
     '',
   );
