@@ -302,9 +302,12 @@ async function workerPasses(files) {
   const big = files.at(-1);
   const discard = await repeated(REPEATS, () => workerPass(big, 'discard'));
   const local = await repeated(REPEATS, () => workerPass(big, 'local'));
+  // The same pass as the first job of a fresh process (threads starting, code not yet compiled).
+  const cold = await repeated(REPEATS, () => workerPass(big, 'discard', [], { BENCH_COLD: '1' }));
   results.workerPass = {
     discard: { ...summarize(discard), threads: medianThreads(discard) },
     local: { ...summarize(local), threads: medianThreads(local) },
+    cold: { ...summarize(cold), threads: medianThreads(cold) },
   };
   results.workerPass.scanning = await scanningPasses(big);
   results.scaling = [];
