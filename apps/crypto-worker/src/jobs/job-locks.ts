@@ -81,10 +81,12 @@ export class JobLocks implements OnApplicationShutdown {
     };
     session.onBroken = onLost;
     try {
-      const { rows } = await session.client.query<{ locked: boolean }>(
-        'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
-        [key],
-      );
+      // Named statements: parsed once per lock session, which runs them for every job.
+      const { rows } = await session.client.query<{ locked: boolean }>({
+        name: 'tess_job_lock_try',
+        text: 'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked',
+        values: [key],
+      });
       if (!rows[0]?.locked) {
         if (!wait) return BUSY;
         // Routine with pipelined uploads (the encrypt-file job waits for the follower that is committing).
@@ -161,10 +163,11 @@ export class JobLocks implements OnApplicationShutdown {
     let clean = !session.broken && !this.closed;
     if (clean && key !== null) {
       try {
-        const { rows } = await session.client.query<{ unlocked: boolean }>(
-          'SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS unlocked',
-          [key],
-        );
+        const { rows } = await session.client.query<{ unlocked: boolean }>({
+          name: 'tess_job_lock_release',
+          text: 'SELECT pg_advisory_unlock(hashtextextended($1, 0)) AS unlocked',
+          values: [key],
+        });
         clean = rows[0]?.unlocked === true;
       } catch {
         clean = false;

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, IsNull, type Repository } from 'typeorm';
 import { ApiTokenEntity } from '../entities/api-token.entity.js';
 import type { UserRole } from '../entities/user.entity.js';
+import { preparedStatement } from '../prepared-statement.js';
 
 /** An active token and its owner, as bearer authentication needs them. */
 export interface ActiveTokenOwner {
@@ -45,10 +46,13 @@ export class ApiTokenRepository {
       quota_files: number | null;
     }> = await this.repo.query(
       // A disabled (or being deleted) user's tokens stop working with the next request.
-      `SELECT t.id AS token_id, t.last_used_at, t.expires_at, u.id AS user_id, u.username, u.role,
+      preparedStatement(
+        'tess_api_tokens_active_with_owner',
+        `SELECT t.id AS token_id, t.last_used_at, t.expires_at, u.id AS user_id, u.username, u.role,
               u.quota_bytes, u.quota_files
          FROM api_tokens t JOIN users u ON u.id = t.user_id
         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.status = 'active'`,
+      ),
       [tokenHash],
     );
     const row = rows[0];

@@ -9,6 +9,7 @@ import {
 } from '../../audit/audit-chain.js';
 import type { AuditKeyring } from '../../audit/audit-keyring.js';
 import { type AuditAction, AuditEventEntity } from '../entities/audit-event.entity.js';
+import { preparedStatement } from '../prepared-statement.js';
 import { decodeCursor, encodeCursor } from './file-cursor.js';
 
 /** Events one group commit writes at most (a burst is split into transactions of this many). */
@@ -115,8 +116,11 @@ export class AuditRepository {
     const { keyRef, key } = await this.keyring.current();
     const chains = [...new Set(events.map((e) => chainOf(e.userId)))].sort();
     const heads = (await m.query(
-      `INSERT INTO audit_chain_heads AS h (chain, seq) SELECT c, 0 FROM unnest($1::varchar[]) c ORDER BY c
+      preparedStatement(
+        'tess_audit_lock_heads',
+        `INSERT INTO audit_chain_heads AS h (chain, seq) SELECT c, 0 FROM unnest($1::varchar[]) c ORDER BY c
          ON CONFLICT (chain) DO UPDATE SET updated_at = now() RETURNING h.chain, h.seq, h.hash`,
+      ),
       [chains],
     )) as Array<{ chain: string; seq: string; hash: Buffer | null }>;
     const last = new Map(heads.map((h) => [h.chain, { seq: Number(h.seq), hash: h.hash ?? GENESIS_HASH }]));
@@ -142,7 +146,9 @@ export class AuditRepository {
     });
     const column = <T>(pick: (row: (typeof rows)[number]) => T): T[] => rows.map(pick);
     await m.query(
-      `WITH e AS (
+      preparedStatement(
+        'tess_audit_append',
+        `WITH e AS (
            INSERT INTO audit_events (id, chain, seq, prev_hash, hash, key_ref, user_id, action, file_id, ip, details, created_at)
            SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::bigint[], $4::bytea[], $5::bytea[], $6::varchar[],
              $7::uuid[], $8::varchar[], $9::uuid[], $10::varchar[], $11::jsonb[], $12::timestamptz[])
@@ -150,6 +156,7 @@ export class AuditRepository {
          UPDATE audit_chain_heads h SET seq = t.seq, hash = t.hash, updated_at = now()
            FROM (SELECT DISTINCT ON (chain) chain, seq, hash FROM e ORDER BY chain, seq DESC) t
           WHERE h.chain = t.chain`,
+      ),
       [
         column((r) => r.content.id),
         column((r) => r.content.chain),

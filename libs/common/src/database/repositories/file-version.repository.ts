@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
+import { preparedStatement } from '../prepared-statement.js';
 
 /** One stored version of a file (a `file_versions` row; docs/architecture.md, "File versions"). */
 export interface FileVersion {
@@ -182,7 +183,9 @@ export class FileVersionRepository {
     uploadId: string,
   ): Promise<{ fileId: string; version: number }> {
     await m.query(
-      `WITH v AS (
+      preparedStatement(
+        'tess_file_versions_insert_current',
+        `WITH v AS (
          INSERT INTO file_versions (${COLUMNS})
          SELECT $1, $2, s.id, s.owner_id, s.owner_id, 'stored', s.content_type, s.size, s.sha1, s.sha256,
            s.detected_type, s.type_warning, s.scanned_with, s.client_sha256, s.client_verified, s.encrypted_size,
@@ -191,6 +194,7 @@ export class FileVersionRepository {
        UPDATE files f SET ${CURRENT_FROM_V},
          version_count = (SELECT count(*) FROM file_versions WHERE file_id = f.id) + 1
        FROM v WHERE f.id = $1`,
+      ),
       [fileId, version, uploadId],
     );
     return { fileId, version };

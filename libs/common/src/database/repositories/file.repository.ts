@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager, In, type Repository } from 'typeorm';
 import { FileEntity, type FileStatus, type RefusedStatus } from '../entities/file.entity.js';
+import { preparedStatement } from '../prepared-statement.js';
 import { keysetPage } from './file-cursor.js';
 import { type FileListQuery, filePage } from './file-listing.js';
 import { FileVersionRepository } from './file-version.repository.js';
@@ -75,6 +76,9 @@ export interface StaleFile extends Pick<FileEntity, 'id' | 'ownerId' | 'status' 
 export class FileRepository {
   private readonly repo: Repository<FileEntity>;
 
+  /** claimForProcessing's statement (its columns come from the entity's metadata). */
+  private claimStatement?: string;
+
   constructor(dataSource: DataSource) {
     this.repo = dataSource.getRepository(FileEntity);
   }
@@ -113,7 +117,9 @@ export class FileRepository {
     // row by row in upload order, keeps the request's files in that order (now() would give them all the
     // statement's time, and the file list sorts by created_at).
     const inserted: unknown = await this.repo.query(
-      `INSERT INTO files (id, owner_id, folder_id, version_of, filename, content_type, size, temp_path, key_ref,
+      preparedStatement(
+        unlessNameTaken ? 'tess_files_insert_queued_unless_taken' : 'tess_files_insert_queued',
+        `INSERT INTO files (id, owner_id, folder_id, version_of, filename, content_type, size, temp_path, key_ref,
          wrapped_key, client_sha256, status, attempts, created_at, updated_at)
        SELECT id, owner_id, folder_id, version_of, filename, content_type, size, temp_path, key_ref,
          wrapped_key, client_sha256, 'queued', 0, clock_timestamp(), clock_timestamp()
@@ -122,6 +128,7 @@ export class FileRepository {
          WITH ORDINALITY AS t(id, owner_id, folder_id, version_of, filename, content_type, size, temp_path,
            key_ref, wrapped_key, client_sha256, n)
        ORDER BY n ${unlessNameTaken ? 'ON CONFLICT DO NOTHING' : ''} RETURNING id`,
+      ),
       [
         column((e) => e.id),
         column((e) => e.ownerId),
@@ -413,12 +420,16 @@ export class FileRepository {
    */
   async claimForProcessing(id: string): Promise<FileEntity | null> {
     // Plain SQL: every job runs it (a query builder costs more CPU than a small file's whole row update).
-    const [rows]: [Array<Record<string, unknown>>, number] = await this.repo.query(
+    // A prepared statement (parsed once per connection) naming its columns: `RETURNING *` would change
+    // its result type under the prepared plan when a migration adds a column.
+    this.claimStatement ??= preparedStatement(
+      'tess_files_claim',
       `UPDATE files SET status = 'processing', processing_started_at = now(), attempts = attempts + 1,
          error = NULL, updated_at = CURRENT_TIMESTAMP
-       WHERE id = $1 AND status IN ('queued', 'processing', 'failed') RETURNING *`,
-      [id],
+       WHERE id = $1 AND status IN ('queued', 'processing', 'failed')
+       RETURNING ${this.repo.metadata.columns.map((c) => `"${c.databaseName}"`).join(', ')}`,
     );
+    const [rows]: [Array<Record<string, unknown>>, number] = await this.repo.query(this.claimStatement, [id]);
     const row = rows[0];
     return row ? this.hydrate(row) : null;
   }
@@ -465,13 +476,16 @@ export class FileRepository {
         Array<{ id: string; version_of: string | null; again: number | null; next: number }>,
         number,
       ] = await m.query(
-        `UPDATE files SET status = 'stored', error = NULL, temp_path = NULL, stored_at = now(),
+        preparedStatement(
+          fence ? 'tess_files_mark_stored_fenced' : 'tess_files_mark_stored',
+          `UPDATE files SET status = 'stored', error = NULL, temp_path = NULL, stored_at = now(),
            finished_at = now(), updated_at = CURRENT_TIMESTAMP, sha1 = $2, sha256 = $3, encrypted_size = $4,
            storage_driver = $5, object_key = $6, key_ref = $7, wrapped_key = $8,
            client_verified = $9, detected_type = $10, type_warning = $11,
            scanned_with = $12
          WHERE id = $1 AND status = 'processing' ${fenced}
          RETURNING id, version_of, ${FileVersionRepository.OWN_VERSIONS}`,
+        ),
         [
           id,
           facts.sha1,
