@@ -171,6 +171,27 @@ describe('round trip', () => {
     expect(kept.map((chunk) => chunk.byteLength)).toEqual(sizes);
   });
 
+  it('syncAhead: syncs in the background as it writes, the same records; a destroy waits for the sync', async () => {
+    const [path, fileId, key] = [pathFor(), randomUUID(), randomBytes(32)];
+    const plaintext = randomBytes(40 * 4096 + 100);
+    const pieces = Array.from({ length: Math.ceil(plaintext.length / 1000) }, (_, i) =>
+      plaintext.subarray(i * 1000, (i + 1) * 1000),
+    );
+    const options = { fileId, dataKey: key, recordSize: 4096, syncAhead: 4096 };
+    await pipeline(Readable.from(pieces), StagingWriter.create({ path, ...options }));
+    expect(await readAll(path, key, fileId)).toEqual(plaintext);
+    // Destroyed right after a write that started a sync: the handle closes once the sync is done, the records stay.
+    const open = pathFor();
+    const writer = StagingWriter.create({ path: open, ...options, sealOnEnd: false });
+    await new Promise<void>((resolve, reject) =>
+      writer.write(plaintext.subarray(0, 3 * 4096), (error) => (error ? reject(error) : resolve())),
+    );
+    const closed = new Promise((resolve) => writer.once('close', resolve));
+    writer.destroy();
+    await closed;
+    expect(await recoverLength(open)).toBe(3 * 4096);
+  });
+
   it('never writes plaintext: a repeated marker does not appear in the file', async () => {
     const marker = Buffer.from('TESS-MARKER-'.repeat(6).slice(0, 64));
     const plaintext = Buffer.concat(Array.from({ length: 64 }, () => marker));

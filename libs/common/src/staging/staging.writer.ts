@@ -27,12 +27,14 @@ export interface StagingWriterOptions {
   recordSize?: number;
   /** Write the seal record when the stream ends (default true); false leaves the file open for appends. */
   sealOnEnd?: boolean;
-  /**
-   * fsync when the stream ends (default true). A tus PATCH passes false: its records need not survive an
-   * operating-system crash on their own, because the seal's fsync covers the whole file before the row is
-   * queued, and a resumed upload asks for the offset the file really holds.
-   */
+  /** fsync when the stream ends (default true). */
   syncOnEnd?: boolean;
+  /**
+   * Every this many bytes written, start an fdatasync in the background (one at a time), so the fsync at
+   * the end has only the tail left to write back rather than everything the stream wrote (the page cache
+   * of a large write is otherwise all written back then). The end waits for it; its error fails the stream.
+   */
+  syncAhead?: number;
   /**
    * resume only: where the previous writer left the file (its `resumePoint`), so opening checks the last
    * record there instead of walking every record; checked against the file, the whole walk when it does not fit.
@@ -82,6 +84,10 @@ export class StagingWriter extends Writable {
   private pendingBytes = 0;
   private recordSize: number;
   private sealed = false;
+  /** The background fdatasync in flight (syncAhead), and the file offset the last one started at. */
+  private ahead?: Promise<void>;
+  private aheadError: unknown;
+  private syncedTo = 0;
 
   private constructor(
     private readonly options: StagingWriterOptions,
@@ -137,6 +143,7 @@ export class StagingWriter extends Writable {
     this.openFile().then(
       (position) => {
         this.position = position;
+        this.syncedTo = position.offset;
         callback();
         this.emit('ready');
       },
@@ -259,10 +266,14 @@ export class StagingWriter extends Writable {
       return;
     }
     position.ctx.recordKey.fill(0);
-    position.handle.close().then(
-      () => callback(error),
-      () => callback(error),
-    );
+    // Never close a descriptor a background sync still uses.
+    const close = () => position.handle.close();
+    Promise.resolve(this.ahead)
+      .then(close)
+      .then(
+        () => callback(error),
+        () => callback(error),
+      );
   }
 
   /** The chunk each pending remainder was cut from (releaseInput). */
@@ -307,6 +318,9 @@ export class StagingWriter extends Writable {
     }
     // The last data record and the seal in one write (with the header too, for a file of one record).
     if (records.length > 0) await this.append(records);
+    await this.ahead;
+    // Linux reports a writeback error once: the one the background sync saw is the stream's failure.
+    if (this.aheadError) throw this.aheadError;
     if (this.options.syncOnEnd ?? true) await position.handle.sync();
   }
 
@@ -347,5 +361,20 @@ export class StagingWriter extends Writable {
       position.length += record.plaintext;
     });
     position.offset = end;
+    this.syncAheadOf(position);
+  }
+
+  private syncAheadOf(position: Position): void {
+    const every = this.options.syncAhead;
+    if (!every || this.ahead || position.offset - this.syncedTo < every) return;
+    this.syncedTo = position.offset;
+    this.ahead = position.handle
+      .datasync()
+      .catch((error: unknown) => {
+        this.aheadError ??= error;
+      })
+      .finally(() => {
+        this.ahead = undefined;
+      });
   }
 }
