@@ -1,5 +1,5 @@
 // The "plain" S3 baseline: the same file multipart-uploaded to the same s3rver with the project's own
-// S3ObjectStore (its default 16 MiB parts, 4 in flight, as TESS uses them), with no hashing and no
+// S3ObjectStore (its default 8 MiB parts, 4 in flight, as TESS uses them), with no hashing and no
 // encryption: the rate the endpoint itself allows. Usage: node bench/plain-put.mjs <file> <endpoint> <bucket> <key>; prints one JSON line.
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
