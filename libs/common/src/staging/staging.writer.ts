@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { releaseBuffer } from '../util/release-buffer.js';
+import { SyncAhead } from '../util/sync-ahead.js';
 import { type StagingLayout, type StagingResumePoint, scanStaging } from './staging.reader.js';
 import {
   createStagingContext,
@@ -27,8 +28,6 @@ export interface StagingWriterOptions {
   recordSize?: number;
   /** Write the seal record when the stream ends (default true); false leaves the file open for appends. */
   sealOnEnd?: boolean;
-  /** fsync when the stream ends (default true). */
-  syncOnEnd?: boolean;
   /**
    * Every this many bytes written, start an fdatasync in the background (one at a time), so the fsync at
    * the end has only the tail left to write back rather than everything the stream wrote (the page cache
@@ -84,10 +83,8 @@ export class StagingWriter extends Writable {
   private pendingBytes = 0;
   private recordSize: number;
   private sealed = false;
-  /** The background fdatasync in flight (syncAhead), and the file offset the last one started at. */
-  private ahead?: Promise<void>;
-  private aheadError: unknown;
-  private syncedTo = 0;
+  /** Background write-back while the stream writes (the `syncAhead` option). */
+  private ahead?: SyncAhead;
 
   private constructor(
     private readonly options: StagingWriterOptions,
@@ -143,7 +140,8 @@ export class StagingWriter extends Writable {
     this.openFile().then(
       (position) => {
         this.position = position;
-        this.syncedTo = position.offset;
+        if (this.options.syncAhead)
+          this.ahead = new SyncAhead(position.handle, this.options.syncAhead, position.offset);
         callback();
         this.emit('ready');
       },
@@ -268,7 +266,7 @@ export class StagingWriter extends Writable {
     position.ctx.recordKey.fill(0);
     // Never close a descriptor a background sync still uses.
     const close = () => position.handle.close();
-    Promise.resolve(this.ahead)
+    Promise.resolve(this.ahead?.settled())
       .then(close)
       .then(
         () => callback(error),
@@ -318,10 +316,9 @@ export class StagingWriter extends Writable {
     }
     // The last data record and the seal in one write (with the header too, for a file of one record).
     if (records.length > 0) await this.append(records);
-    await this.ahead;
-    // Linux reports a writeback error once: the one the background sync saw is the stream's failure.
-    if (this.aheadError) throw this.aheadError;
-    if (this.options.syncOnEnd ?? true) await position.handle.sync();
+    // Linux reports a writeback error once: the one a background sync saw is the stream's failure.
+    await this.ahead?.drain();
+    await position.handle.sync();
   }
 
   /** Seals `records` in order and writes them in one writev (after the deferred header, if any). */
@@ -361,20 +358,6 @@ export class StagingWriter extends Writable {
       position.length += record.plaintext;
     });
     position.offset = end;
-    this.syncAheadOf(position);
-  }
-
-  private syncAheadOf(position: Position): void {
-    const every = this.options.syncAhead;
-    if (!every || this.ahead || position.offset - this.syncedTo < every) return;
-    this.syncedTo = position.offset;
-    this.ahead = position.handle
-      .datasync()
-      .catch((error: unknown) => {
-        this.aheadError ??= error;
-      })
-      .finally(() => {
-        this.ahead = undefined;
-      });
+    this.ahead?.wrote(end);
   }
 }

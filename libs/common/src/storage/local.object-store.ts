@@ -4,6 +4,7 @@ import { type FileHandle, lstat, mkdir, open, readdir, rename, rm, unlink } from
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { releaseBuffer } from '../util/release-buffer.js';
+import { SyncAhead } from '../util/sync-ahead.js';
 import {
   InvalidObjectKeyError,
   ObjectNotFoundError,
@@ -87,12 +88,11 @@ export class LocalObjectStore implements ObjectStore {
     );
     const progress = new ProgressReporter(options.onProgress);
     let handle: FileHandle | undefined;
-    let ahead: Promise<void> | undefined;
-    // An error the background sync saw is not reported again by the final fsync (Linux reports it once).
-    let aheadError: unknown;
+    let ahead: SyncAhead | undefined;
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       handle = await this.inDirectory(this.partials, () => open(temp, 'wx', FILE_MODE));
+      ahead = new SyncAhead(handle, SYNC_AHEAD);
       let written = 0;
       let batch: Buffer[] = [];
       let batchBytes = 0;
@@ -113,19 +113,8 @@ export class LocalObjectStore implements ObjectStore {
         batch = [];
         batchBytes = 0;
         progress.update(written);
-        if (!ahead && written - syncedTo >= SYNC_AHEAD) {
-          syncedTo = written;
-          ahead = handle
-            .datasync()
-            .catch((error: unknown) => {
-              aheadError ??= error;
-            })
-            .finally(() => {
-              ahead = undefined;
-            });
-        }
+        ahead?.wrote(written);
       };
-      let syncedTo = 0;
       for await (const chunk of body) {
         const buffer = toBuffer(chunk);
         if (buffer.length === 0) continue;
@@ -134,8 +123,8 @@ export class LocalObjectStore implements ObjectStore {
         if (batchBytes >= IO_CHUNK || batch.length >= MAX_IOVECS) await flush();
       }
       await flush();
-      await ahead;
-      if (aheadError) throw aheadError;
+      // An error a background sync saw is not reported again by the final fsync (Linux reports it once).
+      await ahead.drain();
       await handle.sync();
       await handle.close();
       handle = undefined;
@@ -146,7 +135,7 @@ export class LocalObjectStore implements ObjectStore {
       return { size: written };
     } catch (error) {
       // Never close a descriptor a sync still uses.
-      await ahead;
+      await ahead?.settled();
       await handle?.close().catch(() => undefined);
       await rm(temp, { force: true });
       body.destroy();
