@@ -2,6 +2,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { DataSource } from 'typeorm';
 import type { ObjectStore } from '../storage/object-store.js';
+import { secretKey } from '../util/secret-key.js';
 import type { ChainCheckpoint } from './audit-chain.js';
 import type { AuditKeyring } from './audit-keyring.js';
 
@@ -23,7 +24,7 @@ export interface AuditAnchor {
 }
 
 function macOf(key: Buffer, anchor: Omit<AuditAnchor, 'mac'>): Buffer {
-  return createHmac('sha256', key)
+  return createHmac('sha256', secretKey(key))
     .update(JSON.stringify([anchor.version, anchor.at, anchor.keyRef, anchor.heads]))
     .digest();
 }

@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import { secretKey } from '../util/secret-key.js';
 import type { AuditKeyring } from './audit-keyring.js';
 
 /**
@@ -69,7 +70,7 @@ export function canonicalContent(e: ChainedContent): Buffer {
 }
 
 export function linkHash(key: Buffer, prevHash: Buffer, content: ChainedContent): Buffer {
-  return createHmac('sha256', key).update(prevHash).update(canonicalContent(content)).digest();
+  return createHmac('sha256', secretKey(key)).update(prevHash).update(canonicalContent(content)).digest();
 }
 
 export type ChainBreakKind =

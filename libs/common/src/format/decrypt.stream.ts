@@ -9,6 +9,7 @@
 import { createDecipheriv } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { releaseBuffer } from '../util/release-buffer.js';
+import { secretKey } from '../util/secret-key.js';
 import { IntegrityError } from './integrity.error.js';
 import {
   CIPHER_PIECE_LENGTH,
@@ -174,7 +175,9 @@ class SegmentDecryptor {
     }
     const { header, segmentKey, aad } = this.opened;
     const nonce = writeSegmentNonce(this.nonce, header.noncePrefix, index, last);
-    const decipher = createDecipheriv('aes-256-gcm', segmentKey, nonce, { authTagLength: TAG_LENGTH });
+    const decipher = createDecipheriv('aes-256-gcm', secretKey(segmentKey), nonce, {
+      authTagLength: TAG_LENGTH,
+    });
     decipher.setAAD(aad);
     decipher.setAuthTag(segment.subarray(segment.length - TAG_LENGTH));
     const bodyLength = segment.length - TAG_LENGTH;

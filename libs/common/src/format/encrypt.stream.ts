@@ -7,6 +7,7 @@
  */
 import { createCipheriv } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { secretKey } from '../util/secret-key.js';
 import {
   CIPHER_PIECE_LENGTH,
   DEFAULT_SEGMENT_SIZE,
@@ -170,7 +171,9 @@ export class SegmentEncryptor {
       throw new RangeError(`Plaintext exceeds ${MAX_SEGMENTS} segments of ${this.plainSegment} bytes`);
     }
     const nonce = writeSegmentNonce(this.nonce, this.noncePrefix, this.segmentIndex, last);
-    const cipher = createCipheriv('aes-256-gcm', this.segmentKey, nonce, { authTagLength: TAG_LENGTH });
+    const cipher = createCipheriv('aes-256-gcm', secretKey(this.segmentKey), nonce, {
+      authTagLength: TAG_LENGTH,
+    });
     cipher.setAAD(this.aad);
     for (let offset = 0; offset < plaintext.length; offset += CIPHER_PIECE_LENGTH) {
       this.emit(cipher.update(plaintext.subarray(offset, offset + CIPHER_PIECE_LENGTH)));

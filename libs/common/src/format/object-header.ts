@@ -8,6 +8,7 @@
  * - Nothing derived from the data key is used before the header MAC has verified.
  */
 import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { secretKey } from '../util/secret-key.js';
 import { IntegrityError } from './integrity.error.js';
 
 /** `TESS` in ASCII. */
@@ -128,7 +129,7 @@ function assertDataKey(dataKey: Buffer): void {
 }
 
 function deriveKey(dataKey: Buffer, salt: Buffer, info: Buffer): Buffer {
-  return Buffer.from(hkdfSync('sha256', dataKey, salt, info, 32));
+  return Buffer.from(hkdfSync('sha256', secretKey(dataKey), salt, info, 32));
 }
 
 function hkdfSalt(fileIdBytes: Buffer, noncePrefix: Buffer): Buffer {
@@ -167,7 +168,7 @@ export function encodeHeader(fields: HeaderFields, dataKey: Buffer): Buffer {
   offset += fields.noncePrefix.copy(out, offset);
 
   const macKey = deriveKey(dataKey, hkdfSalt(fileId, fields.noncePrefix), HKDF_INFO_HEADER_MAC);
-  createHmac('sha256', macKey).update(out.subarray(0, offset)).digest().copy(out, offset);
+  createHmac('sha256', secretKey(macKey)).update(out.subarray(0, offset)).digest().copy(out, offset);
   return out;
 }
 
@@ -284,7 +285,7 @@ export function openHeader(
   const macOffset = headerLength - HEADER_MAC_LENGTH;
   const salt = hkdfSalt(bytes.subarray(OFFSET_FILE_ID, OFFSET_FILE_ID + FILE_ID_LENGTH), header.noncePrefix);
   const macKey = deriveKey(dataKey, salt, HKDF_INFO_HEADER_MAC);
-  const expected = createHmac('sha256', macKey).update(bytes.subarray(0, macOffset)).digest();
+  const expected = createHmac('sha256', secretKey(macKey)).update(bytes.subarray(0, macOffset)).digest();
   if (!timingSafeEqual(expected, bytes.subarray(macOffset, headerLength))) {
     throw new IntegrityError('header-mac', 'Header MAC does not verify: header altered or wrong data key');
   }

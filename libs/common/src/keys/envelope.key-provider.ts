@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { secretKey } from '../util/secret-key.js';
 import type { FileHashes, KeyProvider, WrappedDataKey } from './key-provider.js';
 import { KeyUnwrapError } from './key-provider.js';
 import { KEY_BYTES, MasterKeyNotFoundError, type MasterKeySource } from './master-key-source.js';
@@ -157,7 +158,7 @@ export class EnvelopeKeyProvider implements KeyProvider {
 
 function wrap(masterKey: Buffer, dataKey: Buffer, fileId: string, keyRef: string): Buffer {
   const nonce = randomBytes(NONCE_BYTES);
-  const cipher = createCipheriv('aes-256-gcm', masterKey, nonce, { authTagLength: TAG_BYTES });
+  const cipher = createCipheriv('aes-256-gcm', secretKey(masterKey), nonce, { authTagLength: TAG_BYTES });
   cipher.setAAD(wrapAad(fileId, keyRef));
   const ciphertext = Buffer.concat([cipher.update(dataKey), cipher.final()]);
   return Buffer.concat([nonce, ciphertext, cipher.getAuthTag()]);
@@ -167,7 +168,7 @@ function unwrap(masterKey: Buffer, wrappedKey: Buffer, fileId: string, keyRef: s
   const nonce = wrappedKey.subarray(0, NONCE_BYTES);
   const ciphertext = wrappedKey.subarray(NONCE_BYTES, NONCE_BYTES + KEY_BYTES);
   const tag = wrappedKey.subarray(NONCE_BYTES + KEY_BYTES);
-  const decipher = createDecipheriv('aes-256-gcm', masterKey, nonce, { authTagLength: TAG_BYTES });
+  const decipher = createDecipheriv('aes-256-gcm', secretKey(masterKey), nonce, { authTagLength: TAG_BYTES });
   decipher.setAAD(wrapAad(fileId, keyRef));
   decipher.setAuthTag(tag);
   const dataKey = decipher.update(ciphertext);

@@ -20,6 +20,7 @@ import {
 } from 'node:crypto';
 import { fileIdFromBytes, fileIdToBytes } from '../format/object-header.js';
 import { releaseBuffer } from '../util/release-buffer.js';
+import { secretKey } from '../util/secret-key.js';
 import { StagingIntegrityError } from './staging-integrity.error.js';
 
 export const STAGING_MAGIC: Buffer = Buffer.from('TSTG', 'ascii');
@@ -70,7 +71,9 @@ export function assertRecordSize(recordSize: number): void {
 function derive(dataKey: Buffer, fileIdBytes: Buffer, noncePrefix: Buffer, info: Buffer): Buffer {
   if (!Buffer.isBuffer(dataKey) || dataKey.length !== 32)
     throw new TypeError('dataKey must be a 32-byte Buffer');
-  return Buffer.from(hkdfSync('sha256', dataKey, Buffer.concat([fileIdBytes, noncePrefix]), info, 32));
+  return Buffer.from(
+    hkdfSync('sha256', secretKey(dataKey), Buffer.concat([fileIdBytes, noncePrefix]), info, 32),
+  );
 }
 
 function context(header: Buffer, fields: StagingHeader, dataKey: Buffer): StagingContext {
@@ -98,7 +101,10 @@ export function createStagingContext(fields: StagingHeader, dataKey: Buffer): St
   fileIdBytes.copy(header, 10);
   fields.noncePrefix.copy(header, 26);
   const macKey = derive(dataKey, fileIdBytes, fields.noncePrefix, INFO_HEADER_MAC);
-  createHmac('sha256', macKey).update(header.subarray(0, MAC_OFFSET)).digest().copy(header, MAC_OFFSET);
+  createHmac('sha256', secretKey(macKey))
+    .update(header.subarray(0, MAC_OFFSET))
+    .digest()
+    .copy(header, MAC_OFFSET);
   return context(header, fields, dataKey);
 }
 
@@ -135,7 +141,7 @@ export function openStagingContext(header: Buffer, dataKey: Buffer, fileId: stri
   const bytes = Buffer.from(header.subarray(0, STAGING_HEADER_LENGTH));
   const fields = parseStagingHeader(bytes);
   const macKey = derive(dataKey, bytes.subarray(10, 26), fields.noncePrefix, INFO_HEADER_MAC);
-  const mac = createHmac('sha256', macKey).update(bytes.subarray(0, MAC_OFFSET)).digest();
+  const mac = createHmac('sha256', secretKey(macKey)).update(bytes.subarray(0, MAC_OFFSET)).digest();
   if (!timingSafeEqual(mac, bytes.subarray(MAC_OFFSET))) {
     throw new StagingIntegrityError(
       'header-mac',
@@ -176,7 +182,9 @@ export function sealRecord(ctx: StagingContext, index: number, kind: RecordKind,
     throw new RangeError('record index out of range');
   const length = pieces.reduce((sum, p) => sum + p.length, 0);
   const head = recordHead(length, kind);
-  const cipher = createCipheriv('aes-256-gcm', ctx.recordKey, nonce(ctx, index, kind), { authTagLength: 16 });
+  const cipher = createCipheriv('aes-256-gcm', secretKey(ctx.recordKey), nonce(ctx, index, kind), {
+    authTagLength: 16,
+  });
   cipher.setAAD(aad(ctx, head));
   const out = [head];
   for (const piece of pieces) {
@@ -207,7 +215,7 @@ export function openRecord(
 ): Buffer {
   const length = head.readUInt32BE(0);
   const kind = head[4] as RecordKind;
-  const decipher = createDecipheriv('aes-256-gcm', ctx.recordKey, nonce(ctx, index, kind), {
+  const decipher = createDecipheriv('aes-256-gcm', secretKey(ctx.recordKey), nonce(ctx, index, kind), {
     authTagLength: 16,
   });
   decipher.setAAD(aad(ctx, head));
