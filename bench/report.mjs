@@ -604,7 +604,7 @@ export async function writeReport(r, docsDir) {
     'Resident memory of a fresh `node` process (no GLIBC_TUNABLES) after importing one module and doing nothing,',
     'and its V8 heap before and after a full collection (most of what loading allocates is garbage at once). The',
     'last rows are the started gateway, idle, with its runtime environment: the AWS SDK loads only with the S3',
-    'store, and SimpleWebAuthn, bull-board, nodemailer and the OpenAPI document only on first use.',
+    'store, and SimpleWebAuthn, otplib, qrcode, bull-board, nodemailer, pino-pretty and the OpenAPI document only on first use.',
     '',
     table(
       ['imported', 'RSS', 'V8 heap used', 'after a full GC'],
@@ -1368,7 +1368,7 @@ function analysis(r, { ceiling, wpRatio, ingestRatio, plainRatio }) {
     const downloadPeak = Math.max(r.download?.local?.gatewayMiB ?? 0, r.download?.s3?.gatewayMiB ?? 0);
     out.push(
       `- **Gateway memory**: the gateway sits at ${mib(gatewayIdle)} before any upload (loading its code alone costs ${mib(gatewayApp)}, ` +
-        'see the memory floor: NestJS, TypeORM, Socket.IO, BullMQ; the AWS SDK, SimpleWebAuthn, bull-board and the OpenAPI document ' +
+        'see the memory floor: NestJS, TypeORM, Socket.IO, BullMQ; the AWS SDK, SimpleWebAuthn, otplib, qrcode, bull-board, pino-pretty and the OpenAPI document ' +
         "load on first use, and V8's young generation is capped at 2 x 8 MiB, scripts/runtime-env.mjs). A 512 MiB upload peaks at " +
         `${mib(uploadPeak)} and a download at ${mib(downloadPeak)}; the growth is the same whatever the file size (section 7): on ` +
         "uploads, the socket reads busboy hands out as views (they cannot be freed before V8's external-memory collection comes " +
