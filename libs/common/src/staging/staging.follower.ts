@@ -112,10 +112,13 @@ export class StagingFollower {
   /** Whether the next frame is complete in the file already (a read now would not wait). */
   async ready(): Promise<boolean> {
     if (this.sealEnd !== null) return true;
-    await this.look();
+    // A frame the last look already covers needs no new one (a look is an fstat, several per record).
+    if (this.size < this.offset + frameLength(this.recordSize)) await this.look();
     if (this.size < this.offset + RECORD_HEAD_LENGTH) return false;
-    await readExactly(this.handle, RECORD_HEAD_LENGTH, this.offset, this.head);
-    const { length } = checkRecordHead(this.head, this.recordSize, this.index);
+    const head = await readExactly(this.handle, RECORD_HEAD_LENGTH, this.offset, this.head);
+    if (head.length !== RECORD_HEAD_LENGTH)
+      throw new StagingFollowStopped('changed', 'the staging file shrank');
+    const { length } = checkRecordHead(head, this.recordSize, this.index);
     return this.size >= this.offset + frameLength(length);
   }
 
@@ -128,6 +131,8 @@ export class StagingFollower {
     const ctx = this.ctx!;
     await this.waitFor(this.offset + RECORD_HEAD_LENGTH);
     const head = await readExactly(this.handle, RECORD_HEAD_LENGTH, this.offset, this.head);
+    if (head.length !== RECORD_HEAD_LENGTH)
+      throw new StagingFollowStopped('changed', 'the staging file shrank');
     const { length, kind } = checkRecordHead(head, ctx.recordSize, this.index);
     if (length > into.length) throw new RangeError(`readInto needs ${length} bytes, got ${into.length}`);
     const end = this.offset + frameLength(length);
@@ -222,6 +227,9 @@ export class StagingFollower {
 
   /** Waits until the file holds `end` bytes, or stops following (idle, removed, aborted). */
   private async waitFor(end: number): Promise<void> {
+    // Bytes the last look saw are there still, or a read finds them gone (a short read is 'changed', and
+    // `confirm` looks again): a record inside them is read without another fstat.
+    if (this.size >= end) return;
     const { idleMs, pollMs, maxPollMs, signal } = this.options;
     for (let pause = pollMs; ; pause = Math.min(pause * 2, maxPollMs)) {
       if (signal?.aborted) throw new StagingFollowStopped('aborted', String(signal.reason ?? 'aborted'));
