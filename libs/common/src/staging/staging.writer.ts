@@ -3,6 +3,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { releaseBuffer } from '../util/release-buffer.js';
 import { SyncAhead } from '../util/sync-ahead.js';
+import { youngGarbage } from '../util/young-garbage.js';
 import { type StagingLayout, type StagingResumePoint, scanStaging } from './staging.reader.js';
 import {
   createStagingContext,
@@ -359,5 +360,7 @@ export class StagingWriter extends Writable {
     });
     position.offset = end;
     this.ahead?.wrote(end);
+    // The pieces are garbage now, views into socket reads V8 would hold until its next full GC.
+    youngGarbage().released(records.reduce((sum, record) => sum + record.plaintext, 0));
   }
 }
