@@ -4,7 +4,8 @@
 // multipart upload, one tus upload and one download of a BENCH_SIZE_MIB (512) file; a worker runs only
 // between the uploads and the download, to store the file. Everything it creates is removed at the end.
 // Usage: node bench/gateway-memory.mjs  (BENCH_SIZE_MIB, BENCH_STORE=local|s3 (s3rver in its own process),
-// GATEWAY_NODE_ARGS="--trace-gc ...", GATEWAY_ENV='{"GLIBC_TUNABLES":"..."}' (over the runtime env), GATEWAY_OUTPUT=1 (print the gateway's output), BENCH_RUNTIME_ENV=off,
+// GATEWAY_NODE_ARGS="--trace-gc ...", GATEWAY_ENV='{"GLIBC_TUNABLES":"..."}' (over the runtime env), GATEWAY_OUTPUT=1 (print the gateway's output),
+// WORKER_NODE_ARGS and WORKER_OUTPUT=1 likewise for the worker (its peak and CPU while it stores both uploads), BENCH_RUNTIME_ENV=off,
 // TEST_DATABASE_URL, TEST_REDIS_URL). Prints one JSON line.
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -36,6 +37,7 @@ const OFF = process.env.BENCH_RUNTIME_ENV === 'off';
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const NODE_ARGS = (process.env.GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const WORKER_NODE_ARGS = (process.env.WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 /** Anonymous and file-backed resident memory of a process in MiB (/proc/PID/smaps_rollup). */
 async function rollup(pid) {
@@ -74,14 +76,14 @@ function tusSend(base, token, file) {
   });
 }
 
-async function peakOf(gateway, run) {
-  const rss = new PeakRss([gateway]);
+async function peakOf(proc, run) {
+  const rss = new PeakRss([proc]);
   await rss.start();
   const started = performance.now();
   const result = await run();
   const seconds = (performance.now() - started) / 1000;
   const peaks = await rss.stop();
-  return { result, peakMiB: peaks.gateway, seconds, cpuSeconds: rss.cpuMs.gateway / 1000 };
+  return { result, peakMiB: peaks[proc.name], seconds, cpuSeconds: rss.cpuMs[proc.name] / 1000 };
 }
 
 async function waitStored(db, ids) {
@@ -136,6 +138,7 @@ async function main() {
   const db = new pg.Pool({ connectionString: dbUrl.toString(), max: 1 });
   const report = { store: STORE, sizeMiB: SIZE_MIB, runtimeEnv: !OFF };
   let gateway;
+  let worker;
   try {
     gateway = startProcess('gateway', join(ROOT, 'dist/apps/gateway/src/main.js'), {
       env: { ...env, ...(OFF ? {} : runtimeEnv.GATEWAY_ENV), ...JSON.parse(process.env.GATEWAY_ENV ?? '{}') },
@@ -154,11 +157,14 @@ async function main() {
     report.multipart = { ...multipart, result: undefined };
     const tusUpload = await peakOf(gateway, () => tusSend(base, token, file));
     report.tus = { ...tusUpload, result: undefined };
-    const worker = startProcess('worker', join(ROOT, 'dist/apps/crypto-worker/src/main.js'), {
+    worker = startProcess('worker', join(ROOT, 'dist/apps/crypto-worker/src/main.js'), {
       env: { ...env, ...(OFF ? {} : runtimeEnv.WORKER_ENV) },
+      nodeArgs: WORKER_NODE_ARGS,
     });
     await worker.waitForOutput(/Processing queue/, 90_000);
-    await waitStored(db, [fileId, tusUpload.result]);
+    // Both files at once (the worker's concurrency is 2): its peak and CPU for storing them.
+    const stored = await peakOf(worker, () => waitStored(db, [fileId, tusUpload.result]));
+    report.worker = { peakMiB: stored.peakMiB, seconds: stored.seconds, cpuSeconds: stored.cpuSeconds };
     await worker.stop();
     await sleep(500);
     report.beforeDownloadMiB = (await memoryOf(gateway.pid)).rss / 1024;
@@ -169,6 +175,7 @@ async function main() {
   } finally {
     // GATEWAY_OUTPUT=1: the gateway's own output too (e.g. with GATEWAY_NODE_ARGS=--trace-gc).
     if (process.env.GATEWAY_OUTPUT && gateway) process.stderr.write(gateway.output());
+    if (process.env.WORKER_OUTPUT && worker) process.stderr.write(worker.output());
     await killAll();
     await db.end();
     await removeWorld({ adminUrl: ADMIN_URL, redisUrl: REDIS_URL, database, prefix });
