@@ -5,7 +5,8 @@
 // BENCH_SMALL_FILES (1000), BENCH_SMALL_PER_REQUEST (10), BENCH_REPEATS (3), BENCH_TIMEOUT_MIN (25), BENCH_SCALE_FILES (16), BENCH_SCALE_MIB (64),
 // BENCH_BURST_FILES (500), BENCH_BURST_KIB (256), TEST_DATABASE_URL, TEST_REDIS_URL;
 // BENCH_PHASES=ceiling,pass,profile,ingest,footprint,local,small,tus,s3,listing,scale,burst runs only those and prints the results;
-// BENCH_PROFILE_DIR=<dir> makes the gateway and worker processes write CPU profiles there;
+// BENCH_PROFILE_DIR=<dir> makes the gateway and worker processes write CPU profiles there; BENCH_PERF=1 gives them
+// JIT symbol maps for `perf record` (CPU time, not wall-clock samples);
 // BENCH_RUNTIME_ENV=off starts them without the settings of scripts/runtime-env.mjs (to re-measure those);
 // BENCH_S3_PART_SIZE (e.g. 16MiB) sets the TESS worker's S3_PART_SIZE on s3rver (to compare part sizes).
 import { execFile } from 'node:child_process';
@@ -68,9 +69,14 @@ const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 3));
 const TIMEOUT_MIN = Number(process.env.BENCH_TIMEOUT_MIN ?? 25);
 /** Only these phases (comma-separated keys of PHASES below); the report is then printed, not written. */
 /** When set, the gateway and worker processes write V8 CPU profiles (--cpu-prof) into this directory. */
-const PROFILE_ARGS = process.env.BENCH_PROFILE_DIR
-  ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
-  : [];
+const PROFILE_ARGS = [
+  ...(process.env.BENCH_PROFILE_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+    : []),
+  // BENCH_PERF=1: JIT symbol maps (/tmp/perf-PID.map) for a `perf record` of the run, which samples CPU
+  // time (the V8 profiler samples wall-clock time, so a preempted thread's waits look like work).
+  ...(process.env.BENCH_PERF ? ['--perf-basic-prof-only-functions'] : []),
+];
 const ONLY = process.env.BENCH_PHASES
   ? new Set(process.env.BENCH_PHASES.split(',').map((p) => p.trim()))
   : null;

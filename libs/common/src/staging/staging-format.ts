@@ -19,6 +19,7 @@ import {
   timingSafeEqual,
 } from 'node:crypto';
 import { fileIdFromBytes, fileIdToBytes } from '../format/object-header.js';
+import { copyBytes } from '../util/copy-bytes.js';
 import { releaseBuffer } from '../util/release-buffer.js';
 import { secretKey } from '../util/secret-key.js';
 import { StagingIntegrityError } from './staging-integrity.error.js';
@@ -223,7 +224,7 @@ export function openRecord(
   let offset = 0;
   for (let at = 0; at < length; at += PIECE) {
     const piece = decipher.update(body.subarray(at, Math.min(at + PIECE, length)));
-    offset += piece.copy(into, offset);
+    offset += copyBytes(piece, into, offset);
     // Copied: free it at once (util/release-buffer.ts says why that matters).
     releaseBuffer(piece);
   }
