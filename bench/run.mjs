@@ -70,9 +70,7 @@ const TIMEOUT_MIN = Number(process.env.BENCH_TIMEOUT_MIN ?? 25);
 /** Only these phases (comma-separated keys of PHASES below); the report is then printed, not written. */
 /** When set, the gateway and worker processes write V8 CPU profiles (--cpu-prof) into this directory. */
 const PROFILE_ARGS = [
-  ...(process.env.BENCH_PROFILE_DIR
-    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
-    : []),
+  ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
   // BENCH_PERF=1: JIT symbol maps (/tmp/perf-PID.map) for a `perf record` of the run, which samples CPU
   // time (the V8 profiler samples wall-clock time, so a preempted thread's waits look like work).
   ...(process.env.BENCH_PERF ? ['--perf-basic-prof-only-functions'] : []),
