@@ -3,7 +3,7 @@
 // idle RSS, then its peak RSS (VmHWM after clear_refs, cross-checked by 100 ms VmRSS samples) during one
 // multipart upload, one tus upload and one download of a BENCH_SIZE_MIB (512) file; a worker runs only
 // between the uploads and the download, to store the file. Everything it creates is removed at the end.
-// Usage: node bench/gateway-memory.mjs  (BENCH_SIZE_MIB, BENCH_STORE=local|s3 (s3rver in its own process),
+// Usage: node bench/gateway-memory.mjs  (BENCH_SIZE_MIB, BENCH_TUS_CHUNK_MIB (8), BENCH_STORE=local|s3 (s3rver in its own process),
 // GATEWAY_NODE_ARGS="--trace-gc ...", GATEWAY_ENV='{"GLIBC_TUNABLES":"..."}' (over the runtime env), GATEWAY_OUTPUT=1 (print the gateway's output),
 // WORKER_NODE_ARGS and WORKER_OUTPUT=1 likewise for the worker (its peak and CPU while it stores both uploads), BENCH_RUNTIME_ENV=off,
 // TEST_DATABASE_URL, TEST_REDIS_URL). Prints one JSON line.
@@ -32,6 +32,8 @@ import {
 } from './lib.mjs';
 
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB ?? 512);
+/** The tus client's PATCH size (as the bench's tus phase: 8 MiB); smaller magnifies the per-PATCH cost. */
+const TUS_CHUNK_MIB = Number(process.env.BENCH_TUS_CHUNK_MIB ?? 8);
 const STORE = process.env.BENCH_STORE ?? 'local';
 const OFF = process.env.BENCH_RUNTIME_ENV === 'off';
 const ADMIN_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -65,7 +67,7 @@ function tusSend(base, token, file) {
     const upload = new tus.Upload(createReadStream(file.path), {
       endpoint: `${base}/api/v1/tus`,
       headers: { Authorization: `Bearer ${token}` },
-      chunkSize: 8 * MiB,
+      chunkSize: TUS_CHUNK_MIB * MiB,
       metadata: { filename: file.filename, filetype: 'application/octet-stream', sha256: file.sha256 },
       storeFingerprintForResuming: false,
       retryDelays: null,
@@ -176,6 +178,8 @@ async function main() {
     // GATEWAY_OUTPUT=1: the gateway's own output too (e.g. with GATEWAY_NODE_ARGS=--trace-gc).
     if (process.env.GATEWAY_OUTPUT && gateway) process.stderr.write(gateway.output());
     if (process.env.WORKER_OUTPUT && worker) process.stderr.write(worker.output());
+    // A graceful stop, so that --cpu-prof in GATEWAY_NODE_ARGS gets to write its profile.
+    await gateway?.stop();
     await killAll();
     await db.end();
     await removeWorld({ adminUrl: ADMIN_URL, redisUrl: REDIS_URL, database, prefix });

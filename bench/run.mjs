@@ -73,7 +73,14 @@ const PROFILE_ARGS = [
   ...(process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : []),
   // BENCH_PERF=1: JIT symbol maps (/tmp/perf-PID.map) for a `perf record` of the run, which samples CPU
   // time (the V8 profiler samples wall-clock time, so a preempted thread's waits look like work).
-  ...(process.env.BENCH_PERF ? ['--perf-basic-prof-only-functions'] : []),
+  // V8's own log, which that flag turns on, goes to one file outside the tree.
+  ...(process.env.BENCH_PERF
+    ? [
+        '--perf-basic-prof-only-functions',
+        '--no-logfile-per-isolate',
+        `--logfile=${join(os.tmpdir(), 'tess-bench-v8.log')}`,
+      ]
+    : []),
 ];
 const ONLY = process.env.BENCH_PHASES
   ? new Set(process.env.BENCH_PHASES.split(',').map((p) => p.trim()))

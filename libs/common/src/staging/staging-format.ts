@@ -215,6 +215,42 @@ export function openRecord(
   into: Buffer,
 ): Buffer {
   const length = head.readUInt32BE(0);
+  decryptRecord(
+    ctx,
+    index,
+    head,
+    body,
+    (piece, offset) => copyBytes(piece, into, offset),
+    () => into.fill(0, 0, length),
+  );
+  return into.subarray(0, length);
+}
+
+/**
+ * Verifies one record's tag without keeping its plaintext (a resumed upload's last record, before
+ * anything is appended to it): no buffer for the record, no copy. StagingIntegrityError('record-tag')
+ * when it does not authenticate.
+ */
+export function verifyRecord(ctx: StagingContext, index: number, head: Buffer, body: Buffer): void {
+  decryptRecord(
+    ctx,
+    index,
+    head,
+    body,
+    () => undefined,
+    () => undefined,
+  );
+}
+
+function decryptRecord(
+  ctx: StagingContext,
+  index: number,
+  head: Buffer,
+  body: Buffer,
+  take: (piece: Buffer, offset: number) => void,
+  wipe: () => void,
+): void {
+  const length = head.readUInt32BE(0);
   const kind = head[4] as RecordKind;
   const decipher = createDecipheriv('aes-256-gcm', secretKey(ctx.recordKey), nonce(ctx, index, kind), {
     authTagLength: 16,
@@ -224,21 +260,21 @@ export function openRecord(
   let offset = 0;
   for (let at = 0; at < length; at += PIECE) {
     const piece = decipher.update(body.subarray(at, Math.min(at + PIECE, length)));
-    offset += copyBytes(piece, into, offset);
-    // Copied: free it at once (util/release-buffer.ts says why that matters).
+    take(piece, offset);
+    offset += piece.length;
+    // Copied, or not needed: free it at once (util/release-buffer.ts says why that matters).
     releaseBuffer(piece);
   }
   try {
     decipher.final();
   } catch {
-    into.fill(0, 0, length);
+    wipe();
     throw new StagingIntegrityError(
       'record-tag',
       `staging record ${index} does not authenticate (edited, reordered, spliced or truncated)`,
       index,
     );
   }
-  return into.subarray(0, length);
 }
 
 /** Checks a frame head against the header; returns the record's length and kind. */

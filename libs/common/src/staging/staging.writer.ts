@@ -8,7 +8,6 @@ import { type StagingLayout, type StagingResumePoint, scanStaging } from './stag
 import {
   createStagingContext,
   DEFAULT_RECORD_SIZE,
-  openRecord,
   openStagingContext,
   RECORD_DATA,
   RECORD_HEAD_LENGTH,
@@ -17,6 +16,7 @@ import {
   type StagingContext,
   sealPlaintext,
   sealRecord,
+  verifyRecord,
 } from './staging-format.js';
 import { StagingIntegrityError } from './staging-integrity.error.js';
 
@@ -232,14 +232,8 @@ export class StagingWriter extends Writable {
     const frame = Buffer.alloc(layout.dataEnd - start);
     await handle.read(frame, 0, frame.length, start);
     const head = frame.subarray(0, RECORD_HEAD_LENGTH);
-    const plaintext = openRecord(
-      ctx,
-      layout.dataRecords - 1,
-      head,
-      frame.subarray(RECORD_HEAD_LENGTH),
-      Buffer.alloc(head.readUInt32BE(0)),
-    );
-    plaintext.fill(0);
+    verifyRecord(ctx, layout.dataRecords - 1, head, frame.subarray(RECORD_HEAD_LENGTH));
+    releaseBuffer(frame);
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
