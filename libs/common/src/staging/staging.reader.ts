@@ -205,7 +205,9 @@ export class StagingReader {
   private offset = STAGING_HEADER_LENGTH;
   private index = 0;
   private released = 0;
-  private scratch?: Buffer;
+  private scratches?: [Buffer, Buffer];
+  /** The next record's read, started while the current one is decrypted (prefetchNext). */
+  private ahead?: { offset: number; length: number; read: Promise<Buffer> };
   /** The head of the record at `offset`, when the previous read brought it along. */
   private readonly head = Buffer.alloc(RECORD_HEAD_LENGTH);
   private headAhead = false;
@@ -291,20 +293,8 @@ export class StagingReader {
     if (!this.headAhead) await readExactly(this.handle, RECORD_HEAD_LENGTH, this.offset, head);
     const { length } = checkRecordHead(head, this.ctx.recordSize, this.index);
     if (length > into.length) throw new RangeError(`readInto needs ${length} bytes, got ${into.length}`);
-    // Ciphertext is not secret: one scratch buffer for every record's body, no allocation per record.
-    // Every data record is followed by another frame (at least the seal), so its head comes along in the
-    // same read: one read per record.
-    // No bigger than the file needs: a fresh 1 MiB per small file is external memory V8 answers with full GCs.
-    this.scratch ??= Buffer.allocUnsafe(
-      Math.min(this.ctx.recordSize, this.layout.dataLength) + RECORD_TAG_LENGTH + RECORD_HEAD_LENGTH,
-    );
     const bodyLength = length + RECORD_TAG_LENGTH;
-    const read = await readExactly(
-      this.handle,
-      bodyLength + RECORD_HEAD_LENGTH,
-      this.offset + RECORD_HEAD_LENGTH,
-      this.scratch,
-    );
+    const read = await this.frameAt(this.offset + RECORD_HEAD_LENGTH, bodyLength + RECORD_HEAD_LENGTH);
     if (read.length !== bodyLength + RECORD_HEAD_LENGTH) {
       throw new StagingIntegrityError(
         'record-format',
@@ -312,17 +302,71 @@ export class StagingReader {
         this.index,
       );
     }
-    const plaintext = openRecord(this.ctx, this.index, head, read.subarray(0, bodyLength), into);
+    // This record's head authenticates it; the next one's came along at the end of the read.
+    const current = Buffer.from(head);
     read.copy(head, 0, bodyLength);
     this.headAhead = true;
-    this.index += 1;
     this.offset += frameLength(length);
+    this.prefetchNext();
+    const plaintext = openRecord(this.ctx, this.index, current, read.subarray(0, bodyLength), into);
+    this.index += 1;
     this.released += length;
     return plaintext;
   }
 
+  /**
+   * The body of the record at `offset` (and the head after it): the prefetched read when it is that one,
+   * else a read now. Ciphertext is not secret: two scratch buffers serve every record, no allocation per
+   * record, sized no bigger than the file needs (a fresh 1 MiB per small file is external memory V8
+   * answers with full GCs).
+   */
+  private async frameAt(offset: number, length: number): Promise<Buffer> {
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    if (ahead?.offset === offset && ahead.length === length) return ahead.read;
+    await ahead?.read.catch(() => undefined);
+    this.scratches ??= [this.newScratch(), this.newScratch()];
+    const buffer = this.scratches[0]!;
+    this.scratches.reverse();
+    return readExactly(this.handle, length, offset, buffer);
+  }
+
+  private newScratch(): Buffer {
+    return Buffer.allocUnsafe(
+      Math.min(this.ctx.recordSize, this.layout.dataLength) + RECORD_TAG_LENGTH + RECORD_HEAD_LENGTH,
+    );
+  }
+
+  /**
+   * Starts reading the next data record while this one is decrypted (measured: the worker's main thread
+   * otherwise waited for each record's read after decrypting the one before). Nothing is prefetched past
+   * the data records or for a head that does not parse: the next readInto reads, or throws, as it would.
+   */
+  private prefetchNext(): void {
+    const next = this.index + 1;
+    if (next >= this.layout.dataRecords) return;
+    let length: number;
+    try {
+      length = checkRecordHead(this.head, this.ctx.recordSize, next).length;
+    } catch {
+      return;
+    }
+    const offset = this.offset + RECORD_HEAD_LENGTH;
+    const bytes = length + RECORD_TAG_LENGTH + RECORD_HEAD_LENGTH;
+    this.scratches ??= [this.newScratch(), this.newScratch()];
+    const buffer = this.scratches[0]!;
+    this.scratches.reverse();
+    const read = readExactly(this.handle, bytes, offset, buffer);
+    // Its failure is the next readInto's to report (or nobody's, once the reader is closed).
+    read.catch(() => undefined);
+    this.ahead = { offset, length: bytes, read };
+  }
+
   async close(): Promise<void> {
     this.ctx.recordKey.fill(0);
+    // Never close the descriptor under a read still in flight.
+    await this.ahead?.read.catch(() => undefined);
+    this.ahead = undefined;
     await this.file?.close();
   }
 }
