@@ -205,7 +205,8 @@ export class StagingReader {
   private offset = STAGING_HEADER_LENGTH;
   private index = 0;
   private released = 0;
-  private scratches?: [Buffer, Buffer];
+  private readonly scratches: Array<Buffer | undefined> = [undefined, undefined];
+  private turn = 0;
   /** The next record's read, started while the current one is decrypted (prefetchNext). */
   private ahead?: { offset: number; length: number; read: Promise<Buffer> };
   /** The head of the record at `offset`, when the previous read brought it along. */
@@ -325,16 +326,17 @@ export class StagingReader {
     this.ahead = undefined;
     if (ahead?.offset === offset && ahead.length === length) return ahead.read;
     await ahead?.read.catch(() => undefined);
-    this.scratches ??= [this.newScratch(), this.newScratch()];
-    const buffer = this.scratches[0]!;
-    this.scratches.reverse();
-    return readExactly(this.handle, length, offset, buffer);
+    return readExactly(this.handle, length, offset, this.takeScratch());
   }
 
-  private newScratch(): Buffer {
-    return Buffer.allocUnsafe(
+  /** The scratch buffer not holding the record being decrypted (the second one made only when needed). */
+  private takeScratch(): Buffer {
+    const turn = this.turn;
+    this.turn = 1 - turn;
+    this.scratches[turn] ??= Buffer.allocUnsafe(
       Math.min(this.ctx.recordSize, this.layout.dataLength) + RECORD_TAG_LENGTH + RECORD_HEAD_LENGTH,
     );
+    return this.scratches[turn];
   }
 
   /**
@@ -353,10 +355,7 @@ export class StagingReader {
     }
     const offset = this.offset + RECORD_HEAD_LENGTH;
     const bytes = length + RECORD_TAG_LENGTH + RECORD_HEAD_LENGTH;
-    this.scratches ??= [this.newScratch(), this.newScratch()];
-    const buffer = this.scratches[0]!;
-    this.scratches.reverse();
-    const read = readExactly(this.handle, bytes, offset, buffer);
+    const read = readExactly(this.handle, bytes, offset, this.takeScratch());
     // Its failure is the next readInto's to report (or nobody's, once the reader is closed).
     read.catch(() => undefined);
     this.ahead = { offset, length: bytes, read };

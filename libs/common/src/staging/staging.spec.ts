@@ -1,5 +1,5 @@
 import { createCipheriv, createHash, createHmac, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, open, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -197,6 +197,57 @@ describe('round trip', () => {
     const plaintext = Buffer.concat(Array.from({ length: 64 }, () => marker));
     const { bytes } = await stage(plaintext, { recordSize: 1024 });
     expect(bytes.includes(marker.subarray(0, 16))).toBe(false);
+  });
+});
+
+describe('a file read from disk (over 256 KiB: each record read while the one before is decrypted)', () => {
+  /** 20 records of 16 KiB and a short one: 21 frames of (5 + length + 16) bytes after the 65-byte header. */
+  const RECORD = 16 * 1024;
+  const plaintext = randomBytes(20 * RECORD + 100);
+  const frame = (i: number) => 65 + i * (5 + RECORD + 16);
+
+  it('reads every record back, in order', async () => {
+    const { path, key, fileId } = await stage(plaintext, { recordSize: RECORD, chunk: 5000 });
+    expect(await readAll(path, key, fileId)).toEqual(plaintext);
+  });
+
+  it('a flipped bit in a middle record: the records before it are released, then record-tag', async () => {
+    const staged = await stage(plaintext, { recordSize: RECORD, chunk: 5000 });
+    const bytes = Buffer.from(staged.bytes);
+    bytes[frame(7) + 100]! ^= 0x01;
+    await writeFile(staged.path, bytes);
+    const reader = await StagingReader.open(staged.path, { dataKey: staged.key, fileId: staged.fileId });
+    try {
+      const into = Buffer.alloc(RECORD);
+      for (let i = 0; i < 7; i++) {
+        expect(Buffer.from((await reader.readInto(into))!)).toEqual(
+          plaintext.subarray(i * RECORD, (i + 1) * RECORD),
+        );
+      }
+      const error = await reader.readInto(into).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(StagingIntegrityError);
+      expect((error as StagingIntegrityError).reason).toBe('record-tag');
+      expect((error as StagingIntegrityError).recordIndex).toBe(7);
+      // Nothing of the record that failed is left in the caller's buffer.
+      expect(into.equals(Buffer.alloc(RECORD))).toBe(true);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  it('closes while the next record is still being read: the descriptor goes, nothing is left pending', async () => {
+    const { path, key, fileId } = await stage(plaintext, { recordSize: RECORD, chunk: 5000 });
+    const descriptors = async () => (await readdir('/proc/self/fd')).length;
+    const before = await descriptors();
+    const reader = await StagingReader.open(path, { dataKey: key, fileId });
+    expect(await descriptors()).toBe(before + 1);
+    expect(await reader.readInto(Buffer.alloc(RECORD))).not.toBeNull();
+    await reader.close();
+    expect(await descriptors()).toBe(before);
+    expect(await readAll(path, key, fileId)).toEqual(plaintext);
   });
 });
 
