@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dataSourceOptions, FileRepository, migrate, preparedStatement } from '#common';
+import { dataSourceOptions, FileEntity, FileRepository, migrate, preparedStatement } from '#common';
 import { createWorld, type World } from '../support/world.js';
 
 let world: World;
@@ -69,5 +69,30 @@ describe('prepared statements', () => {
     expect(await ds.query(update, [second])).toEqual([[], 1]);
     await expect(ds.query(update, ['not-a-uuid'])).rejects.toMatchObject({ name: 'QueryFailedError' });
     expect(() => preparedStatement('claim; DROP', 'SELECT 1')).toThrow(/Invalid prepared statement name/);
+  });
+
+  it('findById and findOwned hydrate what TypeORM would, and only the owner finds a file', async () => {
+    const ownerId = randomUUID();
+    await ds.query(`INSERT INTO users (id, username, email, password_hash) VALUES ($1, $2, $3, 'x')`, [
+      ownerId,
+      `u${ownerId.slice(0, 8)}`,
+      `${ownerId.slice(0, 8)}@example.test`,
+    ]);
+    const id = await queuedFile(ownerId);
+    // Every kind of column set: a bigint, a bytea, dates, nullable text.
+    await ds.query(
+      `UPDATE files SET encrypted_size = 9007199254740000, wrapped_key = '\\x0102', error = 'e',
+         upload_expires_at = now() WHERE id = $1`,
+      [id],
+    );
+    const typeorm = await ds.getRepository(FileEntity).findOneBy({ id });
+    expect(typeorm?.encryptedSize).toBe(9007199254740000);
+    expect(await files.findById(id)).toEqual(typeorm);
+    expect(await files.findOwned(ownerId, id)).toEqual(typeorm);
+    expect(await files.findOwned(randomUUID(), id)).toBeNull();
+    expect(await files.findById(randomUUID())).toBeNull();
+    await ds.query('ALTER TABLE files ADD COLUMN prepared_probe integer');
+    expect(await files.findOwned(ownerId, id)).toEqual(typeorm);
+    await ds.query('ALTER TABLE files DROP COLUMN prepared_probe');
   });
 });
