@@ -26,6 +26,16 @@ afterAll(async () => {
   await world.close();
 });
 
+async function newOwner(): Promise<string> {
+  const ownerId = randomUUID();
+  await ds.query(`INSERT INTO users (id, username, email, password_hash) VALUES ($1, $2, $3, 'x')`, [
+    ownerId,
+    `u${ownerId.slice(0, 8)}`,
+    `${ownerId.slice(0, 8)}@example.test`,
+  ]);
+  return ownerId;
+}
+
 async function queuedFile(ownerId: string): Promise<string> {
   const id = randomUUID();
   await files.createQueued({
@@ -46,12 +56,7 @@ async function queuedFile(ownerId: string): Promise<string> {
 
 describe('prepared statements', () => {
   it('keep TypeORM result shapes and errors, and the claim survives a migration that adds a column', async () => {
-    const ownerId = randomUUID();
-    await ds.query(`INSERT INTO users (id, username, email, password_hash) VALUES ($1, $2, $3, 'x')`, [
-      ownerId,
-      `u${ownerId.slice(0, 8)}`,
-      `${ownerId.slice(0, 8)}@example.test`,
-    ]);
+    const ownerId = await newOwner();
     const first = await queuedFile(ownerId);
     const claimed = await files.claimForProcessing(first);
     expect(claimed).toMatchObject({ id: first, status: 'processing', attempts: 1, size: 3 });
@@ -72,12 +77,7 @@ describe('prepared statements', () => {
   });
 
   it('findById and findOwned hydrate what TypeORM would, and only the owner finds a file', async () => {
-    const ownerId = randomUUID();
-    await ds.query(`INSERT INTO users (id, username, email, password_hash) VALUES ($1, $2, $3, 'x')`, [
-      ownerId,
-      `u${ownerId.slice(0, 8)}`,
-      `${ownerId.slice(0, 8)}@example.test`,
-    ]);
+    const ownerId = await newOwner();
     const id = await queuedFile(ownerId);
     // Every kind of column set: a bigint, a bytea, dates, nullable text.
     await ds.query(
