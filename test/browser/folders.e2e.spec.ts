@@ -137,6 +137,29 @@ describe('folders and bulk actions in the dashboard', { timeout: 120_000 }, () =
     }
   });
 
+  it('closes a confirmation whose action finished while the dialog was still fading in', async () => {
+    // Bootstrap ignores hide() during the fade-in; a bulk delete that answers before it ends (a click as
+    // soon as the button shows) left the dialog open over the finished action once (CI, 2026-12-08).
+    // A string, not a function: vitest would rewrite a function's import() for Node before it reached
+    // the page.
+    const outcome = await page.evaluate(`(async () => {
+      const { confirmAction } = await import('/static/js/dashboard/dialogs.js');
+      const el = document.getElementById('confirm-modal');
+      const event = (name) => new Promise((resolve) => el.addEventListener(name, resolve, { once: true }));
+      let shownYet = false;
+      const shown = event('shown.bs.modal').then(() => { shownYet = true; });
+      const hidden = event('hidden.bs.modal');
+      let ran = 0;
+      confirmAction({ title: 'Fast action', text: 'Done at once.', label: 'Go', run: async () => { ran++; } });
+      document.getElementById('confirm-ok').click();
+      const clickedWhileOpening = !shownYet;
+      await shown;
+      const closed = await Promise.race([hidden.then(() => true), new Promise((r) => setTimeout(r, 3000, false))]);
+      return { clickedWhileOpening, ran, closed, open: el.classList.contains('show') };
+    })()`);
+    expect(outcome).toEqual({ clickedWhileOpening: true, ran: 1, closed: true, open: false });
+  });
+
   it('deletes the selection in bulk after a confirmation', async () => {
     await page.locator('#bulk-delete').click();
     await page.locator('#confirm-ok').click();

@@ -7,11 +7,13 @@ import { initBulk } from './dashboard/bulk.js';
 import { initFileTable } from './dashboard/file-table.js';
 import { initFolders } from './dashboard/folders.js';
 import { initLiveUpdates } from './dashboard/live-updates.js';
+import { watchModals } from './dashboard/modals.js';
 import { initShares } from './dashboard/shares.js';
 import { initUploads } from './dashboard/uploads.js';
 import { initUsage } from './dashboard/usage.js';
 import { initVersions } from './dashboard/versions.js';
 
+watchModals();
 initUsage();
 initFileTable();
 initFolders();

@@ -5,7 +5,8 @@ import { api } from './api-client.js';
 import { confirmAction } from './dialogs.js';
 import { onListShown, removeRow, rows, showList } from './file-table.js';
 import { moveTargets, refreshView, renameFile } from './folders.js';
-import { announce, bs, dom, field, setOptionalText, setText } from './page.js';
+import { hideModal, showModal } from './modals.js';
+import { announce, dom, field, setOptionalText, setText } from './page.js';
 import { toast } from './toasts.js';
 import { view } from './view.js';
 
@@ -104,7 +105,6 @@ async function bulkMove() {
     toast('error', 'Could not list the folders', error.message);
     return;
   }
-  const modal = bs.Modal.getOrCreateInstance(modalEl);
   $('move-form').onsubmit = async (event) => {
     event.preventDefault();
     const folderId = select.value || null;
@@ -120,11 +120,11 @@ async function bulkMove() {
     updateBar();
     if (problems.length) setOptionalText(modalEl, 'error', problems.join(' '));
     else {
-      modal.hide();
+      hideModal(modalEl);
       toast('success', 'Moved', `${selected.length} file${selected.length === 1 ? '' : 's'} moved.`);
     }
   };
-  modal.show();
+  showModal(modalEl);
 }
 
 function bindSorting() {

@@ -1,27 +1,9 @@
 // Two small dialogs the folder and bulk sections share: ask for a name, and confirm a destructive step.
 // Each resolves through the caller's action, which may throw to show its error inside the dialog.
-import { bs, setOptionalText, setText } from './page.js';
+import { hideModal, showModal } from './modals.js';
+import { setOptionalText, setText } from './page.js';
 
 const $ = (id) => document.getElementById(id);
-
-/**
- * Shows a Bootstrap modal, after it has finished closing if it is closing right now (Bootstrap ignores
- * `show()` during the closing transition, which a quick second action would otherwise hit).
- */
-function showWhenClosed(modalEl, modal) {
-  if (!modalEl.dataset.watched) {
-    modalEl.dataset.watched = '1';
-    modalEl.addEventListener('hide.bs.modal', () => {
-      modalEl.dataset.closing = '1';
-    });
-    modalEl.addEventListener('hidden.bs.modal', () => delete modalEl.dataset.closing);
-  }
-  if (modalEl.dataset.closing) {
-    modalEl.addEventListener('hidden.bs.modal', () => modal.show(), { once: true });
-  } else {
-    modal.show();
-  }
-}
 
 /**
  * Opens the name dialog; `save(name)` runs on submit and closes it when it resolves, or shows the error
@@ -29,7 +11,6 @@ function showWhenClosed(modalEl, modal) {
  */
 export function askName({ title, label, value = '', save }) {
   const modalEl = $('name-modal');
-  const modal = bs.Modal.getOrCreateInstance(modalEl);
   const form = $('name-form');
   const input = $('name-input');
   const submit = $('name-submit');
@@ -42,7 +23,7 @@ export function askName({ title, label, value = '', save }) {
     submit.disabled = true;
     try {
       await save(input.value);
-      modal.hide();
+      hideModal(modalEl);
     } catch (error) {
       setOptionalText(modalEl, 'error', error.message);
     } finally {
@@ -50,13 +31,12 @@ export function askName({ title, label, value = '', save }) {
     }
   };
   modalEl.addEventListener('shown.bs.modal', () => input.select(), { once: true });
-  showWhenClosed(modalEl, modal);
+  showModal(modalEl);
 }
 
 /** Opens the confirmation dialog; `run()` runs on confirm (its thrown message is shown in the dialog). */
 export function confirmAction({ title, text, label, run }) {
   const modalEl = $('confirm-modal');
-  const modal = bs.Modal.getOrCreateInstance(modalEl);
   const ok = $('confirm-ok');
   modalEl.querySelector('#confirm-modal-title').textContent = title;
   setText(modalEl, 'text', text);
@@ -67,11 +47,11 @@ export function confirmAction({ title, text, label, run }) {
     ok.disabled = true;
     try {
       await run();
-      modal.hide();
+      hideModal(modalEl);
     } catch (error) {
       setOptionalText(modalEl, 'error', error.message);
       ok.disabled = false;
     }
   };
-  showWhenClosed(modalEl, modal);
+  showModal(modalEl);
 }

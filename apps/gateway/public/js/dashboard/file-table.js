@@ -3,7 +3,8 @@
 import { api } from './api-client.js';
 import { copyText } from './clipboard.js';
 import { duplicateText, formatAgo, formatBytes, formatTime, shortHash, timeFormat } from './format.js';
-import { announce, bs, dom, field, pageSize, setOptionalText, setText } from './page.js';
+import { hideModal } from './modals.js';
+import { announce, dom, field, pageSize, setOptionalText, setText } from './page.js';
 import { groupedToast, toast } from './toasts.js';
 import { refreshUsage } from './usage.js';
 import { inFolder, listQuery, placesByTime, plainView } from './view.js';
@@ -341,7 +342,6 @@ let pendingDelete = null;
 let deletedLast = false;
 
 function bindDeleteModal() {
-  const deleteModal = bs.Modal.getOrCreateInstance(dom.deleteModal);
   dom.deleteModal.addEventListener('show.bs.modal', (event) => {
     const tr = event.relatedTarget?.closest('tr');
     if (!tr) {
@@ -377,7 +377,7 @@ function bindDeleteModal() {
     }
     removeRow(id);
     deletedLast = true;
-    deleteModal.hide();
+    hideModal(dom.deleteModal);
     toast('success', 'Deleted', `${name} and its key are gone.`);
     announce(`${name} deleted.`);
   });

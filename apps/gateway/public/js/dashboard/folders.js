@@ -4,7 +4,8 @@
 import { api } from './api-client.js';
 import { askName, confirmAction } from './dialogs.js';
 import { findRow, showList, upsertRow } from './file-table.js';
-import { announce, bs, field, icon, setOptionalText, setText } from './page.js';
+import { hideModal, showModal } from './modals.js';
+import { announce, field, icon, setOptionalText, setText } from './page.js';
 import { toast } from './toasts.js';
 import { view } from './view.js';
 
@@ -202,19 +203,18 @@ async function moveFolder(li) {
     option.textContent = target.name;
     select.append(option);
   }
-  const modal = bs.Modal.getOrCreateInstance(modalEl);
   $('move-form').onsubmit = async (event) => {
     event.preventDefault();
     try {
       await api('PATCH', `/api/v1/folders/${encodeURIComponent(id)}`, { parentId: select.value || null });
       li.remove();
-      modal.hide();
+      hideModal(modalEl);
       toast('success', 'Moved', `The folder ${name} was moved.`);
     } catch (error) {
       setOptionalText(modalEl, 'error', error.message);
     }
   };
-  modal.show();
+  showModal(modalEl);
 }
 
 /** The rename dialog of one file row. */

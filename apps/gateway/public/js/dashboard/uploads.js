@@ -4,7 +4,8 @@
 import { api, errorMessage, parseJson } from './api-client.js';
 import { onRowFilled, refreshRow, setRowStatus, storedFileNamed, upsertRow } from './file-table.js';
 import { duplicateText, formatBytes, formatDuration, shortHash } from './format.js';
-import { announce, bs, dom, field, maxFileSize, maxFileSizeLabel, setText } from './page.js';
+import { hideModal, showModal } from './modals.js';
+import { announce, dom, field, maxFileSize, maxFileSizeLabel, setText } from './page.js';
 import { isSignedOut, onSignedOut, SIGNED_OUT_MESSAGE } from './session.js';
 import { groupedToast } from './toasts.js';
 import { bodyOf, createTusUpload, statusOf } from './tus-upload.js';
@@ -214,14 +215,13 @@ function showRate(up, sent) {
 
 /** Asks what to do with a file named like an existing one: 'version', 'both' or 'cancel'. */
 function askSameName(name) {
-  const modal = bs.Modal.getOrCreateInstance(dom.sameNameModal);
   setText(dom.sameNameModal, 'filename', name);
   return new Promise((resolve) => {
     let choice = 'cancel';
     const buttons = Array.from(dom.sameNameModal.querySelectorAll('[data-choice]'));
     const onClick = (event) => {
       choice = event.currentTarget.dataset.choice;
-      modal.hide();
+      hideModal(dom.sameNameModal);
     };
     for (const button of buttons) button.addEventListener('click', onClick);
     dom.sameNameModal.addEventListener(
@@ -232,7 +232,7 @@ function askSameName(name) {
       },
       { once: true },
     );
-    modal.show();
+    showModal(dom.sameNameModal);
   });
 }
 
