@@ -516,6 +516,22 @@ export async function writeReport(r, docsDir) {
           : []),
       ],
     ),
+    ...(has(r.ceiling?.pageCache?.justFreed)
+      ? [
+          '',
+          `Not a primitive, but what every phase that writes a file pays: ${size} MiB written into the page cache (no fsync), ` +
+            `${fmt(r.ceiling.pageCache.notRecentlyUsed)} MB/s into memory the page cache had not held lately and ` +
+            `${fmt(r.ceiling.pageCache.justFreed)} MB/s into memory freed a moment before` +
+            (r.ceiling.pageCache.justFreed > 2 * r.ceiling.pageCache.notRecentlyUsed
+              ? ` (${times(r.ceiling.pageCache.justFreed / r.ceiling.pageCache.notRecentlyUsed)}). This VM's host backs guest memory lazily and takes freed memory back ` +
+                '(virtio-balloon with free page reporting), so a write into memory not touched lately costs a host fault per page; ' +
+                'rows that write staging files or objects (the local store, s3rver) swing with whichever memory they get. The bench therefore deletes ' +
+                'each measured upload before the next run, as the bare pass removes its files, so repeated runs write into memory just freed, as a ' +
+                "long-running server recycles its page cache (kept, they made the live worker's pass 2.0 s instead of 0.8-1.2 s); " +
+                'the first run of a phase still gets whatever memory it finds.'
+              : '.'),
+        ]
+      : []),
     '',
     '## 2. Worker pass (no network)',
     '',
