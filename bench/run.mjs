@@ -639,7 +639,6 @@ async function settle(timeoutMs = 15_000) {
   }
 }
 
-/** One file through the gateway until `stored`: ingest time, end-to-end time, peak RSS of each process. */
 /**
  * Deletes a measured upload (its object, key and row) before the next run, and returns the run. Every
  * repeated run then writes its staging file and object into memory the run before it has just freed, as a
@@ -652,6 +651,7 @@ async function removedAfter(tess, token, run) {
   return run;
 }
 
+/** One file through the gateway until `stored`: ingest time, end-to-end time, peak RSS of each process. */
 async function endToEnd(tess, token, file, endpoint = null) {
   await settle();
   const rss = new PeakRss([tess.gateway, ...tess.workers, ...(endpoint ? [endpoint] : [])]);
