@@ -34,7 +34,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
-          include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts', ...UNIT_UNDER_TEST],
+          include: ['apps/**/*.spec.ts', 'libs/**/*.spec.ts', 'scripts/**/*.spec.ts', ...UNIT_UNDER_TEST],
           exclude: [...configDefaults.exclude, ...COLOCATED_INTEGRATION],
         },
       },

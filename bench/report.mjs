@@ -891,7 +891,8 @@ export async function writeReport(r, docsDir) {
   md.push(
     '## 8. Resumable uploads (tus) against the multipart endpoint',
     '',
-    `The ${fmt(tu?.mib)} MiB file with tus-js-client (${fmt(tu?.chunkMiB)} MiB PATCHes, each chunk read from disk, the`,
+    `The ${fmt(tu?.mib)} MiB file with tus-js-client (${fmt(tu?.chunkMiB)} MiB PATCHes, each chunk read from disk in 1 MiB`,
+    "pieces by the TESS CLI's file source, scripts/tus-file-reader.ts; the",
     "file's SHA-256 declared in `Upload-Metadata`) and with one multipart POST, alternating on the same",
     `gateway and worker (local store), ${fmt(tu?.runs)} runs each, medians. Upload time runs from the first request to`,
     "the final PATCH's answer (tus) or the 202 (multipart); the gateway's peak RSS is taken over the upload.",
@@ -908,6 +909,12 @@ export async function writeReport(r, docsDir) {
         ],
         ['gateway peak RSS during the upload', mib(tu?.gatewayMiB), mib(tu?.multipartGatewayMiB)],
         ['gateway CPU', sec(tu?.gatewayCpuSeconds), sec(tu?.multipartGatewayCpuSeconds)],
+        ['worker CPU (following the upload)', sec(tu?.workerCpuSeconds), sec(tu?.multipartWorkerCpuSeconds)],
+        [
+          'client CPU (this bench process, on the same cores)',
+          sec(tu?.clientCpuSeconds),
+          sec(tu?.multipartClientCpuSeconds),
+        ],
       ],
     ),
     '',

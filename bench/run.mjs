@@ -11,7 +11,7 @@
 // BENCH_S3_PART_SIZE (e.g. 16MiB) sets the TESS worker's S3_PART_SIZE on s3rver (to compare part sizes).
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomFillSync, randomUUID } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -913,18 +913,24 @@ async function localPhase(files) {
 const TUS_CHUNK = 8 * MiB;
 
 /** One upload with tus-js-client (8 MiB PATCHes, the file read from disk per chunk, as the CLI does). */
-function tusSend(base, token, file) {
+/** tus-js-client as the TESS CLI (scripts/tess-cli.ts) drives it: its file source reads in 1 MiB pieces. */
+async function tusSend(base, token, file) {
+  const { tusFileReader } = await import('../dist/scripts/tus-file-reader.js');
   return new Promise((resolve, reject) => {
-    const upload = new tus.Upload(createReadStream(file.path), {
-      endpoint: `${base}/api/v1/tus`,
-      headers: { Authorization: `Bearer ${token}` },
-      chunkSize: TUS_CHUNK,
-      metadata: { filename: file.filename, filetype: 'application/octet-stream', sha256: file.sha256 },
-      storeFingerprintForResuming: false,
-      retryDelays: null,
-      onSuccess: () => resolve({ id: upload.url.split('/').pop(), answeredAt: Date.now() }),
-      onError: reject,
-    });
+    const upload = new tus.Upload(
+      { path: file.path },
+      {
+        endpoint: `${base}/api/v1/tus`,
+        fileReader: tusFileReader(),
+        headers: { Authorization: `Bearer ${token}` },
+        chunkSize: TUS_CHUNK,
+        metadata: { filename: file.filename, filetype: 'application/octet-stream', sha256: file.sha256 },
+        storeFingerprintForResuming: false,
+        retryDelays: null,
+        onSuccess: () => resolve({ id: upload.url.split('/').pop(), answeredAt: Date.now() }),
+        onError: reject,
+      },
+    );
     upload.start();
   });
 }
@@ -935,8 +941,10 @@ async function tusRun(tess, token, file) {
   const rss = new PeakRss([tess.gateway, ...tess.workers]);
   await rss.start();
   const t0 = Date.now();
+  const client = process.cpuUsage();
   const { id, answeredAt } = await tusSend(tess.base, token, file);
   const uploadPeaks = await rss.stop();
+  const clientCpu = process.cpuUsage(client);
   const [row] = await waitStored(tess, [id]);
   if (row.sha256 !== file.sha256) throw new Error(`stored SHA-256 ${row.sha256}, expected ${file.sha256}`);
   const { rows } = await tess.db.query('SELECT client_verified FROM files WHERE id = $1', [id]);
@@ -950,6 +958,8 @@ async function tusRun(tess, token, file) {
     seconds: (row.stored - t0) / 1000,
     gatewayMiB: uploadPeaks.gateway,
     gatewayCpuSeconds: rss.cpuMs.gateway / 1000,
+    workerCpuSeconds: tess.workers.reduce((sum, w) => sum + rss.cpuMs[w.name], 0) / 1000,
+    clientCpuSeconds: (clientCpu.user + clientCpu.system) / 1e6,
   };
 }
 
@@ -982,6 +992,10 @@ async function tusPhase(big) {
       multipartGatewayMiB: Math.max(...multipartRuns.map((r) => r.gatewayMiB)),
       gatewayCpuSeconds: pick(tusRuns, 'gatewayCpuSeconds'),
       multipartGatewayCpuSeconds: pick(multipartRuns, 'gatewayCpuSeconds'),
+      workerCpuSeconds: pick(tusRuns, 'workerCpuSeconds'),
+      multipartWorkerCpuSeconds: pick(multipartRuns, 'workerCpuSeconds'),
+      clientCpuSeconds: pick(tusRuns, 'clientCpuSeconds'),
+      multipartClientCpuSeconds: pick(multipartRuns, 'clientCpuSeconds'),
       idleGatewayMiB: results.idle.tus.gatewayMiB,
     };
   } finally {

@@ -10,6 +10,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import * as tus from 'tus-js-client';
 import type { components, operations } from './generated/openapi.types.js';
+import { type TusFile, tusFileReader } from './tus-file-reader.js';
 
 type FileDto = components['schemas']['FileDto'];
 type FilePageDto = components['schemas']['FilePageDto'];
@@ -373,10 +374,11 @@ async function tusSend(
   const sha256 = earlier?.sha256 ?? (await hashFile(file, name));
   const draw = progressDrawer(`upload ${name}`, file.size);
   draw(from);
-  const source = createReadStream(file.path);
+  const reader = tusFileReader();
   const url = await new Promise<string>((done, fail) => {
-    const upload: tus.Upload = new tus.Upload(source as unknown as Buffer, {
+    const upload: tus.Upload = new tus.Upload({ path: file.path } as TusFile as unknown as Buffer, {
       endpoint: `${conn.base}/api/v1/tus`,
+      fileReader: reader,
       uploadUrl: earlier?.url ?? null,
       headers: { Authorization: `Bearer ${conn.token}` },
       chunkSize: options.chunkSize,
@@ -403,7 +405,7 @@ async function tusSend(
       },
     });
     upload.start();
-  }).finally(() => source.destroy());
+  });
   await state.remove(file.key);
   return url.split('/').pop()!;
 }
