@@ -62,7 +62,9 @@ FROM runtime AS crypto-worker
 # an mmap with a page fault per 4 KiB. Raising the mmap and trim thresholds doubled AES-GCM throughput
 # in the measurements behind docs (STACK notes: 868 -> 1919 MB/s in a read loop). Same values as
 # scripts/runtime-env.mjs (npm start, npm run bench); a test keeps them equal.
+# NODE_OPTIONS caps V8's young generation (scripts/runtime-env.mjs: a lower peak for the same CPU).
 ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456 \
+    NODE_OPTIONS=--max-semi-space-size=16 \
     WORKER_HEALTH_PORT=3001
 USER 10001:10001
 EXPOSE 3001

@@ -1423,8 +1423,8 @@ function analysis(r, { ceiling, wpRatio, ingestRatio, plainRatio }) {
       `- **Worker memory**: the worker process peaks at ${mib(first.workerMiB)} for a ${first.mib} MiB file and ${mib(last.workerMiB)} for ` +
         `${last.mib} MiB, while the bare pass grows by less than 30 MiB: its read buffers are fixed (4 x 2 MiB per job), and what grows ` +
         'is cipher output and store batches waiting for V8, which frees them when its external-memory pressure (about 64 MiB) or a ' +
-        'young-generation collection comes around. A smaller semi-space trims this by 20-25 MiB but costs up to 1.8 CPU seconds per ' +
-        '512 MiB S3 upload in garbage collection, which s3rver needs more (scripts/runtime-env.mjs).',
+        "young-generation collection comes around. V8's young generation is capped at 2 x 16 MiB (uncapped it grew the peak by 20-65 MiB); " +
+        'smaller caps cost up to 1.8 CPU seconds per 512 MiB S3 upload in garbage collection, which s3rver needs more (scripts/runtime-env.mjs).',
     );
   }
   const gatewayIdle = r.idle?.local?.gatewayMiB;

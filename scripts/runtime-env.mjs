@@ -3,12 +3,19 @@
 
 /**
  * The crypto worker allocates a fresh buffer per cipher.update(): a high mmap threshold avoids a page
- * fault per 4 KiB there (docs/deployment.md: AES-GCM 868 -> 1919 MB/s). A smaller V8 semi-space
- * (--max-semi-space-size=1 or 4) lowered the worker's peak RSS by 20-25 MiB but cost 0.8-1.8 CPU seconds
- * per 512 MiB upload to S3 in garbage collection (measured with `npm run bench`), so it is not used.
+ * fault per 4 KiB there (docs/deployment.md: AES-GCM 868 -> 1919 MB/s).
+ *
+ * V8's young generation: uncapped, a long upload grows the worker's semi-spaces to their maximum and the
+ * process keeps them resident. Capped at 16 MiB (`npm run bench` phases, alternating runs of the same
+ * processes with and without): worker peak of a 512 MiB upload, local store 232-247 vs 253-264 MiB, to
+ * s3rver 273-312 vs 337-338 MiB; growth of the peak from an 8 MiB to a 512 MiB file 35-37 vs 57 MiB;
+ * worker CPU seconds per 512 MiB the same locally (1.04 vs 1.02-1.03 pipelined) and 1.52-1.60 vs 1.50 to
+ * s3rver; the bare pass 0.72-0.75 CPU-s either way. Smaller caps (1 or 4 MiB) cost 0.8-1.8 CPU seconds
+ * per 512 MiB upload to S3 in garbage collection (an earlier measurement), so 16 it is.
  */
 export const WORKER_ENV = {
   GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456',
+  NODE_OPTIONS: '--max-semi-space-size=16',
 };
 
 /**
