@@ -90,4 +90,5 @@ EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/apps/gateway/src/main.js"]
+# The old-generation floor of scripts/runtime-env.mjs (GATEWAY_NODE_ARGS): Node refuses it in NODE_OPTIONS.
+CMD ["node", "--initial-old-space-size=80", "dist/apps/gateway/src/main.js"]

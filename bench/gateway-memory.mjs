@@ -144,7 +144,7 @@ async function main() {
   try {
     gateway = startProcess('gateway', join(ROOT, 'dist/apps/gateway/src/main.js'), {
       env: { ...env, ...(OFF ? {} : runtimeEnv.GATEWAY_ENV), ...JSON.parse(process.env.GATEWAY_ENV ?? '{}') },
-      nodeArgs: NODE_ARGS,
+      nodeArgs: [...(OFF ? [] : runtimeEnv.GATEWAY_NODE_ARGS), ...NODE_ARGS],
     });
     await waitForHttp(`${base}/readyz`, 90_000, gateway);
     await sleep(500);

@@ -1435,7 +1435,7 @@ function analysis(r, { ceiling, wpRatio, ingestRatio, plainRatio }) {
     out.push(
       `- **Gateway memory**: the gateway sits at ${mib(gatewayIdle)} before any upload (loading its code alone costs ${mib(gatewayApp)}, ` +
         'see the memory floor: NestJS, TypeORM, Socket.IO, BullMQ; the AWS SDK, SimpleWebAuthn, otplib, qrcode, bull-board, pino-pretty and the OpenAPI document ' +
-        "load on first use, and V8's young generation is capped at 2 x 8 MiB, scripts/runtime-env.mjs). A 512 MiB upload peaks at " +
+        "load on first use, V8's young generation is capped at 2 x 8 MiB and its old generation has an 80 MiB floor under its collection limit, scripts/runtime-env.mjs). A 512 MiB upload peaks at " +
         `${mib(uploadPeak)} and a download at ${mib(downloadPeak)}; the growth is the same whatever the file size (section 7). ` +
         "An upload's socket reads are off-heap buffers that V8 frees only when it collects their small JS objects, and it counts " +
         'them only in 64 MiB steps, each answered with a full mark-compact; the staging writer therefore asks for a ' +

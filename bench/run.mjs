@@ -61,6 +61,7 @@ process.emitWarning = (warning, ...rest) => {
 const SIZE_MIB = Number(process.env.BENCH_SIZE_MIB ?? 512);
 const RUNTIME_ENV_OFF = process.env.BENCH_RUNTIME_ENV === 'off';
 const GATEWAY_ENV = RUNTIME_ENV_OFF ? {} : runtimeEnv.GATEWAY_ENV;
+const GATEWAY_NODE_ARGS = RUNTIME_ENV_OFF ? [] : runtimeEnv.GATEWAY_NODE_ARGS;
 const WORKER_ENV = RUNTIME_ENV_OFF ? {} : runtimeEnv.WORKER_ENV;
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 1000);
 /** Files per multipart POST in the second small-file row (the first, the target, sends one per request). */
@@ -542,7 +543,7 @@ async function tessEnv(label, overrides = {}) {
 async function startTess(world, workers = 1) {
   const gateway = startProcess('gateway', join(ROOT, GATEWAY), {
     env: { ...world.env, ...GATEWAY_ENV },
-    nodeArgs: PROFILE_ARGS,
+    nodeArgs: [...GATEWAY_NODE_ARGS, ...PROFILE_ARGS],
   });
   await waitForHttp(`${world.base}/readyz`, 90_000, gateway);
   const started = [];
@@ -1164,6 +1165,7 @@ async function listingPhase() {
   const world = await tessEnv('listing');
   const gateway = startProcess('gateway-listing', join(ROOT, GATEWAY), {
     env: { ...world.env, ...GATEWAY_ENV },
+    nodeArgs: GATEWAY_NODE_ARGS,
   });
   try {
     await waitForHttp(`${world.base}/readyz`, 90_000, gateway);

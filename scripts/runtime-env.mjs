@@ -33,10 +33,26 @@ export const WORKER_ENV = {
  * upload 297-300 -> 231-265 MiB, of a download 336-358 -> 270-303 MiB, gateway CPU seconds per multipart
  * upload, tus upload and download the same within the run-to-run noise (2.0/0.8-1.9/2.8-3.0 vs
  * 2.0-2.2/1.3-1.7/2.9-3.4); 4 MiB saved little more at idle and cost CPU on the multipart upload
- * (2.2-2.7 s), 2 MiB more than doubled it (an earlier measurement). An operator's own NODE_OPTIONS are
- * appended to this one by `npm start`; in the image, setting NODE_OPTIONS replaces it.
+ * (2.2-2.7 s), 2 MiB more than doubled it (an earlier measurement).
+ *
+ * V8's old generation (GATEWAY_NODE_ARGS below): a floor of 80 MiB under its collection limit. The idle
+ * gateway's heap holds about 50 MiB that stays alive (the loaded code, mostly), and V8 sets the next limit
+ * from it; after a quiet spell (15 s without requests, or a download) that limit came out about 1.3 x the
+ * live size, 16-19 MiB above it, which is no more than the young generation can promote at once, so V8
+ * started a full marking on every allocation step of the next upload: 16-25 mark-compacts per 512 MiB
+ * multipart upload, each freeing 1-5 MiB, and 1.8-2.0 user CPU-s instead of 0.3-0.5 (--trace-gc
+ * --trace-incremental-marking, alternating runs on the same gateway). With the floor: 0-2 mark-compacts and
+ * 0.4-0.5 s after the same idle spell or download, peak RSS 155-198 MiB against 161-190 MiB without it.
+ * An operator's own NODE_OPTIONS are appended to this one by `npm start`; in the image, setting
+ * NODE_OPTIONS replaces it.
  */
 export const GATEWAY_ENV = {
   GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=131072:glibc.malloc.arena_max=2',
   NODE_OPTIONS: '--max-semi-space-size=8',
 };
+
+/**
+ * Node flags of the gateway that NODE_OPTIONS does not accept, so they go on its command line (`npm start`,
+ * the image's CMD, the benchmark): the old-generation floor explained above.
+ */
+export const GATEWAY_NODE_ARGS = ['--initial-old-space-size=80'];

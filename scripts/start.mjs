@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureBuild } from './ensure-build.mjs';
 import { takenPorts } from './port-check.mjs';
-import { GATEWAY_ENV, WORKER_ENV } from './runtime-env.mjs';
+import { GATEWAY_ENV, GATEWAY_NODE_ARGS, WORKER_ENV } from './runtime-env.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pinnedNode = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).devDependencies.node;
@@ -53,12 +53,12 @@ function nodeOptions(extraEnv) {
 }
 
 /** One supervised child: restarted with backoff whenever it exits while TESS is not stopping. */
-function supervise(name, script, extraEnv, { onExit } = {}) {
+function supervise(name, script, extraEnv, { onExit, nodeArgs = [] } = {}) {
   const service = { name, child: undefined, timer: undefined, delay: FIRST_DELAY_MS };
   const start = () => {
     service.timer = undefined;
     const startedAt = Date.now();
-    const child = spawn(process.execPath, [join(root, script)], {
+    const child = spawn(process.execPath, [...nodeArgs, join(root, script)], {
       stdio: 'inherit',
       env: { ...process.env, ...extraEnv, NODE_OPTIONS: nodeOptions(extraEnv) },
     });
@@ -119,6 +119,7 @@ process.on('SIGTERM', () => stop(0));
 
 let gatewayReady = false;
 supervise('gateway', 'dist/apps/gateway/src/main.js', GATEWAY_ENV, {
+  nodeArgs: GATEWAY_NODE_ARGS,
   // Before it was ever ready, an exit is a setup problem (database, Redis, config) the gateway has
   // explained; restarting would only repeat the message.
   onExit: () => {

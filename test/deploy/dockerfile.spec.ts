@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GATEWAY_ENV, WORKER_ENV } from '../../scripts/runtime-env.mjs';
+import { GATEWAY_ENV, GATEWAY_NODE_ARGS, WORKER_ENV } from '../../scripts/runtime-env.mjs';
 import { ROOT } from '../support/paths.js';
 import {
   effectiveInstruction,
@@ -117,12 +117,15 @@ describe('Dockerfile', () => {
   });
 
   it.each([
-    ['gateway', 'dist/apps/gateway/src/main.js', 'apps/gateway/src/main.ts'],
-    ['crypto-worker', 'dist/apps/crypto-worker/src/main.js', 'apps/crypto-worker/src/main.ts'],
-  ])('%s: CMD starts the built entry point of an existing source file', (target, entry, source) => {
-    expect(execForm(effectiveInstruction(dockerfile, target, 'CMD')!)).toEqual(['node', entry]);
-    expect(existsSync(join(ROOT, source))).toBe(true);
-  });
+    ['gateway', GATEWAY_NODE_ARGS, 'dist/apps/gateway/src/main.js', 'apps/gateway/src/main.ts'],
+    ['crypto-worker', [], 'dist/apps/crypto-worker/src/main.js', 'apps/crypto-worker/src/main.ts'],
+  ])(
+    '%s: CMD starts the built entry point of an existing source file, with the runtime node flags',
+    (target, flags, entry, source) => {
+      expect(execForm(effectiveInstruction(dockerfile, target, 'CMD')!)).toEqual(['node', ...flags, entry]);
+      expect(existsSync(join(ROOT, source))).toBe(true);
+    },
+  );
 
   it.each([
     ['gateway', 'PORT'],

@@ -99,7 +99,7 @@ describe('npm start', () => {
     expect(status.code).toBe(1);
     expect(output).toContain(`Port ${env.PORT} (PORT, the gateway) on 127.0.0.1 is already in use`);
     expect(output).toContain('it is another TESS (a TESS gateway answers /healthz)');
-    expect(output).toMatch(/held by pid \d+: \S*node \S*dist\/apps\/gateway\/src\/main\.js/);
+    expect(output).toMatch(/held by pid \d+: \S*node (?:--\S+ )*\S*dist\/apps\/gateway\/src\/main\.js/);
     expect(output).toContain(`Port ${env.WORKER_HEALTH_PORT} (WORKER_HEALTH_PORT`);
     expect(output).not.toContain('TESS is running: open');
     expect(output).not.toMatch(/\n\s+at /);
