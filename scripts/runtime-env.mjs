@@ -42,7 +42,11 @@ export const WORKER_ENV = {
  * started a full marking on every allocation step of the next upload: 16-25 mark-compacts per 512 MiB
  * multipart upload, each freeing 1-5 MiB, and 1.8-2.0 user CPU-s instead of 0.3-0.5 (--trace-gc
  * --trace-incremental-marking, alternating runs on the same gateway). With the floor: 0-2 mark-compacts and
- * 0.4-0.5 s after the same idle spell or download, peak RSS 155-198 MiB against 161-190 MiB without it.
+ * 0.4-0.5 s after the same idle spell or download. It costs memory: idle 158-159 against 152 MiB, upload
+ * and download peaks 5-20 MiB higher (`BENCH_PHASES=local`, alternating). Lower floors did not hold: 64 MiB
+ * left the storm as it was (about 21 mark-compacts per upload), 72 MiB halved it (10-12). So the floor has
+ * to stay about 30 MiB above the live heap: raise it if the gateway's live heap grows (--trace-gc shows it
+ * after each mark-compact). A young generation of 4 MiB instead did not stop it (19-26).
  * An operator's own NODE_OPTIONS are appended to this one by `npm start`; in the image, setting
  * NODE_OPTIONS replaces it.
  */
