@@ -610,6 +610,7 @@ export async function writeReport(r, docsDir) {
         ['local', r.e2eLocal],
         ['local, pipelining off', r.e2eLocalUnpipelined],
         ['local, the first 512 MiB upload (memory not used lately)', r.e2eLocalFirst],
+        ['local, pipelining off, after 15 s without requests', r.e2eLocalAfterIdle],
         ['s3rver', r.e2eS3],
       ]
         .filter(([, e]) => e)
@@ -634,6 +635,8 @@ export async function writeReport(r, docsDir) {
     "The client's CPU is this bench process (it sends the file and polls the row) on the same cores. The first",
     '512 MiB upload of the run is shown apart: it writes its staging file and object into memory the page cache',
     'has not held lately (section 1); each later run is deleted before the next, and the rows above are their medians.',
+    'The "after 15 s without requests" row is one more unpipelined upload after a pause: the first upload a server',
+    "takes after a quiet spell (V8 sizes the heap by its recent use; scripts/runtime-env.mjs, the gateway's old-generation floor).",
     '',
     `Resident memory right after start, idle: gateway ${mib(r.idle?.local?.gatewayMiB)}, worker ${mib(r.idle?.local?.workerMiB)} (local store); gateway ${mib(r.idle?.s3?.gatewayMiB)}, worker ${mib(r.idle?.s3?.workerMiB)} (s3). Every peak above starts from there.`,
     '',
@@ -1347,7 +1350,12 @@ function analysis(r, { ceiling, wpRatio, ingestRatio, plainRatio }) {
       `- **Ingest**: the gateway takes the upload at ${times(ingestRatio)} the rate of a bare Node server writing the same body to disk` +
         (ingestRatio >= 0.6
           ? ', encrypting every record into staging on the way.'
-          : ': multipart parsing (busboy), staging encryption, the middleware stack and the database writes cost more than the target allows.'),
+          : ': multipart parsing (busboy), staging encryption, the middleware stack and the database writes cost more than the target allows.') +
+        (has(r.e2eLocalAfterIdle?.gatewayCpuSeconds) && has(r.e2eLocalUnpipelined?.gatewayCpuSeconds)
+          ? ` After 15 s without requests the same upload took ${sec(r.e2eLocalAfterIdle.ingestSeconds)} and ${fmt(r.e2eLocalAfterIdle.gatewayCpuSeconds, 2)} gateway CPU-s ` +
+            `(${fmt(r.e2eLocalUnpipelined.gatewayCpuSeconds, 2)} s in the runs before it); without the old-generation floor of scripts/runtime-env.mjs, V8 ran 16-25 full ` +
+            'collections during such an upload and the gateway used 1.8-2.0 s.'
+          : ''),
     );
   }
   const on = r.e2eLocal;

@@ -67,6 +67,8 @@ const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 1000);
 /** Files per multipart POST in the second small-file row (the first, the target, sends one per request). */
 const SMALL_PER_REQUEST = Number(process.env.BENCH_SMALL_PER_REQUEST ?? 10);
 const REPEATS = Math.max(1, Number(process.env.BENCH_REPEATS ?? 3));
+/** The quiet spell before section 3's "after a pause" upload. */
+const IDLE_BEFORE_MS = 15_000;
 const TIMEOUT_MIN = Number(process.env.BENCH_TIMEOUT_MIN ?? 25);
 /** Only these phases (comma-separated keys of PHASES below); the report is then printed, not written. */
 /** When set, the gateway and worker processes write V8 CPU profiles (--cpu-prof) into this directory. */
@@ -894,6 +896,15 @@ async function localPhase(files) {
           repeated(REPEATS, () => endToEnd(tess, token, big).then((r) => removedAfter(tess, token, r))),
         ),
       );
+      // The same again after a quiet spell, as a server sees the first upload after a pause: V8 sizes the
+      // gateway's heap limit by how it was used last, which made this upload run a storm of full
+      // collections before the old-generation floor (scripts/runtime-env.mjs GATEWAY_NODE_ARGS).
+      await sleep(IDLE_BEFORE_MS);
+      results.e2eLocalAfterIdle = summarizeE2e([
+        await withFollowersPaused(world, () =>
+          endToEnd(tess, token, big).then((r) => removedAfter(tess, token, r)),
+        ),
+      ]);
     }
     await phase(
       'small files (2 worker processes)',
