@@ -21,12 +21,17 @@ function smallRows(r) {
   return [r.smallFiles, r.smallFilesBatched].filter(Boolean);
 }
 
-/** CPU ms per file of TESS itself (gateway, workers, PostgreSQL, Redis), the client left out. */
-/** CPU seconds of every process that worked for one end-to-end upload to s3rver, this client included. */
-function s3Cpu(e) {
-  return e.gatewayCpuSeconds + e.workerCpuSeconds + e.clientCpuSeconds + e.endpointCpuSeconds;
+/**
+ * CPU seconds of every process that worked for one end-to-end upload: gateway, workers, this client and,
+ * on s3rver, the endpoint.
+ */
+function uploadCpu(e) {
+  return [e.gatewayCpuSeconds, e.workerCpuSeconds, e.clientCpuSeconds, e.endpointCpuSeconds]
+    .filter(has)
+    .reduce((sum, v) => sum + v, 0);
 }
 
+/** CPU ms per file of TESS itself (gateway, workers, PostgreSQL, Redis), the client left out. */
 function smallCpu(row) {
   if (!row) return undefined;
   return [row.gatewayCpuMsPerFile, row.workerCpuMsPerFile, row.postgresCpuMsPerFile, row.redisCpuMsPerFile]
@@ -533,7 +538,7 @@ export async function writeReport(r, docsDir) {
                 'rows that write staging files or objects (the local store, s3rver) swing with whichever memory they get. The bench therefore deletes ' +
                 'each measured upload before the next run, as the bare pass removes its files, so repeated runs write into memory just freed, as a ' +
                 "long-running server recycles its page cache (kept, they made the live worker's pass 2.0 s instead of 0.8-1.2 s); " +
-                'the first run of a phase still gets whatever memory it finds.'
+                'the first large upload of the TESS processes is shown apart (section 3) or left untimed (section 4).'
               : '.'),
         ]
       : []),
@@ -609,7 +614,7 @@ export async function writeReport(r, docsDir) {
       [
         ['local', r.e2eLocal],
         ['local, pipelining off', r.e2eLocalUnpipelined],
-        ['local, the first 512 MiB upload (memory not used lately)', r.e2eLocalFirst],
+        ['local, the first 512 MiB upload of the processes', r.e2eLocalFirst],
         ['local, pipelining off, after 15 s without requests', r.e2eLocalAfterIdle],
         ['s3rver', r.e2eS3],
       ]
@@ -633,8 +638,8 @@ export async function writeReport(r, docsDir) {
     'With pipelining, `queue wait` and `worker pass` count from the claim, which a follower makes when the',
     'upload is accepted: the pass is then mostly done, and `worker pass` is the part of it left after the 202.',
     "The client's CPU is this bench process (it sends the file and polls the row) on the same cores. The first",
-    '512 MiB upload of the run is shown apart: it writes its staging file and object into memory the page cache',
-    'has not held lately (section 1); each later run is deleted before the next, and the rows above are their medians.',
+    '512 MiB upload of the processes is shown apart (it is slower, see the findings); each later run is deleted',
+    'before the next, and the rows above are their medians.',
     'The "after 15 s without requests" row is one more unpipelined upload after a pause: the first upload a server',
     "takes after a quiet spell (V8 sizes the heap by its recent use; scripts/runtime-env.mjs, the gateway's old-generation floor).",
     '',
@@ -1361,7 +1366,6 @@ function analysis(r, { ceiling, wpRatio, ingestRatio, plainRatio }) {
   const on = r.e2eLocal;
   const off = r.e2eLocalUnpipelined;
   if (has(on?.afterLastByteSeconds) && has(off?.afterLastByteSeconds)) {
-    const cpu = (e) => e.gatewayCpuSeconds + e.workerCpuSeconds + (e.clientCpuSeconds ?? 0);
     // 0.8x of the ingest rate alone: the whole file stored within this long of the first byte.
     const wanted = off.ingestSeconds / 0.8;
     const first = r.e2eLocalFirst;
@@ -1369,15 +1373,16 @@ function analysis(r, { ceiling, wpRatio, ingestRatio, plainRatio }) {
       `- **Pipelining** (local store): ${sec(on.afterLastByteSeconds)} from the last byte to \`stored\` against ${sec(off.afterLastByteSeconds)} with the follower held back, ` +
         `and ${sec(on.seconds)} end to end against ${sec(off.seconds)}. The upload itself takes ${sec(on.ingestSeconds)} instead of ${sec(off.ingestSeconds)}: ` +
         `the follower hashes and encrypts on the same ${m.cores} cores the gateway ingests on. The gateway, the worker and this client together spent ` +
-        `${fmt(cpu(on), 2)} s of CPU on the pipelined upload (${fmt(on.gatewayCpuSeconds, 2)} + ${fmt(on.workerCpuSeconds, 2)} + ${fmt(on.clientCpuSeconds, 2)}), ` +
-        `which ${m.cores} cores cannot do in less than ${sec(cpu(on) / m.cores)} even with every core busy all the time. ` +
+        `${fmt(uploadCpu(on), 2)} s of CPU on the pipelined upload (${fmt(on.gatewayCpuSeconds, 2)} + ${fmt(on.workerCpuSeconds, 2)} + ${fmt(on.clientCpuSeconds, 2)}), ` +
+        `which ${m.cores} cores cannot do in less than ${sec(uploadCpu(on) / m.cores)} even with every core busy all the time. ` +
         `0.8x of the ingest alone means ${sec(wanted)} end to end` +
-        (cpu(on) / m.cores > wanted
+        (uploadCpu(on) / m.cores > wanted
           ? ', below that bound: on this machine no overlap can reach the target, only less CPU per byte can. '
           : ', within that bound: the rest is how well the processes overlap. ') +
         (first
-          ? `The first 512 MiB upload of the run, into memory not used lately, took ${sec(first.seconds)} (upload ${sec(first.ingestSeconds)}; ` +
-            `CPU ${fmt(cpu(first), 2)} s against ${fmt(cpu(on), 2)} s): on this VM a write into such memory waits for the host, and the writing thread's CPU time grows with it (section 1). `
+          ? `The first 512 MiB upload of the processes took ${sec(first.seconds)} (upload ${sec(first.ingestSeconds)}; ` +
+            `CPU ${fmt(uploadCpu(first), 2)} s against ${fmt(uploadCpu(on), 2)} s): their heaps and buffers grow for the first time, into memory this VM has not used lately (section 1); ` +
+            'a scratch file written and deleted just before it (tried) did not make it faster, so it is not the page cache alone. '
           : '') +
         'Where the gateway and the worker have cores of their own (their own pods), the pass overlaps the upload and end to end approaches the ingest alone.',
     );
@@ -1390,10 +1395,10 @@ function analysis(r, { ceiling, wpRatio, ingestRatio, plainRatio }) {
         `${sec(r.e2eS3?.afterLastByteSeconds)} are left after the last byte. 0.85x allows ${sec(budget)} in all, ${sec(budget - r.plainS3.seconds)} more than the plain upload itself, ` +
         'for the gateway, the worker and s3rver sharing the same cores. ' +
         (has(r.e2eS3?.clientCpuSeconds) && has(r.e2eS3?.endpointCpuSeconds)
-          ? `Together they and this client spent ${fmt(s3Cpu(r.e2eS3), 2)} s of CPU on the TESS upload (gateway ${fmt(r.e2eS3.gatewayCpuSeconds, 2)}, ` +
+          ? `Together they and this client spent ${fmt(uploadCpu(r.e2eS3), 2)} s of CPU on the TESS upload (gateway ${fmt(r.e2eS3.gatewayCpuSeconds, 2)}, ` +
             `worker ${fmt(r.e2eS3.workerCpuSeconds, 2)}, client ${fmt(r.e2eS3.clientCpuSeconds, 2)}, s3rver ${fmt(r.e2eS3.endpointCpuSeconds, 2)}), ` +
-            `which ${m.cores} cores cannot do in less than ${sec(s3Cpu(r.e2eS3) / m.cores)}` +
-            (s3Cpu(r.e2eS3) / m.cores > budget ? ', more than the budget. ' : '. ')
+            `which ${m.cores} cores cannot do in less than ${sec(uploadCpu(r.e2eS3) / m.cores)}` +
+            (uploadCpu(r.e2eS3) / m.cores > budget ? ', more than the budget. ' : '. ')
           : '') +
         `s3rver is one JavaScript process: during the plain upload it used ${fmt(r.plainS3.endpointCpuSeconds, 2)} s of CPU in ${sec(r.plainS3.seconds)} ` +
         `(${fmt((r.plainS3.endpointCpuSeconds / r.plainS3.seconds) * 100)} % of one core), so it sets the pace, and every CPU second the worker spends ` +

@@ -874,9 +874,9 @@ async function localPhase(files) {
           ...summarizeE2e([await removedAfter(tess, token, await endToEnd(tess, token, file))]),
         });
       }
-      // The first large upload writes its staging file and object into memory the page cache has not
-      // held lately, which on this VM costs a host fault per page (section 1): measured apart, as what a
-      // freshly started machine sees, so that it does not decide the median of the runs after it.
+      // The processes' first large upload is slower (their heaps and buffers grow into memory this VM has
+      // not used lately, section 1): measured apart, as what freshly started processes see, so that it
+      // does not decide the median of the runs after it.
       results.e2eLocalFirst = summarizeE2e([
         await removedAfter(tess, token, await endToEnd(tess, token, big)),
       ]);
@@ -924,8 +924,10 @@ async function localPhase(files) {
 
 const TUS_CHUNK = 8 * MiB;
 
-/** One upload with tus-js-client (8 MiB PATCHes, the file read from disk per chunk, as the CLI does). */
-/** tus-js-client as the TESS CLI (scripts/tess-cli.ts) drives it: its file source reads in 1 MiB pieces. */
+/**
+ * One upload with tus-js-client (8 MiB PATCHes) as the TESS CLI (scripts/tess-cli.ts) drives it: each chunk
+ * read from disk in 1 MiB pieces by its file source.
+ */
 async function tusSend(base, token, file) {
   const { tusFileReader } = await import('../dist/scripts/tus-file-reader.js');
   return new Promise((resolve, reject) => {
@@ -1115,9 +1117,9 @@ async function s3Phase(big) {
         await empty('rclone/');
       },
     ];
-    // Untimed: the phase's first upload writes its staging file, parts and object into memory the page
-    // cache has not held lately (a host fault per page here, section 1), which would land on whichever
-    // contender went first; deleted, it leaves that memory just freed for the runs below.
+    // Untimed: the first large upload of these TESS processes, slower like section 3's first row (their
+    // heaps and buffers grow into memory this VM has not used lately); deleted, it leaves that memory
+    // just freed for the contenders below.
     await removedAfter(tess, token, await endToEnd(tess, token, big, s3rver));
     // Interleaved, so drift in the machine's load hits every contender alike, and rotated, so no contender
     // always follows the same one (a TESS upload right after the plain upload ingested measurably slower).
